@@ -1,0 +1,361 @@
+import * as grpc from "@grpc/grpc-js";
+import type { CallOptions } from "./call-options.js";
+import { parseEndpoint } from "./endpoint.js";
+import { Code, CriError, isUnimplemented } from "./errors.js";
+import type { DeepPartial, VersionResponse } from "./gen/messages.js";
+import {
+  type ImageService,
+  imageServiceMethods,
+  type MethodInfo,
+  type RuntimeService,
+  runtimeServiceMethods,
+} from "./gen/services.js";
+
+/** The default deadline of a CRI call: the kubelet's `--runtime-request-timeout`, 2 minutes. */
+export const DEFAULT_TIMEOUT_MS = 120_000;
+/** The default receive (and send) message limit, 16 MiB, as k8s.io/cri-client sets it. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** Options of {@link createRuntimeClient} and {@link createImageClient}. */
+export interface ClientOptions {
+  /**
+   * Base deadline of a call in milliseconds (default 2 minutes). Deadlines derive from it as
+   * k8s.io/cri-client derives them: RunPodSandbox gets twice this, StopContainer this plus its
+   * `timeout`, ExecSync this plus its `timeout` (none when `timeout` is 0), CheckpointContainer the
+   * larger of both; PullImage and GetContainerEvents have none. A call's own `timeoutMs` wins.
+   */
+  timeoutMs?: number;
+  /** Largest message the client accepts, in bytes (default 16 MiB). */
+  maxReceiveMessageBytes?: number;
+  /** Largest message the client sends, in bytes (default 16 MiB). */
+  maxSendMessageBytes?: number;
+  /**
+   * List calls that have a `Stream*` twin (ListContainers and StreamContainers, …) try the
+   * stream first and fall back to the plain call once the runtime answers UNIMPLEMENTED
+   * (default true). Set false to use the plain calls only.
+   */
+  useStreaming?: boolean;
+  /**
+   * Runtime client only: check on first use that the runtime speaks CRI `v1` (default true).
+   * See {@link RuntimeClient.verifyRuntime}.
+   */
+  verify?: boolean;
+  /** Extra grpc-js channel options, applied last. */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** What both clients add to their service interface. */
+export interface ClientBase {
+  /** The endpoint as given, e.g. `unix:///run/containerd/containerd.sock`. */
+  readonly endpoint: string;
+  /** Closes the connection; later calls fail with `FailedPrecondition`. */
+  close(): void;
+}
+
+/** A {@link RuntimeService} over gRPC, as made by {@link createRuntimeClient}. */
+export interface RuntimeClient extends RuntimeService, ClientBase {
+  /**
+   * Calls Version and checks that the runtime speaks CRI `v1` and fills in every field, as
+   * k8s.io/cri-client does when it connects. Resolves to the Version response; fails with
+   * a `FailedPrecondition` {@link CriError} that says what is wrong.
+   */
+  verifyRuntime(options?: CallOptions): Promise<VersionResponse>;
+}
+
+/** An {@link ImageService} over gRPC, as made by {@link createImageClient}. */
+export interface ImageClient extends ImageService, ClientBase {}
+
+/**
+ * Connects to a CRI runtime service (containerd, CRI-O, a nodekit shim) over its unix socket.
+ * The connection is made lazily and re-made after the runtime restarts.
+ *
+ * @param endpoint `unix:///abs/path.sock` or `/abs/path.sock`.
+ * @example
+ * ```ts
+ * import { createRuntimeClient } from "@nodekit/cri";
+ *
+ * const runtime = createRuntimeClient("unix:///run/containerd/containerd.sock");
+ * const { runtimeName, runtimeVersion } = await runtime.version({});
+ * const { containers } = await runtime.listContainers({ filter: { labelSelector: { app: "web" } } });
+ * runtime.close();
+ * ```
+ */
+export function createRuntimeClient(endpoint: string, options: ClientOptions = {}): RuntimeClient {
+  const client = buildClient(endpoint, "runtime.v1.RuntimeService", runtimeServiceMethods, options);
+  const callVersion = client.methods.version as (
+    req: DeepPartial<VersionResponse>,
+    o?: CallOptions,
+  ) => Promise<VersionResponse>;
+  const verifyRuntime = async (callOptions?: CallOptions): Promise<VersionResponse> => {
+    const res = await callVersion({}, callOptions);
+    checkVersion(res);
+    return res;
+  };
+  if (options.verify !== false) {
+    let verified: Promise<unknown> | undefined;
+    client.beforeCall = (method, callOptions) => {
+      if (method === "version") return undefined;
+      verified ??= verifyRuntime(callOptions).catch((err: unknown) => {
+        // A runtime that is down now may be fine later; a wrong version stays wrong.
+        if (!(err instanceof CriError && err.code === Code.FailedPrecondition)) verified = undefined;
+        throw err;
+      });
+      return verified;
+    };
+  }
+  return Object.assign(client.methods as unknown as RuntimeService, {
+    endpoint,
+    close: client.close,
+    verifyRuntime,
+  });
+}
+
+/**
+ * Connects to a CRI image service over its unix socket (usually the runtime's own socket).
+ *
+ * @param endpoint `unix:///abs/path.sock` or `/abs/path.sock`.
+ * @example
+ * ```ts
+ * import { createImageClient } from "@nodekit/cri";
+ *
+ * const images = createImageClient("/run/containerd/containerd.sock");
+ * const { image } = await images.imageStatus({ image: { image: "busybox:latest" } });
+ * console.log(image ? `present, ${image.size} bytes` : "absent");
+ * images.close();
+ * ```
+ */
+export function createImageClient(endpoint: string, options: ClientOptions = {}): ImageClient {
+  const client = buildClient(endpoint, "runtime.v1.ImageService", imageServiceMethods, options);
+  return Object.assign(client.methods as unknown as ImageService, { endpoint, close: client.close });
+}
+
+/** Checks a Version response as k8s.io/cri-client checks it at connect time. */
+function checkVersion(res: VersionResponse): void {
+  const missing = (["version", "runtimeName", "runtimeVersion", "runtimeApiVersion"] as const).filter((k) => !res[k]);
+  if (missing.length > 0) {
+    throw new CriError(Code.FailedPrecondition, `runtime's Version response lacks ${missing.join(", ")}`, {
+      method: "Version",
+    });
+  }
+  if (res.runtimeApiVersion !== "v1") {
+    throw new CriError(
+      Code.FailedPrecondition,
+      `runtime ${res.runtimeName} ${res.runtimeVersion} speaks CRI API ${JSON.stringify(res.runtimeApiVersion)}; nodekit needs "v1"`,
+      { method: "Version" },
+    );
+  }
+}
+
+// Twins: list method → [stream method, field of the stream response, field of the list response].
+const streamTwins: Record<string, readonly [string, string, string]> = {
+  listPodSandbox: ["streamPodSandboxes", "podSandboxes", "items"],
+  listContainers: ["streamContainers", "containers", "containers"],
+  listContainerStats: ["streamContainerStats", "containerStats", "stats"],
+  listPodSandboxStats: ["streamPodSandboxStats", "podSandboxStats", "stats"],
+  listPodSandboxMetrics: ["streamPodSandboxMetrics", "podSandboxMetrics", "podMetrics"],
+  listImages: ["streamImages", "images", "images"],
+};
+
+// biome-ignore lint/suspicious/noExplicitAny: methods are built from a table over many message types
+type AnyFn = (request: any, options?: CallOptions) => any;
+
+interface BuiltClient {
+  methods: Record<string, AnyFn>;
+  close(): void;
+  beforeCall?: ((method: string, options: CallOptions | undefined) => Promise<unknown> | undefined) | undefined;
+}
+
+function buildClient(
+  endpoint: string,
+  serviceName: string,
+  table: readonly MethodInfo[],
+  options: ClientOptions,
+): BuiltClient {
+  const { target } = parseEndpoint(endpoint);
+  const baseTimeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const grpcClient = new grpc.Client(target, grpc.credentials.createInsecure(), {
+    "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": options.maxSendMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    // Reconnect quickly after a runtime restart, as cri-client's 100 ms → 3 s backoff.
+    "grpc.initial_reconnect_backoff_ms": 100,
+    "grpc.max_reconnect_backoff_ms": 3000,
+    ...options.channelOptions,
+  });
+  let closed = false;
+  let useStreaming = options.useStreaming !== false;
+  const built: BuiltClient = {
+    methods: {},
+    close() {
+      if (closed) return;
+      closed = true;
+      grpcClient.close();
+    },
+  };
+
+  const checkOpen = (rpc: string): void => {
+    if (closed) throw new CriError(Code.FailedPrecondition, `client for ${serviceName} is closed`, { method: rpc });
+  };
+
+  const unary = (m: MethodInfo) => {
+    const serialize = (value: unknown): Buffer => Buffer.from(m.request.encode(value).finish());
+    const deserialize = (bytes: Buffer): unknown => m.response.decode(bytes);
+    return async (request: unknown, callOptions?: CallOptions): Promise<unknown> => {
+      checkOpen(m.rpc);
+      const message = toMessage(m, request);
+      await built.beforeCall?.(m.name, callOptions);
+      const timeoutMs = callOptions?.timeoutMs ?? defaultTimeout(m.rpc, message, baseTimeout);
+      const signal = callOptions?.signal;
+      if (signal?.aborted) throw new CriError(Code.Cancelled, "aborted before start", { method: m.rpc });
+      return new Promise((resolve, reject) => {
+        let call: grpc.ClientUnaryCall;
+        try {
+          call = grpcClient.makeUnaryRequest(
+            m.path,
+            serialize,
+            deserialize,
+            message,
+            new grpc.Metadata(),
+            callOptionsFor(timeoutMs),
+            (err, value) => {
+              signal?.removeEventListener("abort", onAbort);
+              if (err) reject(errorFor(m, err, message, timeoutMs));
+              else resolve(value);
+            },
+          );
+        } catch (err) {
+          reject(CriError.from(err, m.rpc));
+          return;
+        }
+        function onAbort(): void {
+          call.cancel();
+        }
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+    };
+  };
+
+  const serverStream = (m: MethodInfo) => {
+    const serialize = (value: unknown): Buffer => Buffer.from(m.request.encode(value).finish());
+    const deserialize = (bytes: Buffer): unknown => m.response.decode(bytes);
+    return (request: unknown, callOptions?: CallOptions): AsyncIterable<unknown> => {
+      // Validate and encode eagerly, so a bad request fails where it is made.
+      const message = toMessage(m, request);
+      return {
+        async *[Symbol.asyncIterator]() {
+          checkOpen(m.rpc);
+          await built.beforeCall?.(m.name, callOptions);
+          const timeoutMs = callOptions?.timeoutMs ?? defaultTimeout(m.rpc, message, baseTimeout);
+          const signal = callOptions?.signal;
+          if (signal?.aborted) throw new CriError(Code.Cancelled, "aborted before start", { method: m.rpc });
+          let call: grpc.ClientReadableStream<unknown>;
+          try {
+            call = grpcClient.makeServerStreamRequest(
+              m.path,
+              serialize,
+              deserialize,
+              message,
+              new grpc.Metadata(),
+              callOptionsFor(timeoutMs),
+            );
+          } catch (err) {
+            throw CriError.from(err, m.rpc);
+          }
+          // The iterator below reports errors; this keeps a late CANCELLED from being unhandled.
+          call.on("error", () => {});
+          const onAbort = (): void => call.cancel();
+          signal?.addEventListener("abort", onAbort, { once: true });
+          try {
+            for await (const item of call) yield item;
+          } catch (err) {
+            throw errorFor(m, err, message, timeoutMs);
+          } finally {
+            signal?.removeEventListener("abort", onAbort);
+            call.cancel();
+          }
+        },
+      };
+    };
+  };
+
+  for (const m of table) built.methods[m.name] = m.serverStream ? serverStream(m) : unary(m);
+
+  // List calls with a Stream* twin: stream first, plain call after UNIMPLEMENTED.
+  for (const [listName, [streamName, streamField, listField]] of Object.entries(streamTwins)) {
+    const plain = built.methods[listName];
+    const stream = built.methods[streamName];
+    if (!plain || !stream) continue;
+    built.methods[listName] = async (request: unknown, callOptions?: CallOptions) => {
+      if (useStreaming) {
+        try {
+          const items: unknown[] = [];
+          for await (const page of stream(request, callOptions) as AsyncIterable<Record<string, unknown[]>>) {
+            for (const item of page[streamField] ?? []) items.push(item);
+          }
+          return { [listField]: items };
+        } catch (err) {
+          if (!isUnimplemented(err)) throw err;
+          useStreaming = false;
+        }
+      }
+      return plain(request, callOptions);
+    };
+  }
+  return built;
+}
+
+function toMessage(m: MethodInfo, request: unknown): unknown {
+  try {
+    return m.request.fromPartial((request ?? {}) as never);
+  } catch (err) {
+    throw new CriError(Code.InvalidArgument, `bad request: ${(err as Error).message}`, { method: m.rpc, cause: err });
+  }
+}
+
+function seconds(value: unknown): number {
+  const n = Number(value ?? 0);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** The deadline k8s.io/cri-client gives each RPC, in milliseconds (`Infinity`: none). */
+function defaultTimeout(rpc: string, message: unknown, base: number): number {
+  const req = message as { timeout?: unknown };
+  switch (rpc) {
+    case "RunPodSandbox":
+      return base * 2;
+    case "StopContainer":
+      return base + seconds(req.timeout) * 1000;
+    case "ExecSync": {
+      const t = seconds(req.timeout);
+      return t > 0 ? base + t * 1000 : Number.POSITIVE_INFINITY;
+    }
+    case "CheckpointContainer": {
+      const t = seconds(req.timeout);
+      if (t < 0) {
+        throw new CriError(Code.InvalidArgument, "CheckpointContainer needs a timeout ≥ 0", { method: rpc });
+      }
+      return Math.max(base, t * 1000);
+    }
+    case "PullImage":
+    case "GetContainerEvents":
+      return Number.POSITIVE_INFINITY;
+    default:
+      return base;
+  }
+}
+
+function callOptionsFor(timeoutMs: number): grpc.CallOptions {
+  return Number.isFinite(timeoutMs) ? { deadline: Date.now() + timeoutMs } : {};
+}
+
+function errorFor(m: MethodInfo, err: unknown, message: unknown, timeoutMs: number): CriError {
+  const e = CriError.from(err, m.rpc);
+  if (m.rpc === "ExecSync" && e.code === Code.DeadlineExceeded) {
+    const cmd = (message as { cmd?: string[] }).cmd ?? [];
+    return new CriError(
+      Code.DeadlineExceeded,
+      `command ${JSON.stringify(cmd)} timed out after ${Math.round(timeoutMs) / 1000}s`,
+      { method: m.rpc, cause: err },
+    );
+  }
+  return e;
+}

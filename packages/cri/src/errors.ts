@@ -1,0 +1,129 @@
+/**
+ * gRPC status codes, as numbers on the wire. Named as in connect-es and grpc-go.
+ */
+export enum Code {
+  OK = 0,
+  Cancelled = 1,
+  Unknown = 2,
+  InvalidArgument = 3,
+  DeadlineExceeded = 4,
+  NotFound = 5,
+  AlreadyExists = 6,
+  PermissionDenied = 7,
+  ResourceExhausted = 8,
+  FailedPrecondition = 9,
+  Aborted = 10,
+  OutOfRange = 11,
+  Unimplemented = 12,
+  Internal = 13,
+  Unavailable = 14,
+  DataLoss = 15,
+  Unauthenticated = 16,
+}
+
+const brand = Symbol.for("@nodekit/cri/CriError");
+
+/** Options of the {@link CriError} constructor. */
+export interface CriErrorOptions {
+  /** The CRI method that failed, e.g. `RunPodSandbox`. */
+  method?: string | undefined;
+  /** The underlying error (a grpc-js `ServiceError`, a thrown value). */
+  cause?: unknown;
+}
+
+/**
+ * The one error class of `@nodekit/cri`: every client call, the server kit and the fake runtime
+ * fail with it. It carries the gRPC status `code`, the `method` and the `cause`.
+ *
+ * `instanceof CriError` holds across the ESM and CommonJS builds of the package.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await runtime.containerStatus({ containerId: "gone" });
+ * } catch (err) {
+ *   if (isNotFound(err)) console.log("already removed");
+ *   else throw err;
+ * }
+ * ```
+ */
+export class CriError extends Error {
+  /** The gRPC status code. */
+  readonly code: Code;
+  /** The CRI method that failed (RPC name), when known. */
+  readonly method: string | undefined;
+  /** The status message without the code and method prefix. */
+  readonly rawMessage: string;
+
+  constructor(code: Code, message: string, options: CriErrorOptions = {}) {
+    const prefix = `${options.method ? `${options.method}: ` : ""}[${codeName(code)}]`;
+    super(message ? `${prefix} ${message}` : prefix, { cause: options.cause });
+    this.name = "CriError";
+    this.code = code;
+    this.method = options.method;
+    this.rawMessage = message;
+    Object.defineProperty(this, brand, { value: true });
+  }
+
+  /** Brand check, so that `instanceof` works across copies of the package (ESM and CJS). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && brand in value;
+  }
+
+  /**
+   * Turns anything thrown into a `CriError`: a `CriError` is returned as is (with `method` filled
+   * in when missing), a grpc-js `ServiceError` keeps its code and details, anything else is
+   * `Unknown` (or `Cancelled` for an `AbortError`).
+   */
+  static from(reason: unknown, method?: string): CriError {
+    if (reason instanceof CriError) {
+      if (reason.method !== undefined || method === undefined) return reason;
+      return new CriError(reason.code, reason.rawMessage, { method, cause: reason.cause ?? reason });
+    }
+    if (isServiceError(reason)) {
+      return new CriError(reason.code as Code, reason.details ?? reason.message, { method, cause: reason });
+    }
+    if (reason instanceof Error) {
+      const code = reason.name === "AbortError" ? Code.Cancelled : Code.Unknown;
+      return new CriError(code, reason.message, { method, cause: reason });
+    }
+    return new CriError(Code.Unknown, String(reason), { method, cause: reason });
+  }
+}
+
+function isServiceError(value: unknown): value is Error & { code: number; details?: string } {
+  return (
+    value instanceof Error &&
+    typeof (value as unknown as { code?: unknown }).code === "number" &&
+    (value as unknown as { code: number }).code in Code
+  );
+}
+
+/** The name of a status code, e.g. `NotFound` for 5. */
+export function codeName(code: Code): string {
+  return Code[code] ?? `Code${code}`;
+}
+
+function hasCode(err: unknown, code: Code): boolean {
+  return err instanceof CriError && err.code === code;
+}
+
+/** True when `err` is a {@link CriError} with code `NotFound` (no such sandbox, container or image). */
+export function isNotFound(err: unknown): boolean {
+  return hasCode(err, Code.NotFound);
+}
+
+/** True when `err` is a {@link CriError} with code `Unimplemented` (the runtime lacks the RPC). */
+export function isUnimplemented(err: unknown): boolean {
+  return hasCode(err, Code.Unimplemented);
+}
+
+/** True when `err` is a {@link CriError} with code `Unavailable` (the runtime is down or restarting). */
+export function isUnavailable(err: unknown): boolean {
+  return hasCode(err, Code.Unavailable);
+}
+
+/** True when `err` is a {@link CriError} with code `DeadlineExceeded` (the call ran out of time). */
+export function isDeadlineExceeded(err: unknown): boolean {
+  return hasCode(err, Code.DeadlineExceeded);
+}
