@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import type * as grpc from "@grpc/grpc-js";
+import { status as grpcStatus } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   Code,
@@ -63,7 +64,7 @@ describe("createRuntimeClient", () => {
   it("turns gRPC statuses into CriError with code and method", async () => {
     const s = await serve({
       version: versionV1(),
-      containerStatus: (_c: Call, cb: Cb) => cb({ code: Code.NotFound, details: 'container "x" not found' }),
+      containerStatus: (_c: Call, cb: Cb) => cb({ code: grpcStatus.NOT_FOUND, details: 'container "x" not found' }),
     });
     const rt = runtimeClient(s.endpoint);
     const err = await rt.containerStatus({ containerId: "x" }).catch((e: unknown) => e);
