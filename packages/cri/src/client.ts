@@ -10,6 +10,7 @@ import {
   type RuntimeService,
   runtimeServiceMethods,
 } from "./gen/services.js";
+import { decodeWith } from "./wire.js";
 
 /** The default deadline of a CRI call: the kubelet's `--runtime-request-timeout`, 2 minutes. */
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -92,15 +93,20 @@ export function createRuntimeClient(endpoint: string, options: ClientOptions = {
     return res;
   };
   if (options.verify !== false) {
-    let verified: Promise<unknown> | undefined;
+    let verifying: Promise<unknown> | undefined;
     client.beforeCall = (method, callOptions) => {
       if (method === "version") return undefined;
-      verified ??= verifyRuntime(callOptions).catch((err: unknown) => {
-        // A runtime that is down now may be fine later; a wrong version stays wrong.
-        if (!(err instanceof CriError && err.code === Code.FailedPrecondition)) verified = undefined;
-        throw err;
-      });
-      return verified;
+      verifying ??= verifyRuntime(callOptions).then(
+        () => {
+          client.beforeCall = undefined; // verified: later calls go straight out
+        },
+        (err: unknown) => {
+          // A runtime that is down now may be fine later; a wrong version stays wrong.
+          if (!(err instanceof CriError && err.code === Code.FailedPrecondition)) verifying = undefined;
+          throw err;
+        },
+      );
+      return verifying;
     };
   }
   return Object.assign(client.methods as unknown as RuntimeService, {
@@ -198,14 +204,12 @@ function buildClient(
 
   const unary = (m: MethodInfo) => {
     const serialize = (value: unknown): Buffer => Buffer.from(m.request.encode(value).finish());
-    const deserialize = (bytes: Buffer): unknown => m.response.decode(bytes);
-    return async (request: unknown, callOptions?: CallOptions): Promise<unknown> => {
-      checkOpen(m.rpc);
-      const message = toMessage(m, request);
-      await built.beforeCall?.(m.name, callOptions);
+    const deserialize = (bytes: Buffer): unknown => decodeWith(m.response, bytes);
+    const send = (message: unknown, callOptions: CallOptions | undefined): Promise<unknown> => {
       const timeoutMs = callOptions?.timeoutMs ?? defaultTimeout(m.rpc, message, baseTimeout);
       const signal = callOptions?.signal;
-      if (signal?.aborted) throw new CriError(Code.Cancelled, "aborted before start", { method: m.rpc });
+      if (signal?.aborted)
+        return Promise.reject(new CriError(Code.Cancelled, "aborted before start", { method: m.rpc }));
       return new Promise((resolve, reject) => {
         let call: grpc.ClientUnaryCall;
         try {
@@ -232,11 +236,22 @@ function buildClient(
         signal?.addEventListener("abort", onAbort, { once: true });
       });
     };
+    // Not an async function: a call that needs no verification goes out in the same tick.
+    return (request: unknown, callOptions?: CallOptions): Promise<unknown> => {
+      try {
+        checkOpen(m.rpc);
+        const message = toMessage(m, request);
+        const pending = built.beforeCall?.(m.name, callOptions);
+        return pending ? pending.then(() => send(message, callOptions)) : send(message, callOptions);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    };
   };
 
   const serverStream = (m: MethodInfo) => {
     const serialize = (value: unknown): Buffer => Buffer.from(m.request.encode(value).finish());
-    const deserialize = (bytes: Buffer): unknown => m.response.decode(bytes);
+    const deserialize = (bytes: Buffer): unknown => decodeWith(m.response, bytes);
     return (request: unknown, callOptions?: CallOptions): AsyncIterable<unknown> => {
       // Validate and encode eagerly, so a bad request fails where it is made.
       const message = toMessage(m, request);

@@ -1,0 +1,17 @@
+// Runs every benchmark under bench/ in turn (each is a plain Node script printing JSON ratios).
+// Usage: npm run bench   (builds first), or node --expose-gc bench/run.mjs [name-filter]
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const filter = process.argv[2] ?? "";
+let failed = 0;
+for (const file of readdirSync(here).sort()) {
+  if (!file.endsWith(".mjs") || file === "run.mjs" || !file.includes(filter)) continue;
+  console.log(`## ${file}`);
+  const r = spawnSync(process.execPath, ["--expose-gc", `${here}/${file}`], { stdio: "inherit" });
+  if (r.status !== 0) failed++;
+}
+process.exitCode = failed ? 1 : 0;
