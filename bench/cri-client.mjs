@@ -35,8 +35,8 @@ function containers(n) {
     id: `${i.toString(16).padStart(8, "0")}${"a".repeat(56)}`,
     podSandboxId: `${(i >> 2).toString(16).padStart(8, "0")}${"b".repeat(56)}`,
     metadata: { name: `app-${i}`, attempt: i % 3 },
-    image: { image: "sha256:" + "c".repeat(64), annotations: {}, userSpecifiedImage: "registry.local/app:1.0" },
-    imageRef: "sha256:" + "c".repeat(64),
+    image: { image: `sha256:${"c".repeat(64)}`, annotations: {}, userSpecifiedImage: "registry.local/app:1.0" },
+    imageRef: `sha256:${"c".repeat(64)}`,
     state: 1,
     createdAt: now + BigInt(i),
     labels: {
