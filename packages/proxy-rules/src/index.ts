@@ -1,0 +1,2 @@
+// @nodekit/proxy-rules: kube-proxy's rules as a pure function.
+export {};
