@@ -7,6 +7,9 @@ export {
   DEFAULT_TIMEOUT_MS,
 } from "./client.js";
 export type { ClientBase, ClientOptions, ImageClient, RuntimeClient } from "./client.js";
+export { createCriServer } from "./server.js";
+export type { CriServer, CriServerOptions } from "./server.js";
+export { requireFields } from "./validate.js";
 export { Code, CriError, codeName, isDeadlineExceeded, isNotFound, isUnavailable, isUnimplemented } from "./errors.js";
 export type { CriErrorOptions } from "./errors.js";
 export { parseEndpoint } from "./endpoint.js";

@@ -1,0 +1,219 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  Code,
+  CriError,
+  type CriServer,
+  createCriServer,
+  createImageClient,
+  createRuntimeClient,
+  ListContainersResponse,
+  type RuntimeService,
+} from "../src/index.js";
+
+const version = async () => ({ version: "0.1.0", runtimeName: "t", runtimeVersion: "1", runtimeApiVersion: "v1" });
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function tmp(): string {
+  const dir = mkdtempSync(join(tmpdir(), "nk-srv-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function serve(runtime: Partial<RuntimeService>, extra: Parameters<typeof createCriServer>[0] = {}) {
+  const dir = tmp();
+  const server = createCriServer({ runtime, ...extra });
+  const endpoint = `unix://${dir}/sub/dir/rt.sock`;
+  await server.listen(endpoint);
+  cleanups.push(() => server.close({ graceMs: 100 }));
+  const client = createRuntimeClient(endpoint, { useStreaming: false });
+  cleanups.push(() => client.close());
+  return { server, client, endpoint, dir };
+}
+
+describe("createCriServer", () => {
+  it("serves a partial implementation; missing methods answer UNIMPLEMENTED", async () => {
+    const { client, server, endpoint } = await serve({ version });
+    expect(server.endpoint).toBe(endpoint);
+    expect((await client.version({})).runtimeName).toBe("t");
+    const err = (await client.listContainers({}).catch((e: unknown) => e)) as CriError;
+    expect(err.code).toBe(Code.Unimplemented);
+    expect(err.rawMessage).toBe("RuntimeService/ListContainers is not implemented by this runtime");
+    const images = createImageClient(endpoint);
+    cleanups.push(() => images.close());
+    expect((await images.imageFsInfo({}).catch((e: unknown) => e)) as CriError).toMatchObject({
+      code: Code.Unimplemented,
+    });
+    const streamErr = await (async () => {
+      for await (const _ of client.getContainerEvents({})) break;
+    })().catch((e: unknown) => e);
+    expect((streamErr as CriError).code).toBe(Code.Unimplemented);
+  });
+
+  it("fills partial responses with defaults", async () => {
+    const { client } = await serve({
+      version,
+      // biome-ignore lint/suspicious/noExplicitAny: a handler answering a partial message on purpose
+      listContainers: (async () => ({ containers: [{ id: "a" }] })) as any,
+    });
+    const res = await client.listContainers({});
+    expect(res).toEqual(ListContainersResponse.fromPartial({ containers: [{ id: "a" }] }));
+  });
+
+  it("maps a thrown CriError to its status, anything else to INTERNAL, and keeps serving", async () => {
+    const internal: unknown[] = [];
+    const { client } = await serve(
+      {
+        version,
+        containerStatus: async ({ containerId }) => {
+          throw new CriError(Code.NotFound, `container ${containerId} not found`);
+        },
+        podSandboxStatus: () => {
+          throw new TypeError("boom in handler");
+        },
+      },
+      { onInternalError: (e) => internal.push(e) },
+    );
+    const nf = (await client.containerStatus({ containerId: "x" }).catch((e: unknown) => e)) as CriError;
+    expect([nf.code, nf.rawMessage]).toEqual([Code.NotFound, "container x not found"]);
+    const ie = (await client.podSandboxStatus({ podSandboxId: "p" }).catch((e: unknown) => e)) as CriError;
+    expect([ie.code, ie.rawMessage]).toEqual([Code.Internal, "boom in handler"]);
+    expect(internal).toHaveLength(1);
+    expect((await client.version({})).runtimeName).toBe("t");
+  });
+
+  it("aborts a handler's signal when the client's deadline passes; the server keeps serving", async () => {
+    let aborted = false;
+    let seenTimeout: number | undefined;
+    const { client } = await serve({
+      version,
+      listPodSandbox: (_req, opts) =>
+        new Promise(() => {
+          seenTimeout = opts?.timeoutMs;
+          opts?.signal?.addEventListener("abort", () => {
+            aborted = true;
+          });
+        }),
+    });
+    await client.version({});
+    const err = (await client.listPodSandbox({}, { timeoutMs: 200 }).catch((e: unknown) => e)) as CriError;
+    expect(err.code).toBe(Code.DeadlineExceeded);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(aborted).toBe(true);
+    expect(seenTimeout).toBeGreaterThan(0);
+    expect(seenTimeout).toBeLessThanOrEqual(200);
+    expect((await client.version({})).version).toBe("0.1.0");
+  });
+
+  it("streams from an AsyncIterable and stops it when the client goes away", async () => {
+    let returned = false;
+    const { client } = await serve({
+      version,
+      getContainerEvents: () => ({
+        [Symbol.asyncIterator]() {
+          let n = 0;
+          return {
+            async next() {
+              await new Promise((r) => setTimeout(r, 5));
+              return { done: false, value: { containerId: `c${n++}`, containerEventType: 0, createdAt: 1n } as never };
+            },
+            async return() {
+              returned = true;
+              return { done: true, value: undefined };
+            },
+          };
+        },
+      }),
+    });
+    const seen: string[] = [];
+    for await (const ev of client.getContainerEvents({})) {
+      seen.push(ev.containerId);
+      if (seen.length === 3) break;
+    }
+    expect(seen).toEqual(["c0", "c1", "c2"]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(returned).toBe(true);
+  });
+
+  it("ends a stream with the error its iterable throws", async () => {
+    const { client } = await serve({
+      version,
+      streamContainers: () => ({
+        async *[Symbol.asyncIterator]() {
+          yield { containers: [] };
+          throw new CriError(Code.PermissionDenied, "no");
+        },
+      }),
+    });
+    const pages: unknown[] = [];
+    const err = await (async () => {
+      for await (const p of client.streamContainers({})) pages.push(p);
+    })().catch((e: unknown) => e);
+    expect(pages).toHaveLength(1);
+    expect((err as CriError).code).toBe(Code.PermissionDenied);
+  });
+
+  it("replaces a stale socket file and refuses a live one", async () => {
+    const dir = tmp();
+    const path = join(dir, "rt.sock");
+    // A live socket: something answers on it.
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(path, r));
+    const refused = createCriServer({ runtime: { version } });
+    await expect(refused.listen(path)).rejects.toMatchObject({ code: Code.AlreadyExists });
+    await new Promise<void>((r) => holder.close(() => r()));
+    // A stale socket: a process bound it and was killed, the file stays.
+    const child = spawn(process.execPath, [
+      "-e",
+      `require("net").createServer().listen(${JSON.stringify(path)}, () => console.log("up"))`,
+    ]);
+    await new Promise<void>((r) => child.stdout.once("data", () => r()));
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    expect(statSync(path).isSocket()).toBe(true);
+    const server = createCriServer({ runtime: { version } });
+    await server.listen(path);
+    cleanups.push(() => server.close());
+    const c = createRuntimeClient(path);
+    cleanups.push(() => c.close());
+    expect((await c.version({})).runtimeName).toBe("t");
+    // Not a socket: never replaced.
+    const file = join(dir, "file.sock");
+    writeFileSync(file, "x");
+    await expect(createCriServer({}).listen(file)).rejects.toThrow(/not a socket/);
+  });
+
+  it("close() waits for calls in flight, then removes the socket", async () => {
+    let release!: () => void;
+    const { client, server, dir } = await serve({
+      version,
+      listPodSandbox: () => new Promise((r) => (release = () => r({ items: [] }))),
+    });
+    await client.version({});
+    const call = client.listPodSandbox({});
+    await new Promise((r) => setTimeout(r, 50));
+    const closing = (server as CriServer).close({ graceMs: 5_000 });
+    setTimeout(() => release(), 100);
+    await expect(call).resolves.toEqual({ items: [] });
+    await closing;
+    expect(() => statSync(join(dir, "sub/dir/rt.sock"))).toThrow();
+    expect(server.endpoint).toBeUndefined();
+  });
+
+  it("refuses requests over the 16 MiB limit", async () => {
+    const { endpoint } = await serve({ version, listContainers: async () => ({ containers: [] }) });
+    const big = createRuntimeClient(endpoint, { maxSendMessageBytes: 64 * 1024 * 1024, useStreaming: false });
+    cleanups.push(() => big.close());
+    const labels = { blob: "x".repeat(17 * 1024 * 1024) };
+    const err = (await big.listContainers({ filter: { labelSelector: labels } }).catch((e: unknown) => e)) as CriError;
+    expect(err.code).toBe(Code.ResourceExhausted);
+  });
+});
