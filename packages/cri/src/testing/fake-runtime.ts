@@ -96,7 +96,12 @@ export interface FakeRuntimeOptions {
     cmd: string[];
     container: ContainerStatus;
   }) => FakeExecResult | Promise<FakeExecResult>;
-  /** Decides how each container behaves once started (default: runs until stopped). */
+  /**
+   * Decides how each container behaves once started. When it is not given or returns undefined,
+   * the fake reads the command: a script the exec interpreter understands (`sh -c "echo hi; exit 3"`,
+   * `true`, `false`) exits with its code right after starting; anything that sleeps, anything else,
+   * and an empty command run until stopped.
+   */
   containerBehaviour?: (config: ContainerConfig, containerId: string) => FakeContainerBehaviour | undefined;
 }
 
@@ -731,7 +736,7 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
       c.state = ContainerState.CONTAINER_RUNNING;
       c.startedAt = nowNs();
       emit(c, ContainerEventType.CONTAINER_STARTED_EVENT);
-      const behaviour = options.containerBehaviour?.(c.config, c.id);
+      const behaviour = options.containerBehaviour?.(c.config, c.id) ?? commandBehaviour(c.config);
       if (behaviour?.exitAfterMs !== undefined) {
         const exitCode = behaviour.exitCode ?? 0;
         const exit: FakeExit = { exitCode };
@@ -1015,6 +1020,18 @@ function interpret(cmd: string[]): FakeExecResult {
     });
   }
   return r;
+}
+
+/** How a container behaves by its command alone (see {@link FakeRuntimeOptions.containerBehaviour}). */
+function commandBehaviour(config: ContainerConfig): FakeContainerBehaviour | undefined {
+  const cmd = [...config.command, ...config.args];
+  if (cmd.length === 0 || cmd.some((word) => /(^|[\s;])sleep(\s|$)/.test(word))) return undefined;
+  try {
+    const result = interpret(cmd);
+    return { exitAfterMs: 0, exitCode: result.exitCode ?? 0 };
+  } catch {
+    return undefined;
+  }
 }
 
 function builtin(name: string, args: string[]): FakeExecResult | undefined {

@@ -1,7 +1,8 @@
 #!/bin/sh
-# build-images.sh OUTDIR PAUSE_REF BUSYBOX_REF
+# build-images.sh OUTDIR PAUSE_REF BUSYBOX_REF [EXTRA_REF]
 #
-# Writes OUTDIR/pause.tar and OUTDIR/busybox.tar: single-layer OCI image
+# Writes OUTDIR/pause.tar, OUTDIR/busybox.tar (and OUTDIR/extra.tar, the same
+# files with another config, so a distinct image that tests may remove): single-layer OCI image
 # archives whose only content is the static /bin/busybox (Debian's
 # busybox-static) plus one symlink per applet. Needs no network.
 # Import with `ctr -n k8s.io images import` (CRI only sees namespace k8s.io).
@@ -10,6 +11,7 @@ set -eu
 OUT=${1:?usage: build-images.sh OUTDIR PAUSE_REF BUSYBOX_REF}
 PAUSE_REF=${2:?pause image ref}
 BUSYBOX_REF=${3:?busybox image ref}
+EXTRA_REF=${4:-}
 BB=${BUSYBOX_BIN:-/bin/busybox}
 
 case $(uname -m) in
@@ -77,3 +79,6 @@ ENV='["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]'
 # The sandbox's PID 1 only has to wait; CRI stops it with SIGKILL.
 image pause "$PAUSE_REF" "{\"Env\":$ENV,\"Entrypoint\":[\"/bin/sleep\",\"inf\"],\"WorkingDir\":\"/\"}"
 image busybox "$BUSYBOX_REF" "{\"Env\":$ENV,\"Cmd\":[\"/bin/sh\"],\"WorkingDir\":\"/\"}"
+if [ -n "$EXTRA_REF" ]; then
+  image extra "$EXTRA_REF" "{\"Env\":$ENV,\"Cmd\":[\"/bin/sh\"],\"WorkingDir\":\"/tmp\"}"
+fi

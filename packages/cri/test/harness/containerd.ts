@@ -28,6 +28,8 @@ export interface ContainerdHarness {
   readonly pauseImage: string;
   /** A general purpose busybox image, `local.test/busybox:latest`. */
   readonly busyboxImage: string;
+  /** A third image, "local.test/extra:latest" (busybox with another config), free to remove. */
+  readonly extraImage: string;
   /** host-local range of this instance's CNI bridge network, e.g. `10.222.7.0/24`. */
   readonly podSubnet: string;
   /** containerd's pid while it runs, else `undefined`. */
@@ -57,6 +59,7 @@ export interface ContainerdOptions {
 
 const PAUSE_IMAGE = "local.test/pause:busybox";
 const BUSYBOX_IMAGE = "local.test/busybox:latest";
+const EXTRA_IMAGE = "local.test/extra:latest";
 const DIR_PREFIX = "nk-ctrd-";
 const CNI_BIN_DIR = "/usr/lib/cni";
 const CNI_RESULTS = "/var/lib/cni/results";
@@ -189,6 +192,7 @@ class Containerd implements ContainerdHarness {
   readonly cgroupParent: string;
   readonly pauseImage = PAUSE_IMAGE;
   readonly busyboxImage = BUSYBOX_IMAGE;
+  readonly extraImage = EXTRA_IMAGE;
   readonly podSubnet: string;
   private readonly bridge: string;
   private readonly network: string;
@@ -238,11 +242,13 @@ class Containerd implements ContainerdHarness {
 
     const t0 = performance.now();
     let built = 0;
-    const build = run("sh", [BUILD_SCRIPT, path.join(this.dir, "images"), PAUSE_IMAGE, BUSYBOX_IMAGE], 60_000).then(
-      () => {
-        built = performance.now() - t0;
-      },
-    );
+    const build = run(
+      "sh",
+      [BUILD_SCRIPT, path.join(this.dir, "images"), PAUSE_IMAGE, BUSYBOX_IMAGE, EXTRA_IMAGE],
+      60_000,
+    ).then(() => {
+      built = performance.now() - t0;
+    });
     let ready = 0;
     const start = this.start().then(() => {
       ready = performance.now() - t0;
@@ -250,7 +256,7 @@ class Containerd implements ContainerdHarness {
     await Promise.all([build, start]);
     const t1 = performance.now();
     // one at a time: both archives hold the same layer blob
-    for (const img of ["pause", "busybox"]) {
+    for (const img of ["pause", "busybox", "extra"]) {
       await this.ctr(
         ["images", "import", "--snapshotter", this.snapshotter, path.join(this.dir, "images", `${img}.tar`)],
         60_000,

@@ -1,0 +1,179 @@
+import { randomUUID } from "node:crypto";
+import { CriError } from "../../errors.js";
+import type { ContainerConfig, DeepPartial, PodSandboxConfig } from "../../gen/messages.js";
+import type { ImageService, RuntimeService } from "../../gen/services.js";
+import { type CaseContext, type ConformanceArea, conformanceCases, isUnsupported } from "./cases.js";
+import { type KnownDifference, knownDifferences } from "./known-differences.js";
+
+/** The outcome of one conformance case. */
+export interface ConformanceResult {
+  /** `area/what`, e.g. `container/stop-exited`. */
+  name: string;
+  area: ConformanceArea;
+  /** `unsupported`: the runtime answered UNIMPLEMENTED (or the case was not configured). */
+  status: "passed" | "failed" | "unsupported";
+  /** Why it failed or is unsupported; empty when passed. */
+  message: string;
+  durationMs: number;
+  /** Set when the checked-in list of known differences expects this outcome for this runtime. */
+  knownDifference?: KnownDifference | undefined;
+}
+
+/** Options of {@link runConformance}. */
+export interface ConformanceOptions {
+  /** The runtime under test: a gRPC client, the fake, or a shim object in-process. */
+  runtime: RuntimeService;
+  /** Its image service. */
+  image: ImageService;
+  /**
+   * An image present on the runtime whose containers have `sh`, `echo` and `sleep`
+   * (default `docker.io/library/busybox:latest`).
+   */
+  testImage?: string;
+  /** An image the suite may remove; without it `image/remove` is reported unsupported. */
+  removableImage?: string;
+  /** An image whose pull must fail (default `127.0.0.1:1/nodekit/unreachable:1`: nothing listens there). */
+  unpullableImage?: string;
+  /** Adapts every sandbox config to the runtime (a cgroup parent, a log folder, host network…). */
+  sandboxConfig?: (config: DeepPartial<PodSandboxConfig>) => DeepPartial<PodSandboxConfig>;
+  /** Adapts every container config (e.g. a log path). */
+  containerConfig?: (config: DeepPartial<ContainerConfig>) => DeepPartial<ContainerConfig>;
+  /** Runs only these areas (default all). */
+  areas?: readonly ConformanceArea[];
+  /** Deadline of one case in ms (default 60 s). */
+  caseTimeoutMs?: number;
+  /** Called after each case, e.g. to print progress. */
+  onResult?: (result: ConformanceResult) => void;
+  /**
+   * Name under which known differences are looked up (default: the runtime's `runtimeName`
+   * from Version). See `knownDifferences`.
+   */
+  runtimeName?: string;
+}
+
+/**
+ * Checks a CRI runtime against the semantics critest checks, in the areas runtime info, sandbox
+ * and container lifecycle, exec, idempotency and NOT_FOUND rules, images, filters, stats and
+ * events. Each case cleans up the sandboxes it made. Resolves to one result per case; it never
+ * throws for a misbehaving runtime.
+ *
+ * @example
+ * ```ts
+ * import { createRuntimeClient, createImageClient } from "@nodekit/cri";
+ * import { runConformance } from "@nodekit/cri/testing";
+ *
+ * const endpoint = "unix:///run/my-shim.sock";
+ * const results = await runConformance({
+ *   runtime: createRuntimeClient(endpoint),
+ *   image: createImageClient(endpoint),
+ *   areas: ["runtime", "sandbox", "container", "exec"],
+ * });
+ * for (const r of results) console.log(r.status.padEnd(11), r.name, r.message);
+ * ```
+ */
+export async function runConformance(options: ConformanceOptions): Promise<ConformanceResult[]> {
+  const runId = randomUUID().slice(0, 8);
+  const runLabels = { "nodekit-conformance": runId };
+  const testImage = options.testImage ?? "docker.io/library/busybox:latest";
+  const runtimeName =
+    options.runtimeName ??
+    (await options.runtime.version({}).then(
+      (v) => v.runtimeName,
+      () => "unknown",
+    ));
+  const expected = knownDifferences[runtimeName] ?? {};
+  const results: ConformanceResult[] = [];
+  let sandboxCounter = 0;
+
+  for (const c of conformanceCases) {
+    if (options.areas && !options.areas.includes(c.area)) continue;
+    const sandboxes: string[] = [];
+    const ctx: CaseContext = {
+      runtime: options.runtime,
+      image: options.image,
+      testImage,
+      removableImage: options.removableImage,
+      unpullableImage: options.unpullableImage ?? "127.0.0.1:1/nodekit/unreachable:1",
+      runLabels,
+      async runSandbox(name) {
+        const n = ++sandboxCounter;
+        const base: DeepPartial<PodSandboxConfig> = {
+          metadata: { name: `${name}-${n}`, namespace: "nodekit-conformance", uid: `${runId}-${n}`, attempt: 0 },
+          labels: { ...runLabels, sandbox: name },
+          annotations: { "nodekit.dev/case": c.name },
+        };
+        const config = options.sandboxConfig ? options.sandboxConfig(base) : base;
+        const { podSandboxId } = await options.runtime.runPodSandbox({ config });
+        sandboxes.push(podSandboxId);
+        return { id: podSandboxId, config };
+      },
+      async createContainer(sandbox, name, extra = {}) {
+        const base: DeepPartial<ContainerConfig> = {
+          metadata: { name, attempt: 0 },
+          image: { image: testImage },
+          command: ["sh", "-c", "echo started; exec sleep 3600"],
+          logPath: `${name}.log`,
+          ...extra,
+          labels: { ...runLabels, ...extra.labels },
+        };
+        const config = options.containerConfig ? options.containerConfig(base) : base;
+        const { containerId } = await options.runtime.createContainer({
+          podSandboxId: sandbox.id,
+          config,
+          sandboxConfig: sandbox.config,
+        });
+        return containerId;
+      },
+      async startedContainer(sandbox, name) {
+        const id = await ctx.createContainer(sandbox, name);
+        await options.runtime.startContainer({ containerId: id });
+        return id;
+      },
+    };
+
+    const started = performance.now();
+    let status: ConformanceResult["status"] = "passed";
+    let message = "";
+    try {
+      await withTimeout(c.run(ctx), options.caseTimeoutMs ?? 60_000, c.name);
+    } catch (err) {
+      status = isUnsupported(err) ? "unsupported" : "failed";
+      message = err instanceof CriError ? err.message : err instanceof Error ? err.message : String(err);
+    }
+    for (const id of sandboxes) {
+      await options.runtime.stopPodSandbox({ podSandboxId: id }).catch(() => undefined);
+      await options.runtime.removePodSandbox({ podSandboxId: id }).catch(() => undefined);
+    }
+    const known = expected[c.name];
+    const result: ConformanceResult = {
+      name: c.name,
+      area: c.area,
+      status,
+      message,
+      durationMs: Math.round(performance.now() - started),
+      knownDifference: known && known.status === status ? known : undefined,
+    };
+    results.push(result);
+    options.onResult?.(result);
+  }
+  return results;
+}
+
+/** True when every result passed or is an expected known difference of the runtime. */
+export function conformancePassed(results: readonly ConformanceResult[]): boolean {
+  return results.every((r) => r.status === "passed" || r.knownDifference !== undefined);
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, name: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${name} did not finish within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

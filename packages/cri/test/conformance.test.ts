@@ -1,0 +1,121 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createCriServer, createImageClient, createRuntimeClient } from "../src/index.js";
+import {
+  type ConformanceResult,
+  conformanceCases,
+  conformancePassed,
+  createFakeRuntime,
+  runConformance,
+} from "../src/testing/index.js";
+import { type ContainerdHarness, describeWithContainerd, startContainerd } from "./harness/containerd.js";
+
+const summary = (results: ConformanceResult[]) =>
+  results.filter((r) => r.status !== "passed").map((r) => `${r.status} ${r.name}: ${r.message}`);
+
+function fakeWithRemovable() {
+  const fake = createFakeRuntime();
+  fake.addImage("local.test/removable:1");
+  return fake;
+}
+
+async function conformanceOfFake(): Promise<ConformanceResult[]> {
+  const fake = fakeWithRemovable();
+  return runConformance({ runtime: fake, image: fake, removableImage: "local.test/removable:1" });
+}
+
+describe("conformance suite against the fake runtime", () => {
+  it("passes every case in-process", async () => {
+    const results = await conformanceOfFake();
+    expect(results.map((r) => r.name)).toEqual(conformanceCases.map((c) => c.name));
+    expect(summary(results)).toEqual([]);
+    expect(conformancePassed(results)).toBe(true);
+  });
+
+  it("passes every case over a unix socket through the gRPC client and the server kit", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nk-conf-"));
+    const fake = fakeWithRemovable();
+    const server = createCriServer({ runtime: fake, image: fake });
+    await server.listen(join(dir, "fake.sock"));
+    const runtime = createRuntimeClient(join(dir, "fake.sock"));
+    const image = createImageClient(join(dir, "fake.sock"));
+    try {
+      const results = await runConformance({ runtime, image, removableImage: "local.test/removable:1" });
+      expect(summary(results)).toEqual([]);
+      // The client talked to the fake: its call log saw the suite's RPCs.
+      expect(fake.calls).toContain("RunPodSandbox");
+      expect(fake.size()).toMatchObject({ sandboxes: 0, containers: 0 });
+    } finally {
+      runtime.close();
+      image.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reports a misbehaving runtime as failed, with why, and UNIMPLEMENTED as unsupported", async () => {
+    const fake = createFakeRuntime();
+    const broken = Object.create(fake) as typeof fake;
+    broken.stopContainer = async () => ({}); // never stops anything
+    const results = await runConformance({ runtime: broken, image: fake, areas: ["container", "image"] });
+    const byName = Object.fromEntries(results.map((r) => [r.name, r]));
+    expect(byName["container/stop-exited"]?.status).toBe("failed");
+    expect(byName["container/stop-exited"]?.message).toMatch(/state after StopContainer: expected 2, got 1/);
+    expect(byName["image/remove"]).toMatchObject({ status: "unsupported", message: "no removableImage given" });
+    expect(results.every((r) => r.area === "container" || r.area === "image")).toBe(true);
+  });
+});
+
+const describeE2e = describeWithContainerd();
+
+describeE2e("conformance suite against real containerd", () => {
+  let h: ContainerdHarness;
+  beforeAll(async () => {
+    h = await startContainerd();
+  });
+  afterAll(async () => {
+    await h?.dispose();
+  });
+
+  it("passes every case but the listed differences, and agrees with the fake on every case both support", async () => {
+    const runtime = createRuntimeClient(h.endpoint);
+    const image = createImageClient(h.endpoint);
+    let results: ConformanceResult[];
+    try {
+      results = await runConformance({
+        runtime,
+        image,
+        testImage: h.busyboxImage,
+        removableImage: h.extraImage,
+        sandboxConfig: (config) => ({
+          ...config,
+          logDirectory: `${h.dir}/logs/${config.metadata?.uid}`,
+          linux: { cgroupParent: `${h.cgroupParent}/pod${config.metadata?.uid}` },
+        }),
+      });
+    } finally {
+      runtime.close();
+      image.close();
+    }
+    const notPassed = results.filter((r) => r.status !== "passed");
+    expect(notPassed.map((r) => [r.name, r.status, r.knownDifference !== undefined, r.message])).toEqual([
+      [
+        "events/container-lifecycle",
+        "unsupported",
+        true,
+        expect.stringContaining("GetContainerEvents not implemented"),
+      ],
+    ]);
+    expect(conformancePassed(results)).toBe(true);
+
+    const fake = await conformanceOfFake();
+    const fakeStatus = Object.fromEntries(fake.map((r) => [r.name, r.status]));
+    const disagreements = results
+      .filter((r) => r.status !== "unsupported" && fakeStatus[r.name] !== "unsupported")
+      .filter((r) => r.status !== fakeStatus[r.name])
+      .map((r) => `${r.name}: containerd ${r.status}, fake ${fakeStatus[r.name]}`);
+    expect(disagreements).toEqual([]);
+  });
+});
