@@ -1,0 +1,62 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CriServer, createCriServer } from "../src/index.js";
+import { createFakeRuntime } from "../src/testing/index.js";
+
+const run = promisify(execFile);
+const cli = join(import.meta.dirname, "../dist/cli/conformance.js");
+
+describe("nodekit-cri-conformance CLI", () => {
+  let dir: string;
+  let server: CriServer;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "nk-cli-"));
+    const fake = createFakeRuntime();
+    fake.addImage("local.test/removable:1");
+    server = createCriServer({ runtime: fake, image: fake });
+    await server.listen(join(dir, "fake.sock"));
+  });
+  afterAll(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("reports every case and exits 0 for a conformant runtime", async () => {
+    const { stdout } = await run(process.execPath, [
+      cli,
+      "--endpoint",
+      `unix://${dir}/fake.sock`,
+      "--removable-image",
+      "local.test/removable:1",
+    ]);
+    expect(stdout).toMatch(/^PASS\s+runtime\/version\s/m);
+    expect(stdout).toMatch(/^PASS\s+events\/container-lifecycle\s/m);
+    expect(stdout).toMatch(/\d+ passed, 0 failed, 0 unsupported \(0 known differences\): CONFORMANT$/m);
+  });
+
+  it("prints JSON and exits 1 when a case is unsupported without a known difference", async () => {
+    const err = await run(process.execPath, [cli, "--endpoint", `${dir}/fake.sock`, "--area", "image", "--json"]).catch(
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect((err as { code: number }).code).toBe(1);
+    const report = JSON.parse((err as { stdout: string }).stdout);
+    expect(report.passed).toBe(false);
+    expect(report.results.find((r: { name: string }) => r.name === "image/remove")).toMatchObject({
+      status: "unsupported",
+      message: "no removableImage given",
+    });
+  });
+
+  it("exits 2 with usage on bad arguments", async () => {
+    const err = (await run(process.execPath, [cli, "--bogus"]).catch((e: unknown) => e)) as {
+      code: number;
+      stderr: string;
+    };
+    expect(err.code).toBe(2);
+    expect(err.stderr).toContain("Usage: nodekit-cri-conformance");
+  });
+});
