@@ -1,2 +1,34 @@
 // @nodekit/proxy-rules: kube-proxy's rules as a pure function.
-export {};
+
+export { compileIptables } from "./iptables/compile.js";
+export type {
+  CompileIptablesOptions,
+  IptablesCompilation,
+  IptablesResult,
+  IptablesStats,
+  ProxyInput,
+} from "./iptables/compile.js";
+export { InvalidInputError } from "./errors.js";
+export type { InvalidObjectRef } from "./errors.js";
+export { sortIptablesRules } from "./iptables/sort.js";
+export { IPTABLES_JUMPS, renderJumps } from "./iptables/jumps.js";
+export { renderTable } from "./iptables/render.js";
+export type {
+  IptablesChain,
+  IptablesJump,
+  IptablesRule,
+  IptablesTable,
+  IptablesTableName,
+  IptablesTables,
+} from "./iptables/ir.js";
+export type { HostFacts, KubeProxyConfiguration, NodeInfo } from "./model/config.js";
+export type { IPFamily } from "./model/ip.js";
+export type {
+  Endpoint,
+  EndpointPort,
+  EndpointSlice,
+  LoadBalancerIngress,
+  ObjectMeta,
+  Service,
+  ServicePort,
+} from "./model/kube-types.js";

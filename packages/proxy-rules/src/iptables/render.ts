@@ -1,0 +1,71 @@
+// Rendering of the structured form into iptables-restore syntax, byte for byte as kube-proxy
+// writes it: `-A CHAIN args…`, comment values quoted when they contain blanks.
+
+import type { IptablesChain, IptablesRule, IptablesTable } from "./ir.js";
+
+/** Longest comment the kernel's xt_comment match stores (256 bytes with the NUL). */
+const MAX_COMMENT = 255;
+
+function isPlainToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // printable ASCII without blank, quotes and backslash
+    if (c <= 0x20 || c >= 0x7f || c === 0x22 || c === 0x27 || c === 0x5c) return false;
+  }
+  return true;
+}
+
+/**
+ * Makes a comment value safe for iptables-restore: printable ASCII only (anything else, including
+ * quotes, backslashes and line breaks, becomes `?`), at most 255 characters, double-quoted when it
+ * is not a plain token. Valid Kubernetes names never need the replacement; it is a second line of
+ * defence against rule injection.
+ */
+export function quoteComment(s: string): string {
+  if (isPlainToken(s) && s.length <= MAX_COMMENT) return s;
+  let safe = "";
+  for (let i = 0; i < s.length && safe.length < MAX_COMMENT; i++) {
+    const c = s.charCodeAt(i);
+    safe += c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c ? "?" : s[i];
+  }
+  return `"${safe}"`;
+}
+
+/** Renders a rule's arguments (after `-A CHAIN `). */
+export function renderArgs(args: readonly string[]): string {
+  let out = "";
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (i > 0) out += " ";
+    out += i > 0 && args[i - 1] === "--comment" ? quoteComment(a) : a;
+  }
+  return out;
+}
+
+/** Renders one rule as a restore line, without the line break. */
+export function renderRule(chain: string, rule: IptablesRule): string {
+  return rule.args.length === 0 ? `-A ${chain}` : `-A ${chain} ${renderArgs(rule.args)}`;
+}
+
+/** `:NAME - [0:0]\n` */
+export function chainLine(name: string): string {
+  return `:${name} - [0:0]\n`;
+}
+
+/** All rule lines of the chains, each with its line break. */
+export function renderChainRules(chains: readonly IptablesChain[]): string {
+  let out = "";
+  for (const c of chains) for (const r of c.rules) out += `${renderRule(c.name, r)}\n`;
+  return out;
+}
+
+/** Renders one table (`*name`, chain lines, rules, `-X` lines, `COMMIT`). */
+export function renderTable(table: IptablesTable): string {
+  let out = `*${table.name}\n`;
+  for (const c of table.chains) out += chainLine(c.name);
+  for (const name of table.deletedChains) out += chainLine(name);
+  out += renderChainRules(table.chains);
+  for (const name of table.deletedChains) out += `-X ${name}\n`;
+  return `${out}COMMIT\n`;
+}

@@ -1,0 +1,205 @@
+// Resolution of the configuration and node facts for one IP family: defaults as kube-proxy applies
+// them, the local-traffic detector, the NodePort addresses. Config errors are InvalidInputErrors.
+
+import { InvalidInputError } from "../errors.js";
+import {
+  DEFAULT_MASQUERADE_BIT,
+  type HostFacts,
+  type KubeProxyConfiguration,
+  masqueradeMarkFor,
+  type NodeInfo,
+  type ResolvedConfig,
+} from "./config.js";
+import {
+  cidrContains,
+  type IPFamily,
+  isLoopback,
+  isZeroCIDR,
+  type ParsedCIDR,
+  type ParsedIP,
+  parseCIDR,
+  parseIP,
+} from "./ip.js";
+import { isDNS1123Subdomain } from "./normalize.js";
+import type { TopologyContext } from "./service-port.js";
+
+/** kube-proxy's LocalTrafficDetector: the match that tells pod traffic apart, if any. */
+export interface LocalDetector {
+  readonly ifLocal: readonly string[];
+  readonly ifNotLocal: readonly string[];
+}
+
+/** Everything the rule writer needs to know about the node and configuration for one family. */
+export interface FamilyContext {
+  readonly config: ResolvedConfig;
+  /** `undefined` when no detector is implemented (no `clusterCIDR`, …). */
+  readonly detector: LocalDetector | undefined;
+  readonly topology: TopologyContext;
+  /** The node's primary IP of the family, if any. */
+  readonly nodeIP: ParsedIP | undefined;
+  /** `nodePortAddresses` matches every local address. */
+  readonly nodePortMatchAll: boolean;
+  /** Otherwise: the node addresses NodePorts are accepted on. */
+  readonly nodePortIPs: readonly string[];
+  /** A fingerprint of everything above; a change forces a full sync. */
+  readonly key: string;
+}
+
+const LABEL_ZONE = "topology.kubernetes.io/zone";
+const IFNAME = /^[^\s/:"'\\]{1,15}$/;
+
+function cfgError(field: string, reason: string, value: unknown): InvalidInputError {
+  return new InvalidInputError({ kind: "KubeProxyConfiguration" }, field, reason, value);
+}
+function nodeError(node: NodeInfo, field: string, reason: string, value: unknown): InvalidInputError {
+  return new InvalidInputError({ kind: "Node", name: node?.name }, field, reason, value);
+}
+
+/** Parsed node facts shared by both families. */
+export interface ParsedNode {
+  readonly name: string;
+  readonly addresses: readonly ParsedIP[];
+  readonly podCIDRs: readonly ParsedCIDR[];
+  readonly zone: string;
+}
+
+/** Validates the node. */
+export function parseNode(node: NodeInfo): ParsedNode {
+  if (typeof node !== "object" || node === null) throw nodeError(node, "node", "must be an object", node);
+  if (!isDNS1123Subdomain(node.name)) throw nodeError(node, "name", "must be a DNS-1123 subdomain", node.name);
+  const addresses = (node.addresses ?? []).map((a, i) => {
+    const ip = typeof a === "string" ? parseIP(a) : undefined;
+    if (!ip) throw nodeError(node, `addresses[${i}]`, "must be a valid IP address", a);
+    return ip;
+  });
+  const podCIDRs = (node.podCIDRs ?? []).map((c, i) => {
+    const cidr = typeof c === "string" ? parseCIDR(c) : undefined;
+    if (!cidr) throw nodeError(node, `podCIDRs[${i}]`, "must be a valid CIDR", c);
+    return cidr;
+  });
+  const zone = node.labels?.[LABEL_ZONE] ?? "";
+  return { name: node.name, addresses, podCIDRs, zone: typeof zone === "string" ? zone : "" };
+}
+
+/** Options of {@link resolveFamilyContext} that are not part of KubeProxyConfiguration. */
+export interface ContextOverrides {
+  readonly masqueradeMark?: string | undefined;
+}
+
+/** Resolves the configuration for one family, with kube-proxy's defaults. */
+export function resolveFamilyContext(
+  family: IPFamily,
+  node: ParsedNode,
+  config: KubeProxyConfiguration = {},
+  host: HostFacts = {},
+  overrides: ContextOverrides = {},
+): FamilyContext {
+  if (typeof config !== "object" || config === null) throw cfgError("", "must be an object", config);
+  const ipt = config.iptables ?? {};
+  const bit = ipt.masqueradeBit ?? DEFAULT_MASQUERADE_BIT;
+  if (typeof bit !== "number" || !Number.isInteger(bit) || bit < 0 || bit > 31) {
+    throw cfgError("iptables.masqueradeBit", "must be an integer between 0 and 31", bit);
+  }
+  const mark = overrides.masqueradeMark ?? masqueradeMarkFor(bit);
+  if (!/^0x[0-9a-f]{1,8}$/.test(mark)) throw cfgError("masqueradeMark", "must be a hex mark like 0x4000", mark);
+
+  // local traffic detector
+  const mode = config.detectLocalMode || "ClusterCIDR";
+  let detector: LocalDetector | undefined;
+  if (mode === "ClusterCIDR" || mode === "NodeCIDR") {
+    let cidrs: ParsedCIDR[];
+    if (mode === "ClusterCIDR") {
+      const raw = config.clusterCIDR ?? "";
+      if (typeof raw !== "string") throw cfgError("clusterCIDR", "must be a string", raw);
+      cidrs = raw
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== "")
+        .map((s) => {
+          const c = parseCIDR(s);
+          if (!c) throw cfgError("clusterCIDR", "must be a comma-separated list of CIDRs", raw);
+          return c;
+        });
+    } else {
+      cidrs = [...node.podCIDRs];
+    }
+    const mine = cidrs.find((c) => c.ip.family === family);
+    if (mine) detector = { ifLocal: ["-s", mine.text], ifNotLocal: ["!", "-s", mine.text] };
+  } else if (mode === "BridgeInterface") {
+    const br = config.detectLocal?.bridgeInterface ?? "";
+    if (!IFNAME.test(br)) throw cfgError("detectLocal.bridgeInterface", "must be an interface name", br);
+    detector = { ifLocal: ["-i", br], ifNotLocal: ["!", "-i", br] };
+  } else if (mode === "InterfaceNamePrefix") {
+    const p = config.detectLocal?.interfaceNamePrefix ?? "";
+    if (!IFNAME.test(p) || p.length > 14) {
+      throw cfgError("detectLocal.interfaceNamePrefix", "must be an interface name prefix", p);
+    }
+    detector = { ifLocal: ["-i", `${p}+`], ifNotLocal: ["!", "-i", `${p}+`] };
+  } else {
+    throw cfgError(
+      "detectLocalMode",
+      "must be ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix",
+      config.detectLocalMode,
+    );
+  }
+
+  // nodePortAddresses (keywords resolved as kube-proxy's config defaulting does)
+  const primary = (f: IPFamily) => node.addresses.find((a) => a.family === f);
+  const npaRaw = config.nodePortAddresses ?? [];
+  if (!Array.isArray(npaRaw)) throw cfgError("nodePortAddresses", "must be a list", npaRaw);
+  const npa: ParsedCIDR[] = [];
+  npaRaw.forEach((s, i) => {
+    if (s === "all") {
+      npa.push(parseCIDR("0.0.0.0/0")!, parseCIDR("::/0")!);
+    } else if (s === "localhost") {
+      npa.push(parseCIDR("127.0.0.0/8")!, parseCIDR("::1/128")!);
+    } else if (s === "primary") {
+      for (const f of ["IPv4", "IPv6"] as const) {
+        const ip = primary(f);
+        if (ip) npa.push(parseCIDR(`${ip.text}/${f === "IPv4" ? 32 : 128}`)!);
+      }
+    } else {
+      const c = typeof s === "string" ? parseCIDR(s) : undefined;
+      if (!c) throw cfgError(`nodePortAddresses[${i}]`, "must be a CIDR or all, primary, localhost", s);
+      npa.push(c);
+    }
+  });
+  let cidrs = npa.filter((c) => c.ip.family === family);
+  if (cidrs.length === 0) cidrs = [parseCIDR(family === "IPv4" ? "0.0.0.0/0" : "::/0")!];
+  const loopbackStart = parseIP("127.0.0.0")!;
+  const containsIPv4Loopback = cidrs.some(
+    (c) => c.ip.family === "IPv4" && (isLoopback(c.ip) || cidrContains(c, loopbackStart)),
+  );
+  const matchAll = cidrs.some(isZeroCIDR);
+  const localAddrs = [
+    ...node.addresses.filter((a) => a.family === family),
+    parseIP(family === "IPv4" ? "127.0.0.1" : "::1")!,
+  ];
+  const nodePortIPs: string[] = [];
+  if (!matchAll) {
+    for (const a of localAddrs) {
+      if (nodePortIPs.includes(a.text)) continue;
+      if (cidrs.some((c) => cidrContains(c, a))) nodePortIPs.push(a.text);
+    }
+  }
+
+  const localhostNodePorts = family === "IPv4" && (ipt.localhostNodePorts ?? true) && containsIPv4Loopback;
+  const gates = config.featureGates ?? {};
+  const resolved: ResolvedConfig = {
+    family,
+    masqueradeAll: ipt.masqueradeAll ?? false,
+    masqueradeMark: mark,
+    localhostNodePorts,
+    randomFully: host.randomFully ?? true,
+    nfacct: host.nfacct ?? false,
+    tcpBeLiberal: (host.conntrackTCPBeLiberal ?? false) || (config.conntrack?.tcpBeLiberal ?? false),
+  };
+  const topology: TopologyContext = {
+    nodeName: node.name,
+    zone: node.zone,
+    preferSameNode: gates.PreferSameTrafficDistribution ?? true,
+  };
+  const nodeIP = primary(family);
+  const key = JSON.stringify([resolved, detector, topology, nodeIP?.text, matchAll, nodePortIPs]);
+  return { config: resolved, detector, topology, nodeIP, nodePortMatchAll: matchAll, nodePortIPs, key };
+}

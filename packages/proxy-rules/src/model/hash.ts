@@ -1,0 +1,152 @@
+// SHA-256 (FIPS 180-4) and RFC 4648 base32, in plain TypeScript so that the compiler runs
+// anywhere (Node, Deno, browsers) and hashes the short chain-name inputs without the per-call
+// overhead of node:crypto. Only the first 16 base32 characters (80 bits) are ever needed.
+
+const K = new Int32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
+  0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+  0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
+  0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+  0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
+  0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+  0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+  0xc67178f2,
+]);
+
+const W = new Int32Array(64);
+const H = new Int32Array(8);
+let buf = new Uint8Array(256);
+
+function utf8(s: string): number {
+  // encodes s into buf (growing it), returns the byte length
+  let n = 0;
+  const need = s.length * 3 + 72;
+  if (buf.length < need) buf = new Uint8Array(need * 2);
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      buf[n++] = c;
+    } else if (c < 0x800) {
+      buf[n++] = 0xc0 | (c >> 6);
+      buf[n++] = 0x80 | (c & 63);
+    } else {
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+        const d = s.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          i++;
+          buf[n++] = 0xf0 | (c >> 18);
+          buf[n++] = 0x80 | ((c >> 12) & 63);
+          buf[n++] = 0x80 | ((c >> 6) & 63);
+          buf[n++] = 0x80 | (c & 63);
+          continue;
+        }
+      }
+      buf[n++] = 0xe0 | (c >> 12);
+      buf[n++] = 0x80 | ((c >> 6) & 63);
+      buf[n++] = 0x80 | (c & 63);
+    }
+  }
+  return n;
+}
+
+function digestInto(s: string): void {
+  const len = utf8(s);
+  // padding
+  const total = (((len + 8) >> 6) + 1) << 6;
+  buf[len] = 0x80;
+  for (let i = len + 1; i < total; i++) buf[i] = 0;
+  const bits = len * 8;
+  buf[total - 4] = (bits >>> 24) & 255;
+  buf[total - 3] = (bits >>> 16) & 255;
+  buf[total - 2] = (bits >>> 8) & 255;
+  buf[total - 1] = bits & 255;
+  H[0] = 0x6a09e667;
+  H[1] = 0xbb67ae85;
+  H[2] = 0x3c6ef372;
+  H[3] = 0xa54ff53a;
+  H[4] = 0x510e527f;
+  H[5] = 0x9b05688c;
+  H[6] = 0x1f83d9ab;
+  H[7] = 0x5be0cd19;
+  for (let off = 0; off < total; off += 64) {
+    for (let i = 0; i < 16; i++) {
+      const p = off + i * 4;
+      W[i] = (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!;
+    }
+    for (let i = 16; i < 64; i++) {
+      const w15 = W[i - 15]!;
+      const w2 = W[i - 2]!;
+      const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
+      const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
+      W[i] = (W[i - 16]! + s0 + W[i - 7]! + s1) | 0;
+    }
+    let a = H[0]!;
+    let b = H[1]!;
+    let c = H[2]!;
+    let d = H[3]!;
+    let e = H[4]!;
+    let f = H[5]!;
+    let g = H[6]!;
+    let h = H[7]!;
+    for (let i = 0; i < 64; i++) {
+      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+      const ch = (e & f) ^ (~e & g);
+      const t1 = (h + S1 + ch + K[i]! + W[i]!) | 0;
+      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+      const maj = (a & b) ^ (a & c) ^ (b & c);
+      const t2 = (S0 + maj) | 0;
+      h = g;
+      g = f;
+      f = e;
+      e = (d + t1) | 0;
+      d = c;
+      c = b;
+      b = a;
+      a = (t1 + t2) | 0;
+    }
+    H[0] = (H[0]! + a) | 0;
+    H[1] = (H[1]! + b) | 0;
+    H[2] = (H[2]! + c) | 0;
+    H[3] = (H[3]! + d) | 0;
+    H[4] = (H[4]! + e) | 0;
+    H[5] = (H[5]! + f) | 0;
+    H[6] = (H[6]! + g) | 0;
+    H[7] = (H[7]! + h) | 0;
+  }
+}
+
+/** SHA-256 of the UTF-8 encoding of `s`, as 32 bytes. */
+export function sha256(s: string): Uint8Array {
+  digestInto(s);
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 8; i++) {
+    const v = H[i]!;
+    out[i * 4] = (v >>> 24) & 255;
+    out[i * 4 + 1] = (v >>> 16) & 255;
+    out[i * 4 + 2] = (v >>> 8) & 255;
+    out[i * 4 + 3] = v & 255;
+  }
+  return out;
+}
+
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/**
+ * The first 16 characters of `base32.StdEncoding.EncodeToString(sha256(s))`: the 80 leading bits
+ * of the digest, 5 bits per character. This is the hash kube-proxy puts in its chain names.
+ */
+export function hash16(s: string): string {
+  digestInto(s);
+  // 80 bits = H[0], H[1] and the top 16 bits of H[2]
+  const h0 = H[0]! >>> 0;
+  const h1 = H[1]! >>> 0;
+  const h2 = H[2]! >>> 16;
+  // 40-bit halves as exact integers (< 2^53)
+  const hi = h0 * 256 + (h1 >>> 24);
+  const lo = (h1 & 0xffffff) * 65536 + h2;
+  let out = "";
+  for (let shift = 35; shift >= 0; shift -= 5) out += ALPHABET[Math.floor(hi / 2 ** shift) % 32];
+  for (let shift = 35; shift >= 0; shift -= 5) out += ALPHABET[Math.floor(lo / 2 ** shift) % 32];
+  return out;
+}

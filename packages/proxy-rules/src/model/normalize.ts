@@ -1,0 +1,434 @@
+// Validation and normalisation of the input objects, family-independent. Everything kube-proxy
+// would silently ignore or crash on is reported as an InvalidInputError naming the object and the
+// field path; legacy spellings kube-proxy accepts (IPv4 leading zeros, blanks around source
+// ranges) are accepted and normalised as kube-proxy normalises them.
+
+import { InvalidInputError, type InvalidObjectRef } from "../errors.js";
+import { type IPFamily, type ParsedCIDR, type ParsedIP, parseCIDR, parseIP } from "./ip.js";
+import type { Endpoint, EndpointSlice, Service } from "./kube-types.js";
+
+/** Protocol of a port, lowercase as it appears in rules. */
+export type Protocol = "tcp" | "udp" | "sctp";
+
+/** A Service port, validated. */
+export interface NormalizedPort {
+  readonly name: string;
+  readonly protocol: Protocol;
+  readonly port: number;
+  readonly nodePort: number;
+}
+
+/** A Service, validated and normalised (family-independent). */
+export interface NormalizedService {
+  readonly key: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** Not proxied at all (headless, ExternalName, no ClusterIP). */
+  readonly skip: boolean;
+  readonly clusterIPs: ReadonlyMap<IPFamily, string>;
+  readonly ports: readonly NormalizedPort[];
+  readonly externalIPs: readonly ParsedIP[];
+  readonly loadBalancerSourceRanges: readonly ParsedCIDR[];
+  /** VIP-mode load-balancer ingress IPs (`ipMode: Proxy` entries are dropped, as kube-proxy does). */
+  readonly loadBalancerVIPs: readonly ParsedIP[];
+  readonly externalPolicyLocal: boolean;
+  readonly internalPolicyLocal: boolean;
+  /** Only set when kube-proxy serves it (LoadBalancer with `externalTrafficPolicy: Local`). */
+  readonly healthCheckNodePort: number;
+  /** ClientIP affinity timeout in seconds, 0 without affinity. */
+  readonly stickyMaxAgeSeconds: number;
+}
+
+/** An endpoint of a slice, validated. */
+export interface NormalizedEndpoint {
+  readonly ip: string;
+  readonly nodeName: string | undefined;
+  readonly ready: boolean;
+  readonly serving: boolean;
+  readonly terminating: boolean;
+  readonly zoneHints: readonly string[] | undefined;
+  readonly nodeHints: readonly string[] | undefined;
+}
+
+/** An EndpointSlice, validated. */
+export interface NormalizedSlice {
+  /** `namespace/service-name` of the Service it belongs to. */
+  readonly serviceKey: string;
+  readonly name: string;
+  /** `IPv4` or `IPv6`; FQDN slices are dropped during normalisation. */
+  readonly family: IPFamily;
+  /** Usable ports (kube-proxy skips ports without a name or number). */
+  readonly ports: readonly { readonly name: string; readonly protocol: Protocol; readonly port: number }[];
+  readonly endpoints: readonly NormalizedEndpoint[];
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** The label that ties an EndpointSlice to its Service. */
+export const LABEL_SERVICE_NAME = "kubernetes.io/service-name";
+
+function isDNS1123Label(s: unknown): s is string {
+  return typeof s === "string" && s.length <= 63 && DNS1123_LABEL.test(s);
+}
+function isDNS1035Label(s: unknown): s is string {
+  return typeof s === "string" && s.length <= 63 && DNS1035_LABEL.test(s);
+}
+/** Whether `s` is a DNS-1123 subdomain (object names such as Node and EndpointSlice names). */
+export function isDNS1123Subdomain(s: unknown): s is string {
+  return typeof s === "string" && s.length <= 253 && DNS1123_SUBDOMAIN.test(s);
+}
+function isPort(n: unknown, allowZero: boolean): n is number {
+  return typeof n === "number" && Number.isInteger(n) && n <= 65535 && (allowZero ? n >= 0 : n >= 1);
+}
+function parseProtocol(p: unknown): Protocol | undefined {
+  if (p === undefined || p === null || p === "TCP") return "tcp";
+  if (p === "UDP") return "udp";
+  if (p === "SCTP") return "sctp";
+  return undefined;
+}
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+function isPresent<T>(v: T): v is T & object {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+function arrayOrEmpty(v: unknown): readonly unknown[] | undefined {
+  if (v === undefined || v === null) return [];
+  return Array.isArray(v) ? v : undefined;
+}
+
+/** Collects the errors of one object. */
+class Checker {
+  readonly errors: InvalidInputError[] = [];
+  constructor(readonly ref: InvalidObjectRef) {}
+  fail(field: string, reason: string, value?: unknown): void {
+    this.errors.push(new InvalidInputError(this.ref, field, reason, value));
+  }
+}
+
+function objectRef(kind: string, obj: unknown): InvalidObjectRef {
+  const meta = isObject(obj) && isObject(obj.metadata) ? obj.metadata : undefined;
+  const ns = meta && typeof meta.namespace === "string" ? meta.namespace : undefined;
+  const name = meta && typeof meta.name === "string" ? meta.name : undefined;
+  return { kind, namespace: ns, name };
+}
+
+/**
+ * Validates and normalises a Service. Returns the normalised Service, or the errors found
+ * (each naming the field).
+ */
+export function normalizeService(
+  svc: Service,
+  where: string,
+): { service?: NormalizedService; errors: InvalidInputError[] } {
+  const c = new Checker(objectRef("Service", svc));
+  if (!isPresent(svc)) {
+    c.fail(where, "must be an object", svc);
+    return { errors: c.errors };
+  }
+  const meta = svc.metadata;
+  const namespace = meta?.namespace;
+  const name = meta?.name;
+  if (!isDNS1123Label(namespace)) c.fail("metadata.namespace", "must be a DNS-1123 label", namespace);
+  if (!isDNS1035Label(name)) c.fail("metadata.name", "must be a DNS-1035 label", name);
+  const spec = svc.spec;
+  if (!isPresent(spec)) {
+    c.fail("spec", "must be an object", spec);
+    return { errors: c.errors };
+  }
+  const type = spec.type ?? "ClusterIP";
+  if (type !== "ClusterIP" && type !== "NodePort" && type !== "LoadBalancer" && type !== "ExternalName") {
+    c.fail("spec.type", "must be ClusterIP, NodePort, LoadBalancer or ExternalName", spec.type);
+  }
+
+  // cluster IPs, by family
+  const clusterIPs = new Map<IPFamily, string>();
+  const clusterIP = spec.clusterIP;
+  if (clusterIP !== undefined && clusterIP !== null && typeof clusterIP !== "string") {
+    c.fail("spec.clusterIP", "must be a string", clusterIP);
+  }
+  const headless = clusterIP === "None";
+  const families = arrayOrEmpty(spec.ipFamilies);
+  const ips = arrayOrEmpty(spec.clusterIPs);
+  if (!families) c.fail("spec.ipFamilies", "must be a list", spec.ipFamilies);
+  if (!ips) c.fail("spec.clusterIPs", "must be a list", spec.clusterIPs);
+  if (!headless && type !== "ExternalName") {
+    if (families && families.length > 0 && ips) {
+      families.forEach((f, i) => {
+        if (f !== "IPv4" && f !== "IPv6") {
+          c.fail(`spec.ipFamilies[${i}]`, "must be IPv4 or IPv6", f);
+          return;
+        }
+        const raw = ips[i];
+        if (raw === undefined) return;
+        const ip = typeof raw === "string" ? parseIP(raw) : undefined;
+        if (!ip) c.fail(`spec.clusterIPs[${i}]`, "must be a valid IP address", raw);
+        else if (ip.family !== f) c.fail(`spec.clusterIPs[${i}]`, `is not an ${f} address`, raw);
+        else clusterIPs.set(f, ip.text);
+      });
+      if (typeof clusterIP === "string" && clusterIP !== "" && ips.length > 0 && ips[0] !== clusterIP) {
+        c.fail("spec.clusterIP", "must equal spec.clusterIPs[0]", clusterIP);
+      }
+    } else if (typeof clusterIP === "string" && clusterIP !== "") {
+      const ip = parseIP(clusterIP);
+      if (!ip) c.fail("spec.clusterIP", "must be a valid IP address or None", clusterIP);
+      else clusterIPs.set(ip.family, ip.text);
+    }
+  }
+
+  // ports
+  const ports: NormalizedPort[] = [];
+  const rawPorts = arrayOrEmpty(spec.ports);
+  if (!rawPorts) c.fail("spec.ports", "must be a list", spec.ports);
+  const seenNames = new Set<string>();
+  const seenPorts = new Set<string>();
+  (rawPorts ?? []).forEach((p, i) => {
+    const at = `spec.ports[${i}]`;
+    if (!isObject(p)) {
+      c.fail(at, "must be an object", p);
+      return;
+    }
+    const portName = p.name ?? "";
+    if (typeof portName !== "string" || (portName !== "" && !isDNS1123Label(portName))) {
+      c.fail(`${at}.name`, "must be a DNS-1123 label", p.name);
+      return;
+    }
+    if (portName === "" && (rawPorts?.length ?? 0) > 1) {
+      c.fail(`${at}.name`, "is required when a Service has more than one port", p.name);
+    }
+    if (seenNames.has(portName)) c.fail(`${at}.name`, `duplicate port name ${JSON.stringify(portName)}`, portName);
+    seenNames.add(portName);
+    const protocol = parseProtocol(p.protocol);
+    if (!protocol) c.fail(`${at}.protocol`, "must be TCP, UDP or SCTP", p.protocol);
+    if (!isPort(p.port, false)) c.fail(`${at}.port`, "must be an integer between 1 and 65535", p.port);
+    const nodePort = p.nodePort ?? 0;
+    if (!isPort(nodePort, true)) c.fail(`${at}.nodePort`, "must be an integer between 0 and 65535", p.nodePort);
+    if (protocol && isPort(p.port, false)) {
+      const k = `${p.port}/${protocol}`;
+      if (seenPorts.has(k)) c.fail(`${at}.port`, `duplicate port ${p.port}/${protocol.toUpperCase()}`, p.port);
+      seenPorts.add(k);
+      ports.push({ name: portName, protocol, port: p.port as number, nodePort: isPort(nodePort, true) ? nodePort : 0 });
+    }
+  });
+
+  // external IPs, source ranges, LB ingress
+  const externalIPs: ParsedIP[] = [];
+  const rawExternal = arrayOrEmpty(spec.externalIPs);
+  if (!rawExternal) c.fail("spec.externalIPs", "must be a list", spec.externalIPs);
+  (rawExternal ?? []).forEach((raw, i) => {
+    const ip = typeof raw === "string" ? parseIP(raw) : undefined;
+    if (!ip) c.fail(`spec.externalIPs[${i}]`, "must be a valid IP address", raw);
+    else externalIPs.push(ip);
+  });
+  const sourceRanges: ParsedCIDR[] = [];
+  const rawRanges = arrayOrEmpty(spec.loadBalancerSourceRanges);
+  if (!rawRanges) c.fail("spec.loadBalancerSourceRanges", "must be a list", spec.loadBalancerSourceRanges);
+  (rawRanges ?? []).forEach((raw, i) => {
+    const cidr = typeof raw === "string" ? parseCIDR(raw.trim()) : undefined;
+    if (!cidr) c.fail(`spec.loadBalancerSourceRanges[${i}]`, "must be a valid CIDR", raw);
+    else sourceRanges.push(cidr);
+  });
+  const vips: ParsedIP[] = [];
+  const ingress = arrayOrEmpty(svc.status?.loadBalancer?.ingress);
+  if (!ingress) c.fail("status.loadBalancer.ingress", "must be a list", svc.status?.loadBalancer?.ingress);
+  (ingress ?? []).forEach((ing, i) => {
+    if (!isObject(ing)) {
+      c.fail(`status.loadBalancer.ingress[${i}]`, "must be an object", ing);
+      return;
+    }
+    const ipMode = ing.ipMode ?? "VIP";
+    if (ipMode !== "VIP" && ipMode !== "Proxy") {
+      c.fail(`status.loadBalancer.ingress[${i}].ipMode`, "must be VIP or Proxy", ing.ipMode);
+    }
+    if (ing.ip === undefined || ing.ip === null || ing.ip === "") return;
+    const ip = typeof ing.ip === "string" ? parseIP(ing.ip) : undefined;
+    if (!ip) c.fail(`status.loadBalancer.ingress[${i}].ip`, "must be a valid IP address", ing.ip);
+    else if (ipMode === "VIP") vips.push(ip);
+  });
+
+  // policies
+  const etp = spec.externalTrafficPolicy ?? "Cluster";
+  if (etp !== "Cluster" && etp !== "Local") {
+    c.fail("spec.externalTrafficPolicy", "must be Cluster or Local", spec.externalTrafficPolicy);
+  }
+  const itp = spec.internalTrafficPolicy ?? "Cluster";
+  if (itp !== "Cluster" && itp !== "Local") {
+    c.fail("spec.internalTrafficPolicy", "must be Cluster or Local", spec.internalTrafficPolicy);
+  }
+  const hcnp = spec.healthCheckNodePort ?? 0;
+  if (!isPort(hcnp, true)) {
+    c.fail("spec.healthCheckNodePort", "must be an integer between 0 and 65535", spec.healthCheckNodePort);
+  }
+  const affinity = spec.sessionAffinity ?? "None";
+  let sticky = 0;
+  if (affinity === "ClientIP") {
+    const t = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800;
+    if (typeof t !== "number" || !Number.isInteger(t) || t < 1 || t > 86400) {
+      c.fail("spec.sessionAffinityConfig.clientIP.timeoutSeconds", "must be an integer between 1 and 86400", t);
+    } else sticky = t;
+  } else if (affinity !== "None") {
+    c.fail("spec.sessionAffinity", "must be None or ClientIP", spec.sessionAffinity);
+  }
+
+  if (c.errors.length > 0) return { errors: c.errors };
+  const externallyAccessible =
+    type === "LoadBalancer" || type === "NodePort" || (type === "ClusterIP" && externalIPs.length > 0);
+  const externalPolicyLocal = externallyAccessible && etp === "Local";
+  const needsHealthCheck = type === "LoadBalancer" && externalPolicyLocal;
+  return {
+    errors: [],
+    service: {
+      key: `${namespace}/${name}`,
+      namespace: namespace as string,
+      name: name as string,
+      skip: headless || type === "ExternalName" || clusterIPs.size === 0,
+      clusterIPs,
+      ports,
+      externalIPs,
+      loadBalancerSourceRanges: sourceRanges,
+      loadBalancerVIPs: vips,
+      externalPolicyLocal,
+      internalPolicyLocal: itp === "Local",
+      healthCheckNodePort: needsHealthCheck ? (hcnp as number) : 0,
+      stickyMaxAgeSeconds: sticky,
+    },
+  };
+}
+
+function normalizeEndpoint(c: Checker, ep: Endpoint, at: string, family: IPFamily): NormalizedEndpoint | undefined {
+  if (!isPresent(ep)) {
+    c.fail(at, "must be an object", ep);
+    return undefined;
+  }
+  const addresses = arrayOrEmpty(ep.addresses);
+  if (!addresses || addresses.length === 0) {
+    c.fail(`${at}.addresses`, "must list at least one address", ep.addresses);
+    return undefined;
+  }
+  let first: ParsedIP | undefined;
+  addresses.forEach((raw, i) => {
+    const ip = typeof raw === "string" ? parseIP(raw) : undefined;
+    if (!ip) c.fail(`${at}.addresses[${i}]`, "must be a valid IP address", raw);
+    else if (ip.family !== family) c.fail(`${at}.addresses[${i}]`, `is not an ${family} address`, raw);
+    else if (i === 0) first = ip;
+  });
+  const cond = ep.conditions ?? {};
+  if (!isPresent(cond)) {
+    c.fail(`${at}.conditions`, "must be an object", ep.conditions);
+    return undefined;
+  }
+  for (const k of ["ready", "serving", "terminating"] as const) {
+    const v = cond[k];
+    if (v !== undefined && v !== null && typeof v !== "boolean")
+      c.fail(`${at}.conditions.${k}`, "must be a boolean", v);
+  }
+  if (ep.nodeName !== undefined && ep.nodeName !== null && !isDNS1123Subdomain(ep.nodeName)) {
+    c.fail(`${at}.nodeName`, "must be a DNS-1123 subdomain", ep.nodeName);
+  }
+  const hintNames = (list: unknown, field: string): string[] | undefined => {
+    const arr = arrayOrEmpty(list);
+    if (!arr) {
+      c.fail(field, "must be a list", list);
+      return undefined;
+    }
+    if (arr.length === 0) return undefined;
+    const names: string[] = [];
+    arr.forEach((h, i) => {
+      if (!isObject(h) || typeof h.name !== "string") c.fail(`${field}[${i}].name`, "must be a string", h);
+      else names.push(h.name);
+    });
+    return names;
+  };
+  const zoneHints = ep.hints ? hintNames(ep.hints.forZones, `${at}.hints.forZones`) : undefined;
+  const nodeHints = ep.hints ? hintNames(ep.hints.forNodes, `${at}.hints.forNodes`) : undefined;
+  if (!first) return undefined;
+  return {
+    ip: first.text,
+    nodeName: ep.nodeName ?? undefined,
+    ready: cond.ready ?? true,
+    serving: cond.serving ?? true,
+    terminating: cond.terminating ?? false,
+    zoneHints,
+    nodeHints,
+  };
+}
+
+/**
+ * Validates and normalises an EndpointSlice. FQDN slices come back as `{ errors: [] }` without a
+ * slice: kube-proxy ignores them.
+ */
+export function normalizeSlice(
+  slice: EndpointSlice,
+  where: string,
+): { slice?: NormalizedSlice; errors: InvalidInputError[] } {
+  const c = new Checker(objectRef("EndpointSlice", slice));
+  if (!isPresent(slice)) {
+    c.fail(where, "must be an object", slice);
+    return { errors: c.errors };
+  }
+  const meta = slice.metadata;
+  const namespace = meta?.namespace;
+  const name = meta?.name;
+  if (!isDNS1123Label(namespace)) c.fail("metadata.namespace", "must be a DNS-1123 label", namespace);
+  if (!isDNS1123Subdomain(name)) c.fail("metadata.name", "must be a DNS-1123 subdomain", name);
+  const svcName = meta?.labels?.[LABEL_SERVICE_NAME];
+  if (!isDNS1035Label(svcName)) {
+    c.fail(`metadata.labels["${LABEL_SERVICE_NAME}"]`, "must name the Service (a DNS-1035 label)", svcName);
+  }
+  const at = slice.addressType;
+  if (at !== "IPv4" && at !== "IPv6" && at !== "FQDN") c.fail("addressType", "must be IPv4, IPv6 or FQDN", at);
+  if (at === "FQDN") return { errors: c.errors };
+  const family = at === "IPv6" ? "IPv6" : "IPv4";
+
+  const ports: { name: string; protocol: Protocol; port: number }[] = [];
+  const rawPorts = arrayOrEmpty(slice.ports);
+  if (!rawPorts) c.fail("ports", "must be a list", slice.ports);
+  const seen = new Set<string>();
+  (rawPorts ?? []).forEach((p, i) => {
+    if (!isObject(p)) {
+      c.fail(`ports[${i}]`, "must be an object", p);
+      return;
+    }
+    const portName = p.name;
+    if (
+      portName !== undefined &&
+      portName !== null &&
+      (typeof portName !== "string" || (portName !== "" && !isDNS1123Label(portName)))
+    ) {
+      c.fail(`ports[${i}].name`, "must be a DNS-1123 label", portName);
+      return;
+    }
+    const protocol = parseProtocol(p.protocol);
+    if (!protocol) {
+      c.fail(`ports[${i}].protocol`, "must be TCP, UDP or SCTP", p.protocol);
+      return;
+    }
+    const k = `${portName ?? ""}/${protocol}`;
+    if (portName !== undefined && portName !== null && seen.has(k)) {
+      c.fail(`ports[${i}].name`, `duplicate port name ${JSON.stringify(portName)}`, portName);
+    }
+    seen.add(k);
+    if (p.port !== undefined && p.port !== null && !isPort(p.port, true)) {
+      c.fail(`ports[${i}].port`, "must be an integer between 1 and 65535", p.port);
+      return;
+    }
+    // kube-proxy ignores ports without a name or a number
+    if (portName === undefined || portName === null || !p.port) return;
+    ports.push({ name: portName, protocol, port: p.port as number });
+  });
+
+  const endpoints: NormalizedEndpoint[] = [];
+  const rawEndpoints = arrayOrEmpty(slice.endpoints);
+  if (!rawEndpoints) c.fail("endpoints", "must be a list", slice.endpoints);
+  (rawEndpoints ?? []).forEach((ep, i) => {
+    const n = normalizeEndpoint(c, ep as Endpoint, `endpoints[${i}]`, family);
+    if (n) endpoints.push(n);
+  });
+  if (c.errors.length > 0) return { errors: c.errors };
+  return {
+    errors: [],
+    slice: { serviceKey: `${namespace}/${svcName}`, name: name as string, family, ports, endpoints },
+  };
+}

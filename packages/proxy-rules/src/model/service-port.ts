@@ -1,0 +1,221 @@
+// Per-family view of a Service port and its endpoints, as kube-proxy's ServicePortMap and
+// EndpointsMap hold them (pkg/proxy/serviceport.go, endpointslicecache.go, topology.go).
+
+import { hash16 } from "./hash.js";
+import { type IPFamily, joinHostPort, type ParsedCIDR } from "./ip.js";
+import type { NormalizedService, NormalizedSlice, Protocol } from "./normalize.js";
+
+/** One Service port in one IP family, with everything kube-proxy's rule writer reads. */
+export interface ServicePortInfo {
+  /** `ns/name:port`, or `ns/name` when the port has no name (kube-proxy's `ServicePortName`). */
+  readonly nameString: string;
+  readonly portName: string;
+  readonly protocol: Protocol;
+  readonly port: number;
+  readonly nodePort: number;
+  readonly clusterIP: string;
+  readonly externalIPs: readonly string[];
+  readonly loadBalancerVIPs: readonly string[];
+  readonly loadBalancerSourceRanges: readonly ParsedCIDR[];
+  readonly healthCheckNodePort: number;
+  readonly stickyMaxAgeSeconds: number;
+  readonly externalPolicyLocal: boolean;
+  readonly internalPolicyLocal: boolean;
+  /** The 16-character hash shared by the port's SVC, SVL, EXT and FW chains. */
+  readonly hash: string;
+}
+
+/** One endpoint of a Service port (kube-proxy's `BaseEndpointInfo` plus its chain name). */
+export interface EndpointInfo {
+  readonly ip: string;
+  readonly port: number;
+  /** `ip:port` or `[ip]:port`. */
+  readonly endpoint: string;
+  readonly isLocal: boolean;
+  readonly ready: boolean;
+  readonly serving: boolean;
+  readonly terminating: boolean;
+  readonly zoneHints: readonly string[] | undefined;
+  readonly nodeHints: readonly string[] | undefined;
+  /** `KUBE-SEP-…`. */
+  readonly chainName: string;
+}
+
+/** The Service's ports for one family (none if the Service has no ClusterIP of that family). */
+export function servicePortsFor(svc: NormalizedService, family: IPFamily): ServicePortInfo[] {
+  if (svc.skip) return [];
+  const clusterIP = svc.clusterIPs.get(family);
+  if (clusterIP === undefined) return [];
+  const externalIPs = svc.externalIPs.filter((ip) => ip.family === family).map((ip) => ip.text);
+  const vips = svc.loadBalancerVIPs.filter((ip) => ip.family === family).map((ip) => ip.text);
+  const ranges = svc.loadBalancerSourceRanges.filter((c) => c.ip.family === family);
+  return svc.ports.map((p) => {
+    const nameString = p.name === "" ? svc.key : `${svc.key}:${p.name}`;
+    return {
+      nameString,
+      portName: p.name,
+      protocol: p.protocol,
+      port: p.port,
+      nodePort: p.nodePort,
+      clusterIP,
+      externalIPs,
+      loadBalancerVIPs: vips,
+      loadBalancerSourceRanges: ranges,
+      healthCheckNodePort: svc.healthCheckNodePort,
+      stickyMaxAgeSeconds: svc.stickyMaxAgeSeconds,
+      externalPolicyLocal: svc.externalPolicyLocal,
+      internalPolicyLocal: svc.internalPolicyLocal,
+      hash: hash16(nameString + p.protocol),
+    };
+  });
+}
+
+/** kube-proxy's `ExternallyAccessible`. */
+export function externallyAccessible(sp: ServicePortInfo): boolean {
+  return sp.nodePort !== 0 || sp.loadBalancerVIPs.length !== 0 || sp.externalIPs.length !== 0;
+}
+/** kube-proxy's `UsesClusterEndpoints`. */
+export function usesClusterEndpoints(sp: ServicePortInfo): boolean {
+  return !sp.internalPolicyLocal || externallyAccessible(sp);
+}
+/** kube-proxy's `UsesLocalEndpoints`. */
+export function usesLocalEndpoints(sp: ServicePortInfo): boolean {
+  return sp.internalPolicyLocal || (sp.externalPolicyLocal && externallyAccessible(sp));
+}
+
+/**
+ * The endpoints of a Service port gathered from its slices of the family, de-duplicated by
+ * `ip:port` (a non-terminating endpoint wins) and sorted by the string `ip:port`, as kube-proxy's
+ * EndpointSliceCache does.
+ */
+export function endpointsFor(
+  sp: ServicePortInfo,
+  slices: readonly NormalizedSlice[],
+  nodeName: string,
+): EndpointInfo[] {
+  const byEndpoint = new Map<string, EndpointInfo>();
+  for (const slice of slices) {
+    for (const port of slice.ports) {
+      if (port.name !== sp.portName || port.protocol !== sp.protocol) continue;
+      for (const ep of slice.endpoints) {
+        const endpoint = joinHostPort(ep.ip, port.port);
+        if (byEndpoint.has(endpoint) && ep.terminating) continue;
+        byEndpoint.set(endpoint, {
+          ip: ep.ip,
+          port: port.port,
+          endpoint,
+          isLocal: nodeName !== "" && ep.nodeName === nodeName,
+          ready: ep.ready,
+          serving: ep.serving,
+          terminating: ep.terminating,
+          zoneHints: ep.zoneHints,
+          nodeHints: ep.nodeHints,
+          chainName: `KUBE-SEP-${hash16(sp.nameString + sp.protocol + endpoint)}`,
+        });
+      }
+    }
+  }
+  const list = [...byEndpoint.values()];
+  list.sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0));
+  return list;
+}
+
+/** The result of kube-proxy's `CategorizeEndpoints`. */
+export interface CategorizedEndpoints {
+  readonly clusterEndpoints: readonly EndpointInfo[];
+  readonly localEndpoints: readonly EndpointInfo[];
+  readonly allReachableEndpoints: readonly EndpointInfo[];
+  readonly hasAnyEndpoints: boolean;
+}
+
+/** Topology facts of the node, for hints. */
+export interface TopologyContext {
+  readonly nodeName: string;
+  readonly zone: string;
+  /** Feature gate `PreferSameTrafficDistribution` (node hints). */
+  readonly preferSameNode: boolean;
+}
+
+function topologyModeFromHints(endpoints: readonly EndpointInfo[], topo: TopologyContext): string {
+  let hasForNode = false;
+  let allNodeHints = true;
+  let hasForZone = false;
+  let allZoneHints = true;
+  for (const ep of endpoints) {
+    if (!ep.ready) continue;
+    if (!ep.nodeHints || ep.nodeHints.length === 0) allNodeHints = false;
+    else if (ep.nodeHints.includes(topo.nodeName)) hasForNode = true;
+    if (!ep.zoneHints || ep.zoneHints.length === 0) allZoneHints = false;
+    else if (ep.zoneHints.includes(topo.zone)) hasForZone = true;
+  }
+  if (topo.preferSameNode && allNodeHints && hasForNode) return "PreferSameNode";
+  if (allZoneHints && hasForZone) return "PreferSameZone";
+  return "";
+}
+
+function availableForTopology(ep: EndpointInfo, mode: string, topo: TopologyContext): boolean {
+  if (mode === "") return true;
+  if (mode === "PreferSameNode") return ep.nodeHints?.includes(topo.nodeName) ?? false;
+  return ep.zoneHints?.includes(topo.zone) ?? false;
+}
+
+/**
+ * kube-proxy's `CategorizeEndpoints`: Cluster-policy endpoints (ready, topology-filtered, falling
+ * back to serving-terminating ones), Local-policy endpoints (local ready, falling back to local
+ * serving-terminating ones), their union, and whether any usable endpoint exists anywhere.
+ * Where kube-proxy builds the union through a map (undefined order) it is sorted here.
+ */
+export function categorizeEndpoints(
+  endpoints: readonly EndpointInfo[],
+  sp: ServicePortInfo,
+  topo: TopologyContext,
+): CategorizedEndpoints {
+  let mode = "";
+  let cluster: EndpointInfo[] = [];
+  let local: EndpointInfo[] = [];
+  let hasAny = false;
+  let useServingTerminating = false;
+  const usesCluster = usesClusterEndpoints(sp);
+  if (usesCluster) {
+    mode = topologyModeFromHints(endpoints, topo);
+    cluster = endpoints.filter((ep) => ep.ready && availableForTopology(ep, mode, topo));
+    if (cluster.length === 0) cluster = endpoints.filter((ep) => ep.serving && ep.terminating);
+    if (cluster.length > 0) hasAny = true;
+  }
+  if (!usesLocalEndpoints(sp)) {
+    return { clusterEndpoints: cluster, localEndpoints: [], allReachableEndpoints: cluster, hasAnyEndpoints: hasAny };
+  }
+  let hasLocalReady = false;
+  let hasLocalServingTerminating = false;
+  for (const ep of endpoints) {
+    if (ep.ready) {
+      hasAny = true;
+      if (ep.isLocal) hasLocalReady = true;
+    } else if (ep.serving && ep.terminating) {
+      hasAny = true;
+      if (ep.isLocal) hasLocalServingTerminating = true;
+    }
+  }
+  if (hasLocalReady) {
+    local = endpoints.filter((ep) => ep.isLocal && ep.ready);
+  } else if (hasLocalServingTerminating) {
+    useServingTerminating = true;
+    local = endpoints.filter((ep) => ep.isLocal && ep.serving && ep.terminating);
+  }
+  if (!usesCluster) {
+    return { clusterEndpoints: cluster, localEndpoints: local, allReachableEndpoints: local, hasAnyEndpoints: hasAny };
+  }
+  if (mode === "" && !useServingTerminating) {
+    return {
+      clusterEndpoints: cluster,
+      localEndpoints: local,
+      allReachableEndpoints: cluster,
+      hasAnyEndpoints: hasAny,
+    };
+  }
+  const union = new Map<string, EndpointInfo>();
+  for (const ep of cluster) union.set(ep.endpoint, ep);
+  for (const ep of local) union.set(ep.endpoint, ep);
+  const all = [...union.values()].sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0));
+  return { clusterEndpoints: cluster, localEndpoints: local, allReachableEndpoints: all, hasAnyEndpoints: hasAny };
+}
