@@ -1,0 +1,231 @@
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  Code,
+  ContainerState,
+  CriError,
+  type CriServer,
+  createCriServer,
+  createImageClient,
+  createRuntimeClient,
+  type ImageClient,
+  type RuntimeClient,
+} from "@nodekit/cri";
+import { type ConformanceArea, type ConformanceResult, conformancePassed, runConformance } from "@nodekit/cri/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHostProcessRuntime, type HostProcessRuntime } from "../src/host-process-runtime.js";
+
+const BUSYBOX = "docker.io/library/busybox:latest";
+const REMOVABLE = "docker.io/library/alpine:3.20";
+
+interface Shim {
+  dir: string;
+  runtime: HostProcessRuntime;
+  server: CriServer;
+  client: RuntimeClient;
+  images: ImageClient;
+  close(): Promise<void>;
+}
+
+async function startShim(): Promise<Shim> {
+  const dir = mkdtempSync(join(tmpdir(), "nk-shim-"));
+  const runtime = createHostProcessRuntime({ images: [BUSYBOX, REMOVABLE], stateDir: dir });
+  const server = createCriServer({ runtime, image: runtime });
+  await server.listen(`unix://${dir}/shim.sock`);
+  const client = createRuntimeClient(`unix://${dir}/shim.sock`);
+  const images = createImageClient(`unix://${dir}/shim.sock`);
+  return {
+    ...{ dir, runtime, server, client, images },
+    async close() {
+      client.close();
+      images.close();
+      await server.close({ graceMs: 1_000 });
+      await runtime.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const failures = (results: ConformanceResult[]) =>
+  results.filter((r) => r.status !== "passed").map((r) => `${r.status} ${r.name}: ${r.message}`);
+
+/** Pids of the processes whose environment holds `marker` (children inherit it). */
+function processesWith(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, "latin1").includes(marker)) pids.push(Number(entry));
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return pids;
+}
+
+async function exited(client: RuntimeClient, containerId: string) {
+  for (const until = Date.now() + 10_000; Date.now() < until; await new Promise((r) => setTimeout(r, 25))) {
+    const { status } = await client.containerStatus({ containerId });
+    if (status?.state === ContainerState.CONTAINER_EXITED) return status;
+  }
+  throw new Error(`${containerId} did not exit`);
+}
+
+async function logged(path: string, text: string): Promise<void> {
+  for (const until = Date.now() + 10_000; Date.now() < until; await new Promise((r) => setTimeout(r, 25))) {
+    if (existsSync(path) && readFileSync(path, "utf8").includes(text)) return;
+  }
+  throw new Error(`${path} never logged ${text}`);
+}
+
+describe("host-process runtime shim", () => {
+  let shim: Shim;
+  beforeAll(async () => {
+    shim = await startShim();
+  });
+  afterAll(async () => {
+    await shim?.close();
+  });
+
+  const sandbox = async (name: string) => {
+    const config = {
+      metadata: { name, namespace: "test", uid: randomUUID() },
+      logDirectory: join(shim.dir, "logs", name),
+    };
+    const { podSandboxId } = await shim.client.runPodSandbox({ config });
+    return { podSandboxId, config };
+  };
+  const container = async (sb: Awaited<ReturnType<typeof sandbox>>, name: string, script: string) => {
+    const { containerId } = await shim.client.createContainer({
+      podSandboxId: sb.podSandboxId,
+      config: {
+        metadata: { name },
+        image: { image: "busybox" },
+        command: ["sh", "-c", script],
+        logPath: `${name}.log`,
+      },
+      sandboxConfig: sb.config,
+    });
+    return containerId;
+  };
+
+  it("passes every conformance case of the areas runtime, sandbox, container and exec", async () => {
+    const results = await runConformance({
+      runtime: shim.client,
+      image: shim.images,
+      areas: ["runtime", "sandbox", "container", "exec"],
+      sandboxConfig: (config) => ({ ...config, logDirectory: join(shim.dir, "logs", config.metadata?.uid ?? "") }),
+    });
+    expect(results.length).toBeGreaterThan(10);
+    expect(failures(results)).toEqual([]);
+    expect(conformancePassed(results)).toBe(true);
+  });
+
+  it("runs the other areas without crashing and reports each case", async () => {
+    const areas: ConformanceArea[] = ["idempotency", "not-found", "image", "filters", "stats", "events"];
+    const results = await runConformance({
+      runtime: shim.client,
+      image: shim.images,
+      areas,
+      removableImage: REMOVABLE,
+      caseTimeoutMs: 20_000,
+    });
+    expect(results.length).toBeGreaterThan(0);
+    for (const r of results) {
+      expect(areas).toContain(r.area);
+      expect(["passed", "failed", "unsupported"]).toContain(r.status);
+    }
+    console.info(failures(results).join("\n") || "every other case passed");
+  });
+
+  it("writes container output to logDirectory/logPath in the CRI log format", async () => {
+    const sb = await sandbox("logs");
+    const id = await container(sb, "talker", "echo one; echo two >&2; printf 'no newline'");
+    await shim.client.startContainer({ containerId: id });
+    const status = await exited(shim.client, id);
+    expect([status.exitCode, status.reason]).toEqual([0, "Completed"]);
+    expect(status.logPath).toBe(join(sb.config.logDirectory, "talker.log"));
+    const lines = readFileSync(status.logPath, "utf8").trimEnd().split("\n");
+    const entry = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (stdout|stderr) ([FP]) (.*)$/;
+    expect(lines.every((l) => entry.test(l))).toBe(true);
+    const entries = lines.map((l) => l.match(entry)!.slice(2).join(" "));
+    expect(entries.sort()).toEqual(["stderr F two", "stdout F no newline", "stdout F one"]);
+    expect(Number.isNaN(Date.parse(lines[0]!.split(" ")[0]!))).toBe(false);
+  });
+
+  it("stops with SIGTERM and a grace period; a process that ignores it is killed after the timeout", async () => {
+    const sb = await sandbox("grace");
+    const graceful = await container(
+      sb,
+      "graceful",
+      `trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.05; done`,
+    );
+    const stubborn = await container(sb, "stubborn", `trap '' TERM; echo up; while :; do sleep 0.05; done`);
+    await shim.client.startContainer({ containerId: graceful });
+    await shim.client.startContainer({ containerId: stubborn });
+    // The shells print "up" once their traps are set.
+    for (const name of ["graceful", "stubborn"])
+      await logged(join(sb.config.logDirectory, `${name}.log`), "stdout F up");
+
+    let t = performance.now();
+    await shim.client.stopContainer({ containerId: graceful, timeout: 10n });
+    expect(performance.now() - t).toBeLessThan(3_000);
+    const a = (await shim.client.containerStatus({ containerId: graceful })).status!;
+    expect([a.state, a.exitCode, a.reason]).toEqual([ContainerState.CONTAINER_EXITED, 0, "Completed"]);
+    expect(readFileSync(a.logPath, "utf8")).toMatch(/ stdout F bye\n$/);
+
+    t = performance.now();
+    await shim.client.stopContainer({ containerId: stubborn, timeout: 1n });
+    expect(performance.now() - t).toBeGreaterThanOrEqual(950);
+    const b = (await shim.client.containerStatus({ containerId: stubborn })).status!;
+    expect([b.state, b.exitCode, b.reason]).toEqual([ContainerState.CONTAINER_EXITED, 137, "Error"]);
+    // Idempotent.
+    await shim.client.stopContainer({ containerId: stubborn, timeout: 1n });
+  });
+
+  it("honours the ExecSync timeout and names missing fields", async () => {
+    const sb = await sandbox("exec");
+    const id = await container(sb, "sleeper", "exec sleep 3600");
+    await shim.client.startContainer({ containerId: id });
+    const err = await shim.client
+      .execSync({ containerId: id, cmd: ["sleep", "30"], timeout: 1n })
+      .catch((e: unknown) => e as CriError);
+    expect(err).toBeInstanceOf(CriError);
+    expect((err as CriError).code).toBe(Code.DeadlineExceeded);
+    const invalid = await shim.runtime
+      .runPodSandbox({ config: { metadata: { name: "x", namespace: "y" } } })
+      .catch((e: unknown) => e as CriError);
+    expect(invalid).toMatchObject({ code: Code.InvalidArgument, rawMessage: "config.metadata.uid is required" });
+  });
+
+  it("leaves no process behind after close, background children included", async () => {
+    const own = await startShim();
+    const marker = `NODEKIT_SHIM_TEST=${randomUUID()}`;
+    const [key, value] = marker.split("=") as [string, string];
+    try {
+      const { podSandboxId } = await own.client.runPodSandbox({
+        config: { metadata: { name: "leak", namespace: "test", uid: randomUUID() } },
+      });
+      for (const name of ["a", "b"]) {
+        const { containerId } = await own.client.createContainer({
+          podSandboxId,
+          config: {
+            metadata: { name },
+            image: { image: BUSYBOX },
+            command: ["sh", "-c", "sleep 3600 & sleep 3600 & wait"],
+            envs: [{ key, value: Buffer.from(value) }],
+          },
+        });
+        await own.client.startContainer({ containerId });
+      }
+      const deadline = Date.now() + 5_000;
+      while (processesWith(marker).length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      expect(processesWith(marker).length).toBe(6); // two shells, four sleeps
+    } finally {
+      await own.close();
+    }
+    expect(processesWith(marker)).toEqual([]);
+  });
+});
