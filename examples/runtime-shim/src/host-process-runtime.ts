@@ -19,6 +19,7 @@ import {
   ImageFsInfoResponse,
   type ImageService,
   NamespaceMode,
+  normalizeImageRef,
   type PodSandbox,
   PodSandboxConfig,
   type PodSandboxFilter,
@@ -29,7 +30,6 @@ import {
   Signal,
   StatusResponse,
 } from "@nodekit/cri";
-import { normalizeImageRef } from "@nodekit/cri/testing";
 
 /** Options of {@link createHostProcessRuntime}. */
 export interface HostProcessRuntimeOptions {

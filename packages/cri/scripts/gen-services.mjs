@@ -68,6 +68,23 @@ for (const s of services) {
   out.push("}");
   out.push("");
 }
+for (const s of services) {
+  out.push(
+    `/**\n * What \`createCriServer\` accepts for \`runtime.v1.${s.name}\`: like {@link ${s.name}}, but a handler`,
+  );
+  out.push(" * may answer a partial message (unset fields take the proto defaults) and may answer synchronously.");
+  out.push(" * Every method is optional: a missing one answers UNIMPLEMENTED.\n */");
+  out.push(`export interface ${s.name}Handlers {`);
+  for (const m of s.methods) {
+    const ret = m.serverStream
+      ? `AsyncIterable<DeepPartial<${m.response}>>`
+      : `Promise<DeepPartial<${m.response}>> | DeepPartial<${m.response}>`;
+    out.push(`  /** ${m.doc} */`);
+    out.push(`  ${m.name}?(request: ${m.request}, options: CallOptions): ${ret};`);
+  }
+  out.push("}");
+  out.push("");
+}
 out.push("/** How one RPC is encoded and named; the client and the server walk these tables. */");
 out.push("export interface MethodInfo {");
 out.push("  /** Method name on the TypeScript interface, e.g. `runPodSandbox`. */");

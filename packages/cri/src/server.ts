@@ -7,20 +7,24 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from "./client.js";
 import { parseEndpoint } from "./endpoint.js";
 import { Code, CriError } from "./errors.js";
 import {
-  type ImageService,
+  type ImageServiceHandlers,
   imageServiceMethods,
   type MethodInfo,
-  type RuntimeService,
+  type RuntimeServiceHandlers,
   runtimeServiceMethods,
 } from "./gen/services.js";
 import { decodeWith } from "./wire.js";
 
 /** Options of {@link createCriServer}. */
 export interface CriServerOptions {
-  /** Serves `runtime.v1.RuntimeService`. Methods it lacks answer UNIMPLEMENTED. */
-  runtime?: Partial<RuntimeService> | undefined;
+  /**
+   * Serves `runtime.v1.RuntimeService`: any object with (some of) its methods, e.g. a
+   * `RuntimeService` (the fake runtime, a client to proxy) or plain handlers. Methods it lacks
+   * answer UNIMPLEMENTED.
+   */
+  runtime?: RuntimeServiceHandlers | undefined;
   /** Serves `runtime.v1.ImageService`. Methods it lacks answer UNIMPLEMENTED. */
-  image?: Partial<ImageService> | undefined;
+  image?: ImageServiceHandlers | undefined;
   /** Largest message accepted, in bytes (default 16 MiB, as containerd and CRI-O). */
   maxReceiveMessageBytes?: number;
   /** Largest message sent, in bytes (default 16 MiB). */
@@ -50,8 +54,10 @@ export interface CriServer {
 }
 
 /**
- * Serves objects implementing {@link RuntimeService} / {@link ImageService} (the same interfaces the
- * clients implement) over gRPC on a unix socket: write a runtime shim as a plain object.
+ * Serves objects implementing {@link RuntimeServiceHandlers} / {@link ImageServiceHandlers} — the
+ * `RuntimeService` / `ImageService` interfaces the clients implement, or a plain object with some
+ * of their methods answering partial messages — over gRPC on a unix socket: write a runtime shim
+ * as a plain object.
  *
  * Handlers receive the decoded request and {@link CallOptions} whose `signal` aborts when the client
  * goes away or its deadline passes. A thrown {@link CriError} becomes its gRPC status; anything else
@@ -60,9 +66,9 @@ export interface CriServer {
  *
  * @example
  * ```ts
- * import { CriError, Code, createCriServer, type RuntimeService } from "@nodekit/cri";
+ * import { CriError, Code, createCriServer, type RuntimeServiceHandlers } from "@nodekit/cri";
  *
- * const runtime: Partial<RuntimeService> = {
+ * const runtime: RuntimeServiceHandlers = {
  *   async version() {
  *     return { version: "0.1.0", runtimeName: "my-shim", runtimeVersion: "0.0.1", runtimeApiVersion: "v1" };
  *   },

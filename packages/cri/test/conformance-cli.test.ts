@@ -38,17 +38,48 @@ describe("nodekit-cri-conformance CLI", () => {
     expect(stdout).toMatch(/\d+ passed, 0 failed, 0 unsupported \(0 known differences\): CONFORMANT$/m);
   });
 
-  it("prints JSON and exits 1 when a case is unsupported without a known difference", async () => {
-    const err = await run(process.execPath, [cli, "--endpoint", `${dir}/fake.sock`, "--area", "image", "--json"]).catch(
-      (e: { code: number; stdout: string }) => e,
-    );
-    expect((err as { code: number }).code).toBe(1);
-    const report = JSON.parse((err as { stdout: string }).stdout);
-    expect(report.passed).toBe(false);
+  it("prints JSON; unsupported cases do not fail the run", async () => {
+    const { stdout } = await run(process.execPath, [
+      cli,
+      "--endpoint",
+      `${dir}/fake.sock`,
+      "--area",
+      "image",
+      "--json",
+    ]);
+    const report = JSON.parse(stdout);
+    expect(report.passed).toBe(true);
     expect(report.results.find((r: { name: string }) => r.name === "image/remove")).toMatchObject({
       status: "unsupported",
       message: "no removableImage given",
     });
+  });
+
+  it("exits 1 when a case fails", async () => {
+    const broken = createCriServer({
+      runtime: {
+        ...createFakeRuntime(),
+        version: async () => ({
+          version: "0.2.0",
+          runtimeName: "broken",
+          runtimeVersion: "1",
+          runtimeApiVersion: "v1",
+        }),
+      },
+    });
+    await broken.listen(join(dir, "broken.sock"));
+    try {
+      const err = (await run(process.execPath, [cli, "--endpoint", `${dir}/broken.sock`, "--area", "runtime"]).catch(
+        (e: unknown) => e,
+      )) as { code: number; stdout: string };
+      expect(err.code).toBe(1);
+      expect(err.stdout).toMatch(
+        /^FAILED\s+runtime\/version\s.*Version.version \(the kubelet requires 0.1.0\): expected "0.1.0", got "0.2.0"$/m,
+      );
+      expect(err.stdout).toMatch(/NOT CONFORMANT$/m);
+    } finally {
+      await broken.close();
+    }
   });
 
   it("exits 2 with usage on bad arguments", async () => {

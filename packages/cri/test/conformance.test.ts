@@ -65,6 +65,23 @@ describe("conformance suite against the fake runtime", () => {
     expect(byName["container/stop-exited"]?.message).toMatch(/state after StopContainer: expected 2, got 1/);
     expect(byName["image/remove"]).toMatchObject({ status: "unsupported", message: "no removableImage given" });
     expect(results.every((r) => r.area === "container" || r.area === "image")).toBe(true);
+    expect(conformancePassed(results)).toBe(false);
+  });
+
+  it("treats the methods a partial in-process shim lacks as unsupported", async () => {
+    const fake = createFakeRuntime();
+    const results = await runConformance({
+      runtime: { version: fake.version },
+      image: {},
+      areas: ["runtime"],
+    });
+    expect(results.map((r) => [r.name, r.status])).toEqual([
+      ["runtime/version", "passed"],
+      ["runtime/status-conditions", "unsupported"],
+    ]);
+    expect(results[1]?.message).toBe(
+      "Status: [Unimplemented] RuntimeService/Status is not implemented by this runtime",
+    );
   });
 });
 

@@ -7,10 +7,11 @@ import {
   type DeepPartial,
   isNotFound,
   NamespaceMode,
+  normalizeImageRef,
   type PodSandboxConfig,
   PodSandboxState,
 } from "../src/index.js";
-import { createFakeRuntime, type FakeClock, normalizeImageRef } from "../src/testing/index.js";
+import { createFakeRuntime, type FakeClock } from "../src/testing/index.js";
 
 function manualClock(start = 1_700_000_000_000): FakeClock & { advance(ms: number): void } {
   let now = start;

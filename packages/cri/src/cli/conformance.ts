@@ -16,12 +16,14 @@ Options:
   --test-image <ref>       image with sh, echo and sleep (default docker.io/library/busybox:latest)
   --removable-image <ref>  an image the suite may remove (else image/remove is unsupported)
   --cgroup-parent <path>   put sandboxes under <path>/pod<uid> (cgroupfs)
+  --log-directory <dir>    give each sandbox the log folder <dir>/<uid>
   --area <a,b,…>           only these areas
   --timeout <seconds>      per-case deadline (default 60)
   --json                   print the results as JSON
   -h, --help               this help
 
-Exit status: 0 when every case passed or is a listed known difference, 1 otherwise, 2 on bad usage.`;
+Exit status: 0 when no case failed (unsupported cases and listed known differences do not count),
+1 otherwise, 2 on bad usage.`;
 
 async function main(): Promise<number> {
   let values: ReturnType<typeof parse>["values"];
@@ -44,6 +46,7 @@ async function main(): Promise<number> {
   const runtime = createRuntimeClient(endpoint);
   const image = createImageClient(imageEndpoint);
   const cgroupParent = values["cgroup-parent"];
+  const logDirectory = values["log-directory"];
   try {
     const results = await runConformance({
       runtime,
@@ -52,20 +55,21 @@ async function main(): Promise<number> {
       ...(values["removable-image"] ? { removableImage: values["removable-image"] } : {}),
       ...(values.area ? { areas: values.area.split(",").map((a) => a.trim()) as ConformanceArea[] } : {}),
       caseTimeoutMs: Number(values.timeout ?? 60) * 1000,
-      ...(cgroupParent
-        ? {
-            sandboxConfig: (config) => ({
-              ...config,
-              linux: { ...config.linux, cgroupParent: `${cgroupParent}/pod${config.metadata?.uid}` },
-            }),
-          }
-        : {}),
+      sandboxConfig: (config) => ({
+        ...config,
+        ...(logDirectory ? { logDirectory: `${logDirectory}/${config.metadata?.uid}` } : {}),
+        ...(cgroupParent
+          ? { linux: { ...config.linux, cgroupParent: `${cgroupParent}/pod${config.metadata?.uid}` } }
+          : {}),
+      }),
       onResult: values.json
         ? undefined
         : (r) => {
             const mark = r.status === "passed" ? "PASS" : r.knownDifference ? "KNOWN" : r.status.toUpperCase();
             const why = r.knownDifference ? r.knownDifference.reason : r.message;
-            process.stdout.write(`${mark.padEnd(12)} ${r.name.padEnd(48)} ${String(r.durationMs).padStart(6)} ms  ${why}\n`);
+            process.stdout.write(
+              `${mark.padEnd(12)} ${r.name.padEnd(48)} ${String(r.durationMs).padStart(6)} ms  ${why}\n`,
+            );
           },
     });
     const ok = conformancePassed(results);
@@ -93,6 +97,7 @@ function parse() {
       "test-image": { type: "string" },
       "removable-image": { type: "string" },
       "cgroup-parent": { type: "string" },
+      "log-directory": { type: "string" },
       area: { type: "string" },
       timeout: { type: "string" },
       json: { type: "boolean" },

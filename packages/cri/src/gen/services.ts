@@ -198,6 +198,108 @@ export interface ImageService {
   imageFsInfo(request: DeepPartial<ImageFsInfoRequest>, options?: CallOptions): Promise<ImageFsInfoResponse>;
 }
 
+/**
+ * What `createCriServer` accepts for `runtime.v1.RuntimeService`: like {@link RuntimeService}, but a handler
+ * may answer a partial message (unset fields take the proto defaults) and may answer synchronously.
+ * Every method is optional: a missing one answers UNIMPLEMENTED.
+ */
+export interface RuntimeServiceHandlers {
+  /** Runtime name, version and the CRI API version it speaks. */
+  version?(request: VersionRequest, options: CallOptions): Promise<DeepPartial<VersionResponse>> | DeepPartial<VersionResponse>;
+  /** Creates and starts a pod sandbox; READY on success. */
+  runPodSandbox?(request: RunPodSandboxRequest, options: CallOptions): Promise<DeepPartial<RunPodSandboxResponse>> | DeepPartial<RunPodSandboxResponse>;
+  /** Stops every process of the sandbox and frees its network. Idempotent. */
+  stopPodSandbox?(request: StopPodSandboxRequest, options: CallOptions): Promise<DeepPartial<StopPodSandboxResponse>> | DeepPartial<StopPodSandboxResponse>;
+  /** Removes the sandbox and its containers. Idempotent. */
+  removePodSandbox?(request: RemovePodSandboxRequest, options: CallOptions): Promise<DeepPartial<RemovePodSandboxResponse>> | DeepPartial<RemovePodSandboxResponse>;
+  /** State, network and metadata of one sandbox. */
+  podSandboxStatus?(request: PodSandboxStatusRequest, options: CallOptions): Promise<DeepPartial<PodSandboxStatusResponse>> | DeepPartial<PodSandboxStatusResponse>;
+  /** Sandboxes matching a filter. */
+  listPodSandbox?(request: ListPodSandboxRequest, options: CallOptions): Promise<DeepPartial<ListPodSandboxResponse>> | DeepPartial<ListPodSandboxResponse>;
+  /** ListPodSandbox, answered as a stream of pages. */
+  streamPodSandboxes?(request: StreamPodSandboxesRequest, options: CallOptions): AsyncIterable<DeepPartial<StreamPodSandboxesResponse>>;
+  /** Creates a container inside a sandbox (state CREATED). */
+  createContainer?(request: CreateContainerRequest, options: CallOptions): Promise<DeepPartial<CreateContainerResponse>> | DeepPartial<CreateContainerResponse>;
+  /** Starts a CREATED container. */
+  startContainer?(request: StartContainerRequest, options: CallOptions): Promise<DeepPartial<StartContainerResponse>> | DeepPartial<StartContainerResponse>;
+  /** Signals a container, then kills it after the timeout. Idempotent. */
+  stopContainer?(request: StopContainerRequest, options: CallOptions): Promise<DeepPartial<StopContainerResponse>> | DeepPartial<StopContainerResponse>;
+  /** Removes a container, stopping it first if needed. Idempotent. */
+  removeContainer?(request: RemoveContainerRequest, options: CallOptions): Promise<DeepPartial<RemoveContainerResponse>> | DeepPartial<RemoveContainerResponse>;
+  /** Containers matching a filter. */
+  listContainers?(request: ListContainersRequest, options: CallOptions): Promise<DeepPartial<ListContainersResponse>> | DeepPartial<ListContainersResponse>;
+  /** ListContainers, answered as a stream of pages. */
+  streamContainers?(request: StreamContainersRequest, options: CallOptions): AsyncIterable<DeepPartial<StreamContainersResponse>>;
+  /** State, exit code, timestamps and mounts of one container. */
+  containerStatus?(request: ContainerStatusRequest, options: CallOptions): Promise<DeepPartial<ContainerStatusResponse>> | DeepPartial<ContainerStatusResponse>;
+  /** Changes the resource limits of a container. */
+  updateContainerResources?(request: UpdateContainerResourcesRequest, options: CallOptions): Promise<DeepPartial<UpdateContainerResourcesResponse>> | DeepPartial<UpdateContainerResourcesResponse>;
+  /** Asks the runtime to reopen the log file of a container. */
+  reopenContainerLog?(request: ReopenContainerLogRequest, options: CallOptions): Promise<DeepPartial<ReopenContainerLogResponse>> | DeepPartial<ReopenContainerLogResponse>;
+  /** Runs a command in a container and waits for its output. */
+  execSync?(request: ExecSyncRequest, options: CallOptions): Promise<DeepPartial<ExecSyncResponse>> | DeepPartial<ExecSyncResponse>;
+  /** Returns a streaming URL for an interactive exec. */
+  exec?(request: ExecRequest, options: CallOptions): Promise<DeepPartial<ExecResponse>> | DeepPartial<ExecResponse>;
+  /** Returns a streaming URL to attach to a running container. */
+  attach?(request: AttachRequest, options: CallOptions): Promise<DeepPartial<AttachResponse>> | DeepPartial<AttachResponse>;
+  /** Returns a streaming URL for port forwarding into a sandbox. */
+  portForward?(request: PortForwardRequest, options: CallOptions): Promise<DeepPartial<PortForwardResponse>> | DeepPartial<PortForwardResponse>;
+  /** Resource usage of one container. */
+  containerStats?(request: ContainerStatsRequest, options: CallOptions): Promise<DeepPartial<ContainerStatsResponse>> | DeepPartial<ContainerStatsResponse>;
+  /** Resource usage of the containers matching a filter. */
+  listContainerStats?(request: ListContainerStatsRequest, options: CallOptions): Promise<DeepPartial<ListContainerStatsResponse>> | DeepPartial<ListContainerStatsResponse>;
+  /** ListContainerStats, answered as a stream of pages. */
+  streamContainerStats?(request: StreamContainerStatsRequest, options: CallOptions): AsyncIterable<DeepPartial<StreamContainerStatsResponse>>;
+  /** Resource usage of one sandbox. */
+  podSandboxStats?(request: PodSandboxStatsRequest, options: CallOptions): Promise<DeepPartial<PodSandboxStatsResponse>> | DeepPartial<PodSandboxStatsResponse>;
+  /** Resource usage of the sandboxes matching a filter. */
+  listPodSandboxStats?(request: ListPodSandboxStatsRequest, options: CallOptions): Promise<DeepPartial<ListPodSandboxStatsResponse>> | DeepPartial<ListPodSandboxStatsResponse>;
+  /** ListPodSandboxStats, answered as a stream of pages. */
+  streamPodSandboxStats?(request: StreamPodSandboxStatsRequest, options: CallOptions): AsyncIterable<DeepPartial<StreamPodSandboxStatsResponse>>;
+  /** Pushes node-level settings (the pod CIDR) to the runtime. */
+  updateRuntimeConfig?(request: UpdateRuntimeConfigRequest, options: CallOptions): Promise<DeepPartial<UpdateRuntimeConfigResponse>> | DeepPartial<UpdateRuntimeConfigResponse>;
+  /** Runtime and network readiness conditions. */
+  status?(request: StatusRequest, options: CallOptions): Promise<DeepPartial<StatusResponse>> | DeepPartial<StatusResponse>;
+  /** Checkpoints a container to an archive. */
+  checkpointContainer?(request: CheckpointContainerRequest, options: CallOptions): Promise<DeepPartial<CheckpointContainerResponse>> | DeepPartial<CheckpointContainerResponse>;
+  /** Checkpoints a whole pod sandbox. */
+  checkpointPod?(request: CheckpointPodRequest, options: CallOptions): Promise<DeepPartial<CheckpointPodResponse>> | DeepPartial<CheckpointPodResponse>;
+  /** Restores a pod sandbox from a checkpoint. */
+  restorePod?(request: RestorePodRequest, options: CallOptions): Promise<DeepPartial<RestorePodResponse>> | DeepPartial<RestorePodResponse>;
+  /** Container lifecycle events as they happen. */
+  getContainerEvents?(request: GetEventsRequest, options: CallOptions): AsyncIterable<DeepPartial<ContainerEventResponse>>;
+  /** Describes the metrics ListPodSandboxMetrics returns. */
+  listMetricDescriptors?(request: ListMetricDescriptorsRequest, options: CallOptions): Promise<DeepPartial<ListMetricDescriptorsResponse>> | DeepPartial<ListMetricDescriptorsResponse>;
+  /** Metrics of every sandbox and its containers. */
+  listPodSandboxMetrics?(request: ListPodSandboxMetricsRequest, options: CallOptions): Promise<DeepPartial<ListPodSandboxMetricsResponse>> | DeepPartial<ListPodSandboxMetricsResponse>;
+  /** ListPodSandboxMetrics, answered as a stream of pages. */
+  streamPodSandboxMetrics?(request: StreamPodSandboxMetricsRequest, options: CallOptions): AsyncIterable<DeepPartial<StreamPodSandboxMetricsResponse>>;
+  /** Configuration the kubelet must match (e.g. the cgroup driver). */
+  runtimeConfig?(request: RuntimeConfigRequest, options: CallOptions): Promise<DeepPartial<RuntimeConfigResponse>> | DeepPartial<RuntimeConfigResponse>;
+  /** Tells the runtime the new resources of a resized pod. */
+  updatePodSandboxResources?(request: UpdatePodSandboxResourcesRequest, options: CallOptions): Promise<DeepPartial<UpdatePodSandboxResourcesResponse>> | DeepPartial<UpdatePodSandboxResourcesResponse>;
+}
+
+/**
+ * What `createCriServer` accepts for `runtime.v1.ImageService`: like {@link ImageService}, but a handler
+ * may answer a partial message (unset fields take the proto defaults) and may answer synchronously.
+ * Every method is optional: a missing one answers UNIMPLEMENTED.
+ */
+export interface ImageServiceHandlers {
+  /** Images present on the node. */
+  listImages?(request: ListImagesRequest, options: CallOptions): Promise<DeepPartial<ListImagesResponse>> | DeepPartial<ListImagesResponse>;
+  /** ListImages, answered as a stream of pages. */
+  streamImages?(request: StreamImagesRequest, options: CallOptions): AsyncIterable<DeepPartial<StreamImagesResponse>>;
+  /** One image; an absent image is not an error. */
+  imageStatus?(request: ImageStatusRequest, options: CallOptions): Promise<DeepPartial<ImageStatusResponse>> | DeepPartial<ImageStatusResponse>;
+  /** Pulls an image, with credentials if given. */
+  pullImage?(request: PullImageRequest, options: CallOptions): Promise<DeepPartial<PullImageResponse>> | DeepPartial<PullImageResponse>;
+  /** Removes an image. Idempotent. */
+  removeImage?(request: RemoveImageRequest, options: CallOptions): Promise<DeepPartial<RemoveImageResponse>> | DeepPartial<RemoveImageResponse>;
+  /** Usage of the filesystems that hold images and containers. */
+  imageFsInfo?(request: ImageFsInfoRequest, options: CallOptions): Promise<DeepPartial<ImageFsInfoResponse>> | DeepPartial<ImageFsInfoResponse>;
+}
+
 /** How one RPC is encoded and named; the client and the server walk these tables. */
 export interface MethodInfo {
   /** Method name on the TypeScript interface, e.g. `runPodSandbox`. */

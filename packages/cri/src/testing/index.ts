@@ -25,4 +25,4 @@ export type {
   FakeRuntime,
   FakeRuntimeOptions,
 } from "./fake-runtime.js";
-export { createFakeRuntime, normalizeImageRef } from "./fake-runtime.js";
+export { createFakeRuntime } from "./fake-runtime.js";
