@@ -1,0 +1,30 @@
+// @nodekit/kubelet-core: the kubelet's pod sync as a pluggable reconciler over any CRI runtime.
+
+export {
+  computePodActions,
+  podSandboxChanged,
+  shouldContainerBeRestarted,
+  isRestartableInitContainer,
+  networkNamespaceFor,
+} from "./plan/compute-pod-actions.js";
+export type { SandboxChange } from "./plan/compute-pod-actions.js";
+export type { ContainerToKill, KillReason, PodActions, ProbeResult, ProbeResults } from "./plan/types.js";
+export { hashContainer } from "./plan/hash.js";
+export { computePodStatus, getPhase, ContainerCreating, PodInitializing } from "./status/compute-pod-status.js";
+export type { ComputePodStatusOptions, StartFailure } from "./status/compute-pod-status.js";
+export { podRuntimeStatusFrom, toRuntimeContainerStatus, findContainerStatus } from "./runtime-status.js";
+export type { PodRuntimeStatus, RuntimeContainerState, RuntimeContainerStatus } from "./runtime-status.js";
+export { labels } from "./labels.js";
+export { KubeletError } from "./errors.js";
+export { podProblems, validatePod } from "./validate.js";
+export { createBackoff, formatDuration } from "./backoff.js";
+export type { Backoff, BackoffOptions } from "./backoff.js";
+export { systemClock } from "./clock.js";
+export type { Clock } from "./clock.js";
+export { createImagePuller, defaultPullPolicy } from "./sync/image-puller.js";
+export type { EnsureImageRequest, ImagePuller, ImagePullerOptions, ImagePullEvent } from "./sync/image-puller.js";
+export { createExecHookRunner } from "./sync/hooks.js";
+export type { HookRequest, HookRunner } from "./sync/hooks.js";
+export { generateContainerConfig, generatePodSandboxConfig, podLogDirectory } from "./sync/configs.js";
+export type { ConfigOptions } from "./sync/configs.js";
+export type * from "./pod.js";

@@ -1,0 +1,73 @@
+import { isNotFound, type RuntimeService } from "@nodekit/cri";
+import { type Clock, sleep } from "../clock.js";
+import { KubeletError } from "../errors.js";
+import type { Container, LifecycleHandler, Pod } from "../pod.js";
+
+/** One lifecycle hook to run. */
+export interface HookRequest {
+  pod: Pod;
+  container: Container;
+  containerId: string;
+  kind: "postStart" | "preStop";
+  handler: LifecycleHandler;
+  /** Time the hook may take, in ms (preStop: the grace period). */
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Runs lifecycle hooks (postStart, preStop). Pluggable: pass your own to the reconciler, e.g. to
+ * run httpGet hooks against pod IPs. Resolves when the hook succeeded; rejects with why it failed.
+ */
+export interface HookRunner {
+  run(request: HookRequest): Promise<void>;
+}
+
+/**
+ * The default hook runner: `exec` hooks through the runtime's ExecSync (non-zero exit fails),
+ * `sleep` hooks on the reconciler's clock. `httpGet` and `tcpSocket` hooks fail with a
+ * `KubeletError` saying they need a custom runner.
+ *
+ * @example
+ * ```ts
+ * const hooks = createExecHookRunner(runtime, systemClock);
+ * await hooks.run({ pod, container, containerId, kind: "preStop", handler: { exec: { command: ["nginx", "-s", "quit"] } }, timeoutMs: 30_000 });
+ * ```
+ */
+export function createExecHookRunner(runtime: RuntimeService, clock: Clock): HookRunner {
+  return {
+    async run({ handler, containerId, container, kind, timeoutMs, signal }) {
+      if (handler.exec) {
+        const cmd = handler.exec.command ?? [];
+        const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
+        try {
+          const r = await runtime.execSync(
+            { containerId, cmd, timeout: BigInt(seconds) },
+            { signal, timeoutMs: timeoutMs + 5_000 },
+          );
+          if (r.exitCode !== 0) {
+            const out = Buffer.from(r.stdout).toString() + Buffer.from(r.stderr).toString();
+            throw new KubeletError(
+              kind === "postStart" ? "PostStartHookError" : "FailedPreStopHook",
+              `command '${cmd.join(" ")}' exited with ${r.exitCode}: ${out}`,
+              { container: container.name },
+            );
+          }
+        } catch (err) {
+          if (isNotFound(err) && kind === "preStop") return; // already gone
+          throw err;
+        }
+        return;
+      }
+      if (handler.sleep) {
+        await sleep(clock, Math.min(handler.sleep.seconds * 1000, timeoutMs), signal);
+        return;
+      }
+      throw new KubeletError(
+        kind === "postStart" ? "PostStartHookError" : "FailedPreStopHook",
+        `${kind} hook of ${container.name}: only exec and sleep handlers are run by the default hook runner; pass hooks to the reconciler for httpGet/tcpSocket`,
+        { container: container.name },
+      );
+    },
+  };
+}
