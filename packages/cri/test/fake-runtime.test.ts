@@ -311,6 +311,8 @@ describe("createFakeRuntime", () => {
     const fs = await fake.imageFsInfo({});
     expect(fs.imageFilesystems[0]?.usedBytes?.value).toBe(BigInt(2 * 1024 * 1024 + 42));
     expect(normalizeImageRef("localhost:5000/app")).toBe("localhost:5000/app:latest");
+    const open = createFakeRuntime({ registry: ["*"] });
+    expect((await open.pullImage({ image: { image: "any.registry/any/image:9" } })).imageRef).toMatch(/^sha256:/);
     expect(normalizeImageRef("org/app@sha256:ab")).toBe("docker.io/org/app@sha256:ab");
   });
 

@@ -28,3 +28,5 @@ export type { HookRequest, HookRunner } from "./sync/hooks.js";
 export { generateContainerConfig, generatePodSandboxConfig, podLogDirectory } from "./sync/configs.js";
 export type { ConfigOptions } from "./sync/configs.js";
 export type * from "./pod.js";
+export { createReconciler } from "./sync/reconciler.js";
+export type { Logger, PodEvent, PodStatusUpdate, Reconciler, ReconcilerOptions } from "./sync/reconciler.js";

@@ -240,7 +240,7 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
   const images = new Map<string, ImageRecord>();
   const sandboxNames = new Map<string, string>();
   const containerNames = new Map<string, string>();
-  const registry = new Set((options.registry ?? []).map(normalizeImageRef));
+  const registry = new Set((options.registry ?? []).map((r) => (r === "*" ? r : normalizeImageRef(r))));
   const pullScripts = new Map<string, FakePullScript>();
   const errors = new Map<string, { error: CriError | Error; remaining: number }[]>();
   const callLog: FakeCall[] = [];
