@@ -251,7 +251,14 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
   let runtimeReady = true;
   let networkReady = true;
 
-  const nowNs = (): bigint => BigInt(Math.round(clock.now() * 1e3)) * 1000n;
+  // Timestamps strictly increase, even when the clock stands still (a fake clock between advances),
+  // so "newest first" is always well defined, as with a real runtime's nanosecond clock.
+  let lastNs = 0n;
+  const nowNs = (): bigint => {
+    const t = BigInt(Math.round(clock.now() * 1e3)) * 1000n;
+    lastNs = t > lastNs ? t : lastNs + 1n;
+    return lastNs;
+  };
   const newId = (kind: string): string => createHash("sha256").update(`${seed}/${kind}/${++idCounter}`).digest("hex");
 
   // --- bookkeeping -----------------------------------------------------------------------------

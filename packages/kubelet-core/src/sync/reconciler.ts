@@ -190,6 +190,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   let seq = 0;
   let snapshotSeq = 0;
   const actedSeq = new Map<string, number>();
+  /** Pods the last relist could not read completely: not synced until a relist reads them. */
+  const uninspected = new Set<string>();
   /** Orphans are killed only once the desired pods are known (the kubelet's sourcesReady). */
   let desiredKnown = false;
   const limit = createLimiter(options.maxConcurrentSyncs ?? 8);
@@ -290,16 +292,32 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       return g;
     };
     const work: Promise<void>[] = [];
+    // A pod whose statuses could not all be read is left out of this relist (the kubelet
+    // re-inspects it next time) rather than acted on with half a picture.
+    const incomplete = new Set<string>();
+    const failed = (podUid: string) => (err: unknown) => {
+      incomplete.add(podUid);
+      log?.warn("cannot inspect pod", { pod: podUid, error: messageOf(err) });
+    };
     for (const sb of items) {
       const g = group(sb.labels);
-      if (g) work.push(inspectSandbox(sb.id, sb.state).then((s) => void (s && g.sandboxes.push(s))));
+      if (g)
+        work.push(
+          inspectSandbox(sb.id, sb.state).then((s) => void (s && g.sandboxes.push(s)), failed(sb.labels[L.podUid]!)),
+        );
     }
     for (const c of containers) {
       sandboxOfContainer.set(c.id, c.podSandboxId);
       const g = group(c.labels);
-      if (g) work.push(inspectContainer(c.id, c.state).then((s) => void (s && g.containers.push(s))));
+      if (g)
+        work.push(
+          inspectContainer(c.id, c.state).then((s) => void (s && g.containers.push(s)), failed(c.labels[L.podUid]!)),
+        );
     }
     await Promise.all(work);
+    for (const podUid of incomplete) byPod.delete(podUid);
+    if (incomplete.size && uid) throw new KubeletError("InspectFailed", `cannot read the runtime state of pod ${uid}`);
+    if (incomplete.size) for (const podUid of incomplete) uninspected.add(podUid);
     if (!uid) {
       const live = new Set([...items.map((s) => s.id), ...containers.map((c) => c.id)]);
       for (const id of sandboxCache.keys()) if (!live.has(id)) sandboxCache.delete(id);
@@ -626,6 +644,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       return;
     }
     state.quiet = "";
+    // As the kubelet, report the status before acting (ContainerCreating while pulling…).
+    publish(state, before);
     actedSeq.set(state.uid, ++seq);
     await execute(state, pod, rs, actions);
     rs = (await inspect(state.uid)).get(state.uid) ?? emptyRuntimeStatus(pod);
@@ -709,13 +729,14 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       versionChecked = true;
     }
     snapshotSeq = ++seq;
+    uninspected.clear();
     snapshot = await inspect();
     if (desiredKnown) {
       for (const uid of snapshot.keys()) if (!pods.has(uid)) stateOf(uid).removed = true; // an orphan
     }
     const work: Promise<void>[] = [];
     for (const state of pods.values()) {
-      if (!wait && state.running) continue;
+      if ((!wait && state.running) || uninspected.has(state.uid)) continue;
       work.push(schedule(state));
     }
     if (wait) await Promise.all(work);

@@ -32,6 +32,8 @@ export interface Scenario {
   readonly statuses: readonly StatusSample[];
   /** Every pod event, in order. */
   readonly events: readonly PodEvent[];
+  /** Errors of passes run by `runFor` / `runUntil` (a failed relist), in order; those keep going. */
+  readonly errors: readonly unknown[];
   /** Runs one full pass to completion, moving virtual time through any timers it waits on. */
   sync(): Promise<void>;
   /** Runs passes every `stepMs` (default 1000, the relist period) for `durationMs` of virtual time. */
@@ -61,6 +63,7 @@ export function createScenario(options: ScenarioOptions = {}): Scenario {
   const runtime = createFakeRuntime({ registry: ["*"], ...options.runtime, clock });
   const statuses: StatusSample[] = [];
   const events: PodEvent[] = [];
+  const errors: unknown[] = [];
   const reconciler = createReconciler({
     nodeName: "node-1",
     useContainerEvents: false,
@@ -99,28 +102,31 @@ export function createScenario(options: ScenarioOptions = {}): Scenario {
     await pass;
     if (failure) throw failure;
   };
+  // Passes in a loop keep going after a failed relist, as the kubelet's loop does.
+  const step = () => sync().catch((err: unknown) => void errors.push(err));
   const scenario: Scenario = {
     clock,
     runtime,
     reconciler,
     statuses,
     events,
+    errors,
     sync,
     async runFor(durationMs, { stepMs = 1000 } = {}) {
       const end = clock.now() + durationMs;
-      await sync();
+      await step();
       while (clock.now() < end) {
         clock.advanceTo(Math.min(end, clock.now() + stepMs));
-        await sync();
+        await step();
       }
     },
     async runUntil(predicate, timeoutMs = 60_000, { stepMs = 1000 } = {}) {
       const end = clock.now() + timeoutMs;
-      await sync();
+      await step();
       while (!predicate()) {
         if (clock.now() >= end) return false;
         clock.advanceTo(Math.min(end, clock.now() + stepMs));
-        await sync();
+        await step();
       }
       return true;
     },
