@@ -1,0 +1,239 @@
+// End-to-end: the reconciler against a real containerd (the harness of @nodekit/cri's tests).
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  createImageClient,
+  createRuntimeClient,
+  type ImageClient,
+  PodSandboxState,
+  type RuntimeClient,
+} from "@nodekit/cri";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { type ContainerdHarness, describeWithContainerd, startContainerd } from "../../cri/test/harness/containerd.js";
+import { createReconciler, labels, type Pod, type PodEvent, type PodStatus, type Reconciler } from "../src/index.js";
+
+const describeE2e = describeWithContainerd();
+
+describeE2e("@nodekit/kubelet-core against real containerd", () => {
+  let h: ContainerdHarness;
+  let runtime: RuntimeClient;
+  let image: ImageClient;
+  const run = randomUUID().slice(0, 6);
+
+  beforeAll(async () => {
+    h = await startContainerd();
+    runtime = createRuntimeClient(h.endpoint);
+    image = createImageClient(h.endpoint);
+  });
+  afterAll(async () => {
+    runtime?.close();
+    image?.close();
+    await h?.dispose();
+  });
+
+  const pod = (name: string, spec: Partial<NonNullable<Pod["spec"]>>): Pod => ({
+    metadata: { name, namespace: "e2e", uid: `${run}-${name}` },
+    spec: { terminationGracePeriodSeconds: 10, containers: [], ...spec },
+  });
+  const c = (name: string, script: string, extra: object = {}) => ({
+    name,
+    image: h.busyboxImage,
+    imagePullPolicy: "IfNotPresent",
+    command: ["sh", "-c", script],
+    ...extra,
+  });
+  // Exits promptly on SIGTERM, so graceful stops are quick and exit 0.
+  const serve = 'trap "exit 0" TERM; while true; do sleep 0.2; done';
+
+  function reconciler(extra: Partial<Parameters<typeof createReconciler>[0]> = {}) {
+    const events: PodEvent[] = [];
+    const r = createReconciler({
+      runtime,
+      image,
+      nodeName: "e2e",
+      podLogsRoot: join(h.dir, "pods"),
+      cgroupParent: (p) => `${h.cgroupParent}/pod${p.metadata?.uid}`,
+      eventSink: (e) => events.push(e),
+      ...extra,
+    });
+    return { r, events };
+  }
+
+  async function syncUntil(
+    r: Reconciler,
+    uid: string,
+    done: (s: PodStatus) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<PodStatus> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      await r.syncAll();
+      const s = r.podStatus(uid);
+      if (s && done(s)) return s;
+      if (Date.now() > until) throw new Error(`timed out; last status ${JSON.stringify(s)}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }
+  const isReady = (s: PodStatus) => s.conditions?.find((x) => x.type === "Ready")?.status === "True";
+
+  async function podObjects(uid: string) {
+    const filter = { labelSelector: { [labels.podUid]: uid } };
+    const { items } = await runtime.listPodSandbox({ filter });
+    const { containers } = await runtime.listContainers({ filter });
+    return { items, containers };
+  }
+
+  it("starts an init container, a sidecar and the app in order, and reports Ready", async () => {
+    const { r, events } = reconciler();
+    const p = pod("ordered", {
+      initContainers: [c("init", "echo init done"), c("sidecar", serve, { restartPolicy: "Always" })],
+      containers: [c("app", serve)],
+    });
+    r.updatePods([p]);
+    const s = await syncUntil(r, p.metadata!.uid!, isReady);
+    expect(s.phase).toBe("Running");
+    expect(s.podIP?.startsWith(h.podSubnet.split(".").slice(0, 3).join("."))).toBe(true);
+    expect(events.filter((e) => e.reason === "Started").map((e) => e.container)).toEqual(["init", "sidecar", "app"]);
+    expect(s.initContainerStatuses?.map((x) => [x.name, Object.keys(x.state ?? {})[0]])).toEqual([
+      ["init", "terminated"],
+      ["sidecar", "running"],
+    ]);
+    expect(s.containerStatuses?.[0]?.containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
+    r.updatePods([]);
+    await r.syncAll();
+    expect(await podObjects(p.metadata!.uid!)).toEqual({ items: [], containers: [] });
+  });
+
+  it("restarts a failing container with backoff and reports CrashLoopBackOff", async () => {
+    const { r, events } = reconciler({ crashLoopBackOff: { initialMs: 1_000, maxMs: 4_000 } });
+    const p = pod("crasher", { containers: [c("app", "echo crashing; exit 1")] });
+    r.updatePods([p]);
+    const s = await syncUntil(
+      r,
+      p.metadata!.uid!,
+      (st) =>
+        (st.containerStatuses?.[0]?.restartCount ?? 0) >= 3 &&
+        st.containerStatuses?.[0]?.state?.waiting?.reason === "CrashLoopBackOff",
+      60_000,
+    );
+    const app = s.containerStatuses![0]!;
+    expect(app.state?.waiting?.message).toMatch(/^back-off \ds restarting failed container=app pod=crasher_e2e\(/);
+    expect(app.lastState?.terminated).toMatchObject({ exitCode: 1, reason: "Error" });
+    const starts = events.filter((e) => e.reason === "Started").map((e) => e.time);
+    // After the first restart, each waits at least the doubling backoff (1 s, 2 s, 4 s).
+    for (let i = 2; i < starts.length; i++)
+      expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(1_000 * 2 ** (i - 2) - 50);
+    expect(events.some((e) => e.reason === "BackOff")).toBe(true);
+    r.updatePods([]);
+    await r.syncAll();
+  });
+
+  it("restarts only the container whose spec changed", async () => {
+    const { r } = reconciler();
+    const p = pod("changing", { containers: [c("a", serve), c("b", serve)] });
+    r.updatePods([p]);
+    await syncUntil(r, p.metadata!.uid!, isReady);
+    const before = await podObjects(p.metadata!.uid!);
+    const changed = structuredClone(p);
+    changed.spec!.containers[1]!.command = ["sh", "-c", `echo v2; ${serve}`];
+    changed.spec!.containers[1]!.image = h.extraImage;
+    r.updatePods([changed]);
+    const s = await syncUntil(
+      r,
+      p.metadata!.uid!,
+      (st) => isReady(st) && st.containerStatuses?.find((x) => x.name === "b")?.restartCount === 1,
+    );
+    const after = await podObjects(p.metadata!.uid!);
+    const running = (list: typeof before, name: string) =>
+      list.containers.filter((x) => x.metadata?.name === name && x.state === 1).map((x) => x.id);
+    expect(running(after, "a")).toEqual(running(before, "a"));
+    expect(running(after, "b")).toHaveLength(1);
+    expect(running(after, "b")).not.toEqual(running(before, "b"));
+    expect(after.items.map((x) => x.id)).toEqual(before.items.map((x) => x.id));
+    expect(s.containerStatuses?.find((x) => x.name === "a")?.restartCount).toBe(0);
+    r.updatePods([]);
+    await r.syncAll();
+  });
+
+  it("kills a deleted pod gracefully, preStop hook first, within its grace period", async () => {
+    const { r, events } = reconciler();
+    const p = pod("graceful", {
+      terminationGracePeriodSeconds: 8,
+      containers: [
+        c("app", serve, {
+          lifecycle: { preStop: { exec: { command: ["sh", "-c", "echo stopping > /tmp/prestop"] } } },
+        }),
+      ],
+    });
+    r.updatePods([p]);
+    await syncUntil(r, p.metadata!.uid!, isReady);
+    const [ctr] = (await podObjects(p.metadata!.uid!)).containers;
+    const started = Date.now();
+    r.updatePods([
+      { ...p, metadata: { ...p.metadata, deletionTimestamp: new Date().toISOString(), deletionGracePeriodSeconds: 8 } },
+    ]);
+    const s = await syncUntil(r, p.metadata!.uid!, (st) => st.containerStatuses?.[0]?.state?.terminated !== undefined);
+    const took = Date.now() - started;
+    // The container trapped SIGTERM and exited 0: it was stopped, not SIGKILLed after the grace period.
+    expect(s.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 0 });
+    expect(took).toBeLessThan(8_000);
+    expect(events.filter((e) => e.reason === "Killing").map((e) => e.container)).toEqual(["app"]);
+    expect(events.some((e) => e.reason === "FailedPreStopHook")).toBe(false);
+    const { items } = await podObjects(p.metadata!.uid!);
+    expect(items.map((x) => x.state)).toEqual([PodSandboxState.SANDBOX_NOTREADY]);
+    expect(ctr).toBeDefined();
+    r.updatePods([]);
+    await r.syncAll();
+    expect(await podObjects(p.metadata!.uid!)).toEqual({ items: [], containers: [] });
+  });
+
+  it("converges with no duplicate sandbox or container after a reconciler is killed mid-sync", async () => {
+    const p = pod("survivor", { containers: [c("a", serve), c("b", serve), c("c", serve)] });
+    const podsFile = join(h.dir, "survivor.json");
+    writeFileSync(podsFile, JSON.stringify([p]));
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        fileURLToPath(new URL("./support/reconcile-child.ts", import.meta.url)),
+        h.endpoint,
+        h.cgroupParent,
+        join(h.dir, "pods"),
+        podsFile,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    // Kill it (SIGKILL: no cleanup) right after it created the first container.
+    await new Promise<void>((resolve, reject) => {
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('"reason":"Created"')) {
+          child.kill("SIGKILL");
+          resolve();
+        }
+      });
+      child.once("exit", () => resolve());
+      setTimeout(() => reject(new Error(`the child did not create a container: ${out}`)), 30_000);
+    });
+    await new Promise((res) => child.once("exit", res));
+    const { r } = reconciler();
+    r.updatePods([p]);
+    const s = await syncUntil(r, p.metadata!.uid!, isReady);
+    await r.syncAll();
+    const { items, containers } = await podObjects(p.metadata!.uid!);
+    expect(items.filter((x) => x.state === PodSandboxState.SANDBOX_READY)).toHaveLength(1);
+    const runningNames = containers
+      .filter((x) => x.state === 1)
+      .map((x) => x.metadata?.name)
+      .sort();
+    expect(runningNames).toEqual(["a", "b", "c"]);
+    expect(s.containerStatuses?.every((x) => x.ready)).toBe(true);
+    r.updatePods([]);
+    await r.syncAll();
+  });
+});
