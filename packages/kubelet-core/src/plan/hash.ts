@@ -74,28 +74,25 @@ function goJsonString(value: string): string {
 }
 
 /** 32-bit FNV-1a of the given bytes, as an unsigned number. */
-function fnv1a32(bytes: Iterable<number>): number {
-  let h = FNV32_OFFSET_BASIS;
-  for (const b of bytes) {
-    h ^= b;
-    h = Math.imul(h, FNV32_PRIME) >>> 0;
-  }
-  return h >>> 0;
-}
+/** FNV-1a state after one more byte. */
+const step = (h: number, b: number): number => Math.imul(h ^ b, FNV32_PRIME) >>> 0;
 
-/** ASCII codes of a string known to be ASCII. */
-function* asciiBytes(text: string): Generator<number> {
-  for (let i = 0; i < text.length; i++) yield text.charCodeAt(i);
-}
+/** The decimal digits of every byte value, as the ASCII codes spew prints. */
+const DECIMAL: readonly (readonly number[])[] = Array.from({ length: 256 }, (_, b) =>
+  [...String(b)].map((d) => d.charCodeAt(0)),
+);
 
-/** go-spew `%#v` of a `[]byte`: `([]uint8)[` + decimal bytes joined by spaces + `]`, as ASCII bytes. */
-function* spewByteSlice(bytes: Uint8Array): Generator<number> {
-  yield* asciiBytes("([]uint8)[");
+/** The FNV-1a state after the spew prefix `([]uint8)[`. */
+const PREFIX_STATE = [..."([]uint8)["].reduce((h, ch) => step(h, ch.charCodeAt(0)), FNV32_OFFSET_BASIS);
+
+/** FNV-1a 32 of the go-spew `%#v` rendering of `bytes`, computed without building the rendering. */
+function hashSpewedBytes(bytes: Uint8Array): number {
+  let h = PREFIX_STATE;
   for (let i = 0; i < bytes.length; i++) {
-    if (i > 0) yield 0x20;
-    yield* asciiBytes(String(bytes[i]));
+    if (i > 0) h = step(h, 0x20);
+    for (const d of DECIMAL[bytes[i]!]!) h = step(h, d);
   }
-  yield 0x5d; // ]
+  return step(h, 0x5d); // ]
 }
 
 const utf8 = new TextEncoder();
@@ -115,6 +112,15 @@ const utf8 = new TextEncoder();
  * ```
  */
 export function hashContainer(container: { name: string; image?: string }): string {
+  // Every sync compares every running container's hash: remember recent (name, image) pairs.
+  const key = `${container.name}\u0000${container.image ?? ""}`;
+  const known = memo.get(key);
+  if (known !== undefined) return known;
   const json = `{"image":${goJsonString(container.image ?? "")},"name":${goJsonString(container.name)}}`;
-  return fnv1a32(spewByteSlice(utf8.encode(json))).toString(16);
+  const hash = hashSpewedBytes(utf8.encode(json)).toString(16);
+  if (memo.size >= 50_000) memo.clear();
+  memo.set(key, hash);
+  return hash;
 }
+
+const memo = new Map<string, string>();

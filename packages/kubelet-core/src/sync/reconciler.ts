@@ -693,6 +693,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     for (const [uid, rs] of snapshot) {
       const state = pods.get(uid);
       if (!state || state.running || state.removed || !state.pod) continue;
+      // A pod with nothing changed since a quiet sync has nothing new to collect either.
+      if (state.quiet && state.quiet === fingerprint(state.pod, rs)) continue;
       const byName = new Map<string, RuntimeContainerStatus[]>();
       for (const c of rs.containerStatuses) {
         if (c.state === "running" || c.state === "unknown") continue;
