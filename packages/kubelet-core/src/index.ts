@@ -29,4 +29,6 @@ export { generateContainerConfig, generatePodSandboxConfig, podLogDirectory } fr
 export type { ConfigOptions } from "./sync/configs.js";
 export type * from "./pod.js";
 export { createReconciler } from "./sync/reconciler.js";
+export { createProber } from "./sync/prober.js";
+export type { ProbeHandler, ProbeKind, Prober } from "./sync/prober.js";
 export type { Logger, PodEvent, PodStatusUpdate, Reconciler, ReconcilerOptions } from "./sync/reconciler.js";

@@ -24,6 +24,7 @@ import { podProblems } from "../validate.js";
 import { generateContainerConfig, generatePodSandboxConfig } from "./configs.js";
 import { createExecHookRunner, type HookRunner } from "./hooks.js";
 import { createImagePuller, type ImagePuller } from "./image-puller.js";
+import { createProber, type ProbeHandler } from "./prober.js";
 
 /** An event about a pod, as the kubelet records them (`kubectl describe pod` shows these). */
 export interface PodEvent {
@@ -74,6 +75,11 @@ export interface ReconcilerOptions {
   imagePuller?: ImagePuller;
   /** Runs postStart and preStop hooks (default: exec through ExecSync, and sleep). */
   hooks?: HookRunner;
+  /**
+   * Runs one liveness/readiness/startup probe (default: exec through ExecSync, tcpSocket and
+   * httpGet against the pod IP; others pass).
+   */
+  probeHandler?: ProbeHandler;
   /** Called with every new pod status. */
   statusSink?: (update: PodStatusUpdate) => void;
   /** Called with every pod event. */
@@ -173,6 +179,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       });
   const puller = options.imagePuller ?? createImagePuller({ image, clock });
   const hooks = options.hooks ?? createExecHookRunner(runtime, clock);
+  const prober = createProber({ runtime, clock, handler: options.probeHandler });
   const maxDead = options.maxDeadContainersPerContainer ?? 1;
   const statusListeners = new Set<(u: PodStatusUpdate) => void>();
   const eventListeners = new Set<(e: PodEvent) => void>();
@@ -599,10 +606,12 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         if (rs) await removeAll(rs);
       }
       pods.delete(state.uid);
+      prober.forget(state.uid);
       return;
     }
     if (state.error) return;
     rs ??= emptyRuntimeStatus(pod);
+    if (await prober.probePod(pod, rs)) state.quiet = "";
     const key = fingerprint(pod, rs);
     // Nothing changed since a sync that had nothing to do (and no backoff is pending).
     if (key === state.quiet && state.startFailures.size === 0) return;
@@ -629,7 +638,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       state.quiet = fingerprint(pod, rs);
       return;
     }
-    const actions = computePodActions(pod, rs);
+    const actions = computePodActions(pod, rs, { probes: prober });
     const idle =
       !actions.killPod &&
       !actions.createSandbox &&
@@ -658,6 +667,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       startFailures: state.startFailures,
       runtimeName,
       hostIPs: options.nodeIPs,
+      readiness: prober.ready,
+      startup: prober.started,
       now: clock.now(),
       podIsTerminal: terminal,
     });

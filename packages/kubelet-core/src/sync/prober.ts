@@ -1,0 +1,188 @@
+import { connect } from "node:net";
+import { isDeadlineExceeded, type RuntimeService } from "@nodekit/cri";
+import type { Clock } from "../clock.js";
+import { isRestartableInitContainer } from "../plan/compute-pod-actions.js";
+import type { ProbeResult, ProbeResults } from "../plan/types.js";
+import type { Container, Pod, Probe } from "../pod.js";
+import type { PodRuntimeStatus } from "../runtime-status.js";
+
+/** The three kinds of probes. */
+export type ProbeKind = "liveness" | "readiness" | "startup";
+
+/** Runs one probe once; resolves to its outcome. Pluggable for probes nodekit cannot run itself. */
+export type ProbeHandler = (request: {
+  pod: Pod;
+  container: Container;
+  containerId: string;
+  probe: Probe;
+  kind: ProbeKind;
+  podIP: string;
+}) => Promise<"success" | "failure">;
+
+interface Worker {
+  containerId: string;
+  lastRunAt: number;
+  result: ProbeResult | undefined;
+  run: number; // consecutive identical outcomes
+  lastOutcome: "success" | "failure" | undefined;
+  running: boolean;
+}
+
+/**
+ * The kubelet's prober for a reconciler: one worker per container and probe kind, run on the
+ * reconciler's clock with the probe's initialDelaySeconds, periodSeconds, timeoutSeconds and
+ * success/failure thresholds. Initial results as the kubelet's: readiness failure, liveness
+ * success, startup unknown; only the startup probe runs until it succeeded.
+ */
+export interface Prober extends ProbeResults {
+  /** Readiness by container id: true when ready (no readiness probe: not asked). */
+  ready(containerId: string): boolean | undefined;
+  /** Started by container id: true once the startup probe succeeded. */
+  started(containerId: string): boolean | undefined;
+  /** Runs the probes that are due for one pod; resolves to true when a result changed. */
+  probePod(pod: Pod, rs: PodRuntimeStatus): Promise<boolean>;
+  /** Forgets a pod's workers. */
+  forget(uid: string): void;
+}
+
+/**
+ * Creates the prober. Exec probes go through ExecSync; tcpSocket probes connect to the pod IP;
+ * httpGet probes fetch from it (success for 200–399). Other handlers (gRPC) need `handler`.
+ */
+export function createProber(options: {
+  runtime: RuntimeService;
+  clock: Clock;
+  handler?: ProbeHandler | undefined;
+}): Prober {
+  const { runtime, clock } = options;
+  const workers = new Map<string, Worker>(); // `${uid}/${container}/${kind}`
+  const byContainer = new Map<string, Map<ProbeKind, Worker>>();
+
+  const run: ProbeHandler =
+    options.handler ??
+    (async ({ probe, containerId, podIP }) => {
+      const timeoutS = probe.timeoutSeconds ?? 1;
+      if (probe.exec) {
+        try {
+          const r = await runtime.execSync(
+            { containerId, cmd: probe.exec.command ?? [], timeout: BigInt(timeoutS) },
+            { timeoutMs: timeoutS * 1000 + 5_000 },
+          );
+          return r.exitCode === 0 ? "success" : "failure";
+        } catch (err) {
+          if (isDeadlineExceeded(err)) return "failure";
+          throw err;
+        }
+      }
+      const host = probe.tcpSocket?.host ?? probe.httpGet?.host ?? (podIP || "127.0.0.1");
+      if (probe.tcpSocket) {
+        return new Promise((resolve) => {
+          const socket = connect({ host, port: Number(probe.tcpSocket!.port), timeout: timeoutS * 1000 });
+          const done = (ok: boolean) => {
+            socket.destroy();
+            resolve(ok ? "success" : "failure");
+          };
+          socket.once("connect", () => done(true));
+          socket.once("timeout", () => done(false));
+          socket.once("error", () => done(false));
+        });
+      }
+      if (probe.httpGet) {
+        const scheme = (probe.httpGet.scheme ?? "HTTP").toLowerCase();
+        const url = `${scheme}://${host.includes(":") ? `[${host}]` : host}:${probe.httpGet.port}${probe.httpGet.path ?? "/"}`;
+        try {
+          const res = await fetch(url, { signal: AbortSignal.timeout(timeoutS * 1000), redirect: "manual" });
+          return res.status >= 200 && res.status < 400 ? "success" : "failure";
+        } catch {
+          return "failure";
+        }
+      }
+      // A probe nodekit cannot run counts as passing, as an unknown handler does not kill.
+      return "success";
+    });
+
+  const probesOf = (c: Container): [ProbeKind, Probe][] => {
+    const out: [ProbeKind, Probe][] = [];
+    if (c.startupProbe) out.push(["startup", c.startupProbe]);
+    if (c.livenessProbe) out.push(["liveness", c.livenessProbe]);
+    if (c.readinessProbe) out.push(["readiness", c.readinessProbe]);
+    return out;
+  };
+
+  const initial = (kind: ProbeKind): ProbeResult | undefined =>
+    kind === "readiness" ? "failure" : kind === "liveness" ? "success" : undefined;
+
+  const result = (id: string, kind: ProbeKind) => byContainer.get(id)?.get(kind)?.result;
+
+  return {
+    liveness: (id) => result(id, "liveness"),
+    startup: (id) => result(id, "startup"),
+    ready: (id) => (byContainer.get(id)?.has("readiness") ? result(id, "readiness") === "success" : undefined),
+    started: (id) => (byContainer.get(id)?.has("startup") ? result(id, "startup") === "success" : undefined),
+    forget(uid) {
+      for (const key of workers.keys()) if (key.startsWith(`${uid}/`)) workers.delete(key);
+    },
+    async probePod(pod, rs) {
+      const uid = pod.metadata?.uid ?? "";
+      const containers = [
+        ...(pod.spec?.initContainers ?? []).filter(isRestartableInitContainer),
+        ...(pod.spec?.containers ?? []),
+      ];
+      const now = clock.now();
+      const due: Promise<boolean>[] = [];
+      for (const c of containers) {
+        const probes = probesOf(c);
+        if (probes.length === 0) continue;
+        const status = rs.containerStatuses.find((s) => s.name === c.name);
+        for (const [kind, probe] of probes) {
+          const key = `${uid}/${c.name}/${kind}`;
+          let w = workers.get(key);
+          if (!status) continue;
+          if (!w || w.containerId !== status.id) {
+            // A new container instance starts with fresh results.
+            w = {
+              containerId: status.id,
+              lastRunAt: -Infinity,
+              result: initial(kind),
+              run: 0,
+              lastOutcome: undefined,
+              running: false,
+            };
+            workers.set(key, w);
+            let kinds = byContainer.get(status.id);
+            if (!kinds) byContainer.set(status.id, (kinds = new Map()));
+            kinds.set(kind, w);
+          }
+          if (status.state !== "running") {
+            if (kind === "readiness") w.result = "failure";
+            continue;
+          }
+          if (pod.metadata?.deletionTimestamp && kind !== "readiness") continue;
+          if (kind !== "startup" && c.startupProbe && result(status.id, "startup") !== "success") continue;
+          if (kind === "startup" && w.result === "success") continue; // the startup worker is done
+          const startedAt = Number(status.startedAt / 1_000_000n);
+          if (now < startedAt + (probe.initialDelaySeconds ?? 0) * 1000) continue;
+          if (w.running || now < w.lastRunAt + (probe.periodSeconds ?? 10) * 1000) continue;
+          w.running = true;
+          w.lastRunAt = now;
+          const worker = w;
+          due.push(
+            run({ pod, container: c, containerId: status.id, probe, kind, podIP: rs.ips[0] ?? "" })
+              .catch((): "failure" => "failure")
+              .then((outcome) => {
+                worker.running = false;
+                worker.run = outcome === worker.lastOutcome ? worker.run + 1 : 1;
+                worker.lastOutcome = outcome;
+                const threshold = outcome === "success" ? (probe.successThreshold ?? 1) : (probe.failureThreshold ?? 3);
+                if (worker.run < threshold || worker.result === outcome) return false;
+                worker.result = outcome;
+                return true;
+              }),
+          );
+        }
+      }
+      const changes = await Promise.all(due);
+      return changes.some(Boolean);
+    },
+  };
+}
