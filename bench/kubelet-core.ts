@@ -10,6 +10,7 @@
 //    at a time, in the same run (the speed-up). Needs root and containerd; skipped otherwise.
 import { createImageClient, createRuntimeClient, NamespaceMode, PodSandboxState, PodSandboxStatus } from "@nodekit/cri";
 import { createFakeRuntime } from "@nodekit/cri/testing";
+import { containerdPrerequisites, startContainerd } from "../packages/cri/test/harness/containerd.js";
 import {
   computePodActions,
   createReconciler,
@@ -17,7 +18,6 @@ import {
   type Pod,
   type PodRuntimeStatus,
 } from "../packages/kubelet-core/dist/index.js";
-import { containerdPrerequisites, startContainerd } from "../packages/cri/test/harness/containerd.js";
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -155,14 +155,24 @@ if (!pre.ok) {
         podLogsRoot: `${h.dir}/pods`,
         cgroupParent: (p) => `${h.cgroupParent}/pod${p.metadata?.uid}`,
       });
-      const list = Array.from({ length: 50 }, (_, i): Pod => ({
-        metadata: { name: `${tag}-${i}`, namespace: "bench", uid: `${tag}-${i}` },
-        spec: {
-          terminationGracePeriodSeconds: 2,
-          hostNetwork: true,
-          containers: [{ name: "app", image: h.busyboxImage, imagePullPolicy: "IfNotPresent", command: ["sh", "-c", 'trap "exit 0" TERM; while true; do sleep 0.2; done'] }],
-        },
-      }));
+      const list = Array.from(
+        { length: 50 },
+        (_, i): Pod => ({
+          metadata: { name: `${tag}-${i}`, namespace: "bench", uid: `${tag}-${i}` },
+          spec: {
+            terminationGracePeriodSeconds: 2,
+            hostNetwork: true,
+            containers: [
+              {
+                name: "app",
+                image: h.busyboxImage,
+                imagePullPolicy: "IfNotPresent",
+                command: ["sh", "-c", 'trap "exit 0" TERM; while true; do sleep 0.2; done'],
+              },
+            ],
+          },
+        }),
+      );
       r.updatePods(list);
       const t = performance.now();
       await r.syncAll();

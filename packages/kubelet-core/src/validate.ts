@@ -45,7 +45,7 @@ export function podProblems(pod: Pod): string[] {
         if (seen.has(c.name)) problems.push(`${path}.name: duplicate container name ${JSON.stringify(c.name)}`);
         seen.add(c.name);
       }
-      if (!c?.image || !c.image.trim()) problems.push(`${path}.image: required`);
+      if (!c?.image?.trim()) problems.push(`${path}.image: required`);
       else if (/\s/.test(c.image)) problems.push(`${path}.image: ${JSON.stringify(c.image)} must not contain spaces`);
       if (c?.imagePullPolicy !== undefined && !PULL_POLICIES.has(c.imagePullPolicy)) {
         problems.push(`${path}.imagePullPolicy: unsupported value ${JSON.stringify(c.imagePullPolicy)}`);

@@ -197,7 +197,7 @@ export function computePodActions(
   let keepCount = 0;
   containers.forEach((container, idx) => {
     const s = findContainerStatus(status, container.name);
-    if (!s || s.state !== "running") {
+    if (s?.state !== "running") {
       if (shouldContainerBeRestarted(container, pod, status)) {
         changes.containersToStart.push(idx);
         if (s?.state === "unknown") {

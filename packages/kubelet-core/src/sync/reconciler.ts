@@ -397,9 +397,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   /** Stops every running container (regular first, then sidecars in reverse order) and every sandbox. */
   const killPod = async (pod: Pod, rs: PodRuntimeStatus, gracePeriodOverride?: number): Promise<void> => {
     const specs = new Map<string, { c: Container; sidecarIndex: number }>();
-    (pod.spec?.initContainers ?? []).forEach((c, i) =>
-      specs.set(c.name, { c, sidecarIndex: isRestartableInitContainer(c) ? i : -1 }),
-    );
+    for (const [i, c] of (pod.spec?.initContainers ?? []).entries()) {
+      specs.set(c.name, { c, sidecarIndex: isRestartableInitContainer(c) ? i : -1 });
+    }
     for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.ephemeralContainers ?? [])])
       specs.set(c.name, { c, sidecarIndex: -1 });
     const running = rs.containerStatuses.filter((c) => c.state === "running" || c.state === "unknown");
