@@ -120,7 +120,11 @@ export function createProber(options: {
     ready: (id) => (byContainer.get(id)?.has("readiness") ? result(id, "readiness") === "success" : undefined),
     started: (id) => (byContainer.get(id)?.has("startup") ? result(id, "startup") === "success" : undefined),
     forget(uid) {
-      for (const key of workers.keys()) if (key.startsWith(`${uid}/`)) workers.delete(key);
+      for (const [key, w] of workers) {
+        if (!key.startsWith(`${uid}/`)) continue;
+        workers.delete(key);
+        byContainer.delete(w.containerId);
+      }
     },
     async probePod(pod, rs) {
       const uid = pod.metadata?.uid ?? "";
@@ -140,6 +144,7 @@ export function createProber(options: {
           if (!status) continue;
           if (!w || w.containerId !== status.id) {
             // A new container instance starts with fresh results.
+            if (w) byContainer.delete(w.containerId);
             w = {
               containerId: status.id,
               lastRunAt: -Infinity,
@@ -149,9 +154,9 @@ export function createProber(options: {
               running: false,
             };
             workers.set(key, w);
-            let kinds = byContainer.get(status.id);
-            if (!kinds) byContainer.set(status.id, (kinds = new Map()));
+            const kinds = byContainer.get(status.id) ?? new Map<ProbeKind, Worker>();
             kinds.set(kind, w);
+            byContainer.set(status.id, kinds);
           }
           if (status.state !== "running") {
             if (kind === "readiness") w.result = "failure";
