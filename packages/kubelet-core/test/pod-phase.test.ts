@@ -191,7 +191,11 @@ table("TestPodPhaseWithRestartAlwaysRestartableInitContainers", podWith("Always"
 // A regular init container (X) and a sidecar (Y) in front of one app container.
 table(
   "TestPodPhaseWithRestartAlwaysAndPodHasRun",
-  podWith("Always", [{ name: "containerA" }], [{ name: "containerX" }, { name: "containerY", restartPolicy: "Always" }]),
+  podWith(
+    "Always",
+    [{ name: "containerA" }],
+    [{ name: "containerX" }, { name: "containerY", restartPolicy: "Always" }],
+  ),
   [
     {
       name: "regular init containers, restartable init container and regular container are all running",
