@@ -19,7 +19,7 @@
 //   a container that is not running as not ready; those rows assert that instead, with a note. This
 //   is a harness artefact, not counted as a mismatch. QOSClass is not asserted (resources).
 //
-// Ported: TestConvertToAPIContainerStatuses (2 cases), Test_generateAPIPodStatus (8),
+// Ported: TestConvertToAPIContainerStatuses (2 cases), Test_generateAPIPodStatus (9),
 // TestGenerateAPIPodStatusWithSortedContainers (1), TestGenerateAPIPodStatusWithReasonCache (4 cases,
 // each for regular and for init containers, plus #3's unchecked "succeed" container as its own case), TestGenerateAPIPodStatusWithDifferentRestartPolicies (3
 // policies, each for regular and for init containers), TestGenerateAPIPodStatusPodIPs (11),
