@@ -181,6 +181,7 @@ export interface PodStatus {
   message?: string;
   reason?: string;
   hostIP?: string;
+  hostIPs?: PodIP[];
   podIP?: string;
   podIPs?: PodIP[];
   startTime?: Timestamp;

@@ -34,7 +34,6 @@
 // - TestGenerateInsecureIDCondition, TestIsPodExplicitlyInsecureID (container users, security
 //   contexts, supplemental groups, user namespaces).
 //
-// Mismatches are kept as `it.fails` cases, each marked `// nodekit differs: ...`.
 
 import { NamespaceMode, PodSandboxState, PodSandboxStatus } from "@nodekit/cri";
 import { describe, expect, it } from "vitest";
@@ -434,8 +433,7 @@ describe("TestGeneratePodReadyToStartContainersCondition", () => {
       });
       continue;
     }
-    // nodekit differs: PodReadyToStartContainers=False carries no reason (PodSandboxNotReady) and no diagnostic message
-    it.fails(`${c.name}: reason and message`, () => {
+    it(`${c.name}: reason and message`, () => {
       const got = condition(compute(c.setup), "PodReadyToStartContainers");
       expect(got.reason).toBe("PodSandboxNotReady");
       // Only two of the upstream message texts could be confirmed; for the others any message will do.

@@ -20,7 +20,6 @@
 // with `started` unset; started = running with `started: true`; exited(n) = terminated with code n.
 // Upstream's "stopped" and "succeeded" statuses are both a termination with code 0, "failed" is -1.
 //
-// Mismatches are kept as `it.fails` cases, each marked `// nodekit differs: ...`.
 
 import { describe, expect, it } from "vitest";
 import type { Container, ContainerStatus, Pod } from "../src/pod.js";
@@ -44,8 +43,6 @@ interface PhaseCase {
   regular?: ContainerStatus[];
   terminal?: boolean;
   expected: Phase;
-  /** Set on cases where nodekit disagrees with upstream (run as `it.fails`). */
-  differs?: true;
 }
 
 function podWith(restartPolicy: string, containers: Container[], initContainers?: Container[]): Pod {
@@ -61,8 +58,7 @@ function table(title: string, pod: Pod, cases: PhaseCase[]) {
         const statuses = [...(c.init ?? []), ...(c.regular ?? [])];
         expect(getPhase(pod, statuses, c.terminal ?? false)).toBe(c.expected);
       };
-      if (c.differs) it.fails(c.name, run);
-      else it(c.name, run);
+      it(c.name, run);
     }
   });
 }
@@ -202,16 +198,12 @@ table(
       init: [running("containerX"), running("containerY")],
       regular: [running("containerA")],
       expected: "Pending",
-      // nodekit differs: a running regular init container does not keep the pod Pending once an app container has started
-      differs: true,
     },
     {
       name: "regular containers is stopped, restartable init container and regular int container are both running",
       init: [running("containerX"), running("containerY")],
       regular: [exited("containerA", 0)],
       expected: "Pending",
-      // nodekit differs: a running regular init container does not keep the pod Pending once an app container has run
-      differs: true,
     },
     {
       name: "regular init container is succeeded, restartable init container is running, regular containers is stopped",

@@ -37,7 +37,6 @@
 //   versus changing Node addresses; we have one node-IP list.
 // - TestConvertToAPIContainerStatusesDataRace: a Go race-detector check; ours is a pure function.
 //
-// Mismatches are kept as `it.fails` cases, each marked `// nodekit differs: ...`.
 
 import { describe, expect, it } from "vitest";
 import type { Container, ContainerState, ContainerStatus, Pod, PodStatus } from "../src/pod.js";
@@ -250,8 +249,7 @@ describe("Test_generateAPIPodStatus", () => {
       expect(sandboxStatusOnly(conditionsOf(s))[0]).toEqual(cond("PodReadyToStartContainers", "False"));
     });
 
-    // nodekit differs: a terminal phase in the pod's API status is ignored once a previous (status-manager) status is given
-    it.fails("phase stays Succeeded, conditions say PodCompleted", () => {
+    it("phase stays Succeeded, conditions say PodCompleted", () => {
       const s = compute();
       expect(s.phase).toBe("Succeeded");
       expect(sandboxStatusOnly(conditionsOf(s))).toEqual(
@@ -287,8 +285,7 @@ describe("Test_generateAPIPodStatus", () => {
       expect(statesOf(s.containerStatuses)).toEqual({ containerA: vanished(1), containerB: vanished(1) });
     });
 
-    // nodekit differs: Initialized has no PodCompleted reason when the pod has no init containers
-    it.fails("Initialized says PodCompleted", () => {
+    it("Initialized says PodCompleted", () => {
       expect(conditionsOf(compute())[1]).toEqual(cond("Initialized", "True", "PodCompleted"));
     });
   });
@@ -326,8 +323,7 @@ describe("Test_generateAPIPodStatus", () => {
       expect(statesOf(s.containerStatuses)).toEqual({ containerA: done, containerB: done });
     });
 
-    // nodekit differs: Initialized has no PodCompleted reason when the pod has no init containers
-    it.fails("Initialized says PodCompleted", () => {
+    it("Initialized says PodCompleted", () => {
       expect(conditionsOf(compute())[1]).toEqual(cond("Initialized", "True", "PodCompleted"));
     });
   });
@@ -619,7 +615,6 @@ interface IpCase {
   nodeIP?: string;
   cri: string[];
   expected: string[];
-  differs?: true;
 }
 
 function podIPsOf(pod: Pod, cri: string[], hostIPs: string[] | undefined) {
@@ -635,8 +630,7 @@ function ipTable(title: string, cases: IpCase[]) {
         expect(ips).toEqual(c.expected);
         expect(s.podIP).toBe(ips[0]);
       };
-      if (c.differs) it.fails(c.name, run);
-      else it(c.name, run);
+      it(c.name, run);
     }
   });
 }
@@ -654,24 +648,18 @@ ipTable("TestGenerateAPIPodStatusPodIPs", [
     name: "Dual-stack with CRI returning wrong family first",
     cri: ["fd01::1234", "10.0.0.1"],
     expected: ["10.0.0.1", "fd01::1234"],
-    // nodekit differs: pod IPs keep the CRI order instead of putting the node's IP family first
-    differs: true,
   },
   {
     name: "Dual-stack with explicit node IP with CRI returning wrong family first",
     nodeIP: "192.168.1.1",
     cri: ["fd01::1234", "10.0.0.1"],
     expected: ["10.0.0.1", "fd01::1234"],
-    // nodekit differs: pod IPs keep the CRI order instead of putting the node's IP family first
-    differs: true,
   },
   {
     name: "Dual-stack with IPv6 node IP",
     nodeIP: "fd00::5678",
     cri: ["10.0.0.1", "fd01::1234"],
     expected: ["fd01::1234", "10.0.0.1"],
-    // nodekit differs: pod IPs keep the CRI order instead of putting the node's IP family first
-    differs: true,
   },
   {
     name: "Dual-stack with IPv6 node IP, other CRI order",
@@ -685,15 +673,11 @@ ipTable("TestGenerateAPIPodStatusPodIPs", [
     name: "Multiple IPv4 IPs",
     cri: ["10.0.0.1", "10.0.0.2", "10.0.0.3"],
     expected: ["10.0.0.1"],
-    // nodekit differs: every CRI IP is reported instead of at most one per IP family
-    differs: true,
   },
   {
     name: "Multiple Dual-Stack IPs",
     cri: ["10.0.0.1", "10.0.0.2", "fd01::1234", "10.0.0.3", "fd01::5678"],
     expected: ["10.0.0.1", "fd01::1234"],
-    // nodekit differs: every CRI IP is reported instead of at most one per IP family
-    differs: true,
   },
 ]);
 
@@ -702,34 +686,26 @@ ipTable("TestSortPodIPs", [
     name: "Badly-formatted IPs from CRI",
     cri: ["010.000.000.001", "fd01:0:0:0:0:0:0:1234"],
     expected: ["10.0.0.1", "fd01::1234"],
-    // nodekit differs: CRI IPs are reported as given, not parsed and written in canonical form
-    differs: true,
   },
 ]);
 
 describe("TestGenerateAPIPodStatusHostNetworkPodIPs", () => {
-  const cases: { name: string; hostIPs: string[]; cri?: string[]; expected: string[]; differs?: true }[] = [
+  const cases: { name: string; hostIPs: string[]; cri?: string[]; expected: string[] }[] = [
     {
       name: "Simple",
       hostIPs: ["10.0.0.1"],
       expected: ["10.0.0.1"],
-      // nodekit differs: a host-network pod without CRI IPs does not take the node's IPs as its pod IPs
-      differs: true,
     },
     {
       name: "Dual-stack addresses in dual-stack cluster",
       hostIPs: ["10.0.0.1", "fd01::1234"],
       expected: ["10.0.0.1", "fd01::1234"],
-      // nodekit differs: a host-network pod without CRI IPs does not take the node's IPs as its pod IPs
-      differs: true,
     },
     {
       name: "CRI PodIPs override NodeAddresses",
       hostIPs: ["10.0.0.1", "fd01::1234"],
       cri: ["192.168.0.1"],
       expected: ["192.168.0.1", "fd01::1234"],
-      // nodekit differs: a single-stack host-network pod does not get the node's second-family IP added
-      differs: true,
     },
     {
       name: "CRI dual-stack PodIPs override NodeAddresses",
@@ -742,8 +718,6 @@ describe("TestGenerateAPIPodStatusHostNetworkPodIPs", () => {
       hostIPs: ["10.0.0.1", "fd01::1234"],
       cri: ["2001:db8::2", "192.168.0.1"],
       expected: ["192.168.0.1", "2001:db8::2"],
-      // nodekit differs: pod IPs keep the CRI order instead of putting the node's IP family first
-      differs: true,
     },
   ];
   for (const c of cases) {
@@ -754,7 +728,6 @@ describe("TestGenerateAPIPodStatusHostNetworkPodIPs", () => {
       expect(ips).toEqual(c.expected);
       if (!c.cri) expect(s.hostIP).toBe(ips[0]);
     };
-    if (c.differs) it.fails(c.name, run);
-    else it(c.name, run);
+    it(c.name, run);
   }
 });

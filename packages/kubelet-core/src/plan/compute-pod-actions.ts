@@ -13,8 +13,10 @@ export interface SandboxChange {
   attempt: number;
   /** The current (or replaced) sandbox, or empty. */
   sandboxId: string;
-  /** Why a new sandbox is needed, as the kubelet words it; empty when none is. */
+  /** Why a new sandbox is needed, as the kubelet logs it; empty when none is. */
   reason: string;
+  /** The short form the PodReadyToStartContainers condition carries as its message; empty when none is needed. */
+  message: string;
 }
 
 /**
@@ -36,6 +38,7 @@ export function podSandboxChanged(pod: Pod, status: PodRuntimeStatus): SandboxCh
       attempt: 0,
       sandboxId: "",
       reason: "No sandbox for pod can be found. Need to start a new one",
+      message: "no pod sandbox exists",
     };
   }
   const attempt = newest.metadata?.attempt ?? 0;
@@ -46,6 +49,7 @@ export function podSandboxChanged(pod: Pod, status: PodRuntimeStatus): SandboxCh
       attempt: attempt + 1,
       sandboxId: newest.id,
       reason: "Multiple sandboxes are ready for Pod. Need to reconcile them",
+      message: "multiple pod sandboxes are ready",
     };
   }
   if (newest.state !== PodSandboxState.SANDBOX_READY) {
@@ -54,6 +58,7 @@ export function podSandboxChanged(pod: Pod, status: PodRuntimeStatus): SandboxCh
       attempt: attempt + 1,
       sandboxId: newest.id,
       reason: "No ready sandbox for pod can be found. Need to start a new one",
+      message: "pod sandbox is not ready",
     };
   }
   const network = newest.linux?.namespaces?.options?.network ?? NamespaceMode.POD;
@@ -63,6 +68,7 @@ export function podSandboxChanged(pod: Pod, status: PodRuntimeStatus): SandboxCh
       attempt: attempt + 1,
       sandboxId: "",
       reason: "Sandbox for pod has changed. Need to start a new one",
+      message: "pod sandbox network namespace mode has changed",
     };
   }
   if (!pod.spec?.hostNetwork && newest.network !== undefined && newest.network.ip === "") {
@@ -71,9 +77,10 @@ export function podSandboxChanged(pod: Pod, status: PodRuntimeStatus): SandboxCh
       attempt: attempt + 1,
       sandboxId: newest.id,
       reason: "Sandbox for pod has no IP address. Need to start a new one",
+      message: "pod sandbox has no IP address",
     };
   }
-  return { create: false, attempt, sandboxId: newest.id, reason: "" };
+  return { create: false, attempt, sandboxId: newest.id, reason: "", message: "" };
 }
 
 /** The CRI network namespace mode a pod needs: NODE for host-network pods, else POD. */

@@ -93,8 +93,9 @@ export function computePodStatus(
 
   const all = [...initStatuses, ...containerStatuses];
   let phase = getPhase(pod, all, options.podIsTerminal ?? false);
-  // A pod never leaves a terminal phase.
-  if (previous.phase === "Succeeded" || previous.phase === "Failed") phase = previous.phase;
+  // A pod never leaves a terminal phase, whether the status manager or the API recorded it.
+  const terminalBefore = [previous, pod.status ?? {}].find((p) => p.phase === "Succeeded" || p.phase === "Failed");
+  if (terminalBefore) phase = terminalBefore.phase!;
 
   const owned = new Set(["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]);
   const generation = pod.metadata?.generation;
@@ -112,7 +113,7 @@ export function computePodStatus(
   const containersReady = containersReadyCondition(pod, all, phase);
   const conditions: PodCondition[] = [
     ...(previous.conditions ?? []).filter((c) => !owned.has(c.type)),
-    stamp({ type: "PodReadyToStartContainers", status: podSandboxChanged(pod, runtime).create ? "False" : "True" }),
+    stamp(readyToStartContainersCondition(pod, runtime)),
     stamp(initializedCondition(pod, all, phase)),
     stamp(readyCondition(pod, containersReady, previous)),
     stamp(containersReady),
@@ -120,11 +121,12 @@ export function computePodStatus(
   ];
 
   const status: PodStatus = { phase, conditions };
-  if (options.hostIPs?.length) {
-    status.hostIP = options.hostIPs[0]!;
-    (status as PodStatus & { hostIPs?: { ip: string }[] }).hostIPs = options.hostIPs.map((ip) => ({ ip }));
+  const hostIPs = sortIPs(options.hostIPs ?? [], undefined);
+  if (hostIPs.length) {
+    status.hostIP = hostIPs[0]!;
+    status.hostIPs = hostIPs.map((ip) => ({ ip }));
   }
-  const ips = runtime.ips.length ? runtime.ips : (previous.podIPs ?? []).map((p) => p.ip);
+  const ips = podIPs(pod, runtime.ips.length ? runtime.ips : (previous.podIPs ?? []).map((p) => p.ip), hostIPs);
   if (ips.length) {
     status.podIP = ips[0]!;
     status.podIPs = ips.map((ip) => ({ ip }));
@@ -133,10 +135,10 @@ export function computePodStatus(
   if (inits.length) status.initContainerStatuses = initStatuses;
   status.containerStatuses = containerStatuses;
   if (ephemeralStatuses) status.ephemeralContainerStatuses = ephemeralStatuses;
-  if (phase === previous.phase) {
-    if (previous.reason) status.reason = previous.reason;
-    if (previous.message) status.message = previous.message;
-  }
+  // Keep a reason and message set by others (eviction, deadlines) while the phase stays.
+  const kept = [previous, pod.status ?? {}].find((p) => p.phase === phase && (p.reason || p.message));
+  if (kept?.reason) status.reason = kept.reason;
+  if (kept?.message) status.message = kept.message;
   return status;
 }
 
@@ -305,7 +307,8 @@ export function getPhase(pod: Pod, statuses: readonly ContainerStatus[], podIsTe
   const spec = pod.spec ?? { containers: [] };
   const policy = spec.restartPolicy ?? "Always";
   const byName = new Map(statuses.map((s) => [s.name, s]));
-  let pendingInitialization = 0;
+  let pendingRegularInit = 0;
+  let pendingSidecars = 0;
   let failedInitialization = 0;
   let unknown = 0;
   let running = 0;
@@ -318,29 +321,29 @@ export function getPhase(pod: Pod, statuses: readonly ContainerStatus[], podIsTe
       if (!s) {
         unknown++;
       } else if (s.state?.running) {
-        if (!s.started) pendingInitialization++;
+        if (!s.started) pendingSidecars++;
         running++;
       } else if (s.state?.terminated) {
         // a stopped sidecar does not count
       } else if (s.state?.waiting) {
         if (!s.lastState?.terminated) {
-          pendingInitialization++;
+          pendingSidecars++;
           waiting++;
         }
       } else {
-        pendingInitialization++;
+        pendingSidecars++;
         unknown++;
       }
       continue;
     }
-    if (!s || s.state?.running) pendingInitialization++;
+    if (!s || s.state?.running) pendingRegularInit++;
     else if (s.state?.terminated) {
       if (s.state.terminated.exitCode !== 0) failedInitialization++;
     } else if (s.state?.waiting) {
       if (s.lastState?.terminated) {
         if (s.lastState.terminated.exitCode !== 0) failedInitialization++;
-      } else pendingInitialization++;
-    } else pendingInitialization++;
+      } else pendingRegularInit++;
+    } else pendingRegularInit++;
   }
   for (const c of spec.containers ?? []) {
     const s = byName.get(c.name);
@@ -355,7 +358,11 @@ export function getPhase(pod: Pod, statuses: readonly ContainerStatus[], podIsTe
     } else unknown++;
   }
   if (failedInitialization > 0 && policy === "Never") return "Failed";
-  if ((pendingInitialization > 0 && !hasAnyRegularContainerStarted(pod, statuses)) || waiting > 0) return "Pending";
+  // A regular init container still to run keeps the pod Pending; a sidecar not yet started only
+  // until an app container has started (after a restart of the sidecar the pod stays Running).
+  if (pendingRegularInit > 0 || (pendingSidecars > 0 && !hasAnyRegularContainerStarted(pod, statuses)) || waiting > 0) {
+    return "Pending";
+  }
   if (running > 0 && unknown === 0) return "Running";
   if (running === 0 && stopped > 0 && unknown === 0) {
     if (podIsTerminal) return stopped === succeeded ? "Succeeded" : "Failed";
@@ -378,8 +385,6 @@ const list = (names: string[]) => `[${names.join(" ")}]`;
 
 function initializedCondition(pod: Pod, statuses: readonly ContainerStatus[], phase: string): PodCondition {
   const inits = pod.spec?.initContainers ?? [];
-  if (inits.length === 0 || hasAnyRegularContainerStarted(pod, statuses))
-    return { type: "Initialized", status: "True" };
   const byName = new Map(statuses.map((s) => [s.name, s]));
   const unknown: string[] = [];
   const incomplete: string[] = [];
@@ -388,8 +393,11 @@ function initializedCondition(pod: Pod, statuses: readonly ContainerStatus[], ph
     if (!s) unknown.push(c.name);
     else if (isRestartableInitContainer(c) ? !s.started : !s.ready) incomplete.push(c.name);
   }
-  if (phase === "Succeeded" && unknown.length === 0)
+  if (phase === "Succeeded" && unknown.length === 0) {
     return { type: "Initialized", status: "True", reason: "PodCompleted" };
+  }
+  if (inits.length === 0 || hasAnyRegularContainerStarted(pod, statuses))
+    return { type: "Initialized", status: "True" };
   const messages: string[] = [];
   if (unknown.length) messages.push(`containers with unknown status: ${list(unknown)}`);
   if (incomplete.length) messages.push(`containers with incomplete status: ${list(incomplete)}`);
@@ -441,6 +449,54 @@ function readyCondition(pod: Pod, containersReady: PodCondition, previous: PodSt
   if (messages.length)
     return { type: "Ready", status: "False", reason: "ReadinessGatesNotReady", message: messages.join(", ") };
   return { type: "Ready", status: "True" };
+}
+
+function readyToStartContainersCondition(pod: Pod, runtime: PodRuntimeStatus): PodCondition {
+  const change = podSandboxChanged(pod, runtime);
+  if (!change.create) return { type: "PodReadyToStartContainers", status: "True" };
+  return { type: "PodReadyToStartContainers", status: "False", reason: "PodSandboxNotReady", message: change.message };
+}
+
+/** An IP address in canonical form (`010.000.000.001` → `10.0.0.1`), or undefined when it is none. */
+function canonicalIP(ip: string): { ip: string; family: 4 | 6 } | undefined {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip.trim());
+  if (v4) {
+    const parts = v4.slice(1).map((p) => Number.parseInt(p, 10));
+    return parts.every((p) => p <= 255) ? { ip: parts.join("."), family: 4 } : undefined;
+  }
+  if (!ip.includes(":")) return undefined;
+  try {
+    // The URL parser writes IPv6 in its canonical, compressed, lowercase form.
+    return { ip: new URL(`http://[${ip.trim()}]/`).hostname.slice(1, -1), family: 6 };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * At most one IP per family, the primary family first (the kubelet's sortPodIPs): the family of
+ * the node's first IP, else of the first IP given, else IPv4.
+ */
+function sortIPs(ips: readonly string[], nodeFamily: 4 | 6 | undefined): string[] {
+  const parsed = ips.map(canonicalIP).filter((x) => x !== undefined);
+  const primary = nodeFamily ?? parsed[0]?.family ?? 4;
+  const first = parsed.find((x) => x.family === primary);
+  const second = parsed.find((x) => x.family !== primary);
+  return [first, second].filter((x) => x !== undefined).map((x) => x.ip);
+}
+
+/** The pod's IPs as the kubelet reports them; a host-network pod takes the node's. */
+function podIPs(pod: Pod, criIPs: readonly string[], hostIPs: readonly string[]): string[] {
+  const nodeFamily = hostIPs[0] ? canonicalIP(hostIPs[0])?.family : 4;
+  const ips = sortIPs(criIPs, nodeFamily);
+  if (!pod.spec?.hostNetwork) return ips;
+  if (ips.length === 0) return [...hostIPs];
+  if (ips.length === 1 && hostIPs.length === 2) {
+    const family = canonicalIP(ips[0]!)?.family;
+    const other = hostIPs.find((ip) => canonicalIP(ip)?.family !== family);
+    if (other) return sortIPs([...ips, other], nodeFamily);
+  }
+  return ips;
 }
 
 function clone<T>(value: T): T {
