@@ -2,22 +2,39 @@
  * gRPC status codes, as numbers on the wire. Named as in connect-es and grpc-go.
  */
 export enum Code {
+  /** Not an error; returned on success. */
   OK = 0,
+  /** The call was cancelled, usually by the caller (an aborted `signal`). */
   Cancelled = 1,
+  /** An error without a more specific code; containerd answers most runtime failures with it. */
   Unknown = 2,
+  /** The request is malformed, e.g. a required field is missing. */
   InvalidArgument = 3,
+  /** The deadline passed before the call finished. */
   DeadlineExceeded = 4,
+  /** No such sandbox, container or image. */
   NotFound = 5,
+  /** The name is already reserved (a sandbox or container with the same metadata exists). */
   AlreadyExists = 6,
+  /** The caller may not do this. */
   PermissionDenied = 7,
+  /** A limit was hit, e.g. a message larger than the receive limit. */
   ResourceExhausted = 8,
+  /** The object is in the wrong state for the call (e.g. starting a container that is not CREATED). */
   FailedPrecondition = 9,
+  /** The call was aborted, typically by a concurrency conflict. */
   Aborted = 10,
+  /** A value is out of the valid range. */
   OutOfRange = 11,
+  /** The runtime does not implement the method (e.g. GetContainerEvents on containerd 1.6). */
   Unimplemented = 12,
+  /** An internal error of the runtime or of a shim's handler. */
   Internal = 13,
+  /** The runtime cannot be reached (down, restarting, or nothing listens on the socket). */
   Unavailable = 14,
+  /** Unrecoverable data loss or corruption. */
   DataLoss = 15,
+  /** The caller is not authenticated. */
   Unauthenticated = 16,
 }
 

@@ -14,13 +14,19 @@ export interface RuntimeContainerStatus {
   id: string;
   /** Container name in the pod spec (`io.kubernetes.container.name`). */
   name: string;
+  /** Its state, mapped from the CRI state. */
   state: RuntimeContainerState;
   /** Nanoseconds since the epoch; 0n when not set. */
   createdAt: bigint;
+  /** When it started, in nanoseconds since the epoch; 0n when it never started. */
   startedAt: bigint;
+  /** When it exited, in nanoseconds since the epoch; 0n while it has not exited. */
   finishedAt: bigint;
+  /** Exit code, when it exited. */
   exitCode: number;
+  /** The runtime's reason for the state, e.g. `Completed`, `Error`, `OOMKilled`. */
   reason: string;
+  /** The runtime's message for the state. */
   message: string;
   /** The image as the pod spec names it. */
   image: string;
@@ -37,8 +43,11 @@ export interface RuntimeContainerStatus {
  * and its containers, newest first. The input of `computePodActions` and `computePodStatus`.
  */
 export interface PodRuntimeStatus {
+  /** The pod's uid (`io.kubernetes.pod.uid`). */
   uid: string;
+  /** The pod's name. */
   name: string;
+  /** The pod's namespace. */
   namespace: string;
   /** IPs of the newest READY sandbox. */
   ips: string[];

@@ -45,8 +45,11 @@ export interface FakeClock {
 
 /** What an exec in the fake produces. */
 export interface FakeExecResult {
+  /** What the command wrote to stdout (default empty). */
   stdout?: string | Uint8Array;
+  /** What the command wrote to stderr (default empty). */
   stderr?: string | Uint8Array;
+  /** The command's exit code (default 0). A non-zero exit is not a gRPC error. */
   exitCode?: number;
 }
 
@@ -108,9 +111,11 @@ export interface FakeRuntimeOptions {
 
 /** How a container exit is driven by a test. */
 export interface FakeExit {
+  /** The exit code the container status reports. */
   exitCode: number;
   /** Default `Completed` for 0, `Error` otherwise. */
   reason?: string;
+  /** The message the container status reports (default empty). */
   message?: string;
 }
 
@@ -160,7 +165,14 @@ export interface FakeRuntime extends RuntimeService, ImageService {
   /** A copy of a sandbox's status, or `undefined`. */
   getSandbox(podSandboxId: string): PodSandboxStatus | undefined;
   /** Number of sandboxes and containers held. */
-  size(): { sandboxes: number; containers: number; images: number };
+  size(): {
+    /** Sandboxes held, in any state. */
+    sandboxes: number;
+    /** Containers held, in any state. */
+    containers: number;
+    /** Images present. */
+    images: number;
+  };
 }
 
 interface SandboxRecord {

@@ -43,6 +43,8 @@ export type ProbeResult = "success" | "failure" | "unknown";
 
 /** The prober's verdicts that `computePodActions` reads, by CRI container id. */
 export interface ProbeResults {
+  /** The liveness verdict of a container; `undefined` when it has no liveness probe result yet. */
   liveness?(containerId: string): ProbeResult | undefined;
+  /** The startup verdict of a container; `undefined` when it has no startup probe result yet. */
   startup?(containerId: string): ProbeResult | undefined;
 }

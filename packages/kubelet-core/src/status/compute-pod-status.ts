@@ -11,6 +11,7 @@ import { findContainerStatus } from "../runtime-status.js";
 export interface StartFailure {
   /** E.g. `ErrImagePull`, `ImagePullBackOff`, `CrashLoopBackOff`, `CreateContainerError`. */
   reason: string;
+  /** The detail shown as the waiting state's message. */
   message: string;
 }
 

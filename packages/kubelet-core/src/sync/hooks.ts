@@ -5,13 +5,19 @@ import type { Container, LifecycleHandler, Pod } from "../pod.js";
 
 /** One lifecycle hook to run. */
 export interface HookRequest {
+  /** The pod the container belongs to. */
   pod: Pod;
+  /** The container's spec. */
   container: Container;
+  /** The CRI id of the container to run the hook in. */
   containerId: string;
+  /** Which hook: after the container started, or before it is stopped. */
   kind: "postStart" | "preStop";
+  /** The hook from the container's `lifecycle`. */
   handler: LifecycleHandler;
   /** Time the hook may take, in ms (preStop: the grace period). */
   timeoutMs: number;
+  /** Aborts when the hook's time budget is spent; stop the hook then. */
   signal?: AbortSignal | undefined;
 }
 
@@ -20,6 +26,7 @@ export interface HookRequest {
  * run httpGet hooks against pod IPs. Resolves when the hook succeeded; rejects with why it failed.
  */
 export interface HookRunner {
+  /** Runs one hook; resolves when it succeeded, rejects with why it failed. */
   run(request: HookRequest): Promise<void>;
 }
 

@@ -6,16 +6,23 @@ import type { Container, Pod } from "../pod.js";
 
 /** What the reconciler asks of an image puller for one container. */
 export interface EnsureImageRequest {
+  /** The pod the container belongs to (its uid keys the pull backoff). */
   pod: Pod;
+  /** The container whose `image` and `imagePullPolicy` to honour. */
   container: Container;
+  /** The pod's sandbox config, passed to PullImage as the kubelet does. */
   sandboxConfig: DeepPartial<PodSandboxConfig>;
+  /** Cancels the image check or pull. */
   signal?: AbortSignal | undefined;
 }
 
 /** Reports of an image puller, turned into pod events by the reconciler. */
 export interface ImagePullEvent {
+  /** The event type, as in Kubernetes events. */
   type: "Normal" | "Warning";
+  /** The kubelet's event reason. */
   reason: "Pulling" | "Pulled" | "Failed" | "BackOff" | "ErrImageNeverPull" | "InspectFailed";
+  /** The kubelet's event message, e.g. `Pulling image "busybox:1.36"`. */
   message: string;
 }
 
@@ -26,12 +33,15 @@ export interface ImagePullEvent {
  * `ErrImageNeverPull`, `InvalidImageName`).
  */
 export interface ImagePuller {
+  /** Makes the image of `request.container` present; resolves to its image id, reporting progress to `report`. */
   ensureImage(request: EnsureImageRequest, report: (event: ImagePullEvent) => void): Promise<string>;
 }
 
 /** Options of {@link createImagePuller}. */
 export interface ImagePullerOptions {
+  /** The CRI image service to check and pull with. */
   image: ImageService;
+  /** The clock of the pull backoff. */
   clock: Clock;
   /** Pull backoff (default the kubelet's: 10 s doubling to 300 s). */
   backoff?: Backoff;

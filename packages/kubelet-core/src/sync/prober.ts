@@ -48,6 +48,17 @@ export interface Prober extends ProbeResults {
 /**
  * Creates the prober. Exec probes go through ExecSync; tcpSocket probes connect to the pod IP;
  * httpGet probes fetch from it (success for 200–399). Other handlers (gRPC) need `handler`.
+ * The reconciler makes its own; use one directly to drive the pure functions yourself.
+ *
+ * @example
+ * ```ts
+ * import { computePodActions, computePodStatus, createProber, systemClock } from "@nodekit/kubelet-core";
+ *
+ * const prober = createProber({ runtime, clock: systemClock });
+ * await prober.probePod(pod, runtimeStatus); // runs the probes that are due
+ * const actions = computePodActions(pod, runtimeStatus, { probes: prober }); // liveness/startup kills
+ * const status = computePodStatus(pod, runtimeStatus, { readiness: prober.ready, startup: prober.started });
+ * ```
  */
 export function createProber(options: {
   runtime: RuntimeService;

@@ -28,11 +28,21 @@ import { createProber, type ProbeHandler } from "./prober.js";
 
 /** An event about a pod, as the kubelet records them (`kubectl describe pod` shows these). */
 export interface PodEvent {
+  /** The event type, as in Kubernetes events. */
   type: "Normal" | "Warning";
   /** The kubelet's reason, e.g. `Pulling`, `Created`, `Started`, `Killing`, `BackOff`, `Failed`. */
   reason: string;
+  /** The kubelet's message, e.g. `Started container app`. */
   message: string;
-  pod: { namespace: string; name: string; uid: string };
+  /** The pod it is about. */
+  pod: {
+    /** The pod's namespace. */
+    namespace: string;
+    /** The pod's name. */
+    name: string;
+    /** The pod's uid. */
+    uid: string;
+  };
   /** The container it is about, if any. */
   container?: string | undefined;
   /** Milliseconds on the reconciler's clock. */
@@ -41,15 +51,21 @@ export interface PodEvent {
 
 /** A new status of a pod, as the reconciler computed it. */
 export interface PodStatusUpdate {
+  /** The pod's uid. */
   uid: string;
+  /** The desired pod, as last given to `updatePods`. */
   pod: Pod;
+  /** The new status. */
   status: PodStatus;
 }
 
 /** Where log lines of the reconciler go. */
 export interface Logger {
+  /** Detail: every pod event, as it is recorded. */
   debug(message: string, fields?: Record<string, unknown>): void;
+  /** Informational messages (the reconciler logs none at this level today). */
   info(message: string, fields?: Record<string, unknown>): void;
+  /** Problems the reconciler works around (a runtime object it could not read, a failed hook). */
   warn(message: string, fields?: Record<string, unknown>): void;
 }
 
@@ -70,7 +86,16 @@ export interface ReconcilerOptions {
   /** At most this many pod syncs run at once (default 8). Each pod syncs one at a time regardless. */
   maxConcurrentSyncs?: number;
   /** CrashLoopBackOff (default the kubelet's: 10 s doubling to 300 s, reset after 10 min of running). */
-  crashLoopBackOff?: Backoff | { initialMs?: number; maxMs?: number; resetMs?: number };
+  crashLoopBackOff?:
+    | Backoff
+    | {
+        /** First delay before a restart, in ms (default 10 000). */
+        initialMs?: number;
+        /** Largest delay, in ms (default 300 000). */
+        maxMs?: number;
+        /** The delay starts over at `initialMs` once the last restart is this long ago, in ms (default 600 000). */
+        resetMs?: number;
+      };
   /** Makes images present (default: the kubelet's pull policies and pull backoff over `image`). */
   imagePuller?: ImagePuller;
   /** Runs postStart and preStop hooks (default: exec through ExecSync, and sleep). */

@@ -17,16 +17,23 @@ export interface ScenarioOptions {
 
 /** One recorded status of a pod, at a virtual time. */
 export interface StatusSample {
+  /** Virtual time of the change, in ms on the scenario's clock. */
   at: number;
+  /** The pod's uid. */
   uid: string;
+  /** The pod's name. */
   name: string;
+  /** The status computed then. */
   status: PodStatus;
 }
 
 /** A reconciler over the fake runtime in virtual time, recording statuses and events. */
 export interface Scenario {
+  /** The one fake clock of the runtime and the reconciler. */
   readonly clock: FakeClock;
+  /** The in-memory fake runtime (`@nodekit/cri/testing`): drive exits, pulls and errors, read its call log. */
   readonly runtime: FakeRuntime;
+  /** The reconciler under test: change the desired pods with `updatePods`. */
   readonly reconciler: Reconciler;
   /** Every status change, in order, with its virtual time. */
   readonly statuses: readonly StatusSample[];

@@ -24,15 +24,25 @@ export type ConformanceArea =
 
 /** What a case can use: the services under test, helpers that clean up after it, and settings. */
 export interface CaseContext {
+  /** The runtime service under test (methods it lacks fail UNIMPLEMENTED). */
   readonly runtime: RuntimeService;
+  /** The image service under test. */
   readonly image: ImageService;
+  /** An image present on the runtime whose containers have `sh`, `echo` and `sleep`. */
   readonly testImage: string;
+  /** An image the case may remove; `undefined` when none was configured. */
   readonly removableImage: string | undefined;
+  /** An image whose pull must fail. */
   readonly unpullableImage: string;
   /** Labels every sandbox and container of this run carries. */
   readonly runLabels: Readonly<Record<string, string>>;
   /** Runs a sandbox (removed after the case) and returns its id and config. */
-  runSandbox(name: string): Promise<{ id: string; config: DeepPartial<PodSandboxConfig> }>;
+  runSandbox(name: string): Promise<{
+    /** The sandbox id the runtime returned. */
+    id: string;
+    /** The config it was run with (after `ConformanceOptions.sandboxConfig`). */
+    config: DeepPartial<PodSandboxConfig>;
+  }>;
   /** Creates a container running `command` (default: prints, then sleeps) in a sandbox. */
   createContainer(
     sandbox: { id: string; config: DeepPartial<PodSandboxConfig> },
@@ -47,6 +57,7 @@ export interface CaseContext {
 export interface ConformanceCase {
   /** `area/what`, e.g. `container/stop-exited`. */
   readonly name: string;
+  /** The area it belongs to (the part of `name` before the slash). */
   readonly area: ConformanceArea;
   /** Resolves when the runtime behaves; throws (with why) when it does not. */
   run(ctx: CaseContext): Promise<void>;

@@ -17,11 +17,13 @@ import { type KnownDifference, knownDifferences } from "./known-differences.js";
 export interface ConformanceResult {
   /** `area/what`, e.g. `container/stop-exited`. */
   name: string;
+  /** The area of the case. */
   area: ConformanceArea;
   /** `unsupported`: the runtime answered UNIMPLEMENTED (or the case was not configured). */
   status: "passed" | "failed" | "unsupported";
   /** Why it failed or is unsupported; empty when passed. */
   message: string;
+  /** Wall-clock time the case took, cleanup of its sandboxes included, in whole milliseconds. */
   durationMs: number;
   /** Set when the checked-in list of known differences expects this outcome for this runtime. */
   knownDifference?: KnownDifference | undefined;
