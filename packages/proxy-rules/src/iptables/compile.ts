@@ -5,29 +5,27 @@
 import { InvalidInputError } from "../errors.js";
 import type { HostFacts, KubeProxyConfiguration, NodeInfo } from "../model/config.js";
 import { type FamilyContext, parseNode, resolveFamilyContext } from "../model/context.js";
-import { cidrContains, type IPFamily, isLoopback, parseIP } from "../model/ip.js";
+import { type IPFamily, isLoopback, parseIP } from "../model/ip.js";
 import type { EndpointSlice, Service } from "../model/kube-types.js";
-import {
-  LABEL_SERVICE_NAME,
-  type NormalizedService,
-  type NormalizedSlice,
-  normalizeService,
-  normalizeSlice,
-} from "../model/normalize.js";
-import {
-  categorizeEndpoints,
-  type EndpointInfo,
-  endpointsFor,
-  externallyAccessible,
-  type ServicePortInfo,
-  servicePortsFor,
-  usesClusterEndpoints,
-  usesLocalEndpoints,
-} from "../model/service-port.js";
-import type { IptablesChain, IptablesJump, IptablesRule, IptablesTables } from "./ir.js";
+import type { NormalizedService, NormalizedSlice } from "../model/normalize.js";
+import { type EndpointInfo, endpointsFor, type ServicePortInfo, servicePortsFor } from "../model/service-port.js";
+import { chainFromRules, chainFromText, linesOf, type SizedChain } from "./chain.js";
+import { compareStrings, InputIndex, type SliceGroup } from "./input-index.js";
+import type { IptablesChain, IptablesJump, IptablesTables } from "./ir.js";
 import { IPTABLES_JUMPS, renderJumps } from "./jumps.js";
-import { probability } from "./probability.js";
-import { chainLine, renderRule } from "./render.js";
+import { chainLine, quoteComment as q } from "./render.js";
+import {
+  F_EXTERNAL,
+  F_FIREWALL,
+  F_NODEPORTS,
+  F_SERVICES,
+  KUBE_MARK_MASQ,
+  N_NODEPORTS,
+  N_SERVICES,
+  type RuleSink,
+  SLOT_CHAINS,
+  writeServicePort,
+} from "./service-rules.js";
 
 /** The input of the compiler: the API objects and the node they are programmed on. */
 export interface ProxyInput {
@@ -135,89 +133,49 @@ export interface IptablesCompilation {
 }
 
 // ---------------------------------------------------------------------------------------------
-// internal state carried from one compilation to the next (for partial sync and speed)
+// internal state carried from one compilation to the next (for partial sync and speed). The
+// state is handed over: the compilation that consumes it as `previous` updates it in place;
+// using an already consumed compilation as `previous` again gives a full sync.
 
-interface Normalized<T> {
-  readonly value: T | undefined;
-  readonly errors: readonly InvalidInputError[];
-}
-
+/** Everything one Service contributes to the payload of one family. */
 interface Fragment {
+  readonly key: string;
   readonly svcRaw: Service;
   readonly sliceRaws: readonly EndpointSlice[];
   readonly servicePorts: number;
   readonly endpointCount: number;
-  /** Rules per top-level slot (see SLOTS) and their rendered text. */
-  readonly slots: readonly (readonly IptablesRule[])[];
+  /** Rendered lines per top-level slot (F_SERVICES…N_NODEPORTS), `""` when none, and their count. */
   readonly slotText: readonly string[];
-  /** The Service's own nat chains, in declaration order, and their rendered text. */
-  readonly chains: readonly IptablesChain[];
-  readonly chainDecl: string;
-  readonly chainRules: string;
+  readonly slotSize: readonly number[];
+  /** The Service's own nat chains, in declaration order. */
+  readonly chains: readonly SizedChain[];
   readonly errors: readonly InvalidInputError[];
 }
 
 interface FamilyState {
   readonly contextKey: string;
   readonly order: readonly string[];
-  readonly fragments: ReadonlyMap<string, Fragment>;
+  readonly fragments: Map<string, Fragment>;
+  /** Rendered lines of each top-level slot over all Services, and their count. */
+  readonly blocks: readonly string[];
+  readonly blockSizes: readonly number[];
+  readonly endpoints: number;
+  readonly servicePorts: number;
 }
 
 interface InternalState {
-  readonly serviceCache: WeakMap<object, Normalized<NormalizedService>>;
-  readonly sliceCache: WeakMap<object, Normalized<NormalizedSlice>>;
+  readonly index: InputIndex;
   readonly families: ReadonlyMap<IPFamily, FamilyState>;
 }
 
 const states = new WeakMap<IptablesCompilation, InternalState>();
+/** Which compilation currently owns an index (and the family states built with it). */
+const owners = new WeakMap<InputIndex, IptablesCompilation>();
 
-// top-level chain slots a Service contributes rules to
-const F_SERVICES = 0;
-const F_EXTERNAL = 1;
-const F_NODEPORTS = 2;
-const F_FIREWALL = 3;
-const N_SERVICES = 4;
-const N_NODEPORTS = 5;
-const SLOT_CHAINS = [
-  "KUBE-SERVICES",
-  "KUBE-EXTERNAL-SERVICES",
-  "KUBE-NODEPORTS",
-  "KUBE-PROXY-FIREWALL",
-  "KUBE-SERVICES",
-  "KUBE-NODEPORTS",
-] as const;
-
-const KUBE_MARK_MASQ = "KUBE-MARK-MASQ";
 const SERVICE_CHAIN_PREFIXES = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"];
-
-const LOCALHOST_NPS_COUNTER = "localhost_nps_accepted_pkts";
 const CT_INVALID_COUNTER = "ct_state_invalid_dropped_pkts";
-
-const literalTokens = new WeakMap<TemplateStringsArray, string[][]>();
-
-/**
- * Builds a rule from restore-like text: the literal parts are split on blanks, each interpolated
- * string is one argv token (so a comment with blanks stays one argument), an interpolated list is
- * spliced in. `r\`-m comment --comment ${c} -j ${chain}\``
- */
-function r(strings: TemplateStringsArray, ...values: (string | readonly string[])[]): IptablesRule {
-  let parts = literalTokens.get(strings);
-  if (!parts) {
-    parts = strings.map((s) => s.split(" ").filter((t) => t !== ""));
-    literalTokens.set(strings, parts);
-  }
-  const args: string[] = [];
-  for (let i = 0; i < parts.length; i++) {
-    const lit = parts[i]!;
-    for (let j = 0; j < lit.length; j++) args.push(lit[j]!);
-    if (i < values.length) {
-      const v = values[i]!;
-      if (typeof v === "string") args.push(v);
-      else for (let j = 0; j < v.length; j++) args.push(v[j]!);
-    }
-  }
-  return { args };
-}
+const SLOTS = 6;
+const EMPTY_GROUP: SliceGroup = { raws: [], norms: [] };
 
 /**
  * Compiles Services and EndpointSlices into the iptables rules kube-proxy's iptables mode would
@@ -254,11 +212,6 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
     throw new InvalidInputError({ kind: "ProxyInput" }, "", "must be an object", input);
   }
   const node = parseNode(input.node);
-  const prevState = options.previous ? states.get(options.previous) : undefined;
-  const serviceCache = prevState?.serviceCache ?? new WeakMap();
-  const sliceCache = prevState?.sliceCache ?? new WeakMap();
-  const errors: InvalidInputError[] = [];
-
   const families = options.families ?? defaultFamilies(node.addresses.map((a) => a.family));
   for (const f of families) {
     if (f !== "IPv4" && f !== "IPv6") {
@@ -268,118 +221,47 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
   const contexts = families.map((f) =>
     resolveFamilyContext(f, node, input.config ?? {}, input.host ?? {}, { masqueradeMark: options.masqueradeMark }),
   );
-
-  // --- normalise services (cached by object identity)
   const services = asList(input.services, "services");
-  const serviceByKey = new Map<string, { raw: Service; norm: NormalizedService }>();
-  for (let i = 0; i < services.length; i++) {
-    const raw = services[i]!;
-    let n = typeof raw === "object" && raw !== null ? serviceCache.get(raw) : undefined;
-    if (!n) {
-      const r = normalizeService(raw, `services[${i}]`);
-      n = { value: r.service, errors: r.errors };
-      if (typeof raw === "object" && raw !== null) serviceCache.set(raw, n);
-    }
-    if (n.errors.length > 0) {
-      errors.push(...n.errors);
-      continue;
-    }
-    const norm = n.value!;
-    if (serviceByKey.has(norm.key)) {
-      errors.push(
-        new InvalidInputError(
-          { kind: "Service", namespace: norm.namespace, name: norm.name },
-          "metadata.name",
-          "duplicate Service",
-          norm.name,
-        ),
-      );
-      continue;
-    }
-    serviceByKey.set(norm.key, { raw, norm });
-  }
-
-  // --- normalise slices and group them by Service
   const slices = asList(input.endpointSlices, "endpointSlices");
-  const slicesByService = new Map<string, { raws: EndpointSlice[]; norms: NormalizedSlice[] }>();
-  const sliceNames = new Set<string>();
-  for (let i = 0; i < slices.length; i++) {
-    const raw = slices[i]!;
-    let n = typeof raw === "object" && raw !== null ? sliceCache.get(raw) : undefined;
-    if (!n) {
-      const r = normalizeSlice(raw, `endpointSlices[${i}]`);
-      n = { value: r.slice, errors: r.errors };
-      if (typeof raw === "object" && raw !== null) sliceCache.set(raw, n);
-    }
-    if (n.errors.length > 0) {
-      errors.push(...n.errors);
-      continue;
-    }
-    const norm = n.value;
-    if (!norm) continue; // FQDN
-    const ns = norm.serviceKey.slice(0, norm.serviceKey.indexOf("/"));
-    const id = `${ns}/${norm.name}`;
-    if (sliceNames.has(id)) {
-      errors.push(
-        new InvalidInputError(
-          { kind: "EndpointSlice", namespace: ns, name: norm.name },
-          "metadata.name",
-          "duplicate EndpointSlice",
-          norm.name,
-        ),
-      );
-      continue;
-    }
-    sliceNames.add(id);
-    let group = slicesByService.get(norm.serviceKey);
-    if (!group) {
-      group = { raws: [], norms: [] };
-      slicesByService.set(norm.serviceKey, group);
-    }
-    group.raws.push(raw);
-    group.norms.push(norm);
+
+  // the input index: updated in place when we own the previous one, else built
+  const prevState = options.previous ? states.get(options.previous) : undefined;
+  const owned = prevState !== undefined && owners.get(prevState.index) === options.previous;
+  let index: InputIndex | undefined;
+  let dirty: Set<string> | undefined;
+  if (owned) {
+    owners.delete(prevState.index);
+    dirty = prevState.index.update(services, slices);
+    if (dirty) index = prevState.index;
   }
-  for (const [key, group] of slicesByService) {
-    if (serviceByKey.has(key)) continue;
-    for (const s of group.norms) {
-      const ns = key.slice(0, key.indexOf("/"));
-      errors.push(
-        new InvalidInputError(
-          { kind: "EndpointSlice", namespace: ns, name: s.name },
-          `metadata.labels["${LABEL_SERVICE_NAME}"]`,
-          `names Service ${JSON.stringify(key)}, which is not in the input`,
-          key.slice(ns.length + 1),
-        ),
-      );
-    }
+  if (!index) {
+    index = new InputIndex(prevState?.index);
+    index.build(services, slices);
+    index.sortGroups();
   }
 
-  // --- service order: sorted by key (reused when the set of keys is unchanged)
-  const order = serviceOrder(serviceByKey, prevState?.families.get(families[0] ?? "IPv4")?.order);
-
-  // --- per family
   const threshold = options.largeClusterEndpointsThreshold ?? 1000;
   const results: IptablesResult[] = [];
   const familyStates = new Map<IPFamily, FamilyState>();
+  const errors = index.errors();
+  let order: readonly string[] | undefined;
   for (const ctx of contexts) {
     const family = ctx.config.family;
     const prevFamily = prevState?.families.get(family);
-    const usable = prevFamily && !options.fullSync && prevFamily.contextKey === ctx.key ? prevFamily : undefined;
-    const { result, state, familyErrors } = compileFamily(
-      ctx,
-      order,
-      serviceByKey,
-      slicesByService,
-      usable,
-      prevFamily,
-      options.existingChains,
-      threshold,
-    );
-    errors.push(...familyErrors);
-    results.push(result);
-    familyStates.set(family, state);
+    const incremental = owned && prevFamily !== undefined && !options.fullSync && prevFamily.contextKey === ctx.key;
+    let out: { result: IptablesResult; state: FamilyState };
+    if (incremental && dirty && index === prevState.index) {
+      out = updateFamily(ctx, index, prevFamily, dirty, threshold);
+    } else {
+      order ??= index.sortedKeys();
+      out = buildFamily(ctx, order, index, incremental ? prevFamily : undefined, prevFamily, options, threshold);
+    }
+    for (const f of out.state.fragments.values()) if (f.errors.length > 0) errors.push(...f.errors);
+    results.push(out.result);
+    familyStates.set(family, out.state);
   }
 
+  errors.sort(compareErrors);
   if (errors.length > 0 && !options.partialResults) throw errors[0];
   const compilation: IptablesCompilation = {
     results,
@@ -387,8 +269,19 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
     ipv6: results.find((r) => r.family === "IPv6"),
     errors: options.partialResults ? errors : [],
   };
-  states.set(compilation, { serviceCache, sliceCache, families: familyStates });
+  states.set(compilation, { index, families: familyStates });
+  owners.set(index, compilation);
   return compilation;
+}
+
+function compareErrors(a: InvalidInputError, b: InvalidInputError): number {
+  return (
+    compareStrings(a.object.kind, b.object.kind) ||
+    compareStrings(a.object.namespace ?? "", b.object.namespace ?? "") ||
+    compareStrings(a.object.name ?? "", b.object.name ?? "") ||
+    compareStrings(a.field, b.field) ||
+    compareStrings(a.reason, b.reason)
+  );
 }
 
 function asList<T>(v: readonly T[] | undefined, field: string): readonly T[] {
@@ -403,119 +296,233 @@ function defaultFamilies(present: IPFamily[]): IPFamily[] {
   return out.length > 0 ? out : ["IPv4"];
 }
 
-function serviceOrder(byKey: ReadonlyMap<string, unknown>, prev: readonly string[] | undefined): readonly string[] {
-  if (prev && prev.length === byKey.size) {
-    let same = true;
-    for (const k of prev) {
-      if (!byKey.has(k)) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return prev;
+/** Whether two lists of chains hold the same rules. */
+function sameChains(a: readonly IptablesChain[], b: readonly IptablesChain[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i]!.name !== b[i]!.name || a[i]!.text !== b[i]!.text) return false;
   }
-  return [...byKey.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return true;
 }
 
-function sameRefs(a: readonly unknown[], b: readonly unknown[]): boolean {
+function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
-
-const EMPTY_SLICES = { raws: [] as EndpointSlice[], norms: [] as NormalizedSlice[] };
 
 interface PortPlan {
   readonly sp: ServicePortInfo;
   readonly endpoints: readonly EndpointInfo[];
 }
 
-function compileFamily(
+interface ServicePlan {
+  readonly key: string;
+  readonly svcRaw: Service;
+  readonly group: SliceGroup;
+  readonly ports: readonly PortPlan[];
+  readonly endpointCount: number;
+  readonly errors: readonly InvalidInputError[];
+}
+
+function planService(
+  ctx: FamilyContext,
+  key: string,
+  svcRaw: Service,
+  norm: NormalizedService,
+  group: SliceGroup,
+): ServicePlan {
+  const ports = servicePortsFor(norm, ctx.config.family);
+  const { usable, errors } = checkSlices(norm, ports, group.norms, ctx.config.family);
+  let endpointCount = 0;
+  const plan = ports.map((sp) => {
+    const endpoints = endpointsFor(sp, usable, ctx.topology.nodeName);
+    endpointCount += endpoints.length;
+    return { sp, endpoints };
+  });
+  return { key, svcRaw, group, ports: plan, endpointCount, errors };
+}
+
+/** Differences between the old and new fragment of a Service, accumulated over a compilation. */
+class Changes {
+  readonly rewritten: Fragment[] = [];
+  readonly deleted: string[] = [];
+  readonly slotChanged = new Array<boolean>(SLOTS).fill(false);
+
+  record(before: Fragment | undefined, after: Fragment | undefined, partial: boolean): void {
+    if (after && (!partial || !before || !sameChains(before.chains, after.chains))) this.rewritten.push(after);
+    if (partial && before && before.chains.length > 0) {
+      const now = new Set(after ? after.chains.map((c) => c.name) : []);
+      for (const c of before.chains) if (!now.has(c.name)) this.deleted.push(c.name);
+    }
+    for (let s = 0; s < SLOTS; s++) {
+      if ((before?.slotText[s] ?? "") !== (after?.slotText[s] ?? "")) this.slotChanged[s] = true;
+    }
+  }
+}
+
+function buildBlocks(
+  order: readonly string[],
+  fragments: ReadonlyMap<string, Fragment>,
+  prev: FamilyState | undefined,
+  changed: readonly boolean[],
+): { blocks: string[]; blockSizes: number[] } {
+  const blocks: string[] = [];
+  const blockSizes: number[] = [];
+  for (let s = 0; s < SLOTS; s++) {
+    if (prev && !changed[s]) {
+      blocks.push(prev.blocks[s]!);
+      blockSizes.push(prev.blockSizes[s]!);
+      continue;
+    }
+    const texts: string[] = [];
+    let size = 0;
+    for (const key of order) {
+      const f = fragments.get(key)!;
+      const t = f.slotText[s]!;
+      if (t === "") continue;
+      texts.push(t);
+      size += f.slotSize[s]!;
+    }
+    blocks.push(texts.join(""));
+    blockSizes.push(size);
+  }
+  return { blocks, blockSizes };
+}
+
+/**
+ * A whole family, visiting every Service: a full sync (no `prev`), or a partial sync against
+ * `prev` that still looks at every Service (after an index rebuild).
+ */
+function buildFamily(
   ctx: FamilyContext,
   order: readonly string[],
-  serviceByKey: ReadonlyMap<string, { raw: Service; norm: NormalizedService }>,
-  slicesByService: ReadonlyMap<string, { raws: EndpointSlice[]; norms: NormalizedSlice[] }>,
+  index: InputIndex,
   prev: FamilyState | undefined,
   prevAny: FamilyState | undefined,
-  existingChains: Iterable<string> | undefined,
+  options: CompileIptablesOptions,
   threshold: number,
-): { result: IptablesResult; state: FamilyState; familyErrors: InvalidInputError[] } {
-  const family = ctx.config.family;
+): { result: IptablesResult; state: FamilyState } {
   const partial = prev !== undefined;
-  const familyErrors: InvalidInputError[] = [];
-
-  // Phase 1: which fragments can be reused; plan the others (endpoints per port).
-  const reused = new Map<string, Fragment>();
-  const plans = new Map<string, { plan: PortPlan[]; sliceErrors: InvalidInputError[]; raws: EndpointSlice[] }>();
-  let totalEndpoints = 0;
+  const fragments = new Map<string, Fragment>();
+  const plans: ServicePlan[] = [];
+  let endpoints = 0;
   let servicePorts = 0;
   for (const key of order) {
-    const svc = serviceByKey.get(key)!;
-    const group = slicesByService.get(key) ?? EMPTY_SLICES;
+    const entry = index.serviceByKey.get(key)!;
+    const group = index.groups.get(key) ?? EMPTY_GROUP;
     const old = prev?.fragments.get(key);
-    if (old && old.svcRaw === svc.raw && sameRefs(old.sliceRaws, group.raws)) {
-      reused.set(key, old);
-      totalEndpoints += old.endpointCount;
+    if (old && old.svcRaw === entry.raw && sameItems(old.sliceRaws, group.raws)) {
+      fragments.set(key, old);
+      endpoints += old.endpointCount;
       servicePorts += old.servicePorts;
       continue;
     }
-    const ports = servicePortsFor(svc.norm, family);
-    const { usable, sliceErrors } = checkSlices(svc.norm, ports, group.norms, family);
-    const plan = ports.map((sp) => ({ sp, endpoints: endpointsFor(sp, usable, ctx.topology.nodeName) }));
-    for (const p of plan) totalEndpoints += p.endpoints.length;
-    servicePorts += plan.length;
-    plans.set(key, { plan, sliceErrors, raws: group.raws });
+    const plan = planService(ctx, key, entry.raw, entry.norm, group);
+    endpoints += plan.endpointCount;
+    servicePorts += plan.ports.length;
+    plans.push(plan);
   }
-  const largeClusterMode = totalEndpoints > threshold;
-
-  // Phase 2: build the fragments that could not be reused.
-  const fragments = new Map<string, Fragment>();
-  const rewritten: string[] = [];
-  const deleted: string[] = [];
-  for (const key of order) {
-    const old = reused.get(key);
-    if (old) {
-      fragments.set(key, old);
-      familyErrors.push(...old.errors);
-      continue;
-    }
-    const { plan, sliceErrors, raws } = plans.get(key)!;
-    const frag = buildFragment(ctx, serviceByKey.get(key)!.raw, raws, plan, largeClusterMode, sliceErrors);
-    fragments.set(key, frag);
-    familyErrors.push(...sliceErrors);
-    const before = prev?.fragments.get(key);
-    if (!partial || !before || before.chainDecl !== frag.chainDecl || before.chainRules !== frag.chainRules) {
-      rewritten.push(key);
-    }
-    if (partial && before) {
-      const now = new Set(frag.chains.map((c) => c.name));
-      for (const c of before.chains) if (!now.has(c.name)) deleted.push(c.name);
-    }
+  const largeClusterMode = endpoints > threshold;
+  const changes = new Changes();
+  if (!partial) changes.slotChanged.fill(true);
+  for (const plan of plans) {
+    const frag = buildFragment(ctx, plan, largeClusterMode);
+    changes.record(prev?.fragments.get(plan.key), frag, partial);
+    fragments.set(plan.key, frag);
   }
-
   if (partial) {
-    // chains of Services that are gone
-    for (const [key, frag] of prev.fragments) {
-      if (!fragments.has(key)) for (const c of frag.chains) deleted.push(c.name);
-    }
+    for (const [key, old] of prev.fragments) if (!fragments.has(key)) changes.record(old, undefined, true);
+    // order changes move top-level rules
+    if (order.length !== prev.order.length || order.some((k, i) => prev.order[i] !== k)) changes.slotChanged.fill(true);
   } else {
-    // full sync: everything is rewritten; stale chains come from the previous state or the caller
+    // full sync: stale chains come from the previous state and from the caller
     const active = new Set<string>();
     for (const f of fragments.values()) for (const c of f.chains) active.add(c.name);
-    const existing = new Set<string>(existingChains ?? []);
+    const existing = new Set<string>(options.existingChains ?? []);
     if (prevAny) for (const f of prevAny.fragments.values()) for (const c of f.chains) existing.add(c.name);
-    for (const name of [...existing].sort()) {
-      if (!active.has(name) && SERVICE_CHAIN_PREFIXES.some((p) => name.startsWith(p))) deleted.push(name);
+    for (const name of existing) {
+      if (!active.has(name) && SERVICE_CHAIN_PREFIXES.some((p) => name.startsWith(p))) changes.deleted.push(name);
     }
   }
-  deleted.sort();
+  changes.rewritten.sort((a, b) => compareStrings(a.key, b.key));
+  const { blocks, blockSizes } = buildBlocks(order, fragments, prev, changes.slotChanged);
+  const state: FamilyState = { contextKey: ctx.key, order, fragments, blocks, blockSizes, endpoints, servicePorts };
+  return { result: assemble(ctx, state, changes, partial, largeClusterMode), state };
+}
 
-  const result = assemble(ctx, order, fragments, rewritten, deleted, partial, {
-    servicePorts,
-    endpoints: totalEndpoints,
-    largeClusterMode,
-  });
-  return { result, state: { contextKey: ctx.key, order, fragments }, familyErrors };
+/** A partial sync touching only the Services in `dirty`; updates `prev` in place. */
+function updateFamily(
+  ctx: FamilyContext,
+  index: InputIndex,
+  prev: FamilyState,
+  dirty: ReadonlySet<string>,
+  threshold: number,
+): { result: IptablesResult; state: FamilyState } {
+  const fragments = prev.fragments;
+  let endpoints = prev.endpoints;
+  let servicePorts = prev.servicePorts;
+  const keys = [...dirty].sort(compareStrings);
+  const plans: ServicePlan[] = [];
+  const removed: string[] = [];
+  const added: string[] = [];
+  for (const key of keys) {
+    const entry = index.serviceByKey.get(key);
+    const old = fragments.get(key);
+    if (!entry) {
+      if (old) removed.push(key);
+      continue;
+    }
+    const group = index.groups.get(key) ?? EMPTY_GROUP;
+    if (old && old.svcRaw === entry.raw && sameItems(old.sliceRaws, group.raws)) continue;
+    const plan = planService(ctx, key, entry.raw, entry.norm, group);
+    endpoints += plan.endpointCount - (old?.endpointCount ?? 0);
+    servicePorts += plan.ports.length - (old?.servicePorts ?? 0);
+    plans.push(plan);
+    if (!old) added.push(key);
+  }
+  const largeClusterMode = endpoints - sumRemoved(fragments, removed) > threshold;
+  const changes = new Changes();
+  for (const plan of plans) {
+    const frag = buildFragment(ctx, plan, largeClusterMode);
+    changes.record(fragments.get(plan.key), frag, true);
+    fragments.set(plan.key, frag);
+  }
+  for (const key of removed) {
+    const old = fragments.get(key)!;
+    endpoints -= old.endpointCount;
+    servicePorts -= old.servicePorts;
+    changes.record(old, undefined, true);
+    fragments.delete(key);
+  }
+  let order = prev.order;
+  if (added.length > 0 || removed.length > 0) {
+    const gone = new Set(removed);
+    const next = order.filter((k) => !gone.has(k));
+    for (const key of added) next.splice(lowerBound(next, key), 0, key);
+    order = next;
+  }
+  const { blocks, blockSizes } = buildBlocks(order, fragments, prev, changes.slotChanged);
+  const state: FamilyState = { contextKey: ctx.key, order, fragments, blocks, blockSizes, endpoints, servicePorts };
+  return { result: assemble(ctx, state, changes, true, largeClusterMode), state };
+}
+
+function sumRemoved(fragments: ReadonlyMap<string, Fragment>, removed: readonly string[]): number {
+  let n = 0;
+  for (const key of removed) n += fragments.get(key)?.endpointCount ?? 0;
+  return n;
+}
+
+function lowerBound(sorted: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /**
@@ -527,16 +534,16 @@ function checkSlices(
   ports: readonly ServicePortInfo[],
   slices: readonly NormalizedSlice[],
   family: IPFamily,
-): { usable: NormalizedSlice[]; sliceErrors: InvalidInputError[] } {
-  const sliceErrors: InvalidInputError[] = [];
-  if (ports.length === 0) return { usable: [...slices], sliceErrors };
+): { usable: NormalizedSlice[]; errors: InvalidInputError[] } {
+  const errors: InvalidInputError[] = [];
+  if (ports.length === 0) return { usable: [], errors };
   const usable: NormalizedSlice[] = [];
   for (const s of slices) {
     if (s.family !== family) continue;
     const bad = s.ports.findIndex((p) => !ports.some((sp) => sp.portName === p.name && sp.protocol === p.protocol));
     if (bad >= 0) {
       const p = s.ports[bad]!;
-      sliceErrors.push(
+      errors.push(
         new InvalidInputError(
           { kind: "EndpointSlice", namespace: svc.namespace, name: s.name },
           `ports[${bad}]`,
@@ -548,425 +555,144 @@ function checkSlices(
     }
     usable.push(s);
   }
-  return { usable, sliceErrors };
+  return { usable, errors };
 }
 
-function buildFragment(
-  ctx: FamilyContext,
-  svcRaw: Service,
-  sliceRaws: readonly EndpointSlice[],
-  plan: readonly PortPlan[],
-  largeClusterMode: boolean,
-  errors: readonly InvalidInputError[],
-): Fragment {
-  const slots: IptablesRule[][] = [[], [], [], [], [], []];
+function buildFragment(ctx: FamilyContext, plan: ServicePlan, largeClusterMode: boolean): Fragment {
+  const slots: string[][] = [[], [], [], [], [], []];
   const chainOrder: string[] = [];
-  const chainRules = new Map<string, IptablesRule[]>();
-  const declare = (name: string) => {
-    if (!chainRules.has(name)) chainRules.set(name, []);
-    chainOrder.push(name);
+  const chainRules = new Map<string, string[]>();
+  const sink: RuleSink = {
+    slot: (s, text) => {
+      slots[s]!.push(text);
+    },
+    declare: (name) => {
+      if (!chainRules.has(name)) chainRules.set(name, []);
+      chainOrder.push(name);
+    },
+    write: (chain, text) => {
+      let list = chainRules.get(chain);
+      if (!list) {
+        list = [];
+        chainRules.set(chain, list);
+      }
+      list.push(text);
+    },
   };
-  const write = (chain: string, r: IptablesRule) => {
-    let list = chainRules.get(chain);
-    if (!list) {
-      list = [];
-      chainRules.set(chain, list);
-    }
-    list.push(r);
-  };
-  let endpointCount = 0;
-  for (const { sp, endpoints } of plan) {
-    endpointCount += endpoints.length;
-    writeServicePort(ctx, sp, endpoints, largeClusterMode, slots, declare, write);
-  }
-  const chains: IptablesChain[] = chainOrder.map((name) => ({ name, rules: chainRules.get(name)! }));
-  let chainDecl = "";
-  let chainText = "";
-  for (const c of chains) {
-    chainDecl += chainLine(c.name);
-    for (const r of c.rules) chainText += `${renderRule(c.name, r)}\n`;
-  }
-  const slotText = slots.map((rules, i) => {
-    let t = "";
-    for (const r of rules) t += `${renderRule(SLOT_CHAINS[i]!, r)}\n`;
-    return t;
-  });
+  for (const { sp, endpoints } of plan.ports) writeServicePort(ctx, sp, endpoints, largeClusterMode, sink);
+  const chains: SizedChain[] = [];
+  for (const name of chainOrder) chains.push(chainFromRules(name, chainRules.get(name)!));
   return {
-    svcRaw,
-    sliceRaws,
-    servicePorts: plan.length,
-    endpointCount,
-    slots,
-    slotText,
+    key: plan.key,
+    svcRaw: plan.svcRaw,
+    sliceRaws: plan.group.raws,
+    servicePorts: plan.ports.length,
+    endpointCount: plan.endpointCount,
+    slotText: slots.map((rules, s) => linesOf(SLOT_CHAINS[s]!, rules)),
+    slotSize: slots.map((rules) => rules.length),
     chains,
-    chainDecl,
-    chainRules: chainText,
-    errors,
+    errors: plan.errors,
   };
 }
 
-/** The rules of one service port, as kube-proxy's syncProxyRules writes them. */
-function writeServicePort(
-  ctx: FamilyContext,
-  sp: ServicePortInfo,
-  allEndpoints: readonly EndpointInfo[],
-  largeClusterMode: boolean,
-  slots: IptablesRule[][],
-  declare: (name: string) => void,
-  write: (chain: string, r: IptablesRule) => void,
-): void {
-  const cfg = ctx.config;
-  const proto = sp.protocol;
-  const spn = sp.nameString;
-  const port = String(sp.port);
-  const { clusterEndpoints, localEndpoints, allReachableEndpoints, hasAnyEndpoints } = categorizeEndpoints(
-    allEndpoints,
-    sp,
-    ctx.topology,
-  );
-
-  const clusterPolicyChain = `KUBE-SVC-${sp.hash}`;
-  const usesClusterPolicyChain = clusterEndpoints.length > 0 && usesClusterEndpoints(sp);
-  const localPolicyChain = `KUBE-SVL-${sp.hash}`;
-  const usesLocalPolicyChain = localEndpoints.length > 0 && usesLocalEndpoints(sp);
-
-  let internalPolicyChain = clusterPolicyChain;
-  let hasInternalEndpoints = hasAnyEndpoints;
-  if (sp.internalPolicyLocal) {
-    internalPolicyChain = localPolicyChain;
-    if (localEndpoints.length === 0) hasInternalEndpoints = false;
-  }
-  let externalPolicyChain = clusterPolicyChain;
-  let hasExternalEndpoints = hasAnyEndpoints;
-  if (sp.externalPolicyLocal) {
-    externalPolicyChain = localPolicyChain;
-    if (localEndpoints.length === 0) hasExternalEndpoints = false;
-  }
-  const extChain = `KUBE-EXT-${sp.hash}`;
-  const usesExternalTrafficChain = hasAnyEndpoints && externallyAccessible(sp);
-  const fwChain = `KUBE-FW-${sp.hash}`;
-  const usesFWChain = hasAnyEndpoints && sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
-  const lbChain = usesFWChain ? fwChain : extChain;
-
-  let internalTarget = "";
-  let internalComment = "";
-  let externalTarget = "";
-  let externalComment = "";
-  if (!hasAnyEndpoints) {
-    internalTarget = "REJECT";
-    internalComment = `${spn} has no endpoints`;
-    externalTarget = "REJECT";
-    externalComment = internalComment;
-  } else {
-    if (!hasInternalEndpoints) {
-      internalTarget = "DROP";
-      internalComment = `${spn} has no local endpoints`;
-    }
-    if (!hasExternalEndpoints) {
-      externalTarget = "DROP";
-      externalComment = `${spn} has no local endpoints`;
-    }
-  }
-  const natServices = slots[N_SERVICES]!;
-  const natNodePorts = slots[N_NODEPORTS]!;
-  const filterServices = slots[F_SERVICES]!;
-  const filterExternal = slots[F_EXTERNAL]!;
-
-  // cluster IP
-  if (hasInternalEndpoints) {
-    natServices.push(
-      r`-m comment --comment ${`${spn} cluster IP`} -m ${proto} -p ${proto} -d ${sp.clusterIP} --dport ${port} -j ${internalPolicyChain}`,
-    );
-  } else {
-    filterServices.push(
-      r`-m comment --comment ${internalComment} -m ${proto} -p ${proto} -d ${sp.clusterIP} --dport ${port} -j ${internalTarget}`,
-    );
-  }
-
-  // external IPs
-  for (const ip of sp.externalIPs) {
-    if (hasAnyEndpoints) {
-      natServices.push(
-        r`-m comment --comment ${`${spn} external IP`} -m ${proto} -p ${proto} -d ${ip} --dport ${port} -j ${extChain}`,
-      );
-    }
-    if (!hasExternalEndpoints) {
-      filterExternal.push(
-        r`-m comment --comment ${externalComment} -m ${proto} -p ${proto} -d ${ip} --dport ${port} -j ${externalTarget}`,
-      );
-    }
-  }
-
-  // load-balancer ingress
-  for (const ip of sp.loadBalancerVIPs) {
-    if (hasAnyEndpoints) {
-      natServices.push(
-        r`-m comment --comment ${`${spn} loadbalancer IP`} -m ${proto} -p ${proto} -d ${ip} --dport ${port} -j ${lbChain}`,
-      );
-    }
-    if (usesFWChain) {
-      slots[F_FIREWALL]!.push(
-        r`-m comment --comment ${`${spn} traffic not accepted by ${fwChain}`} -m ${proto} -p ${proto} -d ${ip} --dport ${port} -j DROP`,
-      );
-    }
-  }
-  if (!hasExternalEndpoints) {
-    for (const ip of sp.loadBalancerVIPs) {
-      filterExternal.push(
-        r`-m comment --comment ${externalComment} -m ${proto} -p ${proto} -d ${ip} --dport ${port} -j ${externalTarget}`,
-      );
-    }
-  }
-
-  // node ports (not subject to loadBalancerSourceRanges)
-  if (sp.nodePort !== 0) {
-    const nodePort = String(sp.nodePort);
-    if (hasAnyEndpoints) {
-      if (cfg.localhostNodePorts && cfg.family === "IPv4" && cfg.nfacct) {
-        natNodePorts.push(
-          r`-m comment --comment ${spn} -m ${proto} -p ${proto} -d 127.0.0.0/8 --dport ${nodePort} -m nfacct --nfacct-name ${LOCALHOST_NPS_COUNTER} -j ${extChain}`,
-        );
-      }
-      natNodePorts.push(r`-m comment --comment ${spn} -m ${proto} -p ${proto} --dport ${nodePort} -j ${extChain}`);
-    }
-    if (!hasExternalEndpoints) {
-      filterExternal.push(
-        r`-m comment --comment ${externalComment} -m addrtype --dst-type LOCAL -m ${proto} -p ${proto} --dport ${nodePort} -j ${externalTarget}`,
-      );
-    }
-  }
-
-  // health check node port, whether or not there are local endpoints
-  if (sp.healthCheckNodePort !== 0) {
-    slots[F_NODEPORTS]!.push(
-      r`-m comment --comment ${`${spn} health check node port`} -m tcp -p tcp --dport ${String(sp.healthCheckNodePort)} -j ACCEPT`,
-    );
-  }
-
-  // internal traffic: masquerade off-cluster sources
-  if (hasInternalEndpoints) {
-    const head =
-      r`-m comment --comment ${`${spn} cluster IP`} -m ${proto} -p ${proto} -d ${sp.clusterIP} --dport ${port}`.args;
-    if (cfg.masqueradeAll) write(internalPolicyChain, r`${head} -j ${KUBE_MARK_MASQ}`);
-    else if (ctx.detector) write(internalPolicyChain, r`${head} ${ctx.detector.ifNotLocal} -j ${KUBE_MARK_MASQ}`);
-  }
-
-  // external traffic: every external destination goes through KUBE-EXT
-  if (usesExternalTrafficChain) {
-    declare(extChain);
-    if (!sp.externalPolicyLocal) {
-      write(
-        extChain,
-        r`-m comment --comment ${`masquerade traffic for ${spn} external destinations`} -j ${KUBE_MARK_MASQ}`,
-      );
-    } else {
-      if (ctx.detector) {
-        write(
-          extChain,
-          r`-m comment --comment ${`pod traffic for ${spn} external destinations`} ${ctx.detector.ifLocal} -j ${clusterPolicyChain}`,
-        );
-      }
-      write(
-        extChain,
-        r`-m comment --comment ${`masquerade LOCAL traffic for ${spn} external destinations`} -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`,
-      );
-      write(
-        extChain,
-        r`-m comment --comment ${`route LOCAL traffic for ${spn} external destinations`} -m addrtype --src-type LOCAL -j ${clusterPolicyChain}`,
-      );
-    }
-    if (hasExternalEndpoints) write(extChain, r`-j ${externalPolicyChain}`);
-  }
-
-  // load-balancer source ranges
-  if (usesFWChain) {
-    declare(fwChain);
-    const comment = `${spn} loadbalancer IP`;
-    let allowFromNode = false;
-    for (const cidr of sp.loadBalancerSourceRanges) {
-      write(fwChain, r`-m comment --comment ${comment} -s ${cidr.text} -j ${extChain}`);
-      if (ctx.nodeIP && cidrContains(cidr, ctx.nodeIP)) allowFromNode = true;
-    }
-    if (allowFromNode) {
-      for (const ip of sp.loadBalancerVIPs) write(fwChain, r`-m comment --comment ${comment} -s ${ip} -j ${extChain}`);
-    }
-    write(fwChain, r`-m comment --comment ${`other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL`}`);
-  }
-
-  if (usesClusterPolicyChain) {
-    declare(clusterPolicyChain);
-    writeServiceToEndpointRules(sp, clusterPolicyChain, clusterEndpoints, largeClusterMode, write);
-  }
-  if (usesLocalPolicyChain) {
-    declare(localPolicyChain);
-    writeServiceToEndpointRules(sp, localPolicyChain, localEndpoints, largeClusterMode, write);
-  }
-
-  // endpoint chains
-  const comment = largeClusterMode ? [] : ["-m", "comment", "--comment", spn];
-  for (const ep of allReachableEndpoints) {
-    const sep = ep.chainName;
-    declare(sep);
-    write(sep, r`${comment} -s ${ep.ip} -j ${KUBE_MARK_MASQ}`);
-    const affinity = sp.stickyMaxAgeSeconds > 0 ? ["-m", "recent", "--name", sep, "--set"] : [];
-    write(sep, r`${comment} ${affinity} -m ${proto} -p ${proto} -j DNAT --to-destination ${ep.endpoint}`);
-  }
-}
-
-function writeServiceToEndpointRules(
-  sp: ServicePortInfo,
-  chain: string,
-  endpoints: readonly EndpointInfo[],
-  largeClusterMode: boolean,
-  write: (chain: string, r: IptablesRule) => void,
-): void {
-  const comment = (ep: EndpointInfo) =>
-    largeClusterMode ? [] : ["-m", "comment", "--comment", `${sp.nameString} -> ${ep.endpoint}`];
-  if (sp.stickyMaxAgeSeconds > 0) {
-    const seconds = String(sp.stickyMaxAgeSeconds);
-    for (const ep of endpoints) {
-      const sep = ep.chainName;
-      write(chain, r`${comment(ep)} -m recent --name ${sep} --rcheck --seconds ${seconds} --reap -j ${sep}`);
-    }
-  }
-  const n = endpoints.length;
-  for (let i = 0; i < n; i++) {
-    const ep = endpoints[i]!;
-    const stat = i < n - 1 ? ["-m", "statistic", "--mode", "random", "--probability", probability(n - i)] : [];
-    write(chain, r`${comment(ep)} ${stat} -j ${ep.chainName}`);
-  }
-}
-
-/** Top-level rules and the final text. */
+/** The global rules, the final text and the structured form. */
 function assemble(
   ctx: FamilyContext,
-  order: readonly string[],
-  fragments: ReadonlyMap<string, Fragment>,
-  rewritten: readonly string[],
-  deleted: readonly string[],
+  state: FamilyState,
+  changes: Changes,
   partial: boolean,
-  counts: { servicePorts: number; endpoints: number; largeClusterMode: boolean },
+  largeClusterMode: boolean,
 ): IptablesResult {
   const cfg = ctx.config;
   const mark = cfg.masqueradeMark;
   const isIPv6 = cfg.family === "IPv6";
+  const blocks = state.blocks;
+  const emitted = changes.rewritten;
+  const deleted = changes.deleted.sort(compareStrings);
 
   // global rules
-  const randomFully = cfg.randomFully ? ["--random-fully"] : [];
-  const postrouting: IptablesRule[] = [
-    r`-m mark ! --mark ${`${mark}/${mark}`} -j RETURN`,
-    r`-j MARK --xor-mark ${mark}`,
-    r`-m comment --comment ${"kubernetes service traffic requiring SNAT"} -j MASQUERADE ${randomFully}`,
-  ];
-  const markMasq: IptablesRule[] = [r`-j MARK --or-mark ${mark}`];
-  const kubeletFirewall: IptablesRule[] | undefined =
+  const masks = `${mark}/${mark}`;
+  const postrouting = chainFromRules("KUBE-POSTROUTING", [
+    `-m mark ! --mark ${masks} -j RETURN`,
+    `-j MARK --xor-mark ${mark}`,
+    `-m comment --comment ${q("kubernetes service traffic requiring SNAT")} -j MASQUERADE${cfg.randomFully ? " --random-fully" : ""}`,
+  ]);
+  const markMasq = chainFromRules(KUBE_MARK_MASQ, [`-j MARK --or-mark ${mark}`]);
+  const kubeletFirewall =
     !isIPv6 && cfg.localhostNodePorts
-      ? [
-          r`-m comment --comment ${"block incoming localnet connections"} -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
-        ]
+      ? chainFromRules("KUBE-FIREWALL", [
+          `-m comment --comment ${q("block incoming localnet connections")} -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
+        ])
       : undefined;
-  const tail: IptablesRule[] = [];
-  const nodePortsComment = "kubernetes service nodeports; NOTE: this must be the last rule in this chain";
+  const tail: string[] = [];
+  const nodePorts = q("kubernetes service nodeports; NOTE: this must be the last rule in this chain");
   if (ctx.nodePortMatchAll) {
     // localhost NodePorts never work on IPv6, and only with route_localnet on IPv4
-    const notLocalhost = isIPv6 ? ["!", "-d", "::1/128"] : cfg.localhostNodePorts ? [] : ["!", "-d", "127.0.0.0/8"];
-    tail.push(
-      r`-m comment --comment ${nodePortsComment} -m addrtype --dst-type LOCAL ${notLocalhost} -j KUBE-NODEPORTS`,
-    );
+    const notLocalhost = isIPv6 ? " ! -d ::1/128" : cfg.localhostNodePorts ? "" : " ! -d 127.0.0.0/8";
+    tail.push(`-m comment --comment ${nodePorts} -m addrtype --dst-type LOCAL${notLocalhost} -j KUBE-NODEPORTS`);
   } else {
     for (const ip of ctx.nodePortIPs) {
-      const parsed = parseIP(ip)!;
-      if (isLoopback(parsed) && (isIPv6 || !cfg.localhostNodePorts)) continue;
-      tail.push(r`-m comment --comment ${nodePortsComment} -d ${ip} -j KUBE-NODEPORTS`);
+      if (isLoopback(parseIP(ip)!) && (isIPv6 || !cfg.localhostNodePorts)) continue;
+      tail.push(`-m comment --comment ${nodePorts} -d ${ip} -j KUBE-NODEPORTS`);
     }
   }
-  const forward: IptablesRule[] = [];
+  const forwardRules: string[] = [];
   if (!cfg.tcpBeLiberal) {
-    const counter = cfg.nfacct ? ["-m", "nfacct", "--nfacct-name", CT_INVALID_COUNTER] : [];
-    forward.push(r`-m conntrack --ctstate INVALID ${counter} -j DROP`);
+    const counter = cfg.nfacct ? ` -m nfacct --nfacct-name ${CT_INVALID_COUNTER}` : "";
+    forwardRules.push(`-m conntrack --ctstate INVALID${counter} -j DROP`);
   }
-  forward.push(
-    r`-m comment --comment ${"kubernetes forwarding rules"} -m mark --mark ${`${mark}/${mark}`} -j ACCEPT`,
-    r`-m comment --comment ${"kubernetes forwarding conntrack rule"} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+  forwardRules.push(
+    `-m comment --comment ${q("kubernetes forwarding rules")} -m mark --mark ${masks} -j ACCEPT`,
+    `-m comment --comment ${q("kubernetes forwarding conntrack rule")} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   );
-
-  // gather per-service slots
-  const frags: Fragment[] = [];
-  for (const key of order) frags.push(fragments.get(key)!);
-  const slotRules = (slot: number): IptablesRule[] => {
-    const out: IptablesRule[] = [];
-    for (const f of frags) {
-      const rs = f.slots[slot]!;
-      for (let i = 0; i < rs.length; i++) out.push(rs[i]!);
-    }
-    return out;
-  };
-  const slotText = (slot: number): string => {
-    const parts: string[] = [];
-    for (const f of frags) {
-      const t = f.slotText[slot]!;
-      if (t !== "") parts.push(t);
-    }
-    return parts.join("");
-  };
-  const render = (chain: string, rules: readonly IptablesRule[]) => {
-    let t = "";
-    for (const rl of rules) t += `${renderRule(chain, rl)}\n`;
-    return t;
-  };
+  const forward = chainFromRules("KUBE-FORWARD", forwardRules);
 
   // filter table
-  const filterChains: IptablesChain[] = [
-    { name: "KUBE-SERVICES", rules: slotRules(F_SERVICES) },
-    { name: "KUBE-EXTERNAL-SERVICES", rules: slotRules(F_EXTERNAL) },
-    { name: "KUBE-FORWARD", rules: forward },
-    { name: "KUBE-NODEPORTS", rules: slotRules(F_NODEPORTS) },
-    { name: "KUBE-PROXY-FIREWALL", rules: slotRules(F_FIREWALL) },
+  const sizes = state.blockSizes;
+  const filterChains: SizedChain[] = [
+    chainFromText("KUBE-SERVICES", blocks[F_SERVICES]!, sizes[F_SERVICES]!),
+    chainFromText("KUBE-EXTERNAL-SERVICES", blocks[F_EXTERNAL]!, sizes[F_EXTERNAL]!),
+    forward,
+    chainFromText("KUBE-NODEPORTS", blocks[F_NODEPORTS]!, sizes[F_NODEPORTS]!),
+    chainFromText("KUBE-PROXY-FIREWALL", blocks[F_FIREWALL]!, sizes[F_FIREWALL]!),
   ];
-  if (kubeletFirewall) filterChains.push({ name: "KUBE-FIREWALL", rules: kubeletFirewall });
-  const filterParts: string[] = ["*filter\n"];
-  for (const c of filterChains) filterParts.push(chainLine(c.name));
-  filterParts.push(
-    slotText(F_SERVICES),
-    slotText(F_EXTERNAL),
-    render("KUBE-FORWARD", forward),
-    slotText(F_NODEPORTS),
-    slotText(F_FIREWALL),
-  );
-  if (kubeletFirewall) filterParts.push(render("KUBE-FIREWALL", kubeletFirewall));
-  filterParts.push("COMMIT\n");
+  if (kubeletFirewall) filterChains.push(kubeletFirewall);
+  let head = "*filter\n";
+  for (const c of filterChains) head += chainLine(c.name);
+  let text = head;
+  for (const c of filterChains) text += c.text;
+  text += "COMMIT\n*nat\n";
 
-  // nat table
-  const natServices = slotRules(N_SERVICES);
-  for (const t of tail) natServices.push(t);
-  const natChains: IptablesChain[] = [
-    { name: "KUBE-SERVICES", rules: natServices },
-    { name: "KUBE-NODEPORTS", rules: slotRules(N_NODEPORTS) },
-    { name: "KUBE-POSTROUTING", rules: postrouting },
-    { name: KUBE_MARK_MASQ, rules: markMasq },
+  // nat table: fixed chains, then the rewritten Services' chains, then deletions
+  const natChains: SizedChain[] = [
+    chainFromText(
+      "KUBE-SERVICES",
+      blocks[N_SERVICES]! + linesOf("KUBE-SERVICES", tail),
+      sizes[N_SERVICES]! + tail.length,
+    ),
+    chainFromText("KUBE-NODEPORTS", blocks[N_NODEPORTS]!, sizes[N_NODEPORTS]!),
+    postrouting,
+    markMasq,
   ];
-  const natParts: string[] = ["*nat\n"];
-  for (const c of natChains) natParts.push(chainLine(c.name));
-  const emitted: Fragment[] = [];
-  for (const key of rewritten) emitted.push(fragments.get(key)!);
-  for (const f of emitted) {
-    natParts.push(f.chainDecl);
-    for (const c of f.chains) natChains.push(c);
-  }
-  for (const name of deleted) natParts.push(chainLine(name));
-  natParts.push(slotText(N_SERVICES), render("KUBE-SERVICES", tail), slotText(N_NODEPORTS));
-  natParts.push(render("KUBE-POSTROUTING", postrouting), render(KUBE_MARK_MASQ, markMasq));
-  for (const f of emitted) natParts.push(f.chainRules);
-  for (const name of deleted) natParts.push(`-X ${name}\n`);
-  natParts.push("COMMIT\n");
+  for (const f of emitted) for (const c of f.chains) natChains.push(c);
+  const decl: string[] = [];
+  for (const c of natChains) decl.push(chainLine(c.name));
+  for (const name of deleted) decl.push(chainLine(name));
+  text += decl.join("");
+  // the Services' own chains are joined in one go; the large top-level blocks are appended as
+  // they are (V8 keeps such concatenations as ropes until the text is written out)
+  const rules: string[] = [];
+  for (let i = 0; i < natChains.length; i++) if (i >= 4) rules.push(natChains[i]!.text);
+  for (const name of deleted) rules.push(`-X ${name}\n`);
+  text += natChains[0]!.text + natChains[1]!.text + postrouting.text + markMasq.text + rules.join("") + "COMMIT\n";
 
   let filterRules = 0;
-  for (const c of filterChains) filterRules += c.rules.length;
+  for (const c of filterChains) filterRules += c.size;
   let natRules = 0;
-  for (const c of natChains) natRules += c.rules.length;
+  for (const c of natChains) natRules += c.size;
   return {
     family: cfg.family,
-    text: filterParts.join("") + natParts.join(""),
+    text,
     tables: {
       filter: { name: "filter", chains: filterChains, deletedChains: [] },
       nat: { name: "nat", chains: natChains, deletedChains: deleted },
@@ -975,9 +701,9 @@ function assemble(
     jumps: IPTABLES_JUMPS,
     jumpsText: renderJumps(IPTABLES_JUMPS),
     stats: {
-      servicePorts: counts.servicePorts,
-      endpoints: counts.endpoints,
-      largeClusterMode: counts.largeClusterMode,
+      servicePorts: state.servicePorts,
+      endpoints: state.endpoints,
+      largeClusterMode,
       rewrittenServices: emitted.length,
       deletedChains: deleted.length,
       filterRules,

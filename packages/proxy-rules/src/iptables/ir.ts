@@ -6,10 +6,12 @@
 export type IptablesTableName = "filter" | "nat";
 
 /**
- * One rule: the arguments after `-A CHAIN`, as argv tokens (`["-m", "comment", "--comment",
- * "ns1/svc1:p80 cluster IP", "-m", "tcp", …]`).
+ * One rule: the arguments after `-A CHAIN`, both as restore-syntax text
+ * (`-m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp …`) and as argv tokens
+ * (`["-m", "comment", "--comment", "ns1/svc1:p80 cluster IP", "-m", "tcp", …]`, values unquoted).
  */
 export interface IptablesRule {
+  readonly text: string;
   readonly args: readonly string[];
 }
 
@@ -17,6 +19,8 @@ export interface IptablesRule {
 export interface IptablesChain {
   readonly name: string;
   readonly rules: readonly IptablesRule[];
+  /** The chain's rules as restore lines (`-A NAME …`, each ending in a line break). */
+  readonly text: string;
 }
 
 /** One table of the payload. */

@@ -32,20 +32,32 @@ export function quoteComment(s: string): string {
   return `"${safe}"`;
 }
 
-/** Renders a rule's arguments (after `-A CHAIN `). */
-export function renderArgs(args: readonly string[]): string {
-  let out = "";
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (i > 0) out += " ";
-    out += i > 0 && args[i - 1] === "--comment" ? quoteComment(a) : a;
-  }
-  return out;
-}
-
 /** Renders one rule as a restore line, without the line break. */
 export function renderRule(chain: string, rule: IptablesRule): string {
-  return rule.args.length === 0 ? `-A ${chain}` : `-A ${chain} ${renderArgs(rule.args)}`;
+  return rule.text === "" ? `-A ${chain}` : `-A ${chain} ${rule.text}`;
+}
+
+/** Splits restore-syntax arguments into argv tokens (double-quoted values are one token). */
+export function parseArgs(text: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    while (i < n && text.charCodeAt(i) === 0x20) i++;
+    if (i >= n) break;
+    if (text.charCodeAt(i) === 0x22) {
+      const end = text.indexOf('"', i + 1);
+      const stop = end < 0 ? n : end;
+      out.push(text.slice(i + 1, stop));
+      i = stop + 1;
+    } else {
+      let j = i;
+      while (j < n && text.charCodeAt(j) !== 0x20) j++;
+      out.push(text.slice(i, j));
+      i = j;
+    }
+  }
+  return out;
 }
 
 /** `:NAME - [0:0]\n` */
@@ -56,7 +68,7 @@ export function chainLine(name: string): string {
 /** All rule lines of the chains, each with its line break. */
 export function renderChainRules(chains: readonly IptablesChain[]): string {
   let out = "";
-  for (const c of chains) for (const r of c.rules) out += `${renderRule(c.name, r)}\n`;
+  for (const c of chains) out += c.text;
   return out;
 }
 

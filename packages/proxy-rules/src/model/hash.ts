@@ -20,6 +20,15 @@ let buf = new Uint8Array(256);
 function utf8(s: string): number {
   // encodes s into buf (growing it), returns the byte length
   let n = 0;
+  if (s.length + 72 <= buf.length) {
+    let i = 0;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[i] = c;
+    }
+    if (i === s.length) return i;
+  }
   const need = s.length * 3 + 72;
   if (buf.length < need) buf = new Uint8Array(need * 2);
   for (let i = 0; i < s.length; i++) {
@@ -50,17 +59,75 @@ function utf8(s: string): number {
   return n;
 }
 
+function compress(words: Int32Array, off: number): void {
+  for (let i = 0; i < 16; i++) W[i] = words[off + i]!;
+  for (let i = 16; i < 64; i++) {
+    const w15 = W[i - 15]!;
+    const w2 = W[i - 2]!;
+    const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
+    const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
+    W[i] = (W[i - 16]! + s0 + W[i - 7]! + s1) | 0;
+  }
+  let a = H[0]!;
+  let b = H[1]!;
+  let c = H[2]!;
+  let d = H[3]!;
+  let e = H[4]!;
+  let f = H[5]!;
+  let g = H[6]!;
+  let h = H[7]!;
+  for (let i = 0; i < 64; i++) {
+    const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+    const t1 = (h + S1 + ((e & f) ^ (~e & g)) + K[i]! + W[i]!) | 0;
+    const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+    const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    h = g;
+    g = f;
+    f = e;
+    e = (d + t1) | 0;
+    d = c;
+    c = b;
+    b = a;
+    a = (t1 + t2) | 0;
+  }
+  H[0] = (H[0]! + a) | 0;
+  H[1] = (H[1]! + b) | 0;
+  H[2] = (H[2]! + c) | 0;
+  H[3] = (H[3]! + d) | 0;
+  H[4] = (H[4]! + e) | 0;
+  H[5] = (H[5]! + f) | 0;
+  H[6] = (H[6]! + g) | 0;
+  H[7] = (H[7]! + h) | 0;
+}
+
+let M = new Int32Array(32);
+
 function digestInto(s: string): void {
-  const len = utf8(s);
-  // padding
-  const total = (((len + 8) >> 6) + 1) << 6;
-  buf[len] = 0x80;
-  for (let i = len + 1; i < total; i++) buf[i] = 0;
-  const bits = len * 8;
-  buf[total - 4] = (bits >>> 24) & 255;
-  buf[total - 3] = (bits >>> 16) & 255;
-  buf[total - 2] = (bits >>> 8) & 255;
-  buf[total - 1] = bits & 255;
+  // message words, big-endian, straight from the string when it is ASCII
+  let len = s.length;
+  let ascii = true;
+  for (let i = 0; i < len; i++) {
+    if (s.charCodeAt(i) >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  let bytes: Uint8Array | undefined;
+  if (!ascii) {
+    len = utf8(s);
+    bytes = buf;
+  }
+  const blocks = ((len + 8) >> 6) + 1;
+  const nwords = blocks * 16;
+  if (M.length < nwords) M = new Int32Array(nwords * 2);
+  M.fill(0, 0, nwords);
+  for (let i = 0; i < len; i++) {
+    const v = bytes ? bytes[i]! : s.charCodeAt(i);
+    M[i >> 2] = M[i >> 2]! | (v << (24 - (i & 3) * 8));
+  }
+  M[len >> 2] = M[len >> 2]! | (0x80 << (24 - (len & 3) * 8));
+  M[nwords - 1] = len * 8;
+  M[nwords - 2] = Math.floor((len * 8) / 2 ** 32);
   H[0] = 0x6a09e667;
   H[1] = 0xbb67ae85;
   H[2] = 0x3c6ef372;
@@ -69,51 +136,7 @@ function digestInto(s: string): void {
   H[5] = 0x9b05688c;
   H[6] = 0x1f83d9ab;
   H[7] = 0x5be0cd19;
-  for (let off = 0; off < total; off += 64) {
-    for (let i = 0; i < 16; i++) {
-      const p = off + i * 4;
-      W[i] = (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!;
-    }
-    for (let i = 16; i < 64; i++) {
-      const w15 = W[i - 15]!;
-      const w2 = W[i - 2]!;
-      const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
-      const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
-      W[i] = (W[i - 16]! + s0 + W[i - 7]! + s1) | 0;
-    }
-    let a = H[0]!;
-    let b = H[1]!;
-    let c = H[2]!;
-    let d = H[3]!;
-    let e = H[4]!;
-    let f = H[5]!;
-    let g = H[6]!;
-    let h = H[7]!;
-    for (let i = 0; i < 64; i++) {
-      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const ch = (e & f) ^ (~e & g);
-      const t1 = (h + S1 + ch + K[i]! + W[i]!) | 0;
-      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const maj = (a & b) ^ (a & c) ^ (b & c);
-      const t2 = (S0 + maj) | 0;
-      h = g;
-      g = f;
-      f = e;
-      e = (d + t1) | 0;
-      d = c;
-      c = b;
-      b = a;
-      a = (t1 + t2) | 0;
-    }
-    H[0] = (H[0]! + a) | 0;
-    H[1] = (H[1]! + b) | 0;
-    H[2] = (H[2]! + c) | 0;
-    H[3] = (H[3]! + d) | 0;
-    H[4] = (H[4]! + e) | 0;
-    H[5] = (H[5]! + f) | 0;
-    H[6] = (H[6]! + g) | 0;
-    H[7] = (H[7]! + h) | 0;
-  }
+  for (let off = 0; off < nwords; off += 16) compress(M, off);
 }
 
 /** SHA-256 of the UTF-8 encoding of `s`, as 32 bytes. */
@@ -131,6 +154,7 @@ export function sha256(s: string): Uint8Array {
 }
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const CODES = Array.from(ALPHABET, (c) => c.charCodeAt(0));
 
 /**
  * The first 16 characters of `base32.StdEncoding.EncodeToString(sha256(s))`: the 80 leading bits
@@ -138,15 +162,26 @@ const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
  */
 export function hash16(s: string): string {
   digestInto(s);
-  // 80 bits = H[0], H[1] and the top 16 bits of H[2]
-  const h0 = H[0]! >>> 0;
-  const h1 = H[1]! >>> 0;
-  const h2 = H[2]! >>> 16;
-  // 40-bit halves as exact integers (< 2^53)
-  const hi = h0 * 256 + (h1 >>> 24);
-  const lo = (h1 & 0xffffff) * 65536 + h2;
-  let out = "";
-  for (let shift = 35; shift >= 0; shift -= 5) out += ALPHABET[Math.floor(hi / 2 ** shift) % 32];
-  for (let shift = 35; shift >= 0; shift -= 5) out += ALPHABET[Math.floor(lo / 2 ** shift) % 32];
-  return out;
+  const a = H[0]!;
+  const b = H[1]!;
+  const c = H[2]!;
+  // bits 0..31 in a, 32..63 in b, 64..79 in the top of c
+  return String.fromCharCode(
+    CODES[(a >>> 27) & 31]!,
+    CODES[(a >>> 22) & 31]!,
+    CODES[(a >>> 17) & 31]!,
+    CODES[(a >>> 12) & 31]!,
+    CODES[(a >>> 7) & 31]!,
+    CODES[(a >>> 2) & 31]!,
+    CODES[((a << 3) | (b >>> 29)) & 31]!,
+    CODES[(b >>> 24) & 31]!,
+    CODES[(b >>> 19) & 31]!,
+    CODES[(b >>> 14) & 31]!,
+    CODES[(b >>> 9) & 31]!,
+    CODES[(b >>> 4) & 31]!,
+    CODES[((b << 1) | (c >>> 31)) & 31]!,
+    CODES[(c >>> 26) & 31]!,
+    CODES[(c >>> 21) & 31]!,
+    CODES[(c >>> 16) & 31]!,
+  );
 }

@@ -146,24 +146,12 @@ function formatIPv6(w: readonly number[]): string {
   return out;
 }
 
-const parseCache = new Map<string, ParsedIP | null>();
-const PARSE_CACHE_LIMIT = 200_000;
-
 /**
  * Parses an IP address as kube-proxy does (`ParseIPSloppy`): IPv4 in dotted decimal (leading zeros
  * allowed, read as decimal), IPv6 in any RFC 4291 text form. IPv4-mapped IPv6 addresses
  * (`::ffff:1.2.3.4`) and zones are rejected. Returns `undefined` for anything else.
  */
 export function parseIP(s: string): ParsedIP | undefined {
-  const cached = parseCache.get(s);
-  if (cached !== undefined) return cached ?? undefined;
-  const parsed = parseIPUncached(s);
-  if (parseCache.size >= PARSE_CACHE_LIMIT) parseCache.clear();
-  parseCache.set(s, parsed ?? null);
-  return parsed;
-}
-
-function parseIPUncached(s: string): ParsedIP | undefined {
   if (typeof s !== "string" || s.length === 0 || s.length > 45) return undefined;
   if (s.indexOf(":") < 0) {
     const words: number[] = [];
@@ -183,7 +171,7 @@ export function parseCIDR(s: string): ParsedCIDR | undefined {
   if (typeof s !== "string") return undefined;
   const slash = s.indexOf("/");
   if (slash < 0) return undefined;
-  const ip = parseIPUncached(s.slice(0, slash));
+  const ip = parseIP(s.slice(0, slash));
   if (!ip) return undefined;
   const bits = s.slice(slash + 1);
   if (!/^[0-9]{1,3}$/.test(bits)) return undefined;

@@ -54,7 +54,10 @@ export interface NormalizedEndpoint {
 export interface NormalizedSlice {
   /** `namespace/service-name` of the Service it belongs to. */
   readonly serviceKey: string;
+  readonly namespace: string;
   readonly name: string;
+  /** `namespace/name` of the slice. */
+  readonly id: string;
   /** `IPv4` or `IPv6`; FQDN slices are dropped during normalisation. */
   readonly family: IPFamily;
   /** Usable ports (kube-proxy skips ports without a name or number). */
@@ -429,6 +432,14 @@ export function normalizeSlice(
   if (c.errors.length > 0) return { errors: c.errors };
   return {
     errors: [],
-    slice: { serviceKey: `${namespace}/${svcName}`, name: name as string, family, ports, endpoints },
+    slice: {
+      serviceKey: `${namespace}/${svcName}`,
+      namespace: namespace as string,
+      name: name as string,
+      id: `${namespace}/${name}`,
+      family,
+      ports,
+      endpoints,
+    },
   };
 }

@@ -1,0 +1,290 @@
+// The validated input, indexed by Service: which Service objects are valid, their slices, and
+// the errors of invalid objects. Built once, then updated from one compilation to the next by
+// comparing the input arrays element by element (objects are compared by identity), so that an
+// incremental compilation costs O(changed objects) rather than O(all objects).
+
+import { InvalidInputError } from "../errors.js";
+import type { EndpointSlice, Service } from "../model/kube-types.js";
+import {
+  LABEL_SERVICE_NAME,
+  type NormalizedService,
+  type NormalizedSlice,
+  normalizeService,
+  normalizeSlice,
+} from "../model/normalize.js";
+
+interface Normalized<T> {
+  readonly value: T | undefined;
+  readonly errors: readonly InvalidInputError[];
+}
+
+/** A valid Service of the input. */
+export interface ServiceEntry {
+  readonly raw: Service;
+  readonly norm: NormalizedService;
+}
+
+/** The valid slices of one Service. The arrays are replaced, never changed in place. */
+export interface SliceGroup {
+  readonly raws: readonly EndpointSlice[];
+  readonly norms: readonly NormalizedSlice[];
+}
+
+/** More changed objects than this and an update rebuilds the index instead. */
+const MAX_UPDATES = 512;
+
+export class InputIndex {
+  readonly serviceCache: WeakMap<object, Normalized<NormalizedService>>;
+  readonly sliceCache: WeakMap<object, Normalized<NormalizedSlice>>;
+  private services: Service[] = [];
+  private slices: EndpointSlice[] = [];
+  readonly serviceByKey = new Map<string, ServiceEntry>();
+  readonly groups = new Map<string, SliceGroup>();
+  private readonly sliceById = new Map<string, EndpointSlice>();
+  /** Errors of invalid objects (their own, or being a duplicate). */
+  private readonly invalid = new Map<object, readonly InvalidInputError[]>();
+  /** Keys of slice groups whose Service is not in the input. */
+  private readonly orphans = new Set<string>();
+  /** Keys and ids that have (or had) duplicates: updates touching them rebuild. */
+  private readonly contested = new Set<string>();
+  /** Set when the index was handed to a later compilation and may no longer be used. */
+  consumed = false;
+
+  constructor(caches?: InputIndex) {
+    this.serviceCache = caches?.serviceCache ?? new WeakMap();
+    this.sliceCache = caches?.sliceCache ?? new WeakMap();
+  }
+
+  /** Indexes the input from scratch. */
+  build(services: readonly Service[], slices: readonly EndpointSlice[]): void {
+    this.services = services.slice();
+    this.slices = slices.slice();
+    for (let i = 0; i < services.length; i++) this.addService(services[i]!, i, true);
+    for (let i = 0; i < slices.length; i++) this.addSlice(slices[i]!, i, true);
+    for (const key of this.groups.keys()) this.checkOrphan(key);
+  }
+
+  private checkOrphan(key: string): void {
+    if (this.groups.has(key) && !this.serviceByKey.has(key)) this.orphans.add(key);
+    else this.orphans.delete(key);
+  }
+
+  /**
+   * Applies the differences between the indexed input and the new one. Returns the keys of the
+   * Services whose Service object or slices changed, or `undefined` when the change cannot be
+   * applied in place (then build a new index).
+   */
+  update(services: readonly Service[], slices: readonly EndpointSlice[]): Set<string> | undefined {
+    if (services.length !== this.services.length || slices.length !== this.slices.length) return undefined;
+    const svcChanged = changedIndexes(this.services, services);
+    const sliceChanged = changedIndexes(this.slices, slices);
+    if (!svcChanged || !sliceChanged) return undefined;
+    const dirty = new Set<string>();
+    for (const i of svcChanged) {
+      const before = this.services[i]!;
+      const after = services[i]!;
+      const oldKey = this.serviceKey(before);
+      const newKey = this.serviceKey(after);
+      if ((oldKey && this.contested.has(oldKey)) || (newKey && this.contested.has(newKey))) return undefined;
+      if (newKey && newKey !== oldKey && this.serviceByKey.has(newKey)) return undefined; // would collide
+      this.removeService(before);
+      this.addService(after, i, false);
+      this.services[i] = after;
+      if (oldKey) dirty.add(oldKey);
+      if (newKey) dirty.add(newKey);
+    }
+    for (const key of dirty) this.checkOrphan(key);
+    for (const i of sliceChanged) {
+      const before = this.slices[i]!;
+      const after = slices[i]!;
+      const oldNorm = this.sliceNorm(before);
+      const newNorm = this.sliceNorm(after);
+      if ((oldNorm && this.contested.has(oldNorm.id)) || (newNorm && this.contested.has(newNorm.id))) return undefined;
+      if (newNorm && newNorm.id !== oldNorm?.id && this.sliceById.has(newNorm.id)) return undefined;
+      this.removeSlice(before);
+      this.addSlice(after, i, false);
+      this.slices[i] = after;
+      if (oldNorm) {
+        dirty.add(oldNorm.serviceKey);
+        this.checkOrphan(oldNorm.serviceKey);
+      }
+      if (newNorm) {
+        dirty.add(newNorm.serviceKey);
+        this.checkOrphan(newNorm.serviceKey);
+      }
+    }
+    return dirty;
+  }
+
+  /** All errors: invalid objects, and slices naming a Service that is not in the input. */
+  errors(): InvalidInputError[] {
+    const out: InvalidInputError[] = [];
+    for (const errs of this.invalid.values()) for (const e of errs) out.push(e);
+    for (const key of [...this.orphans].sort(compareStrings)) {
+      const group = this.groups.get(key)!;
+      const ns = key.slice(0, key.indexOf("/"));
+      for (const s of group.norms) {
+        out.push(
+          new InvalidInputError(
+            { kind: "EndpointSlice", namespace: ns, name: s.name },
+            `metadata.labels["${LABEL_SERVICE_NAME}"]`,
+            `names Service ${JSON.stringify(key)}, which is not in the input`,
+            key.slice(ns.length + 1),
+          ),
+        );
+      }
+    }
+    return out;
+  }
+
+  /** Keys of the valid Services, sorted. */
+  sortedKeys(): string[] {
+    return [...this.serviceByKey.keys()].sort(compareStrings);
+  }
+
+  private normService(raw: Service, i: number): Normalized<NormalizedService> {
+    const isObj = typeof raw === "object" && raw !== null;
+    let n = isObj ? this.serviceCache.get(raw) : undefined;
+    if (!n) {
+      const r = normalizeService(raw, `services[${i}]`);
+      n = { value: r.service, errors: r.errors };
+      if (isObj) this.serviceCache.set(raw, n);
+    }
+    return n;
+  }
+
+  private normSlice(raw: EndpointSlice, i: number): Normalized<NormalizedSlice> {
+    const isObj = typeof raw === "object" && raw !== null;
+    let n = isObj ? this.sliceCache.get(raw) : undefined;
+    if (!n) {
+      const r = normalizeSlice(raw, `endpointSlices[${i}]`);
+      n = { value: r.slice, errors: r.errors };
+      if (isObj) this.sliceCache.set(raw, n);
+    }
+    return n;
+  }
+
+  private serviceKey(raw: Service): string | undefined {
+    const n = typeof raw === "object" && raw !== null ? this.serviceCache.get(raw) : undefined;
+    return n?.value?.key;
+  }
+
+  private sliceNorm(raw: EndpointSlice): NormalizedSlice | undefined {
+    const n = typeof raw === "object" && raw !== null ? this.sliceCache.get(raw) : undefined;
+    return n?.value;
+  }
+
+  private addService(raw: Service, i: number, building: boolean): void {
+    const n = this.normService(raw, i);
+    if (n.errors.length > 0) {
+      this.invalid.set(raw, n.errors);
+      return;
+    }
+    const norm = n.value!;
+    if (this.serviceByKey.has(norm.key)) {
+      if (building) this.contested.add(norm.key);
+      this.invalid.set(raw, [
+        new InvalidInputError(
+          { kind: "Service", namespace: norm.namespace, name: norm.name },
+          "metadata.name",
+          "duplicate Service",
+          norm.name,
+        ),
+      ]);
+      return;
+    }
+    this.serviceByKey.set(norm.key, { raw, norm });
+  }
+
+  private removeService(raw: Service): void {
+    this.invalid.delete(raw);
+    const key = this.serviceKey(raw);
+    if (key && this.serviceByKey.get(key)?.raw === raw) this.serviceByKey.delete(key);
+  }
+
+  private addSlice(raw: EndpointSlice, i: number, building: boolean): void {
+    const n = this.normSlice(raw, i);
+    if (n.errors.length > 0) {
+      this.invalid.set(raw, n.errors);
+      return;
+    }
+    const norm = n.value;
+    if (!norm) return; // FQDN: ignored
+    if (this.sliceById.has(norm.id)) {
+      if (building) this.contested.add(norm.id);
+      this.invalid.set(raw, [
+        new InvalidInputError(
+          { kind: "EndpointSlice", namespace: norm.namespace, name: norm.name },
+          "metadata.name",
+          "duplicate EndpointSlice",
+          norm.name,
+        ),
+      ]);
+      return;
+    }
+    this.sliceById.set(norm.id, raw);
+    const group = this.groups.get(norm.serviceKey);
+    if (building) {
+      if (group) {
+        (group.raws as EndpointSlice[]).push(raw);
+        (group.norms as NormalizedSlice[]).push(norm);
+      } else {
+        this.groups.set(norm.serviceKey, { raws: [raw], norms: [norm] });
+      }
+      return;
+    }
+    // keep the order of slice names, so that results do not depend on update history
+    const raws = group ? group.raws.slice() : [];
+    const norms = group ? group.norms.slice() : [];
+    let at = norms.length;
+    while (at > 0 && compareStrings(norms[at - 1]!.name, norm.name) > 0) at--;
+    raws.splice(at, 0, raw);
+    norms.splice(at, 0, norm);
+    this.groups.set(norm.serviceKey, { raws, norms });
+  }
+
+  private removeSlice(raw: EndpointSlice): void {
+    this.invalid.delete(raw);
+    const norm = this.sliceNorm(raw);
+    if (!norm || this.sliceById.get(norm.id) !== raw) return;
+    this.sliceById.delete(norm.id);
+    const group = this.groups.get(norm.serviceKey);
+    if (!group) return;
+    const at = group.raws.indexOf(raw);
+    if (at < 0) return;
+    if (group.raws.length === 1) {
+      this.groups.delete(norm.serviceKey);
+      return;
+    }
+    const raws = group.raws.slice();
+    const norms = group.norms.slice();
+    raws.splice(at, 1);
+    norms.splice(at, 1);
+    this.groups.set(norm.serviceKey, { raws, norms });
+  }
+
+  /** Sorts every group's slices by name (after a build), for results independent of input order. */
+  sortGroups(): void {
+    for (const [key, g] of this.groups) {
+      if (g.norms.length < 2) continue;
+      const idx = g.norms.map((_, i) => i).sort((a, b) => compareStrings(g.norms[a]!.name, g.norms[b]!.name));
+      this.groups.set(key, { raws: idx.map((i) => g.raws[i]!), norms: idx.map((i) => g.norms[i]!) });
+    }
+  }
+}
+
+function changedIndexes(before: readonly unknown[], after: readonly unknown[]): number[] | undefined {
+  const out: number[] = [];
+  for (let i = 0; i < after.length; i++) {
+    if (before[i] !== after[i]) {
+      out.push(i);
+      if (out.length > MAX_UPDATES) return undefined;
+    }
+  }
+  return out;
+}
+
+/** Plain code-unit comparison (Go's string order for ASCII). */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
