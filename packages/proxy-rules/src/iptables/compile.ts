@@ -19,11 +19,10 @@ import {
   F_FIREWALL,
   F_NODEPORTS,
   F_SERVICES,
+  FragmentWriter,
   KUBE_MARK_MASQ,
   N_NODEPORTS,
   N_SERVICES,
-  type RuleSink,
-  SLOT_CHAINS,
   writeServicePort,
 } from "./service-rules.js";
 
@@ -147,8 +146,11 @@ interface Fragment {
   /** Rendered lines per top-level slot (F_SERVICES…N_NODEPORTS), `""` when none, and their count. */
   readonly slotText: readonly string[];
   readonly slotSize: readonly number[];
-  /** The Service's own nat chains, in declaration order. */
-  readonly chains: readonly SizedChain[];
+  /** The Service's own nat chains, in declaration order: names, rule counts, rendered lines. */
+  readonly chainNames: readonly string[];
+  readonly chainSizes: readonly number[];
+  readonly chainDecl: string;
+  readonly chainText: string;
   readonly errors: readonly InvalidInputError[];
 }
 
@@ -296,13 +298,28 @@ function defaultFamilies(present: IPFamily[]): IPFamily[] {
   return out.length > 0 ? out : ["IPv4"];
 }
 
-/** Whether two lists of chains hold the same rules. */
-function sameChains(a: readonly IptablesChain[], b: readonly IptablesChain[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i]!.name !== b[i]!.name || a[i]!.text !== b[i]!.text) return false;
+/** Whether two fragments declare the same chains with the same rules. */
+function sameChains(a: Fragment, b: Fragment): boolean {
+  return a.chainDecl === b.chainDecl && a.chainText === b.chainText;
+}
+
+const materialized = new WeakMap<Fragment, SizedChain[]>();
+
+/** The structured form of a fragment's chains (built on first use). */
+function fragmentChains(f: Fragment): SizedChain[] {
+  let chains = materialized.get(f);
+  if (!chains) {
+    chains = [];
+    let at = 0;
+    for (let i = 0; i < f.chainNames.length; i++) {
+      let end = at;
+      for (let k = 0; k < f.chainSizes[i]!; k++) end = f.chainText.indexOf("\n", end) + 1;
+      chains.push(chainFromText(f.chainNames[i]!, f.chainText.slice(at, end), f.chainSizes[i]!));
+      at = end;
+    }
+    materialized.set(f, chains);
   }
-  return true;
+  return chains;
 }
 
 function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
@@ -351,10 +368,10 @@ class Changes {
   readonly slotChanged = new Array<boolean>(SLOTS).fill(false);
 
   record(before: Fragment | undefined, after: Fragment | undefined, partial: boolean): void {
-    if (after && (!partial || !before || !sameChains(before.chains, after.chains))) this.rewritten.push(after);
-    if (partial && before && before.chains.length > 0) {
-      const now = new Set(after ? after.chains.map((c) => c.name) : []);
-      for (const c of before.chains) if (!now.has(c.name)) this.deleted.push(c.name);
+    if (after && (!partial || !before || !sameChains(before, after))) this.rewritten.push(after);
+    if (partial && before && before.chainNames.length > 0) {
+      const now = new Set(after ? after.chainNames : []);
+      for (const name of before.chainNames) if (!now.has(name)) this.deleted.push(name);
     }
     for (let s = 0; s < SLOTS; s++) {
       if ((before?.slotText[s] ?? "") !== (after?.slotText[s] ?? "")) this.slotChanged[s] = true;
@@ -438,12 +455,14 @@ function buildFamily(
     if (order.length !== prev.order.length || order.some((k, i) => prev.order[i] !== k)) changes.slotChanged.fill(true);
   } else {
     // full sync: stale chains come from the previous state and from the caller
-    const active = new Set<string>();
-    for (const f of fragments.values()) for (const c of f.chains) active.add(c.name);
     const existing = new Set<string>(options.existingChains ?? []);
-    if (prevAny) for (const f of prevAny.fragments.values()) for (const c of f.chains) existing.add(c.name);
-    for (const name of existing) {
-      if (!active.has(name) && SERVICE_CHAIN_PREFIXES.some((p) => name.startsWith(p))) changes.deleted.push(name);
+    if (prevAny) for (const f of prevAny.fragments.values()) for (const name of f.chainNames) existing.add(name);
+    if (existing.size > 0) {
+      const active = new Set<string>();
+      for (const f of fragments.values()) for (const name of f.chainNames) active.add(name);
+      for (const name of existing) {
+        if (!active.has(name) && SERVICE_CHAIN_PREFIXES.some((p) => name.startsWith(p))) changes.deleted.push(name);
+      }
     }
   }
   changes.rewritten.sort((a, b) => compareStrings(a.key, b.key));
@@ -559,38 +578,20 @@ function checkSlices(
 }
 
 function buildFragment(ctx: FamilyContext, plan: ServicePlan, largeClusterMode: boolean): Fragment {
-  const slots: string[][] = [[], [], [], [], [], []];
-  const chainOrder: string[] = [];
-  const chainRules = new Map<string, string[]>();
-  const sink: RuleSink = {
-    slot: (s, text) => {
-      slots[s]!.push(text);
-    },
-    declare: (name) => {
-      if (!chainRules.has(name)) chainRules.set(name, []);
-      chainOrder.push(name);
-    },
-    write: (chain, text) => {
-      let list = chainRules.get(chain);
-      if (!list) {
-        list = [];
-        chainRules.set(chain, list);
-      }
-      list.push(text);
-    },
-  };
-  for (const { sp, endpoints } of plan.ports) writeServicePort(ctx, sp, endpoints, largeClusterMode, sink);
-  const chains: SizedChain[] = [];
-  for (const name of chainOrder) chains.push(chainFromRules(name, chainRules.get(name)!));
+  const w = new FragmentWriter();
+  for (const { sp, endpoints } of plan.ports) writeServicePort(ctx, sp, endpoints, largeClusterMode, w);
   return {
     key: plan.key,
     svcRaw: plan.svcRaw,
     sliceRaws: plan.group.raws,
     servicePorts: plan.ports.length,
     endpointCount: plan.endpointCount,
-    slotText: slots.map((rules, s) => linesOf(SLOT_CHAINS[s]!, rules)),
-    slotSize: slots.map((rules) => rules.length),
-    chains,
+    slotText: w.slots.map((pieces) => pieces.join("")),
+    slotSize: w.slotSizes,
+    chainNames: w.names,
+    chainSizes: w.sizes,
+    chainDecl: w.decl.join(""),
+    chainText: w.lines.join(""),
     errors: plan.errors,
   };
 }
@@ -664,7 +665,7 @@ function assemble(
   text += "COMMIT\n*nat\n";
 
   // nat table: fixed chains, then the rewritten Services' chains, then deletions
-  const natChains: SizedChain[] = [
+  const fixed: SizedChain[] = [
     chainFromText(
       "KUBE-SERVICES",
       blocks[N_SERVICES]! + linesOf("KUBE-SERVICES", tail),
@@ -674,28 +675,40 @@ function assemble(
     postrouting,
     markMasq,
   ];
-  for (const f of emitted) for (const c of f.chains) natChains.push(c);
   const decl: string[] = [];
-  for (const c of natChains) decl.push(chainLine(c.name));
+  for (const c of fixed) decl.push(chainLine(c.name));
+  for (const f of emitted) decl.push(f.chainDecl);
   for (const name of deleted) decl.push(chainLine(name));
   text += decl.join("");
   // the Services' own chains are joined in one go; the large top-level blocks are appended as
   // they are (V8 keeps such concatenations as ropes until the text is written out)
   const rules: string[] = [];
-  for (let i = 0; i < natChains.length; i++) if (i >= 4) rules.push(natChains[i]!.text);
+  let natRules = 0;
+  for (const c of fixed) natRules += c.size;
+  for (const f of emitted) {
+    rules.push(f.chainText);
+    for (const n of f.chainSizes) natRules += n;
+  }
   for (const name of deleted) rules.push(`-X ${name}\n`);
-  text += natChains[0]!.text + natChains[1]!.text + postrouting.text + markMasq.text + rules.join("") + "COMMIT\n";
+  rules.push("COMMIT\n");
+  text += fixed[0]!.text + fixed[1]!.text + postrouting.text + markMasq.text + rules.join("");
 
   let filterRules = 0;
   for (const c of filterChains) filterRules += c.size;
-  let natRules = 0;
-  for (const c of natChains) natRules += c.size;
+  let tables: IptablesTables | undefined;
   return {
     family: cfg.family,
     text,
-    tables: {
-      filter: { name: "filter", chains: filterChains, deletedChains: [] },
-      nat: { name: "nat", chains: natChains, deletedChains: deleted },
+    get tables(): IptablesTables {
+      if (!tables) {
+        const natChains: IptablesChain[] = [...fixed];
+        for (const f of emitted) for (const c of fragmentChains(f)) natChains.push(c);
+        tables = {
+          filter: { name: "filter", chains: filterChains, deletedChains: [] },
+          nat: { name: "nat", chains: natChains, deletedChains: deleted },
+        };
+      }
+      return tables;
     },
     partial,
     jumps: IPTABLES_JUMPS,

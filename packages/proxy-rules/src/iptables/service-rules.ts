@@ -1,7 +1,12 @@
 // The rules of one Service port, as kube-proxy's syncProxyRules writes them
-// (pkg/proxy/iptables/proxier.go), into the top-level slots and the port's own chains.
-// Rules are written as restore-syntax argument text, the way kube-proxy writes its buffers;
-// comment values go through q(), which quotes them exactly when kube-proxy's text has quotes.
+// (pkg/proxy/iptables/proxier.go), into the top-level slots and the Service's own chains.
+//
+// Like kube-proxy's LineBuffer, the writer appends text pieces to arrays and joins them once per
+// Service: building a 400,000-line ruleset then costs one copy of the text rather than a string
+// per rule. Comment values go through q(), which quotes them exactly when kube-proxy's text has
+// quotes. The Service's chains are written whole, one after the other, in kube-proxy's
+// declaration order (EXT, FW, SVC, SVL, SEP…); the one rule kube-proxy writes ahead of its chain
+// (the masquerade rule of the internal-traffic chain) is held until that chain starts.
 
 import type { FamilyContext } from "../model/context.js";
 import { cidrContains } from "../model/ip.js";
@@ -32,18 +37,46 @@ export const SLOT_CHAINS = [
   "KUBE-SERVICES",
   "KUBE-NODEPORTS",
 ] as const;
+const SLOT_PREFIX = SLOT_CHAINS.map((c) => `-A ${c} `);
 
 export const KUBE_MARK_MASQ = "KUBE-MARK-MASQ";
 const LOCALHOST_NPS_COUNTER = "localhost_nps_accepted_pkts";
 
-/** Where the rule writer puts lines: a top-level slot, or one of the port's own chains. */
-export interface RuleSink {
-  /** Appends a rule (its argument text) to a top-level slot. */
-  slot(slot: number, text: string): void;
-  /** Declares one of the Service's own chains (declaration order is kept). */
-  declare(chain: string): void;
-  /** Appends a rule (its argument text) to one of the Service's own chains. */
-  write(chain: string, text: string): void;
+/** Collects one Service's lines: top-level slots and its own chains, in order. */
+export class FragmentWriter {
+  /** Rendered lines of each slot (pieces, joined later). */
+  readonly slots: string[][] = [[], [], [], [], [], []];
+  readonly slotSizes: number[] = [0, 0, 0, 0, 0, 0];
+  /** The Service's chains: names, rule counts, declaration lines and rule lines (pieces). */
+  readonly names: string[] = [];
+  readonly sizes: number[] = [];
+  readonly decl: string[] = [];
+  readonly lines: string[] = [];
+  /** The current chain's `-A NAME ` prefix. */
+  private head = "";
+
+  /** Adds a rule (its argument text, in pieces) to a top-level slot. */
+  slot(s: number, ...pieces: string[]): void {
+    const out = this.slots[s]!;
+    out.push(SLOT_PREFIX[s]!);
+    for (const p of pieces) out.push(p);
+    out.push("\n");
+    this.slotSizes[s]!++;
+  }
+
+  /** Starts one of the Service's own chains. */
+  chain(name: string): void {
+    this.names.push(name);
+    this.sizes.push(0);
+    this.decl.push(":", name, " - [0:0]\n");
+    this.head = `-A ${name} `;
+  }
+
+  /** Adds a rule to the current chain: `-A NAME` + the pieces. */
+  rule(a: string, b = "", c = "", d = "", e = "", f = "", g = ""): void {
+    this.lines.push(this.head, a, b, c, d, e, f, g, "\n");
+    this.sizes[this.sizes.length - 1]!++;
+  }
 }
 
 /** The rules of one service port, as kube-proxy's syncProxyRules writes them. */
@@ -52,14 +85,11 @@ export function writeServicePort(
   sp: ServicePortInfo,
   allEndpoints: readonly EndpointInfo[],
   largeClusterMode: boolean,
-  out: RuleSink,
+  w: FragmentWriter,
 ): void {
   const cfg = ctx.config;
-  const write = (chain: string, text: string) => out.write(chain, text);
-  const declare = (chain: string) => out.declare(chain);
   const proto = sp.protocol;
   const spn = sp.nameString;
-  const port = sp.port;
   const { clusterEndpoints, localEndpoints, allReachableEndpoints, hasAnyEndpoints } = categorizeEndpoints(
     allEndpoints,
     sp,
@@ -108,45 +138,41 @@ export function writeServicePort(
       externalComment = q(`${spn} has no local endpoints`);
     }
   }
-  const natServices = (text: string) => out.slot(N_SERVICES, text);
-  const natNodePorts = (text: string) => out.slot(N_NODEPORTS, text);
-  const filterServices = (text: string) => out.slot(F_SERVICES, text);
-  const filterExternal = (text: string) => out.slot(F_EXTERNAL, text);
   const match = `-m ${proto} -p ${proto}`;
+  const dport = ` --dport ${sp.port} -j `;
 
   // cluster IP
-  const clusterMatch = `${match} -d ${sp.clusterIP} --dport ${port}`;
+  const clusterMatch = `${match} -d ${sp.clusterIP}`;
+  const clusterComment = `-m comment --comment ${q(`${spn} cluster IP`)} `;
   if (hasInternalEndpoints) {
-    natServices(`-m comment --comment ${q(`${spn} cluster IP`)} ${clusterMatch} -j ${internalPolicyChain}`);
+    w.slot(N_SERVICES, clusterComment, clusterMatch, dport, internalPolicyChain);
   } else {
-    filterServices(`-m comment --comment ${internalComment} ${clusterMatch} -j ${internalTarget}`);
+    w.slot(F_SERVICES, "-m comment --comment ", internalComment, " ", clusterMatch, dport, internalTarget);
   }
 
   // external IPs
   for (const ip of sp.externalIPs) {
     if (hasAnyEndpoints) {
-      natServices(`-m comment --comment ${q(`${spn} external IP`)} ${match} -d ${ip} --dport ${port} -j ${extChain}`);
+      w.slot(N_SERVICES, `-m comment --comment ${q(`${spn} external IP`)} ${match} -d `, ip, dport, extChain);
     }
     if (!hasExternalEndpoints) {
-      filterExternal(`-m comment --comment ${externalComment} ${match} -d ${ip} --dport ${port} -j ${externalTarget}`);
+      w.slot(F_EXTERNAL, `-m comment --comment ${externalComment} ${match} -d `, ip, dport, externalTarget);
     }
   }
 
   // load-balancer ingress
   for (const ip of sp.loadBalancerVIPs) {
     if (hasAnyEndpoints) {
-      natServices(
-        `-m comment --comment ${q(`${spn} loadbalancer IP`)} ${match} -d ${ip} --dport ${port} -j ${lbChain}`,
-      );
+      w.slot(N_SERVICES, `-m comment --comment ${q(`${spn} loadbalancer IP`)} ${match} -d `, ip, dport, lbChain);
     }
     if (usesFWChain) {
       const comment = q(`${spn} traffic not accepted by ${fwChain}`);
-      out.slot(F_FIREWALL, `-m comment --comment ${comment} ${match} -d ${ip} --dport ${port} -j DROP`);
+      w.slot(F_FIREWALL, `-m comment --comment ${comment} ${match} -d `, ip, dport, "DROP");
     }
   }
   if (!hasExternalEndpoints) {
     for (const ip of sp.loadBalancerVIPs) {
-      filterExternal(`-m comment --comment ${externalComment} ${match} -d ${ip} --dport ${port} -j ${externalTarget}`);
+      w.slot(F_EXTERNAL, `-m comment --comment ${externalComment} ${match} -d `, ip, dport, externalTarget);
     }
   }
 
@@ -155,112 +181,113 @@ export function writeServicePort(
     const np = sp.nodePort;
     if (hasAnyEndpoints) {
       if (cfg.localhostNodePorts && cfg.family === "IPv4" && cfg.nfacct) {
-        natNodePorts(
-          `-m comment --comment ${q(spn)} ${match} -d 127.0.0.0/8 --dport ${np} -m nfacct --nfacct-name ${LOCALHOST_NPS_COUNTER} -j ${extChain}`,
+        w.slot(
+          N_NODEPORTS,
+          `-m comment --comment ${q(spn)} ${match} -d 127.0.0.0/8 --dport ${np} -m nfacct --nfacct-name ${LOCALHOST_NPS_COUNTER} -j `,
+          extChain,
         );
       }
-      natNodePorts(`-m comment --comment ${q(spn)} ${match} --dport ${np} -j ${extChain}`);
+      w.slot(N_NODEPORTS, `-m comment --comment ${q(spn)} ${match} --dport ${np} -j `, extChain);
     }
     if (!hasExternalEndpoints) {
-      filterExternal(
-        `-m comment --comment ${externalComment} -m addrtype --dst-type LOCAL ${match} --dport ${np} -j ${externalTarget}`,
+      w.slot(
+        F_EXTERNAL,
+        `-m comment --comment ${externalComment} -m addrtype --dst-type LOCAL ${match} --dport ${np} -j `,
+        externalTarget,
       );
     }
   }
 
   // health check node port, whether or not there are local endpoints
   if (sp.healthCheckNodePort !== 0) {
-    out.slot(
+    w.slot(
       F_NODEPORTS,
       `-m comment --comment ${q(`${spn} health check node port`)} -m tcp -p tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`,
     );
   }
 
-  // internal traffic: masquerade off-cluster sources
+  // internal traffic: masquerade off-cluster sources (written first in its chain, below)
+  let masqRule = "";
   if (hasInternalEndpoints) {
-    const head = `-m comment --comment ${q(`${spn} cluster IP`)} ${clusterMatch}`;
-    if (cfg.masqueradeAll) write(internalPolicyChain, `${head} -j ${KUBE_MARK_MASQ}`);
-    else if (ctx.detector)
-      write(internalPolicyChain, `${head} ${ctx.detector.ifNotLocal.join(" ")} -j ${KUBE_MARK_MASQ}`);
+    if (cfg.masqueradeAll) masqRule = `${clusterComment}${clusterMatch} --dport ${sp.port} -j ${KUBE_MARK_MASQ}`;
+    else if (ctx.detector) {
+      masqRule = `${clusterComment}${clusterMatch} --dport ${sp.port} ${ctx.detector.ifNotLocal.join(" ")} -j ${KUBE_MARK_MASQ}`;
+    }
   }
 
   // external traffic: every external destination goes through KUBE-EXT
   if (usesExternalTrafficChain) {
-    declare(extChain);
+    w.chain(extChain);
     if (!sp.externalPolicyLocal) {
-      write(
-        extChain,
-        `-m comment --comment ${q(`masquerade traffic for ${spn} external destinations`)} -j ${KUBE_MARK_MASQ}`,
-      );
+      w.rule(`-m comment --comment ${q(`masquerade traffic for ${spn} external destinations`)} -j `, KUBE_MARK_MASQ);
     } else {
       if (ctx.detector) {
         const comment = q(`pod traffic for ${spn} external destinations`);
-        write(extChain, `-m comment --comment ${comment} ${ctx.detector.ifLocal.join(" ")} -j ${clusterPolicyChain}`);
+        w.rule(`-m comment --comment ${comment} ${ctx.detector.ifLocal.join(" ")} -j `, clusterPolicyChain);
       }
       const masq = q(`masquerade LOCAL traffic for ${spn} external destinations`);
-      write(extChain, `-m comment --comment ${masq} -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`);
+      w.rule(`-m comment --comment ${masq} -m addrtype --src-type LOCAL -j `, KUBE_MARK_MASQ);
       const route = q(`route LOCAL traffic for ${spn} external destinations`);
-      write(extChain, `-m comment --comment ${route} -m addrtype --src-type LOCAL -j ${clusterPolicyChain}`);
+      w.rule(`-m comment --comment ${route} -m addrtype --src-type LOCAL -j `, clusterPolicyChain);
     }
-    if (hasExternalEndpoints) write(extChain, `-j ${externalPolicyChain}`);
+    if (hasExternalEndpoints) w.rule("-j ", externalPolicyChain);
   }
 
   // load-balancer source ranges
   if (usesFWChain) {
-    declare(fwChain);
-    const comment = q(`${spn} loadbalancer IP`);
+    w.chain(fwChain);
+    const comment = `-m comment --comment ${q(`${spn} loadbalancer IP`)} -s `;
     let allowFromNode = false;
     for (const cidr of sp.loadBalancerSourceRanges) {
-      write(fwChain, `-m comment --comment ${comment} -s ${cidr.text} -j ${extChain}`);
+      w.rule(comment, cidr.text, " -j ", extChain);
       if (ctx.nodeIP && cidrContains(cidr, ctx.nodeIP)) allowFromNode = true;
     }
-    if (allowFromNode) {
-      for (const ip of sp.loadBalancerVIPs) write(fwChain, `-m comment --comment ${comment} -s ${ip} -j ${extChain}`);
-    }
-    write(fwChain, `-m comment --comment ${q(`other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL`)}`);
+    if (allowFromNode) for (const ip of sp.loadBalancerVIPs) w.rule(comment, ip, " -j ", extChain);
+    w.rule(`-m comment --comment ${q(`other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL`)}`);
   }
 
   if (usesClusterPolicyChain) {
-    declare(clusterPolicyChain);
-    writeServiceToEndpointRules(sp, clusterPolicyChain, clusterEndpoints, largeClusterMode, write);
+    w.chain(clusterPolicyChain);
+    if (masqRule && internalPolicyChain === clusterPolicyChain) w.rule(masqRule);
+    writeServiceToEndpointRules(sp, clusterEndpoints, largeClusterMode, w);
   }
   if (usesLocalPolicyChain) {
-    declare(localPolicyChain);
-    writeServiceToEndpointRules(sp, localPolicyChain, localEndpoints, largeClusterMode, write);
+    w.chain(localPolicyChain);
+    if (masqRule && internalPolicyChain === localPolicyChain) w.rule(masqRule);
+    writeServiceToEndpointRules(sp, localEndpoints, largeClusterMode, w);
   }
 
   // endpoint chains
   const comment = largeClusterMode ? "" : `-m comment --comment ${q(spn)} `;
-  const dnat = `${match} -j DNAT --to-destination`;
+  const dnat = ` ${match} -j DNAT --to-destination `;
   for (const ep of allReachableEndpoints) {
     const sep = ep.chainName;
-    declare(sep);
-    write(sep, `${comment}-s ${ep.ip} -j ${KUBE_MARK_MASQ}`);
-    const affinity = sp.stickyMaxAgeSeconds > 0 ? `-m recent --name ${sep} --set ` : "";
-    write(sep, `${comment}${affinity}${dnat} ${ep.endpoint}`);
+    w.chain(sep);
+    w.rule(comment, "-s ", ep.ip, " -j KUBE-MARK-MASQ");
+    if (sp.stickyMaxAgeSeconds > 0) w.rule(comment, "-m recent --name ", sep, " --set", dnat, ep.endpoint);
+    else w.rule(comment, dnat.slice(1), ep.endpoint);
   }
 }
 
 function writeServiceToEndpointRules(
   sp: ServicePortInfo,
-  chain: string,
   endpoints: readonly EndpointInfo[],
   largeClusterMode: boolean,
-  write: (chain: string, text: string) => void,
+  w: FragmentWriter,
 ): void {
   const comment = (ep: EndpointInfo) =>
     largeClusterMode ? "" : `-m comment --comment ${q(`${sp.nameString} -> ${ep.endpoint}`)} `;
   if (sp.stickyMaxAgeSeconds > 0) {
-    const seconds = sp.stickyMaxAgeSeconds;
-    for (const ep of endpoints) {
-      const sep = ep.chainName;
-      write(chain, `${comment(ep)}-m recent --name ${sep} --rcheck --seconds ${seconds} --reap -j ${sep}`);
-    }
+    const rcheck = ` --rcheck --seconds ${sp.stickyMaxAgeSeconds} --reap -j `;
+    for (const ep of endpoints) w.rule(comment(ep), "-m recent --name ", ep.chainName, rcheck, ep.chainName);
   }
   const n = endpoints.length;
   for (let i = 0; i < n; i++) {
     const ep = endpoints[i]!;
-    const stat = i < n - 1 ? `-m statistic --mode random --probability ${probability(n - i)} ` : "";
-    write(chain, `${comment(ep)}${stat}-j ${ep.chainName}`);
+    if (i < n - 1) {
+      w.rule(comment(ep), "-m statistic --mode random --probability ", probability(n - i), " -j ", ep.chainName);
+    } else {
+      w.rule(comment(ep), "-j ", ep.chainName);
+    }
   }
 }

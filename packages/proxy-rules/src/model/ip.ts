@@ -166,6 +166,41 @@ export function parseIP(s: string): ParsedIP | undefined {
   return { family: "IPv6", words, text: formatIPv6(words) };
 }
 
+/**
+ * The canonical text of an IP address of the given family, or `undefined` if `s` is not one.
+ * Allocation-free for IPv4 addresses already in canonical form (the common case).
+ */
+export function canonicalIP(s: string, family: IPFamily): string | undefined {
+  if (typeof s !== "string") return undefined;
+  if (family === "IPv4") {
+    const n = s.length;
+    if (n < 7 || n > 15) return parseIP(s)?.family === "IPv4" ? parseIP(s)!.text : undefined;
+    let parts = 0;
+    let digits = 0;
+    let value = 0;
+    let leadingZero = false;
+    for (let i = 0; i <= n; i++) {
+      const c = i === n ? 46 : s.charCodeAt(i);
+      if (c === 46) {
+        if (digits === 0 || value > 255) return undefined;
+        parts++;
+        digits = 0;
+        value = 0;
+        continue;
+      }
+      if (c < 48 || c > 57) return undefined;
+      if (digits === 1 && value === 0) leadingZero = true;
+      value = value * 10 + (c - 48);
+      digits++;
+      if (digits > 3) return undefined;
+    }
+    if (parts !== 4) return undefined;
+    return leadingZero ? parseIP(s)!.text : s;
+  }
+  const ip = parseIP(s);
+  return ip && ip.family === family ? ip.text : undefined;
+}
+
 /** Parses a CIDR (`10.0.0.0/8`, `fd00::/64`; host bits are masked off as Go's `ParseCIDR` does). */
 export function parseCIDR(s: string): ParsedCIDR | undefined {
   if (typeof s !== "string") return undefined;

@@ -4,7 +4,7 @@
 // ranges) are accepted and normalised as kube-proxy normalises them.
 
 import { InvalidInputError, type InvalidObjectRef } from "../errors.js";
-import { type IPFamily, type ParsedCIDR, type ParsedIP, parseCIDR, parseIP } from "./ip.js";
+import { canonicalIP, type IPFamily, type ParsedCIDR, type ParsedIP, parseCIDR, parseIP } from "./ip.js";
 import type { Endpoint, EndpointSlice, Service } from "./kube-types.js";
 
 /** Protocol of a port, lowercase as it appears in rules. */
@@ -310,13 +310,18 @@ function normalizeEndpoint(c: Checker, ep: Endpoint, at: string, family: IPFamil
     c.fail(`${at}.addresses`, "must list at least one address", ep.addresses);
     return undefined;
   }
-  let first: ParsedIP | undefined;
-  addresses.forEach((raw, i) => {
+  let first: string | undefined;
+  for (let i = 0; i < addresses.length; i++) {
+    const raw = addresses[i];
+    const text = typeof raw === "string" ? canonicalIP(raw, family) : undefined;
+    if (text !== undefined) {
+      if (i === 0) first = text;
+      continue;
+    }
     const ip = typeof raw === "string" ? parseIP(raw) : undefined;
     if (!ip) c.fail(`${at}.addresses[${i}]`, "must be a valid IP address", raw);
-    else if (ip.family !== family) c.fail(`${at}.addresses[${i}]`, `is not an ${family} address`, raw);
-    else if (i === 0) first = ip;
-  });
+    else c.fail(`${at}.addresses[${i}]`, `is not an ${family} address`, raw);
+  }
   const cond = ep.conditions ?? {};
   if (!isPresent(cond)) {
     c.fail(`${at}.conditions`, "must be an object", ep.conditions);
@@ -346,9 +351,9 @@ function normalizeEndpoint(c: Checker, ep: Endpoint, at: string, family: IPFamil
   };
   const zoneHints = ep.hints ? hintNames(ep.hints.forZones, `${at}.hints.forZones`) : undefined;
   const nodeHints = ep.hints ? hintNames(ep.hints.forNodes, `${at}.hints.forNodes`) : undefined;
-  if (!first) return undefined;
+  if (first === undefined) return undefined;
   return {
-    ip: first.text,
+    ip: first,
     nodeName: ep.nodeName ?? undefined,
     ready: cond.ready ?? true,
     serving: cond.serving ?? true,

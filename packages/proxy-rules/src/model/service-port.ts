@@ -93,31 +93,70 @@ export function endpointsFor(
   slices: readonly NormalizedSlice[],
   nodeName: string,
 ): EndpointInfo[] {
-  const byEndpoint = new Map<string, EndpointInfo>();
+  const list: EndpointInfo[] = [];
+  let seen: Map<string, number> | undefined;
+  const prefix = sp.nameString + sp.protocol;
+  let matchingSlices = 0;
   for (const slice of slices) {
     for (const port of slice.ports) {
       if (port.name !== sp.portName || port.protocol !== sp.protocol) continue;
+      matchingSlices++;
+      if (matchingSlices === 2) {
+        // endpoints may repeat across slices: index what we have
+        seen = new Map();
+        for (let i = 0; i < list.length; i++) seen.set(list[i]!.endpoint, i);
+      }
       for (const ep of slice.endpoints) {
         const endpoint = joinHostPort(ep.ip, port.port);
-        if (byEndpoint.has(endpoint) && ep.terminating) continue;
-        byEndpoint.set(endpoint, {
-          ip: ep.ip,
-          port: port.port,
-          endpoint,
-          isLocal: nodeName !== "" && ep.nodeName === nodeName,
-          ready: ep.ready,
-          serving: ep.serving,
-          terminating: ep.terminating,
-          zoneHints: ep.zoneHints,
-          nodeHints: ep.nodeHints,
-          chainName: `KUBE-SEP-${hash16(sp.nameString + sp.protocol + endpoint)}`,
-        });
+        if (seen) {
+          const at = seen.get(endpoint);
+          if (at !== undefined) {
+            // a non-terminating endpoint wins over a terminating one
+            if (!ep.terminating) list[at] = makeEndpoint(ep, port.port, endpoint, prefix, nodeName);
+            continue;
+          }
+          seen.set(endpoint, list.length);
+        }
+        list.push(makeEndpoint(ep, port.port, endpoint, prefix, nodeName));
       }
     }
   }
-  const list = [...byEndpoint.values()];
-  list.sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0));
+  list.sort(byEndpoint);
+  if (!seen) {
+    // one slice: still de-duplicate repeated addresses (sorted, so they are adjacent)
+    for (let i = 1; i < list.length; i++) {
+      if (list[i]!.endpoint !== list[i - 1]!.endpoint) continue;
+      const keep = list[i]!.terminating ? list[i - 1]! : list[i]!;
+      list.splice(i - 1, 2, keep);
+      i--;
+    }
+  }
   return list;
+}
+
+function byEndpoint(a: EndpointInfo, b: EndpointInfo): number {
+  return a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0;
+}
+
+function makeEndpoint(
+  ep: NormalizedSlice["endpoints"][number],
+  port: number,
+  endpoint: string,
+  prefix: string,
+  nodeName: string,
+): EndpointInfo {
+  return {
+    ip: ep.ip,
+    port,
+    endpoint,
+    isLocal: nodeName !== "" && ep.nodeName === nodeName,
+    ready: ep.ready,
+    serving: ep.serving,
+    terminating: ep.terminating,
+    zoneHints: ep.zoneHints,
+    nodeHints: ep.nodeHints,
+    chainName: `KUBE-SEP-${hash16(prefix, endpoint)}`,
+  };
 }
 
 /** The result of kube-proxy's `CategorizeEndpoints`. */
