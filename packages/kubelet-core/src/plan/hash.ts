@@ -26,7 +26,11 @@ const HEX = "0123456789abcdef";
  * - Everything else, DEL and non-ASCII included, is written as raw UTF-8. A lone UTF-16 surrogate
  *   (which no Go string can hold) is encoded as U+FFFD, as the API server would have decoded it.
  */
+/** Printable ASCII that Go's JSON encoder writes as it is. */
+const SAFE = /^[\x20-\x21\x23-\x25\x27-\x3b\x3d\x3f-\x5b\x5d-\x7e]*$/;
+
 function goJsonString(value: string): string {
+  if (SAFE.test(value)) return `"${value}"`;
   let out = '"';
   for (const ch of value) {
     const cp = ch.codePointAt(0)!;
@@ -97,6 +101,19 @@ function hashSpewedBytes(bytes: Uint8Array): number {
 
 const utf8 = new TextEncoder();
 
+const PLAIN = /^[\x20-\x7e]*$/;
+
+/** {@link hashSpewedBytes} of ASCII text, reading its char codes as the bytes. */
+function hashSpewedText(text: string): number {
+  let h = PREFIX_STATE;
+  for (let i = 0; i < text.length; i++) {
+    if (i > 0) h = step(h, 0x20);
+    const digits = DECIMAL[text.charCodeAt(i)]!;
+    for (let k = 0; k < digits.length; k++) h = step(h, digits[k]!);
+  }
+  return step(h, 0x5d); // ]
+}
+
 /**
  * The kubelet's hash of a container spec, as the lowercase hex string it writes into the
  * `io.kubernetes.container.hash` annotation. Only `name` and `image` take part (the only fields of a
@@ -117,7 +134,8 @@ export function hashContainer(container: { name: string; image?: string }): stri
   const known = memo.get(key);
   if (known !== undefined) return known;
   const json = `{"image":${goJsonString(container.image ?? "")},"name":${goJsonString(container.name)}}`;
-  const hash = hashSpewedBytes(utf8.encode(json)).toString(16);
+  // Printable ASCII (the usual image and container names) is its own UTF-8: no encoding needed.
+  const hash = (PLAIN.test(json) ? hashSpewedText(json) : hashSpewedBytes(utf8.encode(json))).toString(16);
   if (memo.size >= 50_000) memo.clear();
   memo.set(key, hash);
   return hash;

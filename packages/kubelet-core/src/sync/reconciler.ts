@@ -775,6 +775,17 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     const work: Promise<void>[] = [];
     for (const state of pods.values()) {
       if ((!wait && state.running) || uninspected.has(state.uid)) continue;
+      // A quiet pod (nothing changed since a sync that had nothing to do, no probes to run) needs
+      // no worker at all: the steady state of a large node costs a fingerprint per pod.
+      if (
+        state.quiet &&
+        !state.removed &&
+        !state.running &&
+        !hasProbes(state.pod) &&
+        state.quiet === fingerprint(state.pod, snapshot.get(state.uid))
+      ) {
+        continue;
+      }
       work.push(schedule(state));
     }
     if (wait) await Promise.all(work);
@@ -883,6 +894,14 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       };
     },
   };
+}
+
+function hasProbes(pod: Pod | undefined): boolean {
+  const spec = pod?.spec;
+  if (!spec) return false;
+  const has = (c: Container) =>
+    c.livenessProbe !== undefined || c.readinessProbe !== undefined || c.startupProbe !== undefined;
+  return spec.containers.some(has) || (spec.initContainers ?? []).some(has);
 }
 
 function isBackoff(value: unknown): value is Backoff {
