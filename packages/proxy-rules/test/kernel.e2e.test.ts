@@ -127,8 +127,9 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
     first = compileIptables(input());
     const v4 = first.ipv4!;
     topo.restore(v4.text, "IPv4", ["--test"]);
+    // a fresh host: the whole payload without --noflush (fast with iptables-nft), then the jumps
+    topo.exec(topo.node, ["iptables-restore"], v4.text);
     topo.restore(v4.jumpsText);
-    topo.restore(v4.text);
   });
   afterAll(() => topo.destroy());
 

@@ -116,7 +116,10 @@ export interface IptablesResult {
   readonly partial: boolean;
   /** The jumps from built-in chains kube-proxy ensures outside the payload. */
   readonly jumps: readonly IptablesJump[];
-  /** The jumps as a restore payload for `--noflush`, to load before `text` on a fresh host. */
+  /**
+   * The jumps as a restore payload for `--noflush`, to load once after `text` on a fresh host
+   * (it creates the jump targets `text` does not declare, and nothing else).
+   */
   readonly jumpsText: string;
   readonly stats: IptablesStats;
 }
@@ -712,7 +715,7 @@ function assemble(
     },
     partial,
     jumps: IPTABLES_JUMPS,
-    jumpsText: renderJumps(IPTABLES_JUMPS),
+    jumpsText: renderJumps(IPTABLES_JUMPS, kubeletFirewall ? [] : ["KUBE-FIREWALL"]),
     stats: {
       servicePorts: state.servicePorts,
       endpoints: state.endpoints,

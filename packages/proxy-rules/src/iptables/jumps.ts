@@ -36,17 +36,19 @@ export const IPTABLES_JUMPS: readonly IptablesJump[] = spec.map(([table, target,
 }));
 
 /**
- * An iptables-restore payload (for `--noflush`) that creates kube-proxy's top-level chains and
- * inserts the jumps into the built-in chains, as kube-proxy's `EnsureChain` / `EnsureRule` calls
- * do on a full sync. Load it before the rules payload: its chain lines flush those chains.
+ * An iptables-restore payload (for `--noflush`) that inserts the jumps into the built-in chains,
+ * as kube-proxy's `EnsureRule` calls do on a full sync. Load it after the rules payload, whose
+ * chains it jumps to; it only declares (creates) the target chains listed in `missing`, i.e. the
+ * ones the payload does not fill (KUBE-FIREWALL for IPv6). Loading it twice inserts the jumps
+ * twice: use {@link IPTABLES_JUMPS} with `iptables -C`/`-I` to ensure them idempotently.
  */
-export function renderJumps(jumps: readonly IptablesJump[] = IPTABLES_JUMPS): string {
+export function renderJumps(jumps: readonly IptablesJump[] = IPTABLES_JUMPS, missing: readonly string[] = []): string {
   let out = "";
   for (const table of ["filter", "nat"] as const) {
     const mine = jumps.filter((j) => j.table === table);
     if (mine.length === 0) continue;
     out += `*${table}\n`;
-    const targets = [...new Set(mine.map((j) => j.target))];
+    const targets = [...new Set(mine.map((j) => j.target))].filter((t) => missing.includes(t));
     for (const t of targets) out += `:${t} - [0:0]\n`;
     for (const j of mine) {
       const args = j.args.map((a, i) => (i > 0 && j.args[i - 1] === "--comment" ? quoteComment(a) : a));

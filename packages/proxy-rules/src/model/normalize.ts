@@ -300,14 +300,46 @@ export function normalizeService(
   };
 }
 
-function normalizeEndpoint(c: Checker, ep: Endpoint, at: string, family: IPFamily): NormalizedEndpoint | undefined {
+const validNodeNames = new Set<string>();
+
+function isNodeName(s: unknown): boolean {
+  if (typeof s !== "string") return false;
+  if (validNodeNames.has(s)) return true;
+  if (!isDNS1123Subdomain(s)) return false;
+  if (validNodeNames.size > 100_000) validNodeNames.clear();
+  validNodeNames.add(s);
+  return true;
+}
+
+function hintNames(c: Checker, list: unknown, field: () => string): string[] | undefined {
+  const arr = arrayOrEmpty(list);
+  if (!arr) {
+    c.fail(field(), "must be a list", list);
+    return undefined;
+  }
+  if (arr.length === 0) return undefined;
+  const names: string[] = [];
+  for (let i = 0; i < arr.length; i++) {
+    const h = arr[i];
+    if (!isObject(h) || typeof h.name !== "string") c.fail(`${field()}[${i}].name`, "must be a string", h);
+    else names.push(h.name);
+  }
+  return names;
+}
+
+function isOptionalBoolean(v: unknown): boolean {
+  return v === undefined || v === null || typeof v === "boolean";
+}
+
+function normalizeEndpoint(c: Checker, ep: Endpoint, index: number, family: IPFamily): NormalizedEndpoint | undefined {
+  const at = () => `endpoints[${index}]`;
   if (!isPresent(ep)) {
-    c.fail(at, "must be an object", ep);
+    c.fail(at(), "must be an object", ep);
     return undefined;
   }
   const addresses = arrayOrEmpty(ep.addresses);
   if (!addresses || addresses.length === 0) {
-    c.fail(`${at}.addresses`, "must list at least one address", ep.addresses);
+    c.fail(`${at()}.addresses`, "must list at least one address", ep.addresses);
     return undefined;
   }
   let first: string | undefined;
@@ -319,45 +351,35 @@ function normalizeEndpoint(c: Checker, ep: Endpoint, at: string, family: IPFamil
       continue;
     }
     const ip = typeof raw === "string" ? parseIP(raw) : undefined;
-    if (!ip) c.fail(`${at}.addresses[${i}]`, "must be a valid IP address", raw);
-    else c.fail(`${at}.addresses[${i}]`, `is not an ${family} address`, raw);
+    if (!ip) c.fail(`${at()}.addresses[${i}]`, "must be a valid IP address", raw);
+    else c.fail(`${at()}.addresses[${i}]`, `is not an ${family} address`, raw);
   }
   const cond = ep.conditions ?? {};
   if (!isPresent(cond)) {
-    c.fail(`${at}.conditions`, "must be an object", ep.conditions);
+    c.fail(`${at()}.conditions`, "must be an object", ep.conditions);
     return undefined;
   }
-  for (const k of ["ready", "serving", "terminating"] as const) {
-    const v = cond[k];
-    if (v !== undefined && v !== null && typeof v !== "boolean")
-      c.fail(`${at}.conditions.${k}`, "must be a boolean", v);
+  const { ready, serving, terminating } = cond;
+  if (!isOptionalBoolean(ready)) c.fail(`${at()}.conditions.ready`, "must be a boolean", ready);
+  if (!isOptionalBoolean(serving)) c.fail(`${at()}.conditions.serving`, "must be a boolean", serving);
+  if (!isOptionalBoolean(terminating)) c.fail(`${at()}.conditions.terminating`, "must be a boolean", terminating);
+  const nodeName = ep.nodeName;
+  if (nodeName !== undefined && nodeName !== null && !isNodeName(nodeName)) {
+    c.fail(`${at()}.nodeName`, "must be a DNS-1123 subdomain", nodeName);
   }
-  if (ep.nodeName !== undefined && ep.nodeName !== null && !isDNS1123Subdomain(ep.nodeName)) {
-    c.fail(`${at}.nodeName`, "must be a DNS-1123 subdomain", ep.nodeName);
+  let zoneHints: string[] | undefined;
+  let nodeHints: string[] | undefined;
+  if (ep.hints) {
+    zoneHints = hintNames(c, ep.hints.forZones, () => `${at()}.hints.forZones`);
+    nodeHints = hintNames(c, ep.hints.forNodes, () => `${at()}.hints.forNodes`);
   }
-  const hintNames = (list: unknown, field: string): string[] | undefined => {
-    const arr = arrayOrEmpty(list);
-    if (!arr) {
-      c.fail(field, "must be a list", list);
-      return undefined;
-    }
-    if (arr.length === 0) return undefined;
-    const names: string[] = [];
-    arr.forEach((h, i) => {
-      if (!isObject(h) || typeof h.name !== "string") c.fail(`${field}[${i}].name`, "must be a string", h);
-      else names.push(h.name);
-    });
-    return names;
-  };
-  const zoneHints = ep.hints ? hintNames(ep.hints.forZones, `${at}.hints.forZones`) : undefined;
-  const nodeHints = ep.hints ? hintNames(ep.hints.forNodes, `${at}.hints.forNodes`) : undefined;
   if (first === undefined) return undefined;
   return {
     ip: first,
-    nodeName: ep.nodeName ?? undefined,
-    ready: cond.ready ?? true,
-    serving: cond.serving ?? true,
-    terminating: cond.terminating ?? false,
+    nodeName: nodeName ?? undefined,
+    ready: ready ?? true,
+    serving: serving ?? true,
+    terminating: terminating ?? false,
     zoneHints,
     nodeHints,
   };
@@ -430,10 +452,11 @@ export function normalizeSlice(
   const endpoints: NormalizedEndpoint[] = [];
   const rawEndpoints = arrayOrEmpty(slice.endpoints);
   if (!rawEndpoints) c.fail("endpoints", "must be a list", slice.endpoints);
-  (rawEndpoints ?? []).forEach((ep, i) => {
-    const n = normalizeEndpoint(c, ep as Endpoint, `endpoints[${i}]`, family);
+  const list = rawEndpoints ?? [];
+  for (let i = 0; i < list.length; i++) {
+    const n = normalizeEndpoint(c, list[i] as Endpoint, i, family);
     if (n) endpoints.push(n);
-  });
+  }
   if (c.errors.length > 0) return { errors: c.errors };
   return {
     errors: [],
