@@ -1,3 +1,4 @@
+import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import type { Pod } from "../src/index.js";
 import { createScenario } from "../src/testing/index.js";
@@ -100,5 +101,41 @@ describe("probes, in virtual time", () => {
     script.set("alive", 0);
     await s.runUntil(() => readyOf(s, "slow") === "True", 30_000);
     expect(s.status("slow")?.containerStatuses?.[0]).toMatchObject({ started: true, ready: true, restartCount: 0 });
+  });
+
+  it("tcpSocket probes resolve named ports; a probe that errors is thrown away, not counted", async () => {
+    const server = createServer((socket) => socket.end());
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const s = createScenario({
+        pods: [
+          {
+            metadata: { name: "tcp", namespace: "default", uid: "uid-tcp" },
+            spec: {
+              hostNetwork: true, // the fake gives host-network pods no IP: probes go to 127.0.0.1
+              containers: [
+                {
+                  name: "app",
+                  image: "busybox:1.36",
+                  command: ["sleep", "3600"],
+                  ports: [{ name: "web", containerPort: port }],
+                  readinessProbe: { tcpSocket: { port: "web" }, periodSeconds: 1 },
+                  // A port name the container does not have: every run errors, so it never kills.
+                  livenessProbe: { tcpSocket: { port: "nope" }, periodSeconds: 1, failureThreshold: 1 },
+                },
+              ],
+            },
+          },
+        ],
+      });
+      expect(await s.runUntil(() => readyOf(s, "tcp") === "True", 20_000)).toBe(true);
+      await s.runFor(10_000);
+      expect(s.status("tcp")?.containerStatuses?.[0]?.restartCount).toBe(0);
+      await new Promise<void>((r) => server.close(() => r()));
+      expect(await s.runUntil(() => readyOf(s, "tcp") === "False", 20_000)).toBe(true);
+    } finally {
+      server.close();
+    }
   });
 });

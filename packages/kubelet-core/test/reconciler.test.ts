@@ -331,6 +331,23 @@ describe("reconciler over the fake runtime, in virtual time", () => {
     expect(s.statuses[0]?.status.containerStatuses?.[0]?.state?.waiting?.reason).toBe("ContainerCreating");
   });
 
+  it("pulls one image at a time by default, as the kubelet's serializeImagePulls", async () => {
+    const pods = [
+      pod("one", { containers: [{ name: "app", image: "registry.local/one:1", command: ["sleep", "9"] }] }),
+      pod("two", { containers: [{ name: "app", image: "registry.local/two:1", command: ["sleep", "9"] }] }),
+    ];
+    const timeline = async (maxParallelImagePulls?: number) => {
+      const s = createScenario({ pods, reconciler: maxParallelImagePulls ? { maxParallelImagePulls } : {} });
+      s.runtime.scriptPull("registry.local/one:1", { delayMs: 5_000 });
+      s.runtime.scriptPull("registry.local/two:1", { delayMs: 5_000 });
+      const t0 = s.clock.now();
+      await s.sync();
+      return s.events.filter((e) => e.reason === "Pulled").map((e) => (e.time - t0) / 1000);
+    };
+    expect(await timeline()).toEqual([5, 10]);
+    expect(await timeline(2)).toEqual([5, 5]);
+  });
+
   it("rejects invalid pods with a per-pod error while other pods keep syncing", async () => {
     const dup = pod("dup", {
       containers: [

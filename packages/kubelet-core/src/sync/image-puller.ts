@@ -45,6 +45,11 @@ export interface ImagePullerOptions {
   clock: Clock;
   /** Pull backoff (default the kubelet's: 10 s doubling to 300 s). */
   backoff?: Backoff;
+  /**
+   * How many pulls may run at once (the kubelet's serializeImagePulls / maxParallelImagePulls):
+   * default 1, one pull at a time.
+   */
+  maxParallelImagePulls?: number;
 }
 
 /**
@@ -61,6 +66,17 @@ export interface ImagePullerOptions {
 export function createImagePuller(options: ImagePullerOptions): ImagePuller {
   const { image, clock } = options;
   const backoff = options.backoff ?? createBackoff(clock, { initialMs: 10_000, maxMs: 300_000 });
+  const maxParallel = Math.max(1, options.maxParallelImagePulls ?? 1);
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  const slot = async (): Promise<() => void> => {
+    if (active >= maxParallel) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    return () => {
+      active--;
+      waiting.shift()?.();
+    };
+  };
   return {
     async ensureImage({ pod, container, sandboxConfig, signal }, report) {
       const ref = container.image ?? "";
@@ -95,6 +111,7 @@ export function createImagePuller(options: ImagePullerOptions): ImagePuller {
         report({ type: "Normal", reason: "BackOff", message: msg });
         fail("ImagePullBackOff", msg);
       }
+      const release = await slot();
       report({ type: "Normal", reason: "Pulling", message: `Pulling image "${ref}"` });
       const started = clock.now();
       try {
@@ -111,6 +128,8 @@ export function createImagePuller(options: ImagePullerOptions): ImagePuller {
         const msg = `Failed to pull image "${ref}": ${message(err)}`;
         report({ type: "Warning", reason: "Failed", message: msg });
         return fail("ErrImagePull", msg, err);
+      } finally {
+        release();
       }
     },
   };

@@ -71,7 +71,7 @@ export function createProber(options: {
 
   const run: ProbeHandler =
     options.handler ??
-    (async ({ probe, containerId, podIP }) => {
+    (async ({ probe, container, containerId, podIP }) => {
       const timeoutS = probe.timeoutSeconds ?? 1;
       if (probe.exec) {
         try {
@@ -86,9 +86,10 @@ export function createProber(options: {
         }
       }
       const host = probe.tcpSocket?.host ?? probe.httpGet?.host ?? (podIP || "127.0.0.1");
+      const port = resolvePort(probe.tcpSocket?.port ?? probe.httpGet?.port ?? 0, container);
       if (probe.tcpSocket) {
         return new Promise((resolve) => {
-          const socket = connect({ host, port: Number(probe.tcpSocket!.port), timeout: timeoutS * 1000 });
+          const socket = connect({ host, port, timeout: timeoutS * 1000 });
           const done = (ok: boolean) => {
             socket.destroy();
             resolve(ok ? "success" : "failure");
@@ -100,7 +101,7 @@ export function createProber(options: {
       }
       if (probe.httpGet) {
         const scheme = (probe.httpGet.scheme ?? "HTTP").toLowerCase();
-        const url = `${scheme}://${host.includes(":") ? `[${host}]` : host}:${probe.httpGet.port}${probe.httpGet.path ?? "/"}`;
+        const url = `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}${probe.httpGet.path ?? "/"}`;
         try {
           const res = await fetch(url, { signal: AbortSignal.timeout(timeoutS * 1000), redirect: "manual" });
           return res.status >= 200 && res.status < 400 ? "success" : "failure";
@@ -111,6 +112,15 @@ export function createProber(options: {
       // A probe nodekit cannot run counts as passing, as an unknown handler does not kill.
       return "success";
     });
+
+  /** A port number, or a named port of the container (an unknown name is an error, discarded). */
+  const resolvePort = (port: number | string, container: Container): number => {
+    if (typeof port === "number") return port;
+    if (/^\d+$/.test(port)) return Number(port);
+    const named = container.ports?.find((p) => p.name === port)?.containerPort;
+    if (named === undefined) throw new Error(`container ${container.name} has no port named ${JSON.stringify(port)}`);
+    return named;
+  };
 
   const probesOf = (c: Container): [ProbeKind, Probe][] => {
     const out: [ProbeKind, Probe][] = [];
@@ -184,9 +194,11 @@ export function createProber(options: {
           const worker = w;
           due.push(
             run({ pod, container: c, containerId: status.id, probe, kind, podIP: rs.ips[0] ?? "" })
-              .catch((): "failure" => "failure")
+              // A probe that errored (not one that failed) is thrown away, as the kubelet does.
+              .catch((): undefined => undefined)
               .then((outcome) => {
                 worker.running = false;
+                if (outcome === undefined) return false;
                 worker.run = outcome === worker.lastOutcome ? worker.run + 1 : 1;
                 worker.lastOutcome = outcome;
                 const threshold = outcome === "success" ? (probe.successThreshold ?? 1) : (probe.failureThreshold ?? 3);

@@ -11,7 +11,7 @@ import {
   type RuntimeService,
 } from "@nodekit/cri";
 import { type Backoff, createBackoff, formatDuration } from "../backoff.js";
-import { type Clock, systemClock } from "../clock.js";
+import { type Clock, sleep, systemClock } from "../clock.js";
 import { KubeletError } from "../errors.js";
 import { labels as L } from "../labels.js";
 import { computePodActions, isRestartableInitContainer } from "../plan/compute-pod-actions.js";
@@ -98,6 +98,8 @@ export interface ReconcilerOptions {
       };
   /** Makes images present (default: the kubelet's pull policies and pull backoff over `image`). */
   imagePuller?: ImagePuller;
+  /** With the default image puller: pulls at once (default 1, as the kubelet's serializeImagePulls). */
+  maxParallelImagePulls?: number;
   /** Runs postStart and preStop hooks (default: exec through ExecSync, and sleep). */
   hooks?: HookRunner;
   /**
@@ -202,7 +204,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         // The kubelet forgets a container's crash loop after 10 minutes without a crash.
         hasExpired: (event, last) => event - last > resetMs,
       });
-  const puller = options.imagePuller ?? createImagePuller({ image, clock });
+  const puller =
+    options.imagePuller ??
+    createImagePuller({ image, clock, maxParallelImagePulls: options.maxParallelImagePulls ?? 1 });
   const hooks = options.hooks ?? createExecHookRunner(runtime, clock);
   const prober = createProber({ runtime, clock, handler: options.probeHandler });
   const maxDead = options.maxDeadContainersPerContainer ?? 1;
@@ -807,17 +811,31 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       });
   };
 
+  /**
+   * Follows GetContainerEvents to sync a pod as soon as one of its containers changes. A stream that
+   * ends (a runtime restart) is reopened after a relist period; after 5 failures in a row, or at
+   * once on UNIMPLEMENTED, relisting alone goes on (the kubelet's evented PLEG falls back alike).
+   */
   const watchEvents = async (): Promise<void> => {
     if (options.useContainerEvents === false) return;
-    try {
-      for await (const ev of runtime.getContainerEvents({}, { signal: eventsAbort.signal })) {
-        const uid = ev.podSandboxStatus?.labels[L.podUid];
-        const state = uid ? pods.get(uid) : undefined;
-        if (state && running) void schedule(state, true);
+    let failures = 0;
+    while (running && failures < 5) {
+      try {
+        for await (const ev of runtime.getContainerEvents({}, { signal: eventsAbort.signal })) {
+          failures = 0;
+          const uid = ev.podSandboxStatus?.labels[L.podUid];
+          const state = uid ? pods.get(uid) : undefined;
+          if (state && running) void schedule(state, true);
+        }
+        failures++;
+      } catch (err) {
+        if (isUnimplemented(err) || !running) return;
+        failures++;
+        log?.warn("container events stream ended", { error: messageOf(err), failures });
       }
-    } catch (err) {
-      if (!isUnimplemented(err) && running) log?.warn("container events stream ended", { error: messageOf(err) });
+      if (running) await sleep(clock, options.relistPeriodMs ?? 1000, eventsAbort.signal).catch(() => undefined);
     }
+    if (running) log?.info("container events unavailable: relisting only");
   };
 
   return {
