@@ -188,7 +188,8 @@ function buildClient(
     ...options.channelOptions,
   });
   let closed = false;
-  let useStreaming = options.useStreaming !== false;
+  // Per list call: a runtime may stream some lists and not others.
+  const streamingOff = new Set<string>(options.useStreaming === false ? Object.keys(streamTwins) : []);
   const built: BuiltClient = {
     methods: {},
     close() {
@@ -300,7 +301,7 @@ function buildClient(
     const stream = built.methods[streamName];
     if (!plain || !stream) continue;
     built.methods[listName] = async (request: unknown, callOptions?: CallOptions) => {
-      if (useStreaming) {
+      if (!streamingOff.has(listName)) {
         try {
           const items: unknown[] = [];
           for await (const page of stream(request, callOptions) as AsyncIterable<Record<string, unknown[]>>) {
@@ -309,7 +310,7 @@ function buildClient(
           return { [listField]: items };
         } catch (err) {
           if (!isUnimplemented(err)) throw err;
-          useStreaming = false;
+          streamingOff.add(listName);
         }
       }
       return plain(request, callOptions);

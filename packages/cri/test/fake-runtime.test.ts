@@ -11,9 +11,9 @@ import {
   type PodSandboxConfig,
   PodSandboxState,
 } from "../src/index.js";
-import { createFakeRuntime, type FakeClock } from "../src/testing/index.js";
+import { createFakeRuntime, type FakeRuntimeClock } from "../src/testing/index.js";
 
-function manualClock(start = 1_700_000_000_000): FakeClock & { advance(ms: number): void } {
+function manualClock(start = 1_700_000_000_000): FakeRuntimeClock & { advance(ms: number): void } {
   let now = start;
   const timers: { at: number; fn: () => void; id: number }[] = [];
   let nextId = 0;

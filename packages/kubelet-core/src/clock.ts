@@ -1,5 +1,5 @@
 /**
- * Time and timers for the reconciler. The same shape as `FakeClock` of `@nodekit/cri/testing`, so
+ * Time and timers for the reconciler. The same shape as `FakeRuntimeClock` of `@nodekit/cri/testing`, so
  * one fake clock drives both the reconciler and the fake runtime in virtual time.
  */
 export interface Clock {

@@ -34,7 +34,7 @@ import { requireFields } from "../validate.js";
  * Time and timers for the fake runtime. The default is the wall clock; kubelet-core's
  * `createFakeClock()` implements it to run the fake in virtual time.
  */
-export interface FakeClock {
+export interface FakeRuntimeClock {
   /** Milliseconds since the epoch (may be fractional). */
   now(): number;
   /** Runs `fn` after `ms` milliseconds of this clock's time; returns a handle for `clearTimeout`. */
@@ -78,7 +78,7 @@ export interface FakeContainerBehaviour {
 /** Options of {@link createFakeRuntime}. */
 export interface FakeRuntimeOptions {
   /** Clock for timestamps, pull delays and container exits (default: wall clock and timers). */
-  clock?: FakeClock;
+  clock?: FakeRuntimeClock;
   /** Seed of the deterministic ids (default `nodekit-fake`); two fakes with one seed give one id sequence. */
   idSeed?: string;
   /** `runtimeName` in Version (default `nodekit-fake`). */
@@ -207,7 +207,7 @@ interface ImageRecord {
   size: bigint;
 }
 
-const systemClock: FakeClock = {
+const systemClock: FakeRuntimeClock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),

@@ -17,12 +17,12 @@ export {
 } from "./conformance/index.js";
 export type {
   FakeCall,
-  FakeClock,
   FakeContainerBehaviour,
   FakeExecResult,
   FakeExit,
   FakePullScript,
   FakeRuntime,
+  FakeRuntimeClock,
   FakeRuntimeOptions,
 } from "./fake-runtime.js";
 export { createFakeRuntime } from "./fake-runtime.js";
