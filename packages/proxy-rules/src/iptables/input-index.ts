@@ -83,6 +83,7 @@ export class InputIndex {
     for (const i of svcChanged) {
       const before = this.services[i]!;
       const after = services[i]!;
+      this.normService(after, i);
       const oldKey = this.serviceKey(before);
       const newKey = this.serviceKey(after);
       if ((oldKey && this.contested.has(oldKey)) || (newKey && this.contested.has(newKey))) return undefined;
@@ -97,6 +98,7 @@ export class InputIndex {
     for (const i of sliceChanged) {
       const before = this.slices[i]!;
       const after = slices[i]!;
+      this.normSlice(after, i);
       const oldNorm = this.sliceNorm(before);
       const newNorm = this.sliceNorm(after);
       if ((oldNorm && this.contested.has(oldNorm.id)) || (newNorm && this.contested.has(newNorm.id))) return undefined;
