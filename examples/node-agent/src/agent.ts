@@ -138,8 +138,9 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
             child.child.stdin?.end(text);
             await child;
           };
-          if (!lastApplied) await restore(payload.ipv4!.jumpsText);
           await restore(payload.ipv4!.text);
+          // On the first load, the jumps from the built-in chains (they target chains `text` made).
+          if (!lastApplied) await restore(payload.ipv4!.jumpsText);
           lastApplied = result;
           applied = true;
         } catch (err) {

@@ -146,9 +146,9 @@ async function main(): Promise<number> {
         ` (${restarts} restarts), ${agent.proxyInput().services.length} services → ${rules ? `${rules.stats.natRules + rules.stats.filterRules} iptables rules` : "no rules"}\n`,
     );
     if (rules) {
-      out.write("\n# kube-proxy rules (iptables-restore input), jumps from the built-in chains first:\n");
-      out.write(rules.jumpsText);
+      out.write("\n# kube-proxy rules (iptables-restore input), then the jumps from the built-in chains:\n");
       out.write(rules.text);
+      out.write(rules.jumpsText);
     }
     if (!ok) out.write(`\ntimed out after ${values.timeout}s waiting for every pod to be Running and ready\n`);
     return finish(ok ? 0 : 1);
