@@ -1,0 +1,35 @@
+// The input types accept @kubernetes/client-node's objects as they are (checked by tsc over the
+// test folder), and such objects compile.
+
+import type { V1EndpointSlice, V1Service } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { compileIptables, type EndpointSlice, type ProxyInput, type Service } from "../src/index.js";
+
+describe("client-node types", () => {
+  it("assigns V1Service and V1EndpointSlice to the input types", () => {
+    const svc: V1Service = {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "web", namespace: "default", creationTimestamp: new Date(0) },
+      spec: {
+        type: "ClusterIP",
+        clusterIP: "10.96.0.10",
+        clusterIPs: ["10.96.0.10"],
+        ipFamilies: ["IPv4"],
+        ports: [{ name: "http", port: 80, protocol: "TCP", targetPort: "http" }],
+        selector: { app: "web" },
+      },
+      status: { loadBalancer: {} },
+    };
+    const eps: V1EndpointSlice = {
+      addressType: "IPv4",
+      metadata: { name: "web-x1", namespace: "default", labels: { "kubernetes.io/service-name": "web" } },
+      endpoints: [{ addresses: ["10.244.0.5"], conditions: { ready: true }, nodeName: "node-1" }],
+      ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+    };
+    const services: Service[] = [svc];
+    const endpointSlices: EndpointSlice[] = [eps];
+    const input: ProxyInput = { services, endpointSlices, node: { name: "node-1", addresses: ["192.168.0.1"] } };
+    expect(compileIptables(input).ipv4!.text).toContain("--to-destination 10.244.0.5:8080");
+  });
+});
