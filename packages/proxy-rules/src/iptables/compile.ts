@@ -97,8 +97,9 @@ export interface IptablesStats {
   readonly rewrittenServices: number;
   /** Chains this payload deletes. */
   readonly deletedChains: number;
-  /** Rules in the payload, per table. */
+  /** Rules in the payload's filter table. */
   readonly filterRules: number;
+  /** Rules in the payload's nat table. */
   readonly natRules: number;
 }
 
