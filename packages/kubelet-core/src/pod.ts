@@ -27,7 +27,13 @@ export interface Lifecycle {
 /** `v1.Probe`. */
 export interface Probe {
   exec?: ExecAction;
-  httpGet?: { path?: string; port: number | string; host?: string; scheme?: string };
+  httpGet?: {
+    path?: string;
+    port: number | string;
+    host?: string;
+    scheme?: string;
+    httpHeaders?: { name: string; value: string }[];
+  };
   tcpSocket?: { port: number | string; host?: string };
   grpc?: { port: number; service?: string };
   initialDelaySeconds?: number;

@@ -1,5 +1,5 @@
 import type { ContainerStatus as CriContainerStatus, PodSandboxStatus } from "@nodekit/cri";
-import { ContainerState as CriContainerState } from "@nodekit/cri";
+import { ContainerState as CriContainerState, PodSandboxState } from "@nodekit/cri";
 import { labels as L } from "./labels.js";
 
 /** A container's state as the kubelet sees it in the runtime (kubecontainer.State). */
@@ -106,7 +106,7 @@ export function podRuntimeStatusFrom(pod: {
   const containerStatuses = pod.containers
     .map(toRuntimeContainerStatus)
     .sort((a, b) => cmpDesc(a.createdAt, b.createdAt));
-  const ready = sandboxStatuses.find((s) => s.state === 0);
+  const ready = sandboxStatuses.find((s) => s.state === PodSandboxState.SANDBOX_READY);
   const ips = ready?.network?.ip ? [ready.network.ip, ...ready.network.additionalIps.map((p) => p.ip)] : [];
   return { uid: pod.uid, name: pod.name, namespace: pod.namespace, ips, sandboxStatuses, containerStatuses };
 }

@@ -26,8 +26,11 @@ export function podProblems(pod: Pod): string[] {
       `spec.restartPolicy: unsupported value ${JSON.stringify(spec.restartPolicy)}: supported values: "Always", "OnFailure", "Never"`,
     );
   }
-  if (spec.terminationGracePeriodSeconds !== undefined && !(spec.terminationGracePeriodSeconds >= 0)) {
-    problems.push("spec.terminationGracePeriodSeconds: must be >= 0");
+  if (
+    spec.terminationGracePeriodSeconds !== undefined &&
+    !(Number.isInteger(spec.terminationGracePeriodSeconds) && spec.terminationGracePeriodSeconds >= 0)
+  ) {
+    problems.push("spec.terminationGracePeriodSeconds: must be a whole number >= 0");
   }
   const seen = new Set<string>();
   const lists = [

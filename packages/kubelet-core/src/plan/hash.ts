@@ -16,9 +16,12 @@ const FNV32_PRIME = 0x01000193;
 
 const HEX = "0123456789abcdef";
 
+/** Printable ASCII that Go's JSON encoder writes as it is. */
+const SAFE = /^[\x20-\x21\x23-\x25\x27-\x3b\x3d\x3f-\x5b\x5d-\x7e]*$/;
+
 /**
  * A string as Go's `encoding/json` writes it with HTML escaping on (the default of
- * `json.Marshal`), including the surrounding quotes. Returns the UTF-8 bytes.
+ * `json.Marshal`), including the surrounding quotes. Returns the text.
  *
  * - `"` and `\` are backslash-escaped; `\b \f \n \r \t` use their short forms.
  * - Other bytes below 0x20 and `<`, `>`, `&` become `\u00XX` (lowercase hex).
@@ -26,9 +29,6 @@ const HEX = "0123456789abcdef";
  * - Everything else, DEL and non-ASCII included, is written as raw UTF-8. A lone UTF-16 surrogate
  *   (which no Go string can hold) is encoded as U+FFFD, as the API server would have decoded it.
  */
-/** Printable ASCII that Go's JSON encoder writes as it is. */
-const SAFE = /^[\x20-\x21\x23-\x25\x27-\x3b\x3d\x3f-\x5b\x5d-\x7e]*$/;
-
 function goJsonString(value: string): string {
   if (SAFE.test(value)) return `"${value}"`;
   let out = '"';
@@ -77,7 +77,6 @@ function goJsonString(value: string): string {
   return `${out}"`;
 }
 
-/** 32-bit FNV-1a of the given bytes, as an unsigned number. */
 /** FNV-1a state after one more byte. */
 const step = (h: number, b: number): number => Math.imul(h ^ b, FNV32_PRIME) >>> 0;
 

@@ -112,11 +112,14 @@ export function computePodStatus(
     return out;
   };
   const containersReady = containersReadyCondition(pod, all, phase);
+  // Conditions others own (readiness gates, DisruptionTarget…) come from the API's pod, as the
+  // kubelet reads them; without one, from the previous status.
+  const external = (pod.status ?? previous).conditions ?? [];
   const conditions: PodCondition[] = [
-    ...(previous.conditions ?? []).filter((c) => !owned.has(c.type)),
+    ...external.filter((c) => !owned.has(c.type)),
     stamp(readyToStartContainersCondition(pod, runtime)),
     stamp(initializedCondition(pod, all, phase)),
-    stamp(readyCondition(pod, containersReady, previous)),
+    stamp(readyCondition(pod, containersReady, external)),
     stamp(containersReady),
     stamp({ type: "PodScheduled", status: "True" }),
   ];
@@ -431,7 +434,7 @@ function containersReadyCondition(pod: Pod, statuses: readonly ContainerStatus[]
   return { type: "ContainersReady", status: "True" };
 }
 
-function readyCondition(pod: Pod, containersReady: PodCondition, previous: PodStatus): PodCondition {
+function readyCondition(pod: Pod, containersReady: PodCondition, external: readonly PodCondition[]): PodCondition {
   if (containersReady.status !== "True") {
     const c: PodCondition = { type: "Ready", status: containersReady.status };
     if (containersReady.reason) c.reason = containersReady.reason;
@@ -440,7 +443,7 @@ function readyCondition(pod: Pod, containersReady: PodCondition, previous: PodSt
   }
   const messages: string[] = [];
   for (const gate of pod.spec?.readinessGates ?? []) {
-    const condition = previous.conditions?.find((c) => c.type === gate.conditionType);
+    const condition = external.find((c) => c.type === gate.conditionType);
     if (!condition)
       messages.push(`corresponding condition of pod readiness gate "${gate.conditionType}" does not exist.`);
     else if (condition.status !== "True") {

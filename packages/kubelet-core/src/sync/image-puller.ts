@@ -2,6 +2,7 @@ import { CriError, type DeepPartial, type ImageService, type PodSandboxConfig } 
 import { type Backoff, createBackoff } from "../backoff.js";
 import type { Clock } from "../clock.js";
 import { KubeletError } from "../errors.js";
+import { createLimiter } from "../limiter.js";
 import type { Container, Pod } from "../pod.js";
 
 /** What the reconciler asks of an image puller for one container. */
@@ -66,17 +67,8 @@ export interface ImagePullerOptions {
 export function createImagePuller(options: ImagePullerOptions): ImagePuller {
   const { image, clock } = options;
   const backoff = options.backoff ?? createBackoff(clock, { initialMs: 10_000, maxMs: 300_000 });
-  const maxParallel = Math.max(1, options.maxParallelImagePulls ?? 1);
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  const slot = async (): Promise<() => void> => {
-    if (active >= maxParallel) await new Promise<void>((r) => waiting.push(r));
-    active++;
-    return () => {
-      active--;
-      waiting.shift()?.();
-    };
-  };
+  // The kubelet serializes pulls by default (serializeImagePulls).
+  const limit = createLimiter(options.maxParallelImagePulls ?? 1);
   return {
     async ensureImage({ pod, container, sandboxConfig, signal }, report) {
       const ref = container.image ?? "";
@@ -111,26 +103,25 @@ export function createImagePuller(options: ImagePullerOptions): ImagePuller {
         report({ type: "Normal", reason: "BackOff", message: msg });
         fail("ImagePullBackOff", msg);
       }
-      const release = await slot();
-      report({ type: "Normal", reason: "Pulling", message: `Pulling image "${ref}"` });
-      const started = clock.now();
-      try {
-        const { imageRef } = await image.pullImage({ image: { image: ref }, sandboxConfig }, { signal });
-        report({
-          type: "Normal",
-          reason: "Pulled",
-          message: `Successfully pulled image "${ref}" in ${((clock.now() - started) / 1000).toFixed(3)}s`,
-        });
-        backoff.gc();
-        return imageRef;
-      } catch (err) {
-        backoff.next(key, clock.now());
-        const msg = `Failed to pull image "${ref}": ${message(err)}`;
-        report({ type: "Warning", reason: "Failed", message: msg });
-        return fail("ErrImagePull", msg, err);
-      } finally {
-        release();
-      }
+      return limit(async () => {
+        report({ type: "Normal", reason: "Pulling", message: `Pulling image "${ref}"` });
+        const started = clock.now();
+        try {
+          const { imageRef } = await image.pullImage({ image: { image: ref }, sandboxConfig }, { signal });
+          report({
+            type: "Normal",
+            reason: "Pulled",
+            message: `Successfully pulled image "${ref}" in ${((clock.now() - started) / 1000).toFixed(3)}s`,
+          });
+          backoff.gc();
+          return imageRef;
+        } catch (err) {
+          backoff.next(key, clock.now());
+          const [reason, text] = pullError(ref, message(err));
+          report({ type: "Warning", reason: "Failed", message: `Failed to pull image "${ref}": ${text}` });
+          return fail(reason, `Failed to pull image "${ref}": ${text}`, err);
+        }
+      });
     },
   };
 }
@@ -141,6 +132,21 @@ export function defaultPullPolicy(ref: string): "Always" | "IfNotPresent" {
   const last = ref.slice(ref.lastIndexOf("/") + 1);
   const tag = last.includes(":") ? last.slice(last.indexOf(":") + 1) : "";
   return tag === "" || tag === "latest" ? "Always" : "IfNotPresent";
+}
+
+/**
+ * The kubelet's reading of a failed pull (evalCRIPullErr): a runtime error that starts with
+ * `RegistryUnavailable` or `SignatureValidationFailed` becomes that reason, anything else ErrImagePull.
+ */
+function pullError(ref: string, text: string): [reason: string, message: string] {
+  for (const [reason, what] of [
+    ["RegistryUnavailable", "the registry is unavailable"],
+    ["SignatureValidationFailed", "the signature validation failed"],
+  ] as const) {
+    if (text.startsWith(reason))
+      return [reason, `image pull failed for ${ref} because ${what}${text.slice(reason.length)}`];
+  }
+  return ["ErrImagePull", text];
 }
 
 function message(err: unknown): string {

@@ -1,3 +1,5 @@
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
 import { isDeadlineExceeded, type RuntimeService } from "@nodekit/cri";
 import type { Clock } from "../clock.js";
@@ -76,7 +78,7 @@ export function createProber(options: {
       if (probe.exec) {
         try {
           const r = await runtime.execSync(
-            { containerId, cmd: probe.exec.command ?? [], timeout: BigInt(timeoutS) },
+            { containerId, cmd: probe.exec.command ?? [], timeout: BigInt(Math.ceil(timeoutS)) },
             { timeoutMs: timeoutS * 1000 + 5_000 },
           );
           return r.exitCode === 0 ? "success" : "failure";
@@ -102,12 +104,9 @@ export function createProber(options: {
       if (probe.httpGet) {
         const scheme = (probe.httpGet.scheme ?? "HTTP").toLowerCase();
         const url = `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}${probe.httpGet.path ?? "/"}`;
-        try {
-          const res = await fetch(url, { signal: AbortSignal.timeout(timeoutS * 1000), redirect: "manual" });
-          return res.status >= 200 && res.status < 400 ? "success" : "failure";
-        } catch {
-          return "failure";
-        }
+        const headers: Record<string, string> = { "User-Agent": "kube-probe/1.35", Accept: "*/*" };
+        for (const h of probe.httpGet.httpHeaders ?? []) headers[h.name] = h.value;
+        return httpStatusOk(url, headers, timeoutS * 1000);
       }
       // A probe nodekit cannot run counts as passing, as an unknown handler does not kill.
       return "success";
@@ -121,6 +120,22 @@ export function createProber(options: {
     if (named === undefined) throw new Error(`container ${container.name} has no port named ${JSON.stringify(port)}`);
     return named;
   };
+
+  /** A run that outlives its timeout (a stuck handler) counts as errored. */
+  const withBudget = <T>(promise: Promise<T>, ms: number): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = clock.setTimeout(() => reject(new Error("probe ran out of time")), ms);
+      promise.then(
+        (v) => {
+          clock.clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clock.clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
 
   const probesOf = (c: Container): [ProbeKind, Probe][] => {
     const out: [ProbeKind, Probe][] = [];
@@ -192,8 +207,12 @@ export function createProber(options: {
           w.running = true;
           w.lastRunAt = now;
           const worker = w;
+          const budgetMs = ((probe.timeoutSeconds ?? 1) + 5) * 1000;
           due.push(
-            run({ pod, container: c, containerId: status.id, probe, kind, podIP: rs.ips[0] ?? "" })
+            withBudget(
+              run({ pod, container: c, containerId: status.id, probe, kind, podIP: rs.ips[0] ?? "" }),
+              budgetMs,
+            )
               // A probe that errored (not one that failed) is thrown away, as the kubelet does.
               .catch((): undefined => undefined)
               .then((outcome) => {
@@ -213,4 +232,23 @@ export function createProber(options: {
       return changes.some(Boolean);
     },
   };
+}
+
+/**
+ * GETs `url` and resolves to success for a 200–399 answer (redirects are not followed: a 3xx is a
+ * success), failure for anything else or no answer. HTTPS certificates are not checked, as the
+ * kubelet's prober does not check them.
+ */
+function httpStatusOk(url: string, headers: Record<string, string>, timeoutMs: number): Promise<"success" | "failure"> {
+  return new Promise((resolve) => {
+    const send = url.startsWith("https:") ? httpsRequest : httpRequest;
+    const req = send(url, { method: "GET", headers, timeout: timeoutMs, rejectUnauthorized: false }, (res) => {
+      res.resume(); // the body is not read
+      const code = res.statusCode ?? 0;
+      resolve(code >= 200 && code < 400 ? "success" : "failure");
+    });
+    req.once("timeout", () => req.destroy(new Error("timeout")));
+    req.once("error", () => resolve("failure"));
+    req.end();
+  });
 }

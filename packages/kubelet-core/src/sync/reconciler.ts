@@ -14,6 +14,7 @@ import { type Backoff, createBackoff, formatDuration } from "../backoff.js";
 import { type Clock, sleep, systemClock } from "../clock.js";
 import { KubeletError } from "../errors.js";
 import { labels as L } from "../labels.js";
+import { createLimiter } from "../limiter.js";
 import { computePodActions, isRestartableInitContainer } from "../plan/compute-pod-actions.js";
 import { hashContainer } from "../plan/hash.js";
 import type { PodActions } from "../plan/types.js";
@@ -63,7 +64,7 @@ export interface PodStatusUpdate {
 export interface Logger {
   /** Detail: every pod event, as it is recorded. */
   debug(message: string, fields?: Record<string, unknown>): void;
-  /** Informational messages (the reconciler logs none at this level today). */
+  /** Informational messages (e.g. that the runtime has no container events and relisting alone goes on). */
   info(message: string, fields?: Record<string, unknown>): void;
   /** Problems the reconciler works around (a runtime object it could not read, a failed hook). */
   warn(message: string, fields?: Record<string, unknown>): void;
@@ -117,6 +118,8 @@ export interface ReconcilerOptions {
   podLogsRoot?: string;
   /** The sandbox cgroup parent for a pod (cgroupfs), when the runtime needs one (containerd does for stats). */
   cgroupParent?: (pod: Pod) => string | undefined;
+  /** The runtime handler (RuntimeClass handler) sandboxes run with; default the runtime's default. */
+  runtimeHandler?: string;
   /** Adapts every generated sandbox config, last (DNS, sysctls, runtime-specific settings). */
   sandboxConfig?: (pod: Pod, config: DeepPartial<PodSandboxConfig>) => DeepPartial<PodSandboxConfig>;
   /** Dead containers kept per pod and container name (default 1, the kubelet's MaxPerPodContainer). */
@@ -163,6 +166,12 @@ interface PodState {
   quiet: string;
   /** The pod left the desired set: kill and remove it, then forget it. */
   removed: boolean;
+  /** The last valid desired pod: what runs (an invalid update keeps the previous spec running). */
+  valid: Pod | undefined;
+  /** The desired pod as JSON, to tell a real update from the same pod given again. */
+  podJson: string;
+  /** Aborts the sync in flight (a pull, a hook) when the pod is deleted, removed or changed. */
+  abort: AbortController;
 }
 
 /**
@@ -199,7 +208,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const crashLoop = isBackoff(options.crashLoopBackOff)
     ? options.crashLoopBackOff
     : createBackoff(clock, {
-        initialMs: crashLoopOptions?.initialMs ?? 10_000,
+        // As the kubelet: a max below the initial delay lowers the initial delay.
+        initialMs: Math.min(crashLoopOptions?.initialMs ?? 10_000, crashLoopOptions?.maxMs ?? 300_000),
         maxMs: crashLoopOptions?.maxMs ?? 300_000,
         // The kubelet forgets a container's crash loop after 10 minutes without a crash.
         hasExpired: (event, last) => event - last > resetMs,
@@ -245,7 +255,18 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       time: clock.now(),
     };
     log?.debug(`${reason}: ${message}`, { pod: `${m.namespace}/${m.name}`, container });
-    for (const l of eventListeners) l(event);
+    notify(eventListeners, event);
+  };
+
+  /** Calls listeners; one that throws is logged and does not disturb a sync. */
+  const notify = <T>(listeners: Set<(value: T) => void>, value: T): void => {
+    for (const l of listeners) {
+      try {
+        l(value);
+      } catch (err) {
+        log?.warn("a listener threw", { error: messageOf(err) });
+      }
+    }
   };
 
   const publish = (state: PodState, status: PodStatus): void => {
@@ -253,8 +274,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     state.status = status;
     if (json === state.statusJson || !state.pod) return;
     state.statusJson = json;
-    const update = { uid: state.uid, pod: state.pod, status };
-    for (const l of statusListeners) l(update);
+    notify(statusListeners, { uid: state.uid, pod: state.pod, status });
   };
 
   const stateOf = (uid: string): PodState => {
@@ -271,6 +291,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         rerun: false,
         quiet: "",
         removed: false,
+        valid: undefined,
+        podJson: "",
+        abort: new AbortController(),
       };
       pods.set(uid, s);
     }
@@ -415,7 +438,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       }
       grace -= Math.floor((clock.now() - started) / 1000);
     }
-    grace = Math.max(grace, 2); // the kubelet's minimum grace period
+    grace = Math.max(Math.ceil(grace), 2); // the kubelet's minimum grace period
     try {
       await runtime.stopContainer({ containerId: c.id, timeout: BigInt(grace) }, { timeoutMs: grace * 1000 + 120_000 });
     } catch (err) {
@@ -437,8 +460,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     await Promise.all(others.map((c) => killContainer(pod, c, specs.get(c.name)?.c, "", gracePeriodOverride)));
     sidecars.sort((a, b) => specs.get(b.name)!.sidecarIndex - specs.get(a.name)!.sidecarIndex);
     for (const c of sidecars) await killContainer(pod, c, specs.get(c.name)?.c, "", gracePeriodOverride);
+    // Every sandbox, ready or not: a dead one may still hold its network.
     for (const sb of rs.sandboxStatuses) {
-      if (sb.state !== PodSandboxState.SANDBOX_READY) continue;
       try {
         await runtime.stopPodSandbox({ podSandboxId: sb.id });
       } catch (err) {
@@ -491,7 +514,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     }
     let imageRef: string;
     try {
-      imageRef = await puller.ensureImage({ pod, container, sandboxConfig }, (e) =>
+      imageRef = await puller.ensureImage({ pod, container, sandboxConfig, signal: state.abort.signal }, (e) =>
         emit(pod, e.type, e.reason, e.message, container.name),
       );
     } catch (err) {
@@ -587,7 +610,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     if (options.sandboxConfig) sandboxConfig = options.sandboxConfig(pod, sandboxConfig);
     if (actions.createSandbox) {
       try {
-        ({ podSandboxId: sandboxId } = await runtime.runPodSandbox({ config: sandboxConfig }));
+        ({ podSandboxId: sandboxId } = await runtime.runPodSandbox({
+          config: sandboxConfig,
+          runtimeHandler: options.runtimeHandler ?? "",
+        }));
       } catch (err) {
         emit(pod, "Warning", "FailedCreatePodSandBox", `Failed to create pod sandbox: ${messageOf(err)}`);
         return;
@@ -622,25 +648,36 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   };
 
   const syncPod = async (state: PodState, fresh: boolean): Promise<void> => {
-    const pod = state.pod;
+    state.abort = new AbortController();
     const stale = fresh || (actedSeq.get(state.uid) ?? 0) > snapshotSeq;
     let rs = stale ? (await inspect(state.uid)).get(state.uid) : snapshot.get(state.uid);
-    if (state.removed || !pod) {
+    if (state.removed || !state.pod) {
       // The pod left the desired set (or was never known: an orphan). Kill, then remove.
       if (rs) {
-        const grace = pod ? gracePeriodOf(pod) : graceFromAnnotations(rs, containerCache);
+        const known = state.valid;
+        const grace = known ? gracePeriodOf(known) : graceFromAnnotations(rs, containerCache);
         actedSeq.set(state.uid, ++seq);
-        await killPod(pod ?? podFromRuntime(rs), rs, grace);
+        await killPod(known ?? podFromRuntime(rs), rs, grace);
         rs = (await inspect(state.uid)).get(state.uid);
         if (rs) await removeAll(rs);
       }
-      pods.delete(state.uid);
-      prober.forget(state.uid);
+      if (state.removed || !state.pod) {
+        pods.delete(state.uid);
+        prober.forget(state.uid);
+      } else {
+        state.rerun = true; // desired again while it was being removed: it starts over
+      }
       return;
     }
-    if (state.error) return;
+    if (!state.valid) return; // never valid: nothing to run (its error is its status)
+    const pod = state.valid;
     rs ??= emptyRuntimeStatus(pod);
-    if (await prober.probePod(pod, rs)) state.quiet = "";
+    // Probes run on their own; a changed verdict syncs the pod again.
+    void prober.probePod(pod, rs).then((changed) => {
+      if (!changed) return;
+      state.quiet = "";
+      if (!state.removed) void schedule(state, true);
+    });
     const key = fingerprint(pod, rs);
     // Nothing changed since a sync that had nothing to do (and no backoff is pending).
     if (key === state.quiet && state.startFailures.size === 0) return;
@@ -732,9 +769,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const collectGarbage = async (): Promise<void> => {
     for (const [uid, rs] of snapshot) {
       const state = pods.get(uid);
-      if (!state || state.running || state.removed || !state.pod) continue;
+      if (!state || state.running || state.removed || !state.valid) continue;
       // A pod with nothing changed since a quiet sync has nothing new to collect either.
-      if (state.quiet && state.quiet === fingerprint(state.pod, rs)) continue;
+      if (state.quiet && state.quiet === fingerprint(state.valid, rs)) continue;
       const byName = new Map<string, RuntimeContainerStatus[]>();
       for (const c of rs.containerStatuses) {
         if (c.state === "running" || c.state === "unknown") continue;
@@ -785,8 +822,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         state.quiet &&
         !state.removed &&
         !state.running &&
-        !hasProbes(state.pod) &&
-        state.quiet === fingerprint(state.pod, snapshot.get(state.uid))
+        !hasProbes(state.valid) &&
+        state.quiet === fingerprint(state.valid, snapshot.get(state.uid))
       ) {
         continue;
       }
@@ -800,7 +837,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   let timer: unknown;
   let running = false;
   let passInFlight: Promise<void> | undefined;
-  const eventsAbort = new AbortController();
+  let eventsAbort = new AbortController();
   const tick = () => {
     if (!running) return;
     passInFlight = pass(false)
@@ -847,31 +884,48 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         if (!uid) continue;
         desired.add(uid);
         const state = stateOf(uid);
-        const problems = podProblems(pod);
+        const json = JSON.stringify(pod);
+        const wasRemoved = state.removed;
         state.pod = pod;
         state.removed = false;
+        if (json === state.podJson && !wasRemoved) continue; // the same pod again: nothing to do
+        state.podJson = json;
         state.quiet = "";
+        const problems = podProblems(pod);
         const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
         state.error = problems.length
           ? new KubeletError("InvalidPod", `pod ${name} is invalid: ${problems.join("; ")}`, { pod: name })
           : undefined;
         if (state.error) {
           emit(pod, "Warning", "FailedValidation", state.error.message);
-          publish(state, { phase: "Failed", reason: "InvalidPod", message: state.error.message, conditions: [] });
+          // Never valid: it fails. Valid before: the last valid spec keeps running.
+          if (!state.valid) {
+            publish(state, { phase: "Failed", reason: "InvalidPod", message: state.error.message, conditions: [] });
+          }
+          continue;
         }
+        // A deleted or changed pod stops waiting on what its sync is doing (a pull, a hook).
+        if (state.valid && (pod.metadata?.deletionTimestamp || state.running)) state.abort.abort();
+        state.valid = pod;
       }
-      for (const state of pods.values()) if (!desired.has(state.uid)) state.removed = true;
+      for (const state of pods.values()) {
+        if (desired.has(state.uid) || state.removed) continue;
+        state.removed = true;
+        state.abort.abort();
+      }
     },
     syncAll: () => pass(true),
     start() {
       if (running) return;
       running = true;
+      eventsAbort = new AbortController();
       void watchEvents();
       tick();
     },
     async stop() {
       running = false;
       eventsAbort.abort();
+      for (const s of pods.values()) s.abort.abort();
       clock.clearTimeout(timer);
       await passInFlight;
       await Promise.all([...pods.values()].map((s) => s.running));
@@ -965,20 +1019,4 @@ function graceFromAnnotations(
 /** A minimal pod rebuilt from the runtime, to kill an orphan. */
 function podFromRuntime(rs: PodRuntimeStatus): Pod {
   return { metadata: { uid: rs.uid, name: rs.name, namespace: rs.namespace }, spec: { containers: [] } };
-}
-
-/** Runs at most `n` tasks at once. */
-function createLimiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async (task) => {
-    if (active >= n) await new Promise<void>((r) => queue.push(r));
-    active++;
-    try {
-      return await task();
-    } finally {
-      active--;
-      queue.shift()?.();
-    }
-  };
 }
