@@ -94,9 +94,11 @@ export function createRuntimeClient(endpoint: string, options: ClientOptions = {
   };
   if (options.verify !== false) {
     let verifying: Promise<unknown> | undefined;
-    client.beforeCall = (method, callOptions) => {
+    client.beforeCall = (method, rpc) => {
       if (method === "version") return undefined;
-      verifying ??= verifyRuntime(callOptions).then(
+      // The check is shared by the calls waiting on it, so it uses the client's own deadline,
+      // not one caller's timeout or signal.
+      verifying ??= verifyRuntime().then(
         () => {
           client.beforeCall = undefined; // verified: later calls go straight out
         },
@@ -106,7 +108,10 @@ export function createRuntimeClient(endpoint: string, options: ClientOptions = {
           throw err;
         },
       );
-      return verifying;
+      return verifying.catch((err: unknown) => {
+        const e = CriError.from(err, "Version");
+        throw new CriError(e.code, `checking the runtime's version first: ${e.rawMessage}`, { method: rpc, cause: e });
+      });
     };
   }
   return Object.assign(client.methods as unknown as RuntimeService, {
@@ -168,7 +173,7 @@ type AnyFn = (request: any, options?: CallOptions) => any;
 interface BuiltClient {
   methods: Record<string, AnyFn>;
   close(): void;
-  beforeCall?: ((method: string, options: CallOptions | undefined) => Promise<unknown> | undefined) | undefined;
+  beforeCall?: ((method: string, rpc: string) => Promise<unknown> | undefined) | undefined;
 }
 
 function buildClient(
@@ -242,7 +247,7 @@ function buildClient(
       try {
         checkOpen(m.rpc);
         const message = toMessage(m, request);
-        const pending = built.beforeCall?.(m.name, callOptions);
+        const pending = built.beforeCall?.(m.name, m.rpc);
         return pending ? pending.then(() => send(message, callOptions)) : send(message, callOptions);
       } catch (err) {
         return Promise.reject(err);
@@ -259,7 +264,7 @@ function buildClient(
       return {
         async *[Symbol.asyncIterator]() {
           checkOpen(m.rpc);
-          await built.beforeCall?.(m.name, callOptions);
+          await built.beforeCall?.(m.name, m.rpc);
           const timeoutMs = callOptions?.timeoutMs ?? defaultTimeout(m.rpc, message, baseTimeout);
           const signal = callOptions?.signal;
           if (signal?.aborted) throw new CriError(Code.Cancelled, "aborted before start", { method: m.rpc });

@@ -167,18 +167,18 @@ export function createCriServer(options: CriServerOptions): CriServer {
       const run = async (): Promise<void> => {
         const iterable = fn(call.request, callOptions) as AsyncIterable<unknown>;
         const iterator = iterable[Symbol.asyncIterator]();
-        const stop = (): void => void iterator.return?.();
+        // Stopping the iterable is best effort: a return() that throws must not crash the shim.
+        const stop = (): void => {
+          Promise.resolve()
+            .then(() => iterator.return?.())
+            .catch(() => undefined);
+        };
         controller.signal.addEventListener("abort", stop, { once: true });
         try {
           while (!controller.signal.aborted) {
             const next = await iterator.next();
             if (next.done || controller.signal.aborted) break;
-            if (!call.write(next.value)) {
-              await new Promise<void>((resolve) => {
-                call.once("drain", resolve);
-                controller.signal.addEventListener("abort", () => resolve(), { once: true });
-              });
-            }
+            if (!call.write(next.value)) await drained(call, controller.signal);
           }
         } finally {
           controller.signal.removeEventListener("abort", stop);
@@ -234,6 +234,19 @@ export function createCriServer(options: CriServerOptions): CriServer {
       endpoint = undefined;
     },
   };
+}
+
+/** Resolves when the stream can take more, or when the call is aborted; leaves no listener behind. */
+function drained(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      call.off("drain", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    call.once("drain", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 function methodDefinition(m: MethodInfo): grpc.MethodDefinition<unknown, unknown> {

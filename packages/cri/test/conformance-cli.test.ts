@@ -89,5 +89,16 @@ describe("nodekit-cri-conformance CLI", () => {
     };
     expect(err.code).toBe(2);
     expect(err.stderr).toContain("Usage: nodekit-cri-conformance");
+    const typo = (await run(process.execPath, [cli, "--endpoint", `${dir}/fake.sock`, "--area", "runtme"]).catch(
+      (e: unknown) => e,
+    )) as { code: number; stderr: string };
+    expect([typo.code, typo.stderr]).toEqual([
+      2,
+      expect.stringContaining("unknown area runtme; the areas are runtime,"),
+    ]);
+    const timeout = (await run(process.execPath, [cli, "--endpoint", `${dir}/fake.sock`, "--timeout", "abc"]).catch(
+      (e: unknown) => e,
+    )) as { code: number; stderr: string };
+    expect([timeout.code, timeout.stderr]).toEqual([2, '--timeout needs a number of seconds > 0, not "abc"\n']);
   });
 });

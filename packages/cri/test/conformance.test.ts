@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createCriServer, createImageClient, createRuntimeClient } from "../src/index.js";
+import { Code, CriError, createCriServer, createImageClient, createRuntimeClient } from "../src/index.js";
 import {
   type ConformanceResult,
   conformanceCases,
@@ -82,6 +82,44 @@ describe("conformance suite against the fake runtime", () => {
     expect(results[1]?.message).toBe(
       "Status: [Unimplemented] RuntimeService/Status is not implemented by this runtime",
     );
+  });
+
+  it("does not leak sandboxes from a case that times out, nor crash on an events stream that fails later", async () => {
+    const fake = createFakeRuntime();
+    const slow = Object.create(fake) as typeof fake;
+    slow.runPodSandbox = async (req, o) => {
+      await new Promise((r) => setTimeout(r, 150));
+      return fake.runPodSandbox(req, o);
+    };
+    let opened = 0;
+    slow.getContainerEvents = () => ({
+      async *[Symbol.asyncIterator]() {
+        opened++;
+        await new Promise((r) => setTimeout(r, 300));
+        throw new CriError(Code.Unavailable, "runtime restarting");
+      },
+    });
+    const rejections: unknown[] = [];
+    const onRejection = (r: unknown) => rejections.push(r);
+    process.on("unhandledRejection", onRejection);
+    try {
+      const results = await runConformance({
+        runtime: slow,
+        image: fake,
+        areas: ["sandbox", "events"],
+        caseTimeoutMs: 100,
+      });
+      expect(results.filter((r) => r.area === "sandbox").every((r) => r.status === "failed")).toBe(true);
+      const events = results.find((r) => r.area === "events");
+      expect(events?.status).toBe("failed");
+      expect(events?.message).toMatch(/did not finish within 100 ms|runtime restarting/);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(fake.size().sandboxes).toBe(0);
+      expect(rejections).toEqual([]);
+      expect(opened).toBe(1);
+    } finally {
+      process.off("unhandledRejection", onRejection);
+    }
   });
 
   it("gives in-process handlers complete requests, and takes a runtime's own known differences", async () => {

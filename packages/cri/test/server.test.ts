@@ -216,4 +216,48 @@ describe("createCriServer", () => {
     const err = (await big.listContainers({ filter: { labelSelector: labels } }).catch((e: unknown) => e)) as CriError;
     expect(err.code).toBe(Code.ResourceExhausted);
   });
+
+  it("survives a stream handler whose cleanup throws, and leaves no listeners behind on backpressure", async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (r: unknown) => rejections.push(r);
+    process.on("unhandledRejection", onRejection);
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on("warning", onWarning);
+    try {
+      const big = "x".repeat(256 * 1024);
+      const { client } = await serve({
+        version,
+        // A cleanup that throws when the client goes away.
+        getContainerEvents: () => ({
+          async *[Symbol.asyncIterator]() {
+            try {
+              for (let n = 0; ; n++) yield { containerId: `c${n}`, containerEventType: 0, createdAt: 1n } as never;
+            } finally {
+              // biome-ignore lint/correctness/noUnsafeFinally: the point of the test
+              throw new Error("cleanup failed in handler");
+            }
+          },
+        }),
+        // Large pages: the server waits for the socket to drain many times.
+        streamContainers: () => ({
+          async *[Symbol.asyncIterator]() {
+            for (let n = 0; n < 40; n++) yield { containers: [{ id: `c${n}`, labels: { big } }] } as never;
+          },
+        }),
+      });
+      let seen = 0;
+      for await (const _ of client.getContainerEvents({})) if (++seen === 3) break;
+      let pages = 0;
+      for await (const _ of client.streamContainers({})) pages++;
+      expect(pages).toBe(40);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(rejections).toEqual([]);
+      expect(warnings).not.toContain("MaxListenersExceededWarning");
+      expect((await client.version({})).version).toBe("0.1.0");
+    } finally {
+      process.off("unhandledRejection", onRejection);
+      process.off("warning", onWarning);
+    }
+  });
 });

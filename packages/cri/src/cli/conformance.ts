@@ -1,7 +1,7 @@
 // nodekit-cri-conformance: runs the conformance suite against a CRI endpoint and prints a report.
 import { parseArgs } from "node:util";
 import { createImageClient, createRuntimeClient } from "../client.js";
-import type { ConformanceArea } from "../testing/conformance/cases.js";
+import { type ConformanceArea, conformanceCases } from "../testing/conformance/cases.js";
 import { conformancePassed, runConformance } from "../testing/conformance/run-conformance.js";
 
 const usage = `Usage: nodekit-cri-conformance --endpoint unix:///path/runtime.sock [options]
@@ -42,6 +42,18 @@ async function main(): Promise<number> {
     process.stderr.write(`missing --endpoint\n\n${usage}\n`);
     return 2;
   }
+  const known = new Set(conformanceCases.map((c) => c.area));
+  const areas = values.area?.split(",").map((a) => a.trim()) as ConformanceArea[] | undefined;
+  const unknown = areas?.filter((a) => !known.has(a)) ?? [];
+  if (unknown.length) {
+    process.stderr.write(`unknown area ${unknown.join(", ")}; the areas are ${[...known].join(", ")}\n`);
+    return 2;
+  }
+  const timeoutS = Number(values.timeout ?? 60);
+  if (!(timeoutS > 0)) {
+    process.stderr.write(`--timeout needs a number of seconds > 0, not ${JSON.stringify(values.timeout)}\n`);
+    return 2;
+  }
   const imageEndpoint = values["image-endpoint"] ?? process.env.IMAGE_SERVICE_ENDPOINT ?? endpoint;
   const runtime = createRuntimeClient(endpoint);
   const image = createImageClient(imageEndpoint);
@@ -53,8 +65,8 @@ async function main(): Promise<number> {
       image,
       ...(values["test-image"] ? { testImage: values["test-image"] } : {}),
       ...(values["removable-image"] ? { removableImage: values["removable-image"] } : {}),
-      ...(values.area ? { areas: values.area.split(",").map((a) => a.trim()) as ConformanceArea[] } : {}),
-      caseTimeoutMs: Number(values.timeout ?? 60) * 1000,
+      ...(areas ? { areas } : {}),
+      caseTimeoutMs: timeoutS * 1000,
       sandboxConfig: (config) => ({
         ...config,
         ...(logDirectory ? { logDirectory: `${logDirectory}/${config.metadata?.uid}` } : {}),

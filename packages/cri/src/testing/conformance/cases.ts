@@ -559,6 +559,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
       // The first next() opens the stream; an UNIMPLEMENTED runtime fails it.
       let pending = iterator.next();
       const first = await Promise.race([pending, new Promise((r) => setTimeout(r, 200, "open"))]);
+      let streamError: unknown;
       const collect = (async () => {
         let result =
           first === "open"
@@ -570,16 +571,20 @@ export const conformanceCases: readonly ConformanceCase[] = [
           result = await pending;
         }
       })().catch((err: unknown) => {
-        if (!ac.signal.aborted) throw err;
+        // Kept, not thrown: nobody awaits this promise until the end of the case.
+        if (!ac.signal.aborted) streamError = err;
       });
       const sb = await ctx.runSandbox("events");
       const id = await ctx.startedContainer(sb, "events");
       await ctx.runtime.stopContainer({ containerId: id, timeout: 0n });
       await ctx.runtime.removeContainer({ containerId: id });
       try {
-        await waitFor("the container's DELETED event", async () =>
-          seen.some((e) => e.id === id && e.type === ContainerEventType.CONTAINER_DELETED_EVENT) ? true : undefined,
-        );
+        await waitFor("the container's DELETED event", async () => {
+          if (streamError) throw streamError;
+          return seen.some((e) => e.id === id && e.type === ContainerEventType.CONTAINER_DELETED_EVENT)
+            ? true
+            : undefined;
+        });
       } finally {
         ac.abort();
         await iterator.return?.();

@@ -92,6 +92,8 @@ export interface ConformanceOptions {
 export async function runConformance(options: ConformanceOptions): Promise<ConformanceResult[]> {
   const runtime = complete<RuntimeService>(options.runtime, runtimeServiceMethods, "RuntimeService");
   const image = complete<ImageService>(options.image, imageServiceMethods, "ImageService");
+  const caseTimeoutMs = options.caseTimeoutMs ?? 60_000;
+
   const runId = randomUUID().slice(0, 8);
   const runLabels = { "nodekit-conformance": runId };
   const testImage = options.testImage ?? "docker.io/library/busybox:latest";
@@ -108,6 +110,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   for (const c of conformanceCases) {
     if (options.areas && !options.areas.includes(c.area)) continue;
     const sandboxes: string[] = [];
+    let ended = false;
     const ctx: CaseContext = {
       runtime,
       image,
@@ -124,6 +127,11 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
         };
         const config = options.sandboxConfig ? options.sandboxConfig(base) : base;
         const { podSandboxId } = await runtime.runPodSandbox({ config });
+        if (ended) {
+          // The case already ended (it timed out) and was cleaned up: this one goes at once.
+          await removeSandboxes(runtime, [podSandboxId], {});
+          throw new Error(`${c.name} ended before its sandbox was made`);
+        }
         sandboxes.push(podSandboxId);
         return { id: podSandboxId, config };
       },
@@ -154,16 +162,18 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     const started = performance.now();
     let status: ConformanceResult["status"] = "passed";
     let message = "";
+    const running = c.run(ctx);
     try {
-      await withTimeout(c.run(ctx), options.caseTimeoutMs ?? 60_000, c.name);
+      await withTimeout(running, caseTimeoutMs, c.name);
     } catch (err) {
       status = isUnsupported(err) ? "unsupported" : "failed";
       message = err instanceof CriError ? err.message : err instanceof Error ? err.message : String(err);
+      // A case that timed out may still be making sandboxes: give it a moment (a sandbox it makes
+      // after its end removes itself, see runSandbox).
+      await withTimeout(running, caseTimeoutMs, c.name).catch(() => undefined);
     }
-    for (const id of sandboxes) {
-      await runtime.stopPodSandbox({ podSandboxId: id }).catch(() => undefined);
-      await runtime.removePodSandbox({ podSandboxId: id }).catch(() => undefined);
-    }
+    ended = true;
+    await removeSandboxes(runtime, sandboxes, runLabels);
     const known = expected[c.name];
     const result: ConformanceResult = {
       name: c.name,
@@ -177,6 +187,19 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     options.onResult?.(result);
   }
   return results;
+}
+
+/** Stops and removes a case's sandboxes, and any other of this run's that a late call made. */
+async function removeSandboxes(runtime: RuntimeService, ids: readonly string[], runLabels: Record<string, string>) {
+  const all = new Set(ids);
+  const listed = Object.keys(runLabels).length
+    ? await runtime.listPodSandbox({ filter: { labelSelector: runLabels } }).catch(() => undefined)
+    : undefined;
+  for (const item of listed?.items ?? []) all.add(item.id);
+  for (const id of all) {
+    await runtime.stopPodSandbox({ podSandboxId: id }).catch(() => undefined);
+    await runtime.removePodSandbox({ podSandboxId: id }).catch(() => undefined);
+  }
 }
 
 /**
@@ -197,14 +220,22 @@ function complete<T>(impl: object, table: readonly MethodInfo[], service: string
   for (const m of table) {
     const fn = (impl as Record<string, unknown>)[m.name];
     if (typeof fn === "function") {
-      // Handlers get complete requests, as the server kit decodes them.
+      // Handlers get complete requests, as the server kit decodes them, and their (possibly
+      // partial) answers get the defaults the server kit would fill in.
       const call = (request: unknown, o: unknown) =>
         (fn as (r: unknown, o: unknown) => unknown).call(
           impl,
           m.request.fromPartial((request ?? {}) as never),
           o ?? {},
         );
-      out[m.name] = m.serverStream ? call : async (request: unknown, o: unknown) => call(request, o);
+      const fill = (value: unknown) => m.response.fromPartial((value ?? {}) as never);
+      out[m.name] = m.serverStream
+        ? (request: unknown, o: unknown) => ({
+            async *[Symbol.asyncIterator]() {
+              for await (const item of call(request, o) as AsyncIterable<unknown>) yield fill(item);
+            },
+          })
+        : async (request: unknown, o: unknown) => fill(await call(request, o));
       continue;
     }
     const error = () =>
