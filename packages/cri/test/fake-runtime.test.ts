@@ -362,4 +362,11 @@ describe("createFakeRuntime", () => {
     expect(await outcome(fake.checkpointPod({}))).toBe("Unimplemented");
     expect(await outcome(fake.listPodSandbox({}, { signal: AbortSignal.abort() }))).toBe("Cancelled");
   });
+
+  it("keeps a bounded call log", async () => {
+    const fake = createFakeRuntime({ callLogLimit: 100 });
+    for (let i = 0; i < 1_000; i++) await fake.version({ version: String(i) });
+    expect(fake.calls.length).toBeLessThanOrEqual(110);
+    expect(fake.callLog.at(-1)?.request).toEqual({ version: "999" });
+  });
 });

@@ -107,6 +107,11 @@ export interface FakeRuntimeOptions {
    * and an empty command run until stopped.
    */
   containerBehaviour?: (config: ContainerConfig, containerId: string) => FakeContainerBehaviour | undefined;
+  /**
+   * How many calls `calls` and `callLog` keep (default 100,000; the oldest go first), so a fake
+   * that serves a long-running agent does not grow without bound.
+   */
+  callLogLimit?: number;
 }
 
 /** How a container exit is driven by a test. */
@@ -256,6 +261,7 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
   const pullScripts = new Map<string, FakePullScript>();
   const errors = new Map<string, { error: CriError | Error; remaining: number }[]>();
   const callLog: FakeCall[] = [];
+  const callLogLimit = options.callLogLimit ?? 100_000;
   const calls: string[] = [];
   const listeners = new Set<(event: ContainerEventResponse) => void>();
   let idCounter = 0;
@@ -278,6 +284,11 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
   const enter = (method: string, request: unknown, callOptions: CallOptions | undefined): void => {
     calls.push(method);
     callLog.push({ method, request });
+    if (calls.length > callLogLimit + callLogLimit / 10) {
+      // Trimmed in batches, so recording a call stays O(1).
+      calls.splice(0, calls.length - callLogLimit);
+      callLog.splice(0, callLog.length - callLogLimit);
+    }
     if (callOptions?.signal?.aborted) throw new CriError(Code.Cancelled, "call cancelled", { method });
     const head = errors.get(method)?.[0];
     if (head) {
