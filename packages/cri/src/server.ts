@@ -117,15 +117,21 @@ export function createCriServer(options: CriServerOptions): CriServer {
 
   const track = (
     call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
-  ): { controller: AbortController; callOptions: CallOptions } => {
+  ): { controller: AbortController; callOptions: CallOptions; done(): void } => {
     const controller = new AbortController();
     inFlight.add(controller);
-    call.on("cancelled", () => controller.abort(new CriError(Code.Cancelled, "client cancelled the call")));
+    const onCancel = () => controller.abort(new CriError(Code.Cancelled, "client cancelled the call"));
+    call.on("cancelled", onCancel);
     const deadline = call.getDeadline();
     const at = deadline instanceof Date ? deadline.getTime() : deadline;
     const callOptions: CallOptions = { signal: controller.signal };
     if (Number.isFinite(at)) callOptions.timeoutMs = Math.max(0, at - Date.now());
-    return { controller, callOptions };
+    // Once answered, a call is no longer in flight and its end is not a cancellation.
+    const done = () => {
+      inFlight.delete(controller);
+      call.off("cancelled", onCancel);
+    };
+    return { controller, callOptions, done };
   };
 
   const toStatus = (err: unknown, m: MethodInfo): Partial<grpc.StatusObject> => {
@@ -141,7 +147,7 @@ export function createCriServer(options: CriServerOptions): CriServer {
   const unaryHandler =
     (m: MethodInfo, fn: Handler): grpc.handleUnaryCall<unknown, unknown> =>
     (call, callback) => {
-      const { controller, callOptions } = track(call);
+      const { callOptions, done } = track(call);
       let result: unknown;
       try {
         result = fn(call.request, callOptions);
@@ -150,11 +156,11 @@ export function createCriServer(options: CriServerOptions): CriServer {
       }
       Promise.resolve(result).then(
         (value) => {
-          inFlight.delete(controller);
+          done();
           callback(null, value ?? {});
         },
         (err: unknown) => {
-          inFlight.delete(controller);
+          done();
           callback(toStatus(err, m));
         },
       );
@@ -163,7 +169,7 @@ export function createCriServer(options: CriServerOptions): CriServer {
   const streamHandler =
     (m: MethodInfo, fn: Handler): grpc.handleServerStreamingCall<unknown, unknown> =>
     (call) => {
-      const { controller, callOptions } = track(call);
+      const { controller, callOptions, done } = track(call);
       const run = async (): Promise<void> => {
         const iterable = fn(call.request, callOptions) as AsyncIterable<unknown>;
         const iterator = iterable[Symbol.asyncIterator]();
@@ -186,11 +192,11 @@ export function createCriServer(options: CriServerOptions): CriServer {
       };
       run().then(
         () => {
-          inFlight.delete(controller);
+          done();
           if (!controller.signal.aborted) call.end();
         },
         (err: unknown) => {
-          inFlight.delete(controller);
+          done();
           // grpc-js turns an 'error' event on a server stream into the call's final status.
           if (!controller.signal.aborted) call.emit("error", toStatus(err, m));
         },
