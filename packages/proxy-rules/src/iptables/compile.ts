@@ -15,14 +15,19 @@ import type { IptablesChain, IptablesJump, IptablesTables } from "./ir.js";
 import { IPTABLES_JUMPS, renderJumps } from "./jumps.js";
 import { chainLine, quoteComment as q } from "./render.js";
 import {
+  DECL,
   F_EXTERNAL,
   F_FIREWALL,
   F_NODEPORTS,
   F_SERVICES,
   FragmentWriter,
   KUBE_MARK_MASQ,
+  LINES,
   N_NODEPORTS,
   N_SERVICES,
+  spanText,
+  type TextBatch,
+  type TextSpan,
   writeServicePort,
 } from "./service-rules.js";
 
@@ -140,22 +145,55 @@ export interface IptablesCompilation {
 // state is handed over: the compilation that consumes it as `previous` updates it in place;
 // using an already consumed compilation as `previous` again gives a full sync.
 
-/** Everything one Service contributes to the payload of one family. */
-interface Fragment {
-  readonly key: string;
-  readonly svcRaw: Service;
-  readonly sliceRaws: readonly EndpointSlice[];
-  readonly servicePorts: number;
-  readonly endpointCount: number;
-  /** Rendered lines per top-level slot (F_SERVICES…N_NODEPORTS), `""` when none, and their count. */
-  readonly slotText: readonly string[];
-  readonly slotSize: readonly number[];
-  /** The Service's own nat chains, in declaration order: names, rule counts, rendered lines. */
-  readonly chainNames: readonly string[];
-  readonly chainSizes: readonly number[];
-  readonly chainDecl: string;
-  readonly chainText: string;
-  readonly errors: readonly InvalidInputError[];
+/**
+ * Everything one Service contributes to the payload of one family. Its text lives in a
+ * {@link TextBatch} shared with the Services written along with it.
+ */
+class Fragment {
+  #chainNames: readonly string[] | undefined;
+  constructor(
+    readonly key: string,
+    readonly svcRaw: Service,
+    readonly sliceRaws: readonly EndpointSlice[],
+    readonly servicePorts: number,
+    readonly endpointCount: number,
+    readonly errors: readonly InvalidInputError[],
+    readonly span: TextSpan,
+  ) {}
+  /** Rendered lines of a top-level slot (F_SERVICES…N_NODEPORTS), `""` when none. */
+  slotText(s: number): string {
+    return spanText(this.span, s);
+  }
+  /** Rules in a top-level slot. */
+  slotSize(s: number): number {
+    return this.span.slotSizes[s]!;
+  }
+  /** Declarations of the Service's own nat chains (`:NAME - [0:0]` lines). */
+  get chainDecl(): string {
+    return spanText(this.span, DECL);
+  }
+  /** The rules of the Service's own nat chains, in declaration order. */
+  get chainText(): string {
+    return spanText(this.span, LINES);
+  }
+  /** Rules per own chain. */
+  get chainSizes(): readonly number[] {
+    return this.span.chainSizes;
+  }
+  /** Names of the Service's own chains, in declaration order. */
+  get chainNames(): readonly string[] {
+    if (!this.#chainNames) {
+      const names: string[] = [];
+      const decl = this.chainDecl;
+      for (let at = 0; at < decl.length; ) {
+        const end = decl.indexOf(" ", at);
+        names.push(decl.slice(at + 1, end));
+        at = decl.indexOf("\n", end) + 1;
+      }
+      this.#chainNames = names;
+    }
+    return this.#chainNames;
+  }
 }
 
 interface FamilyState {
@@ -372,13 +410,18 @@ class Changes {
   readonly slotChanged = new Array<boolean>(SLOTS).fill(false);
 
   record(before: Fragment | undefined, after: Fragment | undefined, partial: boolean): void {
-    if (after && (!partial || !before || !sameChains(before, after))) this.rewritten.push(after);
-    if (partial && before && before.chainNames.length > 0) {
+    if (!partial) {
+      // a full sync rewrites everything (slotChanged is all set) and deletes nothing here
+      if (after) this.rewritten.push(after);
+      return;
+    }
+    if (after && (!before || !sameChains(before, after))) this.rewritten.push(after);
+    if (before && before.chainNames.length > 0) {
       const now = new Set(after ? after.chainNames : []);
       for (const name of before.chainNames) if (!now.has(name)) this.deleted.push(name);
     }
     for (let s = 0; s < SLOTS; s++) {
-      if ((before?.slotText[s] ?? "") !== (after?.slotText[s] ?? "")) this.slotChanged[s] = true;
+      if ((before?.slotText(s) ?? "") !== (after?.slotText(s) ?? "")) this.slotChanged[s] = true;
     }
   }
 }
@@ -391,25 +434,46 @@ function buildBlocks(
 ): { blocks: string[]; blockSizes: number[] } {
   const blocks: string[] = [];
   const blockSizes: number[] = [];
+  let list: Fragment[] | undefined;
   for (let s = 0; s < SLOTS; s++) {
     if (prev && !changed[s]) {
       blocks.push(prev.blocks[s]!);
       blockSizes.push(prev.blockSizes[s]!);
       continue;
     }
+    list ??= order.map((key) => fragments.get(key)!);
     const texts: string[] = [];
+    pushSpans(list, s, texts);
     let size = 0;
-    for (const key of order) {
-      const f = fragments.get(key)!;
-      const t = f.slotText[s]!;
-      if (t === "") continue;
-      texts.push(t);
-      size += f.slotSize[s]!;
-    }
+    for (const f of list) size += f.slotSize(s);
     blocks.push(texts.join(""));
     blockSizes.push(size);
   }
   return { blocks, blockSizes };
+}
+
+/**
+ * Appends the text of one stream of the fragments, in order, to `out`: one slice of a batch for
+ * each run of fragments that were written one after the other.
+ */
+function pushSpans(list: readonly Fragment[], stream: number, out: string[]): void {
+  let batch: TextBatch | undefined;
+  let start = 0;
+  let end = 0;
+  for (const f of list) {
+    const a = f.span.at[2 * stream]!;
+    const b = f.span.at[2 * stream + 1]!;
+    if (a === b) continue;
+    if (f.span.batch === batch && a === end) {
+      end = b;
+      continue;
+    }
+    if (batch) out.push(batch.texts[stream]!.slice(start, end));
+    batch = f.span.batch;
+    start = a;
+    end = b;
+  }
+  if (batch) out.push(batch.texts[stream]!.slice(start, end));
 }
 
 /**
@@ -426,32 +490,52 @@ function buildFamily(
   threshold: number,
 ): { result: IptablesResult; state: FamilyState } {
   const partial = prev !== undefined;
+  const family = ctx.config.family;
   const fragments = new Map<string, Fragment>();
-  const plans: ServicePlan[] = [];
-  let endpoints = 0;
-  let servicePorts = 0;
+  const todo: string[] = [];
+  let reusedEndpoints = 0;
+  let bound = 0;
   for (const key of order) {
     const entry = index.serviceByKey.get(key)!;
     const group = index.groups.get(key) ?? EMPTY_GROUP;
     const old = prev?.fragments.get(key);
     if (old && old.svcRaw === entry.raw && sameItems(old.sliceRaws, group.raws)) {
       fragments.set(key, old);
-      endpoints += old.endpointCount;
-      servicePorts += old.servicePorts;
+      reusedEndpoints += old.endpointCount;
       continue;
     }
-    const plan = planService(ctx, key, entry.raw, entry.norm, group);
-    endpoints += plan.endpointCount;
-    servicePorts += plan.ports.length;
-    plans.push(plan);
+    todo.push(key);
+    bound += endpointBound(entry.norm, group.norms, family);
   }
+  // Large-cluster mode depends on the endpoint count of all Services, known only once they are
+  // planned. Each Service is planned and written in one go (so that its intermediate objects die
+  // young), in the mode an upper bound of the count gives; in the rare case where de-duplication
+  // brings the count under the threshold, everything is written again.
+  const write = (largeClusterMode: boolean): Fragment[] => {
+    const w = new FragmentWriter();
+    const out: Fragment[] = [];
+    for (const key of todo) {
+      const entry = index.serviceByKey.get(key)!;
+      const plan = planService(ctx, key, entry.raw, entry.norm, index.groups.get(key) ?? EMPTY_GROUP);
+      out.push(writeFragment(ctx, plan, largeClusterMode, w));
+    }
+    w.flush();
+    return out;
+  };
+  const guess = reusedEndpoints + bound > threshold;
+  let built = write(guess);
+  let endpoints = reusedEndpoints;
+  for (const f of built) endpoints += f.endpointCount;
   const largeClusterMode = endpoints > threshold;
+  if (largeClusterMode !== guess) built = write(largeClusterMode);
+  let servicePorts = 0;
+  for (const f of fragments.values()) servicePorts += f.servicePorts;
   const changes = new Changes();
   if (!partial) changes.slotChanged.fill(true);
-  for (const plan of plans) {
-    const frag = buildFragment(ctx, plan, largeClusterMode);
-    changes.record(prev?.fragments.get(plan.key), frag, partial);
-    fragments.set(plan.key, frag);
+  for (const frag of built) {
+    servicePorts += frag.servicePorts;
+    changes.record(prev?.fragments.get(frag.key), frag, partial);
+    fragments.set(frag.key, frag);
   }
   if (partial) {
     for (const [key, old] of prev.fragments) if (!fragments.has(key)) changes.record(old, undefined, true);
@@ -507,10 +591,12 @@ function updateFamily(
   }
   const largeClusterMode = endpoints - sumRemoved(fragments, removed) > threshold;
   const changes = new Changes();
-  for (const plan of plans) {
-    const frag = buildFragment(ctx, plan, largeClusterMode);
-    changes.record(fragments.get(plan.key), frag, true);
-    fragments.set(plan.key, frag);
+  const w = new FragmentWriter();
+  const built = plans.map((plan) => writeFragment(ctx, plan, largeClusterMode, w));
+  w.flush();
+  for (const frag of built) {
+    changes.record(fragments.get(frag.key), frag, true);
+    fragments.set(frag.key, frag);
   }
   for (const key of removed) {
     const old = fragments.get(key)!;
@@ -581,23 +667,33 @@ function checkSlices(
   return { usable, errors };
 }
 
-function buildFragment(ctx: FamilyContext, plan: ServicePlan, largeClusterMode: boolean): Fragment {
-  const w = new FragmentWriter();
+/** Writes a planned Service with `w`; its text can be read once `w` is flushed. */
+function writeFragment(ctx: FamilyContext, plan: ServicePlan, largeClusterMode: boolean, w: FragmentWriter): Fragment {
+  w.begin();
   for (const { sp, endpoints } of plan.ports) writeServicePort(ctx, sp, endpoints, largeClusterMode, w);
-  return {
-    key: plan.key,
-    svcRaw: plan.svcRaw,
-    sliceRaws: plan.group.raws,
-    servicePorts: plan.ports.length,
-    endpointCount: plan.endpointCount,
-    slotText: w.slots.map((pieces) => pieces.join("")),
-    slotSize: w.slotSizes,
-    chainNames: w.names,
-    chainSizes: w.sizes,
-    chainDecl: w.decl.join(""),
-    chainText: w.lines.join(""),
-    errors: plan.errors,
-  };
+  const span = w.end();
+  return new Fragment(plan.key, plan.svcRaw, plan.group.raws, plan.ports.length, plan.endpointCount, plan.errors, span);
+}
+
+/**
+ * An upper bound of the endpoints a Service's ports get from its slices of the family (what
+ * `endpointsFor` counts, before de-duplication and without leaving out mismatched slices).
+ */
+function endpointBound(svc: NormalizedService, slices: readonly NormalizedSlice[], family: IPFamily): number {
+  if (svc.skip || !svc.clusterIPs.has(family)) return 0;
+  let n = 0;
+  for (const s of slices) {
+    if (s.family !== family) continue;
+    for (const p of s.ports) {
+      for (const sp of svc.ports) {
+        if (sp.name === p.name && sp.protocol === p.protocol) {
+          n += s.endpoints.length;
+          break;
+        }
+      }
+    }
+  }
+  return n;
 }
 
 /** The global rules, the final text and the structured form. */
@@ -681,7 +777,7 @@ function assemble(
   ];
   const decl: string[] = [];
   for (const c of fixed) decl.push(chainLine(c.name));
-  for (const f of emitted) decl.push(f.chainDecl);
+  pushSpans(emitted, DECL, decl);
   for (const name of deleted) decl.push(chainLine(name));
   text += decl.join("");
   // the Services' own chains are joined in one go; the large top-level blocks are appended as
@@ -689,10 +785,8 @@ function assemble(
   const rules: string[] = [];
   let natRules = 0;
   for (const c of fixed) natRules += c.size;
-  for (const f of emitted) {
-    rules.push(f.chainText);
-    for (const n of f.chainSizes) natRules += n;
-  }
+  pushSpans(emitted, LINES, rules);
+  for (const f of emitted) for (const n of f.chainSizes) natRules += n;
   for (const name of deleted) rules.push(`-X ${name}\n`);
   rules.push("COMMIT\n");
   text += fixed[0]!.text + fixed[1]!.text + postrouting.text + markMasq.text + rules.join("");

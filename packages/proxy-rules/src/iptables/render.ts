@@ -16,6 +16,15 @@ function isPlainToken(s: string): boolean {
   return true;
 }
 
+/** Printable ASCII (blanks included) without quotes and backslash: safe between double quotes. */
+function isQuotable(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
 /**
  * Makes a comment value safe for iptables-restore: printable ASCII only (anything else, including
  * quotes, backslashes and line breaks, becomes `?`), at most 255 characters, double-quoted when it
@@ -24,6 +33,7 @@ function isPlainToken(s: string): boolean {
  */
 export function quoteComment(s: string): string {
   if (isPlainToken(s) && s.length <= MAX_COMMENT) return s;
+  if (s.length <= MAX_COMMENT && isQuotable(s)) return `"${s}"`;
   let safe = "";
   for (let i = 0; i < s.length && safe.length < MAX_COMMENT; i++) {
     const c = s.charCodeAt(i);

@@ -41,41 +41,137 @@ const SLOT_PREFIX = SLOT_CHAINS.map((c) => `-A ${c} `);
 
 export const KUBE_MARK_MASQ = "KUBE-MARK-MASQ";
 const LOCALHOST_NPS_COUNTER = "localhost_nps_accepted_pkts";
+const MASQ_TAIL = " -j KUBE-MARK-MASQ\n";
 
-/** Collects one Service's lines: top-level slots and its own chains, in order. */
+/** Streams of a {@link TextBatch}: the six top-level slots, chain declarations, chain rules. */
+export const DECL = 6;
+export const LINES = 7;
+const STREAMS = 8;
+/** A batch is cut once its text reaches this many characters (beyond V8's young-generation object size). */
+const BATCH_CHARS = 1 << 18;
+
+/**
+ * The text of several consecutive Services, one string per stream. Services hold offsets into
+ * them. Large strings are allocated outside V8's young
+ * generation, so the text of a 10,000-Service compile is written once and never copied by the
+ * garbage collector, where one string per Service was.
+ */
+export class TextBatch {
+  /** The text of each stream. */
+  texts: readonly string[] = [];
+}
+
+/** Where one Service's text is: its batch and the start/end offset of each stream in it. */
+export interface TextSpan {
+  readonly batch: TextBatch;
+  /** Start and end of stream `s` (relative to the stream's base) at `2s` and `2s + 1`. */
+  readonly at: readonly number[];
+  /** Rules per top-level slot. */
+  readonly slotSizes: readonly number[];
+  /** Rules per own chain, in declaration order. */
+  readonly chainSizes: readonly number[];
+}
+
+/** The text of a span's stream (`""` when it has none). */
+export function spanText(span: TextSpan, stream: number): string {
+  const start = span.at[2 * stream]!;
+  const end = span.at[2 * stream + 1]!;
+  if (start === end) return "";
+  return span.batch.texts[stream]!.slice(start, end);
+}
+
+/**
+ * Collects Services' lines, Service after Service: top-level slots and their own chains, in order.
+ * `begin()` starts a Service, `end()` gives its span; `flush()` writes the pending batch out and
+ * must be called before any span is read.
+ */
 export class FragmentWriter {
-  /** Rendered lines of each slot (pieces, joined later). */
-  readonly slots: string[][] = [[], [], [], [], [], []];
-  readonly slotSizes: number[] = [0, 0, 0, 0, 0, 0];
-  /** The Service's chains: names, rule counts, declaration lines and rule lines (pieces). */
-  readonly names: string[] = [];
-  readonly sizes: number[] = [];
-  readonly decl: string[] = [];
-  readonly lines: string[] = [];
+  private pieces: string[][] = [[], [], [], [], [], [], [], []];
+  private readonly lengths: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  private batch = new TextBatch();
+  private at: number[] = [];
+  private slotSizes: number[] = [];
+  private chainSizes: number[] = [];
   /** The current chain's `-A NAME ` prefix. */
   private head = "";
 
+  begin(): void {
+    const at = new Array<number>(2 * STREAMS);
+    for (let s = 0; s < STREAMS; s++) at[2 * s] = this.lengths[s]!;
+    this.at = at;
+    this.slotSizes = [0, 0, 0, 0, 0, 0];
+    this.chainSizes = [];
+  }
+
+  end(): TextSpan {
+    const at = this.at;
+    for (let s = 0; s < STREAMS; s++) at[2 * s + 1] = this.lengths[s]!;
+    const span: TextSpan = { batch: this.batch, at, slotSizes: this.slotSizes, chainSizes: this.chainSizes };
+    let total = 0;
+    for (let s = 0; s < STREAMS; s++) total += this.lengths[s]!;
+    if (total >= BATCH_CHARS) this.flush();
+    return span;
+  }
+
+  /** Writes the pending text into its batch and starts a new one. */
+  flush(): void {
+    this.batch.texts = this.pieces.map((p) => p.join(""));
+    this.lengths.fill(0);
+    this.pieces = [[], [], [], [], [], [], [], []];
+    this.batch = new TextBatch();
+  }
+
   /** Adds a rule (its argument text, in pieces) to a top-level slot. */
-  slot(s: number, ...pieces: string[]): void {
-    const out = this.slots[s]!;
-    out.push(SLOT_PREFIX[s]!);
-    for (const p of pieces) out.push(p);
+  slot(s: number, a: string, b = "", c = "", d = "", e = "", f = "", g = ""): void {
+    const prefix = SLOT_PREFIX[s]!;
+    const out = this.pieces[s]!;
+    out.push(prefix, a);
+    if (b !== "") out.push(b);
+    if (c !== "") out.push(c);
+    if (d !== "") out.push(d);
+    if (e !== "") out.push(e);
+    if (f !== "") out.push(f);
+    if (g !== "") out.push(g);
     out.push("\n");
+    this.lengths[s]! += prefix.length + a.length + b.length + c.length + d.length + e.length + f.length + g.length + 1;
     this.slotSizes[s]!++;
   }
 
   /** Starts one of the Service's own chains. */
   chain(name: string): void {
-    this.names.push(name);
-    this.sizes.push(0);
-    this.decl.push(":", name, " - [0:0]\n");
+    this.chainSizes.push(0);
+    this.pieces[DECL]!.push(":", name, " - [0:0]\n");
+    this.lengths[DECL]! += name.length + 10;
     this.head = `-A ${name} `;
   }
 
-  /** Adds a rule to the current chain: `-A NAME` + the pieces. */
+  /** Adds a rule to the current chain: `-A NAME ` + the pieces + a line break. */
   rule(a: string, b = "", c = "", d = "", e = "", f = "", g = ""): void {
-    this.lines.push(this.head, a, b, c, d, e, f, g, "\n");
-    this.sizes[this.sizes.length - 1]!++;
+    const head = this.head;
+    const out = this.pieces[LINES]!;
+    out.push(head);
+    if (a !== "") out.push(a);
+    if (b !== "") out.push(b);
+    if (c !== "") out.push(c);
+    if (d !== "") out.push(d);
+    if (e !== "") out.push(e);
+    if (f !== "") out.push(f);
+    if (g !== "") out.push(g);
+    out.push("\n");
+    this.lengths[LINES]! +=
+      head.length + a.length + b.length + c.length + d.length + e.length + f.length + g.length + 1;
+    this.chainSizes[this.chainSizes.length - 1]!++;
+  }
+
+  /**
+   * Adds a rule to the current chain whose pieces already end in a line break (the hot path of
+   * endpoint chains: fewer pieces to join).
+   */
+  line(a: string, b: string, c: string): void {
+    const head = this.head;
+    this.pieces[LINES]!.push(head, a, b, c);
+    this.lengths[LINES]! += head.length + a.length + b.length + c.length;
+    this.chainSizes[this.chainSizes.length - 1]!++;
   }
 }
 
@@ -260,12 +356,14 @@ export function writeServicePort(
   // endpoint chains
   const comment = largeClusterMode ? "" : `-m comment --comment ${q(spn)} `;
   const dnat = ` ${match} -j DNAT --to-destination `;
+  const masqHead = `${comment}-s `;
+  const dnatHead = `${comment}${dnat.slice(1)}`;
   for (const ep of allReachableEndpoints) {
     const sep = ep.chainName;
     w.chain(sep);
-    w.rule(comment, "-s ", ep.ip, " -j KUBE-MARK-MASQ");
+    w.line(masqHead, ep.ip, MASQ_TAIL);
     if (sp.stickyMaxAgeSeconds > 0) w.rule(comment, "-m recent --name ", sep, " --set", dnat, ep.endpoint);
-    else w.rule(comment, dnat.slice(1), ep.endpoint);
+    else w.line(dnatHead, ep.endpoint, "\n");
   }
 }
 

@@ -60,7 +60,7 @@ function utf8(s: string): number {
 }
 
 function compress(words: Int32Array, off: number): void {
-  for (let i = 0; i < 16; i++) W[i] = words[off + i]!;
+  if (words !== W) for (let i = 0; i < 16; i++) W[i] = words[off + i]!;
   for (let i = 16; i < 64; i++) {
     const w15 = W[i - 15]!;
     const w2 = W[i - 2]!;
@@ -166,10 +166,58 @@ const CODES = Array.from(ALPHABET, (c) => c.charCodeAt(0));
  * names. (The suffix saves building the concatenated string.)
  */
 export function hash16(s: string, suffix = ""): string {
-  digestInto(s, suffix);
-  const a = H[0]!;
-  const b = H[1]!;
-  const c = H[2]!;
+  if (!oneBlock(s, suffix)) digestInto(s, suffix);
+  return base32Head(H[0]!, H[1]!, H[2]!);
+}
+
+/**
+ * The common case, an ASCII message of at most 55 bytes (one block), packed straight into the
+ * message schedule: digests it into H and returns true. Returns false (and leaves H alone)
+ * otherwise.
+ */
+function oneBlock(s: string, t: string): boolean {
+  const n = s.length;
+  const len = n + t.length;
+  if (len > 55) return false;
+  let or = 0;
+  let word = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    or |= c;
+    word = (word << 8) | c;
+    if ((i & 3) === 3) W[i >> 2] = word;
+  }
+  for (let j = 0; j < t.length; j++, i++) {
+    const c = t.charCodeAt(j);
+    or |= c;
+    word = (word << 8) | c;
+    if ((i & 3) === 3) W[i >> 2] = word;
+  }
+  if (or >= 0x80) return false;
+  // the 0x80 terminator, zero padding, the bit length
+  word = (word << 8) | 0x80;
+  i++;
+  while ((i & 3) !== 0) {
+    word <<= 8;
+    i++;
+  }
+  W[(i >> 2) - 1] = word;
+  for (let k = i >> 2; k < 15; k++) W[k] = 0;
+  W[15] = len * 8;
+  H[0] = 0x6a09e667;
+  H[1] = 0xbb67ae85;
+  H[2] = 0x3c6ef372;
+  H[3] = 0xa54ff53a;
+  H[4] = 0x510e527f;
+  H[5] = 0x9b05688c;
+  H[6] = 0x1f83d9ab;
+  H[7] = 0x5be0cd19;
+  compress(W, 0);
+  return true;
+}
+
+function base32Head(a: number, b: number, c: number): string {
   // bits 0..31 in a, 32..63 in b, 64..79 in the top of c
   return String.fromCharCode(
     CODES[(a >>> 27) & 31]!,

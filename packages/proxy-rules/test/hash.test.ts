@@ -1,0 +1,63 @@
+// The embedded SHA-256 + base32 (chain-name hashes) against node:crypto, over the lengths around
+// block boundaries and the one-block fast path, ASCII and not, split at every point.
+
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { hash16, sha256 } from "../src/model/hash.js";
+
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+function base32(bytes: Uint8Array): string {
+  let out = "";
+  let acc = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    acc = ((acc << 8) | b) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(acc >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return out;
+}
+
+function expected(s: string): string {
+  return base32(createHash("sha256").update(s, "utf8").digest()).slice(0, 16);
+}
+
+function sample(n: number, seed: number, wide: boolean): string {
+  let s = "";
+  for (let i = 0; i < n; i++) {
+    const k = (i * 31 + seed * 7) % 97;
+    s += wide && k % 11 === 0 ? String.fromCharCode(0x80 + k * 53) : String.fromCharCode(0x21 + (k % 94));
+  }
+  return wide && n > 2 ? `${s}\u{1F600}` : s;
+}
+
+describe("hash16", () => {
+  it("matches node:crypto for ASCII and non-ASCII input of 0 to 200 characters, split anywhere", () => {
+    for (let n = 0; n <= 200; n++) {
+      for (const wide of [false, true]) {
+        const s = sample(n, n, wide);
+        const want = expected(s);
+        expect(hash16(s), `length ${n}`).toBe(want);
+        for (const cut of [0, 1, n >> 1, s.length - 1, s.length]) {
+          if (cut < 0 || cut > s.length) continue;
+          expect(hash16(s.slice(0, cut), s.slice(cut)), `length ${n}, cut ${cut}`).toBe(want);
+        }
+      }
+    }
+  });
+
+  it("gives kube-proxy's chain hashes", () => {
+    // from kube-proxy's TestOverallIPTablesRules: ns1/svc1:p80 TCP → KUBE-SVC-XPGD46QRK7WJZT7O
+    expect(hash16("ns1/svc1:p80tcp")).toBe("XPGD46QRK7WJZT7O");
+  });
+
+  it("sha256 matches node:crypto", () => {
+    for (const s of ["", "abc", "x".repeat(55), "x".repeat(56), "x".repeat(64), "é".repeat(40)]) {
+      expect(Buffer.from(sha256(s)).toString("hex")).toBe(createHash("sha256").update(s).digest("hex"));
+    }
+  });
+});
