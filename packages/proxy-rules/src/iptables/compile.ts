@@ -680,14 +680,14 @@ function writeFragment(ctx: FamilyContext, plan: ServicePlan, largeClusterMode: 
  * `endpointsFor` counts, before de-duplication and without leaving out mismatched slices).
  */
 function endpointBound(svc: NormalizedService, slices: readonly NormalizedSlice[], family: IPFamily): number {
-  if (svc.skip || !svc.clusterIPs.has(family)) return 0;
+  if (svc.skip || svc.clusterIPs[family] === undefined) return 0;
   let n = 0;
   for (const s of slices) {
     if (s.family !== family) continue;
     for (const p of s.ports) {
       for (const sp of svc.ports) {
         if (sp.name === p.name && sp.protocol === p.protocol) {
-          n += s.endpoints.length;
+          n += s.endpoints.ips.length;
           break;
         }
       }

@@ -13,8 +13,12 @@ import {
   normalizeSlice,
 } from "../model/normalize.js";
 
-interface Normalized<T> {
-  readonly value: T | undefined;
+interface NormalizedServiceResult {
+  readonly service?: NormalizedService | undefined;
+  readonly errors: readonly InvalidInputError[];
+}
+interface NormalizedSliceResult {
+  readonly slice?: NormalizedSlice | undefined;
   readonly errors: readonly InvalidInputError[];
 }
 
@@ -34,10 +38,14 @@ export interface SliceGroup {
 const MAX_UPDATES = 512;
 
 export class InputIndex {
-  readonly serviceCache: WeakMap<object, Normalized<NormalizedService>>;
-  readonly sliceCache: WeakMap<object, Normalized<NormalizedSlice>>;
+  /** The indexed input, and the normalised form of each object at the same position. */
   private services: Service[] = [];
   private slices: EndpointSlice[] = [];
+  private serviceNorms: (NormalizedServiceResult | undefined)[] = [];
+  private sliceNorms: (NormalizedSliceResult | undefined)[] = [];
+  /** While building: the normalised objects of an earlier index, by object (not kept). */
+  private reuseServices: Map<object, NormalizedServiceResult | undefined> | undefined;
+  private reuseSlices: Map<object, NormalizedSliceResult | undefined> | undefined;
   readonly serviceByKey = new Map<string, ServiceEntry>();
   readonly groups = new Map<string, SliceGroup>();
   private readonly sliceById = new Map<string, EndpointSlice>();
@@ -50,18 +58,24 @@ export class InputIndex {
   /** Set when the index was handed to a later compilation and may no longer be used. */
   consumed = false;
 
-  constructor(caches?: InputIndex) {
-    this.serviceCache = caches?.serviceCache ?? new WeakMap();
-    this.sliceCache = caches?.sliceCache ?? new WeakMap();
-  }
+  /** `earlier`: an index whose normalised objects may be reused (objects are compared by identity). */
+  constructor(private readonly earlier?: InputIndex) {}
 
   /** Indexes the input from scratch. */
   build(services: readonly Service[], slices: readonly EndpointSlice[]): void {
+    if (this.earlier) {
+      this.reuseServices = pairs(this.earlier.services, this.earlier.serviceNorms);
+      this.reuseSlices = pairs(this.earlier.slices, this.earlier.sliceNorms);
+    }
     this.services = services.slice();
     this.slices = slices.slice();
+    this.serviceNorms = new Array(services.length);
+    this.sliceNorms = new Array(slices.length);
     for (let i = 0; i < services.length; i++) this.addService(services[i]!, i, true);
     for (let i = 0; i < slices.length; i++) this.addSlice(slices[i]!, i, true);
     for (const key of this.groups.keys()) this.checkOrphan(key);
+    this.reuseServices = undefined;
+    this.reuseSlices = undefined;
   }
 
   private checkOrphan(key: string): void {
@@ -83,14 +97,15 @@ export class InputIndex {
     for (const i of svcChanged) {
       const before = this.services[i]!;
       const after = services[i]!;
-      this.normService(after, i);
-      const oldKey = this.serviceKey(before);
-      const newKey = this.serviceKey(after);
+      const oldKey = this.serviceNorms[i]?.service?.key;
+      const afterNorm = normalizeServiceAt(after, i);
+      const newKey = afterNorm.service?.key;
       if ((oldKey && this.contested.has(oldKey)) || (newKey && this.contested.has(newKey))) return undefined;
       if (newKey && newKey !== oldKey && this.serviceByKey.has(newKey)) return undefined; // would collide
-      this.removeService(before);
-      this.addService(after, i, false);
+      this.removeService(before, i);
       this.services[i] = after;
+      this.serviceNorms[i] = afterNorm;
+      this.addService(after, i, false);
       if (oldKey) dirty.add(oldKey);
       if (newKey) dirty.add(newKey);
     }
@@ -98,14 +113,15 @@ export class InputIndex {
     for (const i of sliceChanged) {
       const before = this.slices[i]!;
       const after = slices[i]!;
-      this.normSlice(after, i);
-      const oldNorm = this.sliceNorm(before);
-      const newNorm = this.sliceNorm(after);
+      const oldNorm = this.sliceNorms[i]?.slice;
+      const afterNorm = normalizeSliceAt(after, i);
+      const newNorm = afterNorm.slice;
       if ((oldNorm && this.contested.has(oldNorm.id)) || (newNorm && this.contested.has(newNorm.id))) return undefined;
       if (newNorm && newNorm.id !== oldNorm?.id && this.sliceById.has(newNorm.id)) return undefined;
-      this.removeSlice(before);
-      this.addSlice(after, i, false);
+      this.removeSlice(before, i);
       this.slices[i] = after;
+      this.sliceNorms[i] = afterNorm;
+      this.addSlice(after, i, false);
       if (oldNorm) {
         dirty.add(oldNorm.serviceKey);
         this.checkOrphan(oldNorm.serviceKey);
@@ -144,36 +160,23 @@ export class InputIndex {
     return [...this.serviceByKey.keys()].sort(compareStrings);
   }
 
-  private normService(raw: Service, i: number): Normalized<NormalizedService> {
-    const isObj = typeof raw === "object" && raw !== null;
-    let n = isObj ? this.serviceCache.get(raw) : undefined;
+  /** The normalised object at position `i` (computed, or reused from the earlier index, once). */
+  private normService(raw: Service, i: number): NormalizedServiceResult {
+    let n = this.serviceNorms[i];
     if (!n) {
-      const r = normalizeService(raw, `services[${i}]`);
-      n = { value: r.service, errors: r.errors };
-      if (isObj) this.serviceCache.set(raw, n);
+      n = this.reuseServices?.get(raw) ?? normalizeServiceAt(raw, i);
+      this.serviceNorms[i] = n;
     }
     return n;
   }
 
-  private normSlice(raw: EndpointSlice, i: number): Normalized<NormalizedSlice> {
-    const isObj = typeof raw === "object" && raw !== null;
-    let n = isObj ? this.sliceCache.get(raw) : undefined;
+  private normSlice(raw: EndpointSlice, i: number): NormalizedSliceResult {
+    let n = this.sliceNorms[i];
     if (!n) {
-      const r = normalizeSlice(raw, `endpointSlices[${i}]`);
-      n = { value: r.slice, errors: r.errors };
-      if (isObj) this.sliceCache.set(raw, n);
+      n = this.reuseSlices?.get(raw) ?? normalizeSliceAt(raw, i);
+      this.sliceNorms[i] = n;
     }
     return n;
-  }
-
-  private serviceKey(raw: Service): string | undefined {
-    const n = typeof raw === "object" && raw !== null ? this.serviceCache.get(raw) : undefined;
-    return n?.value?.key;
-  }
-
-  private sliceNorm(raw: EndpointSlice): NormalizedSlice | undefined {
-    const n = typeof raw === "object" && raw !== null ? this.sliceCache.get(raw) : undefined;
-    return n?.value;
   }
 
   private addService(raw: Service, i: number, building: boolean): void {
@@ -182,7 +185,7 @@ export class InputIndex {
       this.invalid.set(raw, n.errors);
       return;
     }
-    const norm = n.value!;
+    const norm = n.service!;
     if (this.serviceByKey.has(norm.key)) {
       if (building) this.contested.add(norm.key);
       this.invalid.set(raw, [
@@ -198,9 +201,9 @@ export class InputIndex {
     this.serviceByKey.set(norm.key, { raw, norm });
   }
 
-  private removeService(raw: Service): void {
+  private removeService(raw: Service, i: number): void {
     this.invalid.delete(raw);
-    const key = this.serviceKey(raw);
+    const key = this.serviceNorms[i]?.service?.key;
     if (key && this.serviceByKey.get(key)?.raw === raw) this.serviceByKey.delete(key);
   }
 
@@ -210,7 +213,7 @@ export class InputIndex {
       this.invalid.set(raw, n.errors);
       return;
     }
-    const norm = n.value;
+    const norm = n.slice;
     if (!norm) return; // FQDN: ignored
     if (this.sliceById.has(norm.id)) {
       if (building) this.contested.add(norm.id);
@@ -245,9 +248,9 @@ export class InputIndex {
     this.groups.set(norm.serviceKey, { raws, norms });
   }
 
-  private removeSlice(raw: EndpointSlice): void {
+  private removeSlice(raw: EndpointSlice, i: number): void {
     this.invalid.delete(raw);
-    const norm = this.sliceNorm(raw);
+    const norm = this.sliceNorms[i]?.slice;
     if (!norm || this.sliceById.get(norm.id) !== raw) return;
     this.sliceById.delete(norm.id);
     const group = this.groups.get(norm.serviceKey);
@@ -273,6 +276,24 @@ export class InputIndex {
       this.groups.set(key, { raws: idx.map((i) => g.raws[i]!), norms: idx.map((i) => g.norms[i]!) });
     }
   }
+}
+
+function normalizeServiceAt(raw: Service, i: number): NormalizedServiceResult {
+  return normalizeService(raw, `services[${i}]`);
+}
+
+function normalizeSliceAt(raw: EndpointSlice, i: number): NormalizedSliceResult {
+  return normalizeSlice(raw, `endpointSlices[${i}]`);
+}
+
+/** Object → its normalised form, from parallel arrays (non-objects left out). */
+function pairs<T>(raws: readonly unknown[], norms: readonly T[]): Map<object, T> {
+  const out = new Map<object, T>();
+  for (let i = 0; i < raws.length; i++) {
+    const raw = raws[i];
+    if (typeof raw === "object" && raw !== null && norms[i] !== undefined) out.set(raw, norms[i]!);
+  }
+  return out;
 }
 
 function changedIndexes(before: readonly unknown[], after: readonly unknown[]): number[] | undefined {

@@ -86,7 +86,15 @@ export function spanText(span: TextSpan, stream: number): string {
  * must be called before any span is read.
  */
 export class FragmentWriter {
-  private pieces: string[][] = [[], [], [], [], [], [], [], []];
+  /**
+   * The pending pieces of each stream, written by index and reused from batch to batch (growing
+   * fresh arrays for every batch was a third of the compiler's allocation); `count` are in use.
+   */
+  private readonly pieces: string[][] = [[], [], [], [], [], [], [], []];
+  private readonly counts: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  /** The pieces of the chain-rule stream (the bulk), and their count. */
+  private lines: string[];
+  private nLines = 0;
   private readonly lengths: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
   private batch = new TextBatch();
   private at: number[] = [];
@@ -94,6 +102,10 @@ export class FragmentWriter {
   private chainSizes: number[] = [];
   /** The current chain's `-A NAME ` prefix. */
   private head = "";
+
+  constructor() {
+    this.lines = this.pieces[LINES]!;
+  }
 
   begin(): void {
     const at = new Array<number>(2 * STREAMS);
@@ -115,9 +127,18 @@ export class FragmentWriter {
 
   /** Writes the pending text into its batch and starts a new one. */
   flush(): void {
-    this.batch.texts = this.pieces.map((p) => p.join(""));
-    this.lengths.fill(0);
-    this.pieces = [[], [], [], [], [], [], [], []];
+    this.counts[LINES] = this.nLines;
+    const texts: string[] = [];
+    for (let s = 0; s < STREAMS; s++) {
+      const p = this.pieces[s]!;
+      const n = this.counts[s]!;
+      if (p.length !== n) p.length = n;
+      texts.push(n === 0 ? "" : p.join(""));
+      this.counts[s] = 0;
+      this.lengths[s] = 0;
+    }
+    this.nLines = 0;
+    this.batch.texts = texts;
     this.batch = new TextBatch();
   }
 
@@ -125,14 +146,17 @@ export class FragmentWriter {
   slot(s: number, a: string, b = "", c = "", d = "", e = "", f = "", g = ""): void {
     const prefix = SLOT_PREFIX[s]!;
     const out = this.pieces[s]!;
-    out.push(prefix, a);
-    if (b !== "") out.push(b);
-    if (c !== "") out.push(c);
-    if (d !== "") out.push(d);
-    if (e !== "") out.push(e);
-    if (f !== "") out.push(f);
-    if (g !== "") out.push(g);
-    out.push("\n");
+    let n = this.counts[s]!;
+    out[n++] = prefix;
+    out[n++] = a;
+    if (b !== "") out[n++] = b;
+    if (c !== "") out[n++] = c;
+    if (d !== "") out[n++] = d;
+    if (e !== "") out[n++] = e;
+    if (f !== "") out[n++] = f;
+    if (g !== "") out[n++] = g;
+    out[n++] = "\n";
+    this.counts[s] = n;
     this.lengths[s]! += prefix.length + a.length + b.length + c.length + d.length + e.length + f.length + g.length + 1;
     this.slotSizes[s]!++;
   }
@@ -140,7 +164,12 @@ export class FragmentWriter {
   /** Starts one of the Service's own chains. */
   chain(name: string): void {
     this.chainSizes.push(0);
-    this.pieces[DECL]!.push(":", name, " - [0:0]\n");
+    const out = this.pieces[DECL]!;
+    let n = this.counts[DECL]!;
+    out[n++] = ":";
+    out[n++] = name;
+    out[n++] = " - [0:0]\n";
+    this.counts[DECL] = n;
     this.lengths[DECL]! += name.length + 10;
     this.head = `-A ${name} `;
   }
@@ -148,16 +177,18 @@ export class FragmentWriter {
   /** Adds a rule to the current chain: `-A NAME ` + the pieces + a line break. */
   rule(a: string, b = "", c = "", d = "", e = "", f = "", g = ""): void {
     const head = this.head;
-    const out = this.pieces[LINES]!;
-    out.push(head);
-    if (a !== "") out.push(a);
-    if (b !== "") out.push(b);
-    if (c !== "") out.push(c);
-    if (d !== "") out.push(d);
-    if (e !== "") out.push(e);
-    if (f !== "") out.push(f);
-    if (g !== "") out.push(g);
-    out.push("\n");
+    const out = this.lines;
+    let n = this.nLines;
+    out[n++] = head;
+    if (a !== "") out[n++] = a;
+    if (b !== "") out[n++] = b;
+    if (c !== "") out[n++] = c;
+    if (d !== "") out[n++] = d;
+    if (e !== "") out[n++] = e;
+    if (f !== "") out[n++] = f;
+    if (g !== "") out[n++] = g;
+    out[n++] = "\n";
+    this.nLines = n;
     this.lengths[LINES]! +=
       head.length + a.length + b.length + c.length + d.length + e.length + f.length + g.length + 1;
     this.chainSizes[this.chainSizes.length - 1]!++;
@@ -169,7 +200,13 @@ export class FragmentWriter {
    */
   line(a: string, b: string, c: string): void {
     const head = this.head;
-    this.pieces[LINES]!.push(head, a, b, c);
+    const out = this.lines;
+    let n = this.nLines;
+    out[n++] = head;
+    out[n++] = a;
+    out[n++] = b;
+    out[n++] = c;
+    this.nLines = n;
     this.lengths[LINES]! += head.length + a.length + b.length + c.length;
     this.chainSizes[this.chainSizes.length - 1]!++;
   }

@@ -25,7 +25,8 @@ export interface NormalizedService {
   readonly name: string;
   /** Not proxied at all (headless, ExternalName, no ClusterIP). */
   readonly skip: boolean;
-  readonly clusterIPs: ReadonlyMap<IPFamily, string>;
+  /** The cluster IP of each family the Service has. */
+  readonly clusterIPs: { readonly IPv4?: string | undefined; readonly IPv6?: string | undefined };
   readonly ports: readonly NormalizedPort[];
   readonly externalIPs: readonly ParsedIP[];
   readonly loadBalancerSourceRanges: readonly ParsedCIDR[];
@@ -39,15 +40,24 @@ export interface NormalizedService {
   readonly stickyMaxAgeSeconds: number;
 }
 
-/** An endpoint of a slice, validated. */
-export interface NormalizedEndpoint {
-  readonly ip: string;
-  readonly nodeName: string | undefined;
-  readonly ready: boolean;
-  readonly serving: boolean;
-  readonly terminating: boolean;
-  readonly zoneHints: readonly string[] | undefined;
-  readonly nodeHints: readonly string[] | undefined;
+/** Condition bits of an endpoint in {@link NormalizedEndpoints.flags}. */
+export const EP_READY = 1;
+export const EP_SERVING = 2;
+export const EP_TERMINATING = 4;
+
+/**
+ * The endpoints of a slice, validated, held as columns (entry `k` of each is endpoint `k`): a
+ * 10,000-slice input then keeps a few arrays per slice rather than an object per endpoint.
+ */
+export interface NormalizedEndpoints {
+  /** Canonical text of the first address. */
+  readonly ips: readonly string[];
+  readonly nodeNames: readonly (string | undefined)[];
+  /** `EP_READY | EP_SERVING | EP_TERMINATING`, as the conditions say (with their defaults). */
+  readonly flags: readonly number[];
+  /** Zone and node hints; `undefined` when no endpoint of the slice has any. */
+  readonly zoneHints: readonly (readonly string[] | undefined)[] | undefined;
+  readonly nodeHints: readonly (readonly string[] | undefined)[] | undefined;
 }
 
 /** An EndpointSlice, validated. */
@@ -62,7 +72,7 @@ export interface NormalizedSlice {
   readonly family: IPFamily;
   /** Usable ports (kube-proxy skips ports without a name or number). */
   readonly ports: readonly { readonly name: string; readonly protocol: Protocol; readonly port: number }[];
-  readonly endpoints: readonly NormalizedEndpoint[];
+  readonly endpoints: NormalizedEndpoints;
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -85,6 +95,8 @@ export function isDNS1123Subdomain(s: unknown): s is string {
 function isPort(n: unknown, allowZero: boolean): n is number {
   return typeof n === "number" && Number.isInteger(n) && n <= 65535 && (allowZero ? n >= 0 : n >= 1);
 }
+const PROTOCOL_INDEX: Record<Protocol, number> = { tcp: 0, udp: 1, sctp: 2 };
+
 function parseProtocol(p: unknown): Protocol | undefined {
   if (p === undefined || p === null || p === "TCP") return "tcp";
   if (p === "UDP") return "udp";
@@ -102,12 +114,21 @@ function arrayOrEmpty(v: unknown): readonly unknown[] | undefined {
   return Array.isArray(v) ? v : undefined;
 }
 
-/** Collects the errors of one object. */
+/** No errors (shared, never changed). */
+const NO_ERRORS: InvalidInputError[] = [];
+
+/** Collects the errors of one object (allocating only when there are some). */
 class Checker {
-  readonly errors: InvalidInputError[] = [];
-  constructor(readonly ref: InvalidObjectRef) {}
+  errors: InvalidInputError[] = NO_ERRORS;
+  #ref: InvalidObjectRef | undefined;
+  constructor(
+    readonly kind: string,
+    readonly obj: unknown,
+  ) {}
   fail(field: string, reason: string, value?: unknown): void {
-    this.errors.push(new InvalidInputError(this.ref, field, reason, value));
+    this.#ref ??= objectRef(this.kind, this.obj);
+    if (this.errors === NO_ERRORS) this.errors = [];
+    this.errors.push(new InvalidInputError(this.#ref, field, reason, value));
   }
 }
 
@@ -126,7 +147,7 @@ export function normalizeService(
   svc: Service,
   where: string,
 ): { service?: NormalizedService; errors: InvalidInputError[] } {
-  const c = new Checker(objectRef("Service", svc));
+  const c = new Checker("Service", svc);
   if (!isPresent(svc)) {
     c.fail(where, "must be an object", svc);
     return { errors: c.errors };
@@ -147,7 +168,12 @@ export function normalizeService(
   }
 
   // cluster IPs, by family
-  const clusterIPs = new Map<IPFamily, string>();
+  let clusterIPv4: string | undefined;
+  let clusterIPv6: string | undefined;
+  const setClusterIP = (f: IPFamily, text: string) => {
+    if (f === "IPv4") clusterIPv4 = text;
+    else clusterIPv6 = text;
+  };
   const clusterIP = spec.clusterIP;
   if (clusterIP !== undefined && clusterIP !== null && typeof clusterIP !== "string") {
     c.fail("spec.clusterIP", "must be a string", clusterIP);
@@ -169,7 +195,7 @@ export function normalizeService(
         const ip = typeof raw === "string" ? parseIP(raw) : undefined;
         if (!ip) c.fail(`spec.clusterIPs[${i}]`, "must be a valid IP address", raw);
         else if (ip.family !== f) c.fail(`spec.clusterIPs[${i}]`, `is not an ${f} address`, raw);
-        else clusterIPs.set(f, ip.text);
+        else setClusterIP(f, ip.text);
       });
       if (typeof clusterIP === "string" && clusterIP !== "" && ips.length > 0 && ips[0] !== clusterIP) {
         c.fail("spec.clusterIP", "must equal spec.clusterIPs[0]", clusterIP);
@@ -177,7 +203,7 @@ export function normalizeService(
     } else if (typeof clusterIP === "string" && clusterIP !== "") {
       const ip = parseIP(clusterIP);
       if (!ip) c.fail("spec.clusterIP", "must be a valid IP address or None", clusterIP);
-      else clusterIPs.set(ip.family, ip.text);
+      else setClusterIP(ip.family, ip.text);
     }
   }
 
@@ -185,36 +211,43 @@ export function normalizeService(
   const ports: NormalizedPort[] = [];
   const rawPorts = arrayOrEmpty(spec.ports);
   if (!rawPorts) c.fail("spec.ports", "must be a list", spec.ports);
-  const seenNames = new Set<string>();
-  const seenPorts = new Set<string>();
-  (rawPorts ?? []).forEach((p, i) => {
-    const at = `spec.ports[${i}]`;
+  // duplicates: port names, and port numbers per protocol (as port * 4 + protocol index)
+  const seenNames: string[] = [];
+  const seenPorts: number[] = [];
+  const portList = rawPorts ?? [];
+  for (let i = 0; i < portList.length; i++) {
+    const p = portList[i];
+    const at = () => `spec.ports[${i}]`;
     if (!isObject(p)) {
-      c.fail(at, "must be an object", p);
-      return;
+      c.fail(at(), "must be an object", p);
+      continue;
     }
     const portName = p.name ?? "";
     if (typeof portName !== "string" || (portName !== "" && !isDNS1123Label(portName))) {
-      c.fail(`${at}.name`, "must be a DNS-1123 label", p.name);
-      return;
+      c.fail(`${at()}.name`, "must be a DNS-1123 label", p.name);
+      continue;
     }
-    if (portName === "" && (rawPorts?.length ?? 0) > 1) {
-      c.fail(`${at}.name`, "is required when a Service has more than one port", p.name);
+    if (portName === "" && portList.length > 1) {
+      c.fail(`${at()}.name`, "is required when a Service has more than one port", p.name);
     }
-    if (seenNames.has(portName)) c.fail(`${at}.name`, `duplicate port name ${JSON.stringify(portName)}`, portName);
-    seenNames.add(portName);
+    if (seenNames.includes(portName)) {
+      c.fail(`${at()}.name`, `duplicate port name ${JSON.stringify(portName)}`, portName);
+    }
+    seenNames.push(portName);
     const protocol = parseProtocol(p.protocol);
-    if (!protocol) c.fail(`${at}.protocol`, "must be TCP, UDP or SCTP", p.protocol);
-    if (!isPort(p.port, false)) c.fail(`${at}.port`, "must be an integer between 1 and 65535", p.port);
+    if (!protocol) c.fail(`${at()}.protocol`, "must be TCP, UDP or SCTP", p.protocol);
+    if (!isPort(p.port, false)) c.fail(`${at()}.port`, "must be an integer between 1 and 65535", p.port);
     const nodePort = p.nodePort ?? 0;
-    if (!isPort(nodePort, true)) c.fail(`${at}.nodePort`, "must be an integer between 0 and 65535", p.nodePort);
+    if (!isPort(nodePort, true)) c.fail(`${at()}.nodePort`, "must be an integer between 0 and 65535", p.nodePort);
     if (protocol && isPort(p.port, false)) {
-      const k = `${p.port}/${protocol}`;
-      if (seenPorts.has(k)) c.fail(`${at}.port`, `duplicate port ${p.port}/${protocol.toUpperCase()}`, p.port);
-      seenPorts.add(k);
-      ports.push({ name: portName, protocol, port: p.port as number, nodePort: isPort(nodePort, true) ? nodePort : 0 });
+      const k = p.port * 4 + PROTOCOL_INDEX[protocol];
+      if (seenPorts.includes(k)) {
+        c.fail(`${at()}.port`, `duplicate port ${p.port}/${protocol.toUpperCase()}`, p.port);
+      }
+      seenPorts.push(k);
+      ports.push({ name: portName, protocol, port: p.port, nodePort: isPort(nodePort, true) ? nodePort : 0 });
     }
-  });
+  }
 
   // external IPs, source ranges, LB ingress
   const externalIPs: ParsedIP[] = [];
@@ -281,13 +314,13 @@ export function normalizeService(
   const externalPolicyLocal = externallyAccessible && etp === "Local";
   const needsHealthCheck = type === "LoadBalancer" && externalPolicyLocal;
   return {
-    errors: [],
+    errors: NO_ERRORS,
     service: {
       key: `${namespace}/${name}`,
       namespace: namespace as string,
       name: name as string,
-      skip: headless || type === "ExternalName" || clusterIPs.size === 0,
-      clusterIPs,
+      skip: headless || type === "ExternalName" || (clusterIPv4 === undefined && clusterIPv6 === undefined),
+      clusterIPs: { IPv4: clusterIPv4, IPv6: clusterIPv6 },
       ports,
       externalIPs,
       loadBalancerSourceRanges: sourceRanges,
@@ -331,15 +364,27 @@ function isOptionalBoolean(v: unknown): boolean {
   return v === undefined || v === null || typeof v === "boolean";
 }
 
-function normalizeEndpoint(c: Checker, ep: Endpoint, index: number, family: IPFamily): NormalizedEndpoint | undefined {
-  const at = () => `endpoints[${index}]`;
+function endpointPath(index: number): string {
+  return `endpoints[${index}]`;
+}
+
+interface EndpointColumns {
+  ips: string[];
+  nodeNames: (string | undefined)[];
+  flags: number[];
+  zoneHints: (readonly string[] | undefined)[] | undefined;
+  nodeHints: (readonly string[] | undefined)[] | undefined;
+}
+
+/** Validates an endpoint and, when it is valid, appends it to the columns. */
+function normalizeEndpoint(c: Checker, ep: Endpoint, index: number, family: IPFamily, cols: EndpointColumns): void {
   if (!isPresent(ep)) {
-    c.fail(at(), "must be an object", ep);
+    c.fail(endpointPath(index), "must be an object", ep);
     return undefined;
   }
   const addresses = arrayOrEmpty(ep.addresses);
   if (!addresses || addresses.length === 0) {
-    c.fail(`${at()}.addresses`, "must list at least one address", ep.addresses);
+    c.fail(`${endpointPath(index)}.addresses`, "must list at least one address", ep.addresses);
     return undefined;
   }
   let first: string | undefined;
@@ -351,38 +396,42 @@ function normalizeEndpoint(c: Checker, ep: Endpoint, index: number, family: IPFa
       continue;
     }
     const ip = typeof raw === "string" ? parseIP(raw) : undefined;
-    if (!ip) c.fail(`${at()}.addresses[${i}]`, "must be a valid IP address", raw);
-    else c.fail(`${at()}.addresses[${i}]`, `is not an ${family} address`, raw);
+    if (!ip) c.fail(`${endpointPath(index)}.addresses[${i}]`, "must be a valid IP address", raw);
+    else c.fail(`${endpointPath(index)}.addresses[${i}]`, `is not an ${family} address`, raw);
   }
   const cond = ep.conditions ?? {};
   if (!isPresent(cond)) {
-    c.fail(`${at()}.conditions`, "must be an object", ep.conditions);
+    c.fail(`${endpointPath(index)}.conditions`, "must be an object", ep.conditions);
     return undefined;
   }
   const { ready, serving, terminating } = cond;
-  if (!isOptionalBoolean(ready)) c.fail(`${at()}.conditions.ready`, "must be a boolean", ready);
-  if (!isOptionalBoolean(serving)) c.fail(`${at()}.conditions.serving`, "must be a boolean", serving);
-  if (!isOptionalBoolean(terminating)) c.fail(`${at()}.conditions.terminating`, "must be a boolean", terminating);
+  if (!isOptionalBoolean(ready)) c.fail(`${endpointPath(index)}.conditions.ready`, "must be a boolean", ready);
+  if (!isOptionalBoolean(serving)) c.fail(`${endpointPath(index)}.conditions.serving`, "must be a boolean", serving);
+  if (!isOptionalBoolean(terminating))
+    c.fail(`${endpointPath(index)}.conditions.terminating`, "must be a boolean", terminating);
   const nodeName = ep.nodeName;
   if (nodeName !== undefined && nodeName !== null && !isNodeName(nodeName)) {
-    c.fail(`${at()}.nodeName`, "must be a DNS-1123 subdomain", nodeName);
+    c.fail(`${endpointPath(index)}.nodeName`, "must be a DNS-1123 subdomain", nodeName);
   }
   let zoneHints: string[] | undefined;
   let nodeHints: string[] | undefined;
   if (ep.hints) {
-    zoneHints = hintNames(c, ep.hints.forZones, () => `${at()}.hints.forZones`);
-    nodeHints = hintNames(c, ep.hints.forNodes, () => `${at()}.hints.forNodes`);
+    zoneHints = hintNames(c, ep.hints.forZones, () => `${endpointPath(index)}.hints.forZones`);
+    nodeHints = hintNames(c, ep.hints.forNodes, () => `${endpointPath(index)}.hints.forNodes`);
   }
-  if (first === undefined) return undefined;
-  return {
-    ip: first,
-    nodeName: nodeName ?? undefined,
-    ready: ready ?? true,
-    serving: serving ?? true,
-    terminating: terminating ?? false,
-    zoneHints,
-    nodeHints,
-  };
+  if (first === undefined) return;
+  const k = cols.ips.length;
+  cols.ips.push(first);
+  cols.nodeNames.push(nodeName ?? undefined);
+  cols.flags.push(
+    ((ready ?? true) ? EP_READY : 0) |
+      ((serving ?? true) ? EP_SERVING : 0) |
+      ((terminating ?? false) ? EP_TERMINATING : 0),
+  );
+  if (zoneHints !== undefined) (cols.zoneHints ??= new Array(k)).push(zoneHints);
+  else if (cols.zoneHints) cols.zoneHints.push(undefined);
+  if (nodeHints !== undefined) (cols.nodeHints ??= new Array(k)).push(nodeHints);
+  else if (cols.nodeHints) cols.nodeHints.push(undefined);
 }
 
 /**
@@ -393,7 +442,7 @@ export function normalizeSlice(
   slice: EndpointSlice,
   where: string,
 ): { slice?: NormalizedSlice; errors: InvalidInputError[] } {
-  const c = new Checker(objectRef("EndpointSlice", slice));
+  const c = new Checker("EndpointSlice", slice);
   if (!isPresent(slice)) {
     c.fail(where, "must be an object", slice);
     return { errors: c.errors };
@@ -415,11 +464,15 @@ export function normalizeSlice(
   const ports: { name: string; protocol: Protocol; port: number }[] = [];
   const rawPorts = arrayOrEmpty(slice.ports);
   if (!rawPorts) c.fail("ports", "must be a list", slice.ports);
-  const seen = new Set<string>();
-  (rawPorts ?? []).forEach((p, i) => {
+  // duplicates: name + protocol pairs
+  const seenNames: string[] = [];
+  const seenProtocols: Protocol[] = [];
+  const portList = rawPorts ?? [];
+  for (let i = 0; i < portList.length; i++) {
+    const p = portList[i];
     if (!isObject(p)) {
       c.fail(`ports[${i}]`, "must be an object", p);
-      return;
+      continue;
     }
     const portName = p.name;
     if (
@@ -428,38 +481,47 @@ export function normalizeSlice(
       (typeof portName !== "string" || (portName !== "" && !isDNS1123Label(portName)))
     ) {
       c.fail(`ports[${i}].name`, "must be a DNS-1123 label", portName);
-      return;
+      continue;
     }
     const protocol = parseProtocol(p.protocol);
     if (!protocol) {
       c.fail(`ports[${i}].protocol`, "must be TCP, UDP or SCTP", p.protocol);
-      return;
+      continue;
     }
-    const k = `${portName ?? ""}/${protocol}`;
-    if (portName !== undefined && portName !== null && seen.has(k)) {
-      c.fail(`ports[${i}].name`, `duplicate port name ${JSON.stringify(portName)}`, portName);
+    const name = portName ?? "";
+    if (portName !== undefined && portName !== null) {
+      for (let j = 0; j < seenNames.length; j++) {
+        if (seenNames[j] === name && seenProtocols[j] === protocol) {
+          c.fail(`ports[${i}].name`, `duplicate port name ${JSON.stringify(portName)}`, portName);
+          break;
+        }
+      }
     }
-    seen.add(k);
+    seenNames.push(name);
+    seenProtocols.push(protocol);
     if (p.port !== undefined && p.port !== null && !isPort(p.port, true)) {
       c.fail(`ports[${i}].port`, "must be an integer between 1 and 65535", p.port);
-      return;
+      continue;
     }
     // kube-proxy ignores ports without a name or a number
-    if (portName === undefined || portName === null || !p.port) return;
+    if (portName === undefined || portName === null || !p.port) continue;
     ports.push({ name: portName, protocol, port: p.port as number });
-  });
+  }
 
-  const endpoints: NormalizedEndpoint[] = [];
+  const endpoints: EndpointColumns = {
+    ips: [],
+    nodeNames: [],
+    flags: [],
+    zoneHints: undefined,
+    nodeHints: undefined,
+  };
   const rawEndpoints = arrayOrEmpty(slice.endpoints);
   if (!rawEndpoints) c.fail("endpoints", "must be a list", slice.endpoints);
   const list = rawEndpoints ?? [];
-  for (let i = 0; i < list.length; i++) {
-    const n = normalizeEndpoint(c, list[i] as Endpoint, i, family);
-    if (n) endpoints.push(n);
-  }
+  for (let i = 0; i < list.length; i++) normalizeEndpoint(c, list[i] as Endpoint, i, family, endpoints);
   if (c.errors.length > 0) return { errors: c.errors };
   return {
-    errors: [],
+    errors: NO_ERRORS,
     slice: {
       serviceKey: `${namespace}/${svcName}`,
       namespace: namespace as string,

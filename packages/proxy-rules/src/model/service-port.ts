@@ -3,7 +3,15 @@
 
 import { hash16 } from "./hash.js";
 import { type IPFamily, joinHostPort, type ParsedCIDR } from "./ip.js";
-import type { NormalizedService, NormalizedSlice, Protocol } from "./normalize.js";
+import {
+  EP_READY,
+  EP_SERVING,
+  EP_TERMINATING,
+  type NormalizedEndpoints,
+  type NormalizedService,
+  type NormalizedSlice,
+  type Protocol,
+} from "./normalize.js";
 
 /** One Service port in one IP family, with everything kube-proxy's rule writer reads. */
 export interface ServicePortInfo {
@@ -44,7 +52,7 @@ export interface EndpointInfo {
 /** The Service's ports for one family (none if the Service has no ClusterIP of that family). */
 export function servicePortsFor(svc: NormalizedService, family: IPFamily): ServicePortInfo[] {
   if (svc.skip) return [];
-  const clusterIP = svc.clusterIPs.get(family);
+  const clusterIP = svc.clusterIPs[family];
   if (clusterIP === undefined) return [];
   const externalIPs = svc.externalIPs.filter((ip) => ip.family === family).map((ip) => ip.text);
   const vips = svc.loadBalancerVIPs.filter((ip) => ip.family === family).map((ip) => ip.text);
@@ -106,22 +114,24 @@ export function endpointsFor(
         seen = new Map();
         for (let i = 0; i < list.length; i++) seen.set(list[i]!.endpoint, i);
       }
-      for (const ep of slice.endpoints) {
-        const endpoint = joinHostPort(ep.ip, port.port);
+      const eps = slice.endpoints;
+      for (let k = 0; k < eps.ips.length; k++) {
+        const endpoint = joinHostPort(eps.ips[k]!, port.port);
         if (seen) {
           const at = seen.get(endpoint);
           if (at !== undefined) {
             // a non-terminating endpoint wins over a terminating one
-            if (!ep.terminating) list[at] = makeEndpoint(ep, port.port, endpoint, prefix, nodeName);
+            if ((eps.flags[k]! & EP_TERMINATING) === 0)
+              list[at] = makeEndpoint(eps, k, port.port, endpoint, prefix, nodeName);
             continue;
           }
           seen.set(endpoint, list.length);
         }
-        list.push(makeEndpoint(ep, port.port, endpoint, prefix, nodeName));
+        list.push(makeEndpoint(eps, k, port.port, endpoint, prefix, nodeName));
       }
     }
   }
-  list.sort(byEndpoint);
+  sortByEndpoint(list);
   if (!seen) {
     // one slice: still de-duplicate repeated addresses (sorted, so they are adjacent)
     for (let i = 1; i < list.length; i++) {
@@ -134,27 +144,46 @@ export function endpointsFor(
   return list;
 }
 
+/** Stable sort by `endpoint`; insertion sort (no allocation) for the usual short lists. */
+function sortByEndpoint(list: EndpointInfo[]): void {
+  if (list.length > 32) {
+    list.sort(byEndpoint);
+    return;
+  }
+  for (let i = 1; i < list.length; i++) {
+    const x = list[i]!;
+    let j = i - 1;
+    while (j >= 0 && list[j]!.endpoint > x.endpoint) {
+      list[j + 1] = list[j]!;
+      j--;
+    }
+    list[j + 1] = x;
+  }
+}
+
 function byEndpoint(a: EndpointInfo, b: EndpointInfo): number {
   return a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0;
 }
 
 function makeEndpoint(
-  ep: NormalizedSlice["endpoints"][number],
+  eps: NormalizedEndpoints,
+  k: number,
   port: number,
   endpoint: string,
   prefix: string,
   nodeName: string,
 ): EndpointInfo {
+  const flags = eps.flags[k]!;
   return {
-    ip: ep.ip,
+    ip: eps.ips[k]!,
     port,
     endpoint,
-    isLocal: nodeName !== "" && ep.nodeName === nodeName,
-    ready: ep.ready,
-    serving: ep.serving,
-    terminating: ep.terminating,
-    zoneHints: ep.zoneHints,
-    nodeHints: ep.nodeHints,
+    isLocal: nodeName !== "" && eps.nodeNames[k] === nodeName,
+    ready: (flags & EP_READY) !== 0,
+    serving: (flags & EP_SERVING) !== 0,
+    terminating: (flags & EP_TERMINATING) !== 0,
+    zoneHints: eps.zoneHints?.[k],
+    nodeHints: eps.nodeHints?.[k],
     chainName: `KUBE-SEP-${hash16(prefix, endpoint)}`,
   };
 }
