@@ -17,7 +17,7 @@ function isPlainToken(s: string): boolean {
 }
 
 /** Printable ASCII (blanks included) without quotes and backslash: safe between double quotes. */
-function isQuotable(s: string): boolean {
+export function isQuotable(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c) return false;

@@ -19,7 +19,7 @@ import {
   usesLocalEndpoints,
 } from "../model/service-port.js";
 import { probability } from "./probability.js";
-import { quoteComment as q } from "./render.js";
+import { isQuotable, quoteComment as q } from "./render.js";
 
 // top-level chain slots a Service contributes rules to
 export const F_SERVICES = 0;
@@ -42,6 +42,9 @@ const SLOT_PREFIX = SLOT_CHAINS.map((c) => `-A ${c} `);
 export const KUBE_MARK_MASQ = "KUBE-MARK-MASQ";
 const LOCALHOST_NPS_COUNTER = "localhost_nps_accepted_pkts";
 const MASQ_TAIL = " -j KUBE-MARK-MASQ\n";
+const QUOTE_STATISTIC = '" -m statistic --mode random --probability ';
+/** Longest comment value written as it is (see quoteComment). */
+const MAX_COMMENT = 255;
 
 /** Streams of a {@link TextBatch}: the six top-level slots, chain declarations, chain rules. */
 export const DECL = 6;
@@ -410,8 +413,14 @@ function writeServiceToEndpointRules(
   largeClusterMode: boolean,
   w: FragmentWriter,
 ): void {
+  const spn = sp.nameString;
+  // The comment `"<spn> -> <endpoint>"` is written in pieces when quoting it is all q() would do
+  // (the endpoint, an address and a port, always can be): no string per endpoint.
+  const pieces = !largeClusterMode && isQuotable(spn);
+  const commentHead = `-m comment --comment "${spn} -> `;
+  const inPieces = (ep: EndpointInfo) => pieces && spn.length + 4 + ep.endpoint.length <= MAX_COMMENT;
   const comment = (ep: EndpointInfo) =>
-    largeClusterMode ? "" : `-m comment --comment ${q(`${sp.nameString} -> ${ep.endpoint}`)} `;
+    largeClusterMode ? "" : `-m comment --comment ${q(`${spn} -> ${ep.endpoint}`)} `;
   if (sp.stickyMaxAgeSeconds > 0) {
     const rcheck = ` --rcheck --seconds ${sp.stickyMaxAgeSeconds} --reap -j `;
     for (const ep of endpoints) w.rule(comment(ep), "-m recent --name ", ep.chainName, rcheck, ep.chainName);
@@ -420,7 +429,11 @@ function writeServiceToEndpointRules(
   for (let i = 0; i < n; i++) {
     const ep = endpoints[i]!;
     if (i < n - 1) {
-      w.rule(comment(ep), "-m statistic --mode random --probability ", probability(n - i), " -j ", ep.chainName);
+      const p = probability(n - i);
+      if (inPieces(ep)) w.rule(commentHead, ep.endpoint, QUOTE_STATISTIC, p, " -j ", ep.chainName);
+      else w.rule(comment(ep), "-m statistic --mode random --probability ", p, " -j ", ep.chainName);
+    } else if (inPieces(ep)) {
+      w.rule(commentHead, ep.endpoint, '" -j ', ep.chainName);
     } else {
       w.rule(comment(ep), "-j ", ep.chainName);
     }

@@ -61,13 +61,6 @@ function utf8(s: string): number {
 
 function compress(words: Int32Array, off: number): void {
   if (words !== W) for (let i = 0; i < 16; i++) W[i] = words[off + i]!;
-  for (let i = 16; i < 64; i++) {
-    const w15 = W[i - 15]!;
-    const w2 = W[i - 2]!;
-    const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
-    const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
-    W[i] = (W[i - 16]! + s0 + W[i - 7]! + s1) | 0;
-  }
   let a = H[0]!;
   let b = H[1]!;
   let c = H[2]!;
@@ -77,10 +70,21 @@ function compress(words: Int32Array, off: number): void {
   let g = H[6]!;
   let h = H[7]!;
   for (let i = 0; i < 64; i++) {
+    // the message schedule, computed as the rounds need it
+    let w: number;
+    if (i < 16) w = W[i]!;
+    else {
+      const w15 = W[i - 15]!;
+      const w2 = W[i - 2]!;
+      const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
+      const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
+      w = (W[i - 16]! + s0 + W[i - 7]! + s1) | 0;
+      W[i] = w;
+    }
     const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-    const t1 = (h + S1 + ((e & f) ^ (~e & g)) + K[i]! + W[i]!) | 0;
+    const t1 = (h + S1 + (g ^ (e & (f ^ g))) + K[i]! + w) | 0; // Ch(e, f, g)
     const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-    const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    const t2 = (S0 + ((a & b) | (c & (a | b)))) | 0; // Maj(a, b, c)
     h = g;
     g = f;
     f = e;

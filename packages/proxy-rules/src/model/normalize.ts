@@ -109,8 +109,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function isPresent<T>(v: T): v is T & object {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
+const EMPTY: readonly never[] = [];
+
 function arrayOrEmpty(v: unknown): readonly unknown[] | undefined {
-  if (v === undefined || v === null) return [];
+  if (v === undefined || v === null) return EMPTY;
   return Array.isArray(v) ? v : undefined;
 }
 
@@ -170,10 +172,6 @@ export function normalizeService(
   // cluster IPs, by family
   let clusterIPv4: string | undefined;
   let clusterIPv6: string | undefined;
-  const setClusterIP = (f: IPFamily, text: string) => {
-    if (f === "IPv4") clusterIPv4 = text;
-    else clusterIPv6 = text;
-  };
   const clusterIP = spec.clusterIP;
   if (clusterIP !== undefined && clusterIP !== null && typeof clusterIP !== "string") {
     c.fail("spec.clusterIP", "must be a string", clusterIP);
@@ -195,15 +193,20 @@ export function normalizeService(
         const ip = typeof raw === "string" ? parseIP(raw) : undefined;
         if (!ip) c.fail(`spec.clusterIPs[${i}]`, "must be a valid IP address", raw);
         else if (ip.family !== f) c.fail(`spec.clusterIPs[${i}]`, `is not an ${f} address`, raw);
-        else setClusterIP(f, ip.text);
+        else if (f === "IPv4") clusterIPv4 = ip.text;
+        else clusterIPv6 = ip.text;
       });
       if (typeof clusterIP === "string" && clusterIP !== "" && ips.length > 0 && ips[0] !== clusterIP) {
         c.fail("spec.clusterIP", "must equal spec.clusterIPs[0]", clusterIP);
       }
     } else if (typeof clusterIP === "string" && clusterIP !== "") {
-      const ip = parseIP(clusterIP);
-      if (!ip) c.fail("spec.clusterIP", "must be a valid IP address or None", clusterIP);
-      else setClusterIP(ip.family, ip.text);
+      // canonical IPv4 (the common case) without parsing into an object
+      const v4 = clusterIP.indexOf(":") < 0 ? canonicalIP(clusterIP, "IPv4") : undefined;
+      const ip = v4 === undefined ? parseIP(clusterIP) : undefined;
+      if (v4 !== undefined) clusterIPv4 = v4;
+      else if (!ip) c.fail("spec.clusterIP", "must be a valid IP address or None", clusterIP);
+      else if (ip.family === "IPv4") clusterIPv4 = ip.text;
+      else clusterIPv6 = ip.text;
     }
   }
 
@@ -212,9 +215,9 @@ export function normalizeService(
   const rawPorts = arrayOrEmpty(spec.ports);
   if (!rawPorts) c.fail("spec.ports", "must be a list", spec.ports);
   // duplicates: port names, and port numbers per protocol (as port * 4 + protocol index)
-  const seenNames: string[] = [];
-  const seenPorts: number[] = [];
-  const portList = rawPorts ?? [];
+  const portList = rawPorts ?? EMPTY;
+  const seenNames: string[] | undefined = portList.length > 1 ? [] : undefined;
+  const seenPorts: number[] | undefined = portList.length > 1 ? [] : undefined;
   for (let i = 0; i < portList.length; i++) {
     const p = portList[i];
     const at = () => `spec.ports[${i}]`;
@@ -230,10 +233,10 @@ export function normalizeService(
     if (portName === "" && portList.length > 1) {
       c.fail(`${at()}.name`, "is required when a Service has more than one port", p.name);
     }
-    if (seenNames.includes(portName)) {
+    if (seenNames?.includes(portName)) {
       c.fail(`${at()}.name`, `duplicate port name ${JSON.stringify(portName)}`, portName);
     }
-    seenNames.push(portName);
+    seenNames?.push(portName);
     const protocol = parseProtocol(p.protocol);
     if (!protocol) c.fail(`${at()}.protocol`, "must be TCP, UDP or SCTP", p.protocol);
     if (!isPort(p.port, false)) c.fail(`${at()}.port`, "must be an integer between 1 and 65535", p.port);
@@ -241,10 +244,10 @@ export function normalizeService(
     if (!isPort(nodePort, true)) c.fail(`${at()}.nodePort`, "must be an integer between 0 and 65535", p.nodePort);
     if (protocol && isPort(p.port, false)) {
       const k = p.port * 4 + PROTOCOL_INDEX[protocol];
-      if (seenPorts.includes(k)) {
+      if (seenPorts?.includes(k)) {
         c.fail(`${at()}.port`, `duplicate port ${p.port}/${protocol.toUpperCase()}`, p.port);
       }
-      seenPorts.push(k);
+      seenPorts?.push(k);
       ports.push({ name: portName, protocol, port: p.port, nodePort: isPort(nodePort, true) ? nodePort : 0 });
     }
   }
@@ -253,36 +256,39 @@ export function normalizeService(
   const externalIPs: ParsedIP[] = [];
   const rawExternal = arrayOrEmpty(spec.externalIPs);
   if (!rawExternal) c.fail("spec.externalIPs", "must be a list", spec.externalIPs);
-  (rawExternal ?? []).forEach((raw, i) => {
-    const ip = typeof raw === "string" ? parseIP(raw) : undefined;
-    if (!ip) c.fail(`spec.externalIPs[${i}]`, "must be a valid IP address", raw);
-    else externalIPs.push(ip);
-  });
+  if (rawExternal && rawExternal.length > 0)
+    rawExternal.forEach((raw, i) => {
+      const ip = typeof raw === "string" ? parseIP(raw) : undefined;
+      if (!ip) c.fail(`spec.externalIPs[${i}]`, "must be a valid IP address", raw);
+      else externalIPs.push(ip);
+    });
   const sourceRanges: ParsedCIDR[] = [];
   const rawRanges = arrayOrEmpty(spec.loadBalancerSourceRanges);
   if (!rawRanges) c.fail("spec.loadBalancerSourceRanges", "must be a list", spec.loadBalancerSourceRanges);
-  (rawRanges ?? []).forEach((raw, i) => {
-    const cidr = typeof raw === "string" ? parseCIDR(raw.trim()) : undefined;
-    if (!cidr) c.fail(`spec.loadBalancerSourceRanges[${i}]`, "must be a valid CIDR", raw);
-    else sourceRanges.push(cidr);
-  });
+  if (rawRanges && rawRanges.length > 0)
+    rawRanges.forEach((raw, i) => {
+      const cidr = typeof raw === "string" ? parseCIDR(raw.trim()) : undefined;
+      if (!cidr) c.fail(`spec.loadBalancerSourceRanges[${i}]`, "must be a valid CIDR", raw);
+      else sourceRanges.push(cidr);
+    });
   const vips: ParsedIP[] = [];
   const ingress = arrayOrEmpty(svc.status?.loadBalancer?.ingress);
   if (!ingress) c.fail("status.loadBalancer.ingress", "must be a list", svc.status?.loadBalancer?.ingress);
-  (ingress ?? []).forEach((ing, i) => {
-    if (!isObject(ing)) {
-      c.fail(`status.loadBalancer.ingress[${i}]`, "must be an object", ing);
-      return;
-    }
-    const ipMode = ing.ipMode ?? "VIP";
-    if (ipMode !== "VIP" && ipMode !== "Proxy") {
-      c.fail(`status.loadBalancer.ingress[${i}].ipMode`, "must be VIP or Proxy", ing.ipMode);
-    }
-    if (ing.ip === undefined || ing.ip === null || ing.ip === "") return;
-    const ip = typeof ing.ip === "string" ? parseIP(ing.ip) : undefined;
-    if (!ip) c.fail(`status.loadBalancer.ingress[${i}].ip`, "must be a valid IP address", ing.ip);
-    else if (ipMode === "VIP") vips.push(ip);
-  });
+  if (ingress && ingress.length > 0)
+    ingress.forEach((ing, i) => {
+      if (!isObject(ing)) {
+        c.fail(`status.loadBalancer.ingress[${i}]`, "must be an object", ing);
+        return;
+      }
+      const ipMode = ing.ipMode ?? "VIP";
+      if (ipMode !== "VIP" && ipMode !== "Proxy") {
+        c.fail(`status.loadBalancer.ingress[${i}].ipMode`, "must be VIP or Proxy", ing.ipMode);
+      }
+      if (ing.ip === undefined || ing.ip === null || ing.ip === "") return;
+      const ip = typeof ing.ip === "string" ? parseIP(ing.ip) : undefined;
+      if (!ip) c.fail(`status.loadBalancer.ingress[${i}].ip`, "must be a valid IP address", ing.ip);
+      else if (ipMode === "VIP") vips.push(ip);
+    });
 
   // policies
   const etp = spec.externalTrafficPolicy ?? "Cluster";
@@ -322,9 +328,9 @@ export function normalizeService(
       skip: headless || type === "ExternalName" || (clusterIPv4 === undefined && clusterIPv6 === undefined),
       clusterIPs: { IPv4: clusterIPv4, IPv6: clusterIPv6 },
       ports,
-      externalIPs,
-      loadBalancerSourceRanges: sourceRanges,
-      loadBalancerVIPs: vips,
+      externalIPs: externalIPs.length > 0 ? externalIPs : EMPTY,
+      loadBalancerSourceRanges: sourceRanges.length > 0 ? sourceRanges : EMPTY,
+      loadBalancerVIPs: vips.length > 0 ? vips : EMPTY,
       externalPolicyLocal,
       internalPolicyLocal: itp === "Local",
       healthCheckNodePort: needsHealthCheck ? (hcnp as number) : 0,
@@ -420,18 +426,15 @@ function normalizeEndpoint(c: Checker, ep: Endpoint, index: number, family: IPFa
     nodeHints = hintNames(c, ep.hints.forNodes, () => `${endpointPath(index)}.hints.forNodes`);
   }
   if (first === undefined) return;
-  const k = cols.ips.length;
-  cols.ips.push(first);
-  cols.nodeNames.push(nodeName ?? undefined);
-  cols.flags.push(
+  // (an endpoint that fails leaves a hole, but then the whole slice is refused)
+  cols.ips[index] = first;
+  cols.nodeNames[index] = nodeName ?? undefined;
+  cols.flags[index] =
     ((ready ?? true) ? EP_READY : 0) |
-      ((serving ?? true) ? EP_SERVING : 0) |
-      ((terminating ?? false) ? EP_TERMINATING : 0),
-  );
-  if (zoneHints !== undefined) (cols.zoneHints ??= new Array(k)).push(zoneHints);
-  else if (cols.zoneHints) cols.zoneHints.push(undefined);
-  if (nodeHints !== undefined) (cols.nodeHints ??= new Array(k)).push(nodeHints);
-  else if (cols.nodeHints) cols.nodeHints.push(undefined);
+    ((serving ?? true) ? EP_SERVING : 0) |
+    ((terminating ?? false) ? EP_TERMINATING : 0);
+  if (zoneHints !== undefined) (cols.zoneHints ??= new Array(cols.ips.length))[index] = zoneHints;
+  if (nodeHints !== undefined) (cols.nodeHints ??= new Array(cols.ips.length))[index] = nodeHints;
 }
 
 /**
@@ -465,9 +468,9 @@ export function normalizeSlice(
   const rawPorts = arrayOrEmpty(slice.ports);
   if (!rawPorts) c.fail("ports", "must be a list", slice.ports);
   // duplicates: name + protocol pairs
-  const seenNames: string[] = [];
-  const seenProtocols: Protocol[] = [];
-  const portList = rawPorts ?? [];
+  const portList = rawPorts ?? EMPTY;
+  const seenNames: string[] | undefined = portList.length > 1 ? [] : undefined;
+  const seenProtocols: Protocol[] | undefined = portList.length > 1 ? [] : undefined;
   for (let i = 0; i < portList.length; i++) {
     const p = portList[i];
     if (!isObject(p)) {
@@ -489,7 +492,7 @@ export function normalizeSlice(
       continue;
     }
     const name = portName ?? "";
-    if (portName !== undefined && portName !== null) {
+    if (seenNames && seenProtocols && portName !== undefined && portName !== null) {
       for (let j = 0; j < seenNames.length; j++) {
         if (seenNames[j] === name && seenProtocols[j] === protocol) {
           c.fail(`ports[${i}].name`, `duplicate port name ${JSON.stringify(portName)}`, portName);
@@ -497,8 +500,8 @@ export function normalizeSlice(
         }
       }
     }
-    seenNames.push(name);
-    seenProtocols.push(protocol);
+    seenNames?.push(name);
+    seenProtocols?.push(protocol);
     if (p.port !== undefined && p.port !== null && !isPort(p.port, true)) {
       c.fail(`ports[${i}].port`, "must be an integer between 1 and 65535", p.port);
       continue;
@@ -508,16 +511,17 @@ export function normalizeSlice(
     ports.push({ name: portName, protocol, port: p.port as number });
   }
 
-  const endpoints: EndpointColumns = {
-    ips: [],
-    nodeNames: [],
-    flags: [],
-    zoneHints: undefined,
-    nodeHints: undefined,
-  };
   const rawEndpoints = arrayOrEmpty(slice.endpoints);
   if (!rawEndpoints) c.fail("endpoints", "must be a list", slice.endpoints);
   const list = rawEndpoints ?? [];
+  // exactly sized: the columns are kept as long as the slice is
+  const endpoints: EndpointColumns = {
+    ips: new Array<string>(list.length),
+    nodeNames: new Array<string | undefined>(list.length),
+    flags: new Array<number>(list.length),
+    zoneHints: undefined,
+    nodeHints: undefined,
+  };
   for (let i = 0; i < list.length; i++) normalizeEndpoint(c, list[i] as Endpoint, i, family, endpoints);
   if (c.errors.length > 0) return { errors: c.errors };
   return {
