@@ -386,12 +386,12 @@ interface EndpointColumns {
 function normalizeEndpoint(c: Checker, ep: Endpoint, index: number, family: IPFamily, cols: EndpointColumns): void {
   if (!isPresent(ep)) {
     c.fail(endpointPath(index), "must be an object", ep);
-    return undefined;
+    return;
   }
   const addresses = arrayOrEmpty(ep.addresses);
   if (!addresses || addresses.length === 0) {
     c.fail(`${endpointPath(index)}.addresses`, "must list at least one address", ep.addresses);
-    return undefined;
+    return;
   }
   let first: string | undefined;
   for (let i = 0; i < addresses.length; i++) {
@@ -408,7 +408,7 @@ function normalizeEndpoint(c: Checker, ep: Endpoint, index: number, family: IPFa
   const cond = ep.conditions ?? {};
   if (!isPresent(cond)) {
     c.fail(`${endpointPath(index)}.conditions`, "must be an object", ep.conditions);
-    return undefined;
+    return;
   }
   const { ready, serving, terminating } = cond;
   if (!isOptionalBoolean(ready)) c.fail(`${endpointPath(index)}.conditions.ready`, "must be a boolean", ready);
@@ -433,8 +433,14 @@ function normalizeEndpoint(c: Checker, ep: Endpoint, index: number, family: IPFa
     ((ready ?? true) ? EP_READY : 0) |
     ((serving ?? true) ? EP_SERVING : 0) |
     ((terminating ?? false) ? EP_TERMINATING : 0);
-  if (zoneHints !== undefined) (cols.zoneHints ??= new Array(cols.ips.length))[index] = zoneHints;
-  if (nodeHints !== undefined) (cols.nodeHints ??= new Array(cols.ips.length))[index] = nodeHints;
+  if (zoneHints !== undefined) {
+    cols.zoneHints ??= new Array(cols.ips.length);
+    cols.zoneHints[index] = zoneHints;
+  }
+  if (nodeHints !== undefined) {
+    cols.nodeHints ??= new Array(cols.ips.length);
+    cols.nodeHints[index] = nodeHints;
+  }
 }
 
 /**
