@@ -178,6 +178,26 @@ describe("InvalidInputError", () => {
     expect(err.reason).toMatch(/matches no port of Service "default\/good"/);
   });
 
+  it("names an invalid Service, not its slice, when the Service is invalid", () => {
+    const broken = bad((s) => {
+      s.spec.ports = [{ name: "http", port: 70000 }];
+    });
+    const err = errorOf({ services: [broken], endpointSlices: [goodSlice] });
+    expect([err.object.kind, err.object.namespace, err.object.name, err.field]).toEqual([
+      "Service",
+      "default",
+      "good",
+      "spec.ports[0].port",
+    ]);
+    expect(err.message).toBe('Service "default/good": spec.ports[0].port: must be an integer between 1 and 65535');
+
+    const c = compileIptables({ services: [broken], endpointSlices: [goodSlice], node }, { partialResults: true });
+    expect(c.errors.map((e) => `${e.object.kind} ${e.field}: ${e.reason}`)).toEqual([
+      'EndpointSlice metadata.labels["kubernetes.io/service-name"]: names Service "default/good", which is invalid',
+      "Service spec.ports[0].port: must be an integer between 1 and 65535",
+    ]);
+  });
+
   it("reports duplicates", () => {
     const err = errorOf({ services: [good, structuredClone(good)] });
     expect([err.field, err.reason]).toEqual(["metadata.name", "duplicate Service"]);

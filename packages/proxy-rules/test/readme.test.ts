@@ -1,31 +1,70 @@
-// Runs the README's snippets as written: every ```ts block after `<!-- snippet: tested -->` is
-// written to test/.snippets/ (git-ignored), type-checked against the built package (imports by
-// package name resolve to dist/: build first), run with tsx, and must print its `// prints:` lines
-// in order.
+// Runs the README's snippets as written. Every ```ts block preceded by the line
+// `<!-- snippet: tested -->` is written to test/.snippets/ (git-ignored), type-checked against the
+// built package, run with `node --import tsx`, and must exit 0 and print the lines its
+// `// prints: …` comments name, in that order. Snippets import the package by name, which resolves
+// to dist/: run `npm run build` first.
 import { execFile } from "node:child_process";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url));
 const repoRoot = join(packageDir, "..", "..");
-const runDir = join(packageDir, "test", ".snippets", `run-${process.pid}`);
+const snippetsDir = join(packageDir, "test", ".snippets");
+const runDir = join(snippetsDir, `run-${process.pid}`);
 
-const markdown = await readFile(join(packageDir, "README.md"), "utf8");
-const snippets = [...markdown.matchAll(/<!-- snippet: tested -->\n```ts\n([\s\S]*?)\n```/g)].map((m, i) => ({
-  code: m[1]!,
-  prints: [...m[1]!.matchAll(/\/\/ prints: (.*)$/gm)].map((p) => p[1]!.trim()),
-  file: join(runDir, `snippet-${i}.ts`),
-}));
+interface Snippet {
+  /** Line of the README where the code starts (1-based). */
+  line: number;
+  code: string;
+  /** The `// prints: …` expectations, in order. */
+  prints: string[];
+  file: string;
+}
 
-function run(args: string[]): Promise<{ code: number; out: string }> {
+function snippetsOf(markdown: string): Snippet[] {
+  const lines = markdown.split("\n");
+  const out: Snippet[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]?.trim() !== "<!-- snippet: tested -->") continue;
+    if (lines[i + 1]?.trim() !== "```ts") {
+      throw new Error(`README.md:${i + 1}: the marker must be followed by a \`\`\`ts block`);
+    }
+    const start = i + 2;
+    const end = lines.findIndex((l, j) => j >= start && l.trim() === "```");
+    if (end < 0) throw new Error(`README.md:${start}: unterminated code block`);
+    const code = lines.slice(start, end).join("\n");
+    const prints = [...code.matchAll(/\/\/ prints: (.*)$/gm)].map((m) => (m[1] ?? "").trim());
+    out.push({ line: start + 1, code, prints, file: join(runDir, `readme-line-${start + 1}.ts`) });
+    i = end;
+  }
+  return out;
+}
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[]): Promise<Outcome> {
   return new Promise((resolve) => {
-    execFile(process.execPath, args, { cwd: repoRoot, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` });
+    execFile(command, args, { cwd: repoRoot, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : null) : 0;
+      resolve({ code, stdout, stderr });
     });
   });
 }
+
+/** True when `expected` appear among `lines` in this order (each as a whole line). */
+function inOrder(lines: string[], expected: string[]): boolean {
+  let at = 0;
+  for (const line of lines) if (at < expected.length && line.trimEnd() === expected[at]) at++;
+  return at === expected.length;
+}
+
+const snippets = snippetsOf(await readFile(join(packageDir, "README.md"), "utf8"));
 
 describe("README.md snippets", () => {
   beforeAll(async () => {
@@ -36,26 +75,29 @@ describe("README.md snippets", () => {
     );
     for (const s of snippets) await writeFile(s.file, `${s.code}\n`);
   });
-  afterAll(() => rm(runDir, { recursive: true, force: true }));
+  afterAll(async () => {
+    await rm(runDir, { recursive: true, force: true });
+    await rmdir(snippetsDir).catch(() => undefined); // only when no other run uses it
+  });
 
-  it("has tested snippets that say what they print", () => {
+  it("has tested snippets, each saying what it prints", () => {
     expect(snippets.length).toBeGreaterThan(0);
-    for (const s of snippets) expect(s.prints).not.toEqual([]);
+    for (const s of snippets) expect(s.prints, `snippet at README.md:${s.line}`).not.toEqual([]);
   });
 
   it("type-checks against the built package", async () => {
     const tsc = join(repoRoot, "node_modules", "typescript", "bin", "tsc");
-    expect(await run([tsc, "--noEmit", "-p", runDir])).toEqual({ code: 0, out: "" });
+    const { code, stdout, stderr } = await run(process.execPath, [tsc, "--noEmit", "-p", runDir]);
+    expect(`${stdout}${stderr}`).toBe("");
+    expect(code).toBe(0);
   });
 
-  for (const [i, s] of snippets.entries()) {
-    it(`runs snippet ${i + 1} and prints what it says`, async () => {
-      const { code, out } = await run(["--import", "tsx", s.file]);
-      expect(code, out).toBe(0);
-      const lines = out.split("\n").map((l) => l.trimEnd());
-      let at = 0;
-      for (const line of lines) if (at < s.prints.length && line === s.prints[at]) at++;
-      expect(at, `expected, in order:\n${s.prints.join("\n")}\n\ngot:\n${out}`).toBe(s.prints.length);
+  for (const s of snippets) {
+    it(`runs the snippet at README.md:${s.line} and prints what it says`, async () => {
+      const { code, stdout, stderr } = await run(process.execPath, ["--import", "tsx", s.file]);
+      expect(code, stderr).toBe(0);
+      const lines = stdout.split("\n");
+      expect(inOrder(lines, s.prints), `expected, in order:\n${s.prints.join("\n")}\n\ngot:\n${stdout}`).toBe(true);
     });
   }
 });

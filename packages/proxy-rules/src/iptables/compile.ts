@@ -10,7 +10,7 @@ import type { EndpointSlice, Service } from "../model/kube-types.js";
 import type { NormalizedService, NormalizedSlice } from "../model/normalize.js";
 import { type EndpointInfo, endpointsFor, type ServicePortInfo, servicePortsFor } from "../model/service-port.js";
 import { chainFromRules, chainFromText, linesOf, type SizedChain } from "./chain.js";
-import { compareStrings, InputIndex, type SliceGroup } from "./input-index.js";
+import { compareStrings, crossObjectError, InputIndex, isCrossObjectError, type SliceGroup } from "./input-index.js";
 import type { IptablesChain, IptablesJump, IptablesTables } from "./ir.js";
 import { IPTABLES_JUMPS, renderJumps } from "./jumps.js";
 import { chainLine, quoteComment as q } from "./render.js";
@@ -64,7 +64,9 @@ export interface CompileIptablesOptions {
   readonly fullSync?: boolean | undefined;
   /**
    * Compile what is valid and report invalid objects in `errors` instead of throwing the first
-   * {@link InvalidInputError}. An invalid object is left out entirely.
+   * {@link InvalidInputError}. An invalid object is left out entirely. Recommended for callers fed
+   * by informers: there a slice whose Service is missing (not yet seen, or deleted) is normal for a
+   * moment, and without this option it is an error.
    */
   readonly partialResults?: boolean | undefined;
   /**
@@ -226,8 +228,15 @@ const EMPTY_GROUP: SliceGroup = { raws: [], norms: [] };
  * program on `input.node`, one result per IP family. Pure and deterministic: the same input gives
  * the same text. With `options.previous` the result is a partial sync.
  *
+ * Input is checked object by object and across objects. An EndpointSlice whose Service is not in
+ * the input (or is invalid), and a slice port that matches no port of its Service (selector vs
+ * slices mismatches), are errors by default, like an invalid object. Callers fed by informers,
+ * where a slice can arrive before its Service or outlive it, should pass `partialResults: true`:
+ * the rest compiles and the problems are listed in `errors`.
+ *
  * @throws {@link InvalidInputError} for an invalid object (unless `partialResults`), an invalid
- * configuration or node.
+ * configuration or node. The first error in a fixed order is thrown, an object's own error before
+ * a mismatch between objects: for an invalid Service, the Service's error rather than its slice's.
  *
  * @example
  * ```ts
@@ -306,7 +315,7 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
   }
 
   errors.sort(compareErrors);
-  if (errors.length > 0 && !options.partialResults) throw errors[0];
+  if (errors.length > 0 && !options.partialResults) throw errors.find((e) => !isCrossObjectError(e)) ?? errors[0];
   const compilation: IptablesCompilation = {
     results,
     ipv4: results.find((r) => r.family === "IPv4"),
@@ -653,11 +662,13 @@ function checkSlices(
     if (bad >= 0) {
       const p = s.ports[bad]!;
       errors.push(
-        new InvalidInputError(
-          { kind: "EndpointSlice", namespace: svc.namespace, name: s.name },
-          `ports[${bad}]`,
-          `port ${JSON.stringify(p.name)}/${p.protocol.toUpperCase()} matches no port of Service ${JSON.stringify(svc.key)}`,
-          p,
+        crossObjectError(
+          new InvalidInputError(
+            { kind: "EndpointSlice", namespace: svc.namespace, name: s.name },
+            `ports[${bad}]`,
+            `port ${JSON.stringify(p.name)}/${p.protocol.toUpperCase()} matches no port of Service ${JSON.stringify(svc.key)}`,
+            p,
+          ),
         ),
       );
       continue;

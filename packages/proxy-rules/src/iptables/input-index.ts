@@ -134,20 +134,34 @@ export class InputIndex {
     return dirty;
   }
 
-  /** All errors: invalid objects, and slices naming a Service that is not in the input. */
+  /**
+   * All errors: invalid objects, and slices naming a Service that is not in the input or is
+   * invalid (those are marked as {@link isCrossObjectError}: the Service's own error says more).
+   */
   errors(): InvalidInputError[] {
     const out: InvalidInputError[] = [];
-    for (const errs of this.invalid.values()) for (const e of errs) out.push(e);
+    const invalidServices = new Set<string>();
+    for (const errs of this.invalid.values()) {
+      for (const e of errs) {
+        out.push(e);
+        if (e.object.kind === "Service" && e.object.namespace !== undefined && e.object.name !== undefined) {
+          invalidServices.add(`${e.object.namespace}/${e.object.name}`);
+        }
+      }
+    }
     for (const key of [...this.orphans].sort(compareStrings)) {
       const group = this.groups.get(key)!;
       const ns = key.slice(0, key.indexOf("/"));
+      const why = invalidServices.has(key) ? "which is invalid" : "which is not in the input";
       for (const s of group.norms) {
         out.push(
-          new InvalidInputError(
-            { kind: "EndpointSlice", namespace: ns, name: s.name },
-            `metadata.labels["${LABEL_SERVICE_NAME}"]`,
-            `names Service ${JSON.stringify(key)}, which is not in the input`,
-            key.slice(ns.length + 1),
+          crossObjectError(
+            new InvalidInputError(
+              { kind: "EndpointSlice", namespace: ns, name: s.name },
+              `metadata.labels["${LABEL_SERVICE_NAME}"]`,
+              `names Service ${JSON.stringify(key)}, ${why}`,
+              key.slice(ns.length + 1),
+            ),
           ),
         );
       }
@@ -276,6 +290,23 @@ export class InputIndex {
       this.groups.set(key, { raws: idx.map((i) => g.raws[i]!), norms: idx.map((i) => g.norms[i]!) });
     }
   }
+}
+
+const crossObjectErrors = new WeakSet<InvalidInputError>();
+
+/** Marks an error as a mismatch between objects (a slice and its Service) rather than an object's own. */
+export function crossObjectError(e: InvalidInputError): InvalidInputError {
+  crossObjectErrors.add(e);
+  return e;
+}
+
+/**
+ * Whether the error is a mismatch between objects. Such an error is thrown only when no object
+ * has an error of its own: a slice of an invalid Service is reported, but the Service's error is
+ * what a caller needs to see first.
+ */
+export function isCrossObjectError(e: InvalidInputError): boolean {
+  return crossObjectErrors.has(e);
 }
 
 function normalizeServiceAt(raw: Service, i: number): NormalizedServiceResult {
