@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { hash16, sha256 } from "../src/model/hash.js";
+import { hash16, sepChainName, sha256 } from "../src/model/hash.js";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -47,6 +47,16 @@ describe("hash16", () => {
           expect(hash16(s.slice(0, cut), s.slice(cut)), `length ${n}, cut ${cut}`).toBe(want);
         }
       }
+    }
+  });
+
+  it("sepChainName is KUBE-SEP- and the hash", () => {
+    for (const [a, b] of [
+      ["ns1/svc1:p80tcp", "10.180.0.1:80"],
+      ["x".repeat(60), "[fd00::1]:8080"],
+      ["é", "1"],
+    ] as const) {
+      expect(sepChainName(a, b)).toBe(`KUBE-SEP-${expected(a + b)}`);
     }
   });
 

@@ -10,7 +10,14 @@ import type { EndpointSlice, Service } from "../model/kube-types.js";
 import type { NormalizedService, NormalizedSlice } from "../model/normalize.js";
 import { type EndpointInfo, endpointsFor, type ServicePortInfo, servicePortsFor } from "../model/service-port.js";
 import { chainFromRules, chainFromText, linesOf, type SizedChain } from "./chain.js";
-import { compareStrings, crossObjectError, InputIndex, isCrossObjectError, type SliceGroup } from "./input-index.js";
+import {
+  compareStrings,
+  crossObjectError,
+  InputIndex,
+  isCrossObjectError,
+  type ServiceEntry,
+  type SliceGroup,
+} from "./input-index.js";
 import type { IptablesChain, IptablesJump, IptablesTables } from "./ir.js";
 import { IPTABLES_JUMPS, renderJumps } from "./jumps.js";
 import { chainLine, quoteComment as q } from "./render.js";
@@ -502,6 +509,8 @@ function buildFamily(
   const family = ctx.config.family;
   const fragments = new Map<string, Fragment>();
   const todo: string[] = [];
+  const todoEntries: ServiceEntry[] = [];
+  const todoGroups: SliceGroup[] = [];
   let reusedEndpoints = 0;
   let bound = 0;
   for (const key of order) {
@@ -514,6 +523,8 @@ function buildFamily(
       continue;
     }
     todo.push(key);
+    todoEntries.push(entry);
+    todoGroups.push(group);
     bound += endpointBound(entry.norm, group.norms, family);
   }
   // Large-cluster mode depends on the endpoint count of all Services, known only once they are
@@ -523,9 +534,9 @@ function buildFamily(
   const write = (largeClusterMode: boolean): Fragment[] => {
     const w = new FragmentWriter();
     const out: Fragment[] = [];
-    for (const key of todo) {
-      const entry = index.serviceByKey.get(key)!;
-      const plan = planService(ctx, key, entry.raw, entry.norm, index.groups.get(key) ?? EMPTY_GROUP);
+    for (let i = 0; i < todo.length; i++) {
+      const entry = todoEntries[i]!;
+      const plan = planService(ctx, todo[i]!, entry.raw, entry.norm, todoGroups[i]!);
       out.push(writeFragment(ctx, plan, largeClusterMode, w));
     }
     w.flush();
@@ -688,22 +699,13 @@ function writeFragment(ctx: FamilyContext, plan: ServicePlan, largeClusterMode: 
 
 /**
  * An upper bound of the endpoints a Service's ports get from its slices of the family (what
- * `endpointsFor` counts, before de-duplication and without leaving out mismatched slices).
+ * `endpointsFor` counts, before de-duplication and without leaving out mismatched slices): a slice
+ * port matches at most one Service port and gives each of the slice's endpoints once.
  */
 function endpointBound(svc: NormalizedService, slices: readonly NormalizedSlice[], family: IPFamily): number {
   if (svc.skip || svc.clusterIPs[family] === undefined) return 0;
   let n = 0;
-  for (const s of slices) {
-    if (s.family !== family) continue;
-    for (const p of s.ports) {
-      for (const sp of svc.ports) {
-        if (sp.name === p.name && sp.protocol === p.protocol) {
-          n += s.endpoints.ips.length;
-          break;
-        }
-      }
-    }
-  }
+  for (const s of slices) if (s.family === family) n += s.endpoints.ips.length * s.ports.length;
   return n;
 }
 

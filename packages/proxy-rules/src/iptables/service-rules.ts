@@ -42,7 +42,17 @@ const SLOT_PREFIX = SLOT_CHAINS.map((c) => `-A ${c} `);
 export const KUBE_MARK_MASQ = "KUBE-MARK-MASQ";
 const LOCALHOST_NPS_COUNTER = "localhost_nps_accepted_pkts";
 const MASQ_TAIL = " -j KUBE-MARK-MASQ\n";
-const QUOTE_STATISTIC = '" -m statistic --mode random --probability ';
+const statistic: string[] = [];
+
+/** `" -m statistic --mode random --probability <1/n> -j ` (closing a quoted comment), cached. */
+function quotedStatistic(n: number): string {
+  let s = statistic[n];
+  if (s === undefined) {
+    s = `" -m statistic --mode random --probability ${probability(n)} -j `;
+    if (n < 100_000) statistic[n] = s;
+  }
+  return s;
+}
 /** Longest comment value written as it is (see quoteComment). */
 const MAX_COMMENT = 255;
 
@@ -429,9 +439,8 @@ function writeServiceToEndpointRules(
   for (let i = 0; i < n; i++) {
     const ep = endpoints[i]!;
     if (i < n - 1) {
-      const p = probability(n - i);
-      if (inPieces(ep)) w.rule(commentHead, ep.endpoint, QUOTE_STATISTIC, p, " -j ", ep.chainName);
-      else w.rule(comment(ep), "-m statistic --mode random --probability ", p, " -j ", ep.chainName);
+      if (inPieces(ep)) w.rule(commentHead, ep.endpoint, quotedStatistic(n - i), ep.chainName);
+      else w.rule(comment(ep), "-m statistic --mode random --probability ", probability(n - i), " -j ", ep.chainName);
     } else if (inPieces(ep)) {
       w.rule(commentHead, ep.endpoint, '" -j ', ep.chainName);
     } else {

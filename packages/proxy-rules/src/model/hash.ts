@@ -221,6 +221,44 @@ function oneBlock(s: string, t: string): boolean {
   return true;
 }
 
+/**
+ * `KUBE-SEP-` + {@link hash16}`(s, suffix)`, built as one flat string (the endpoint chain names
+ * are the most numerous strings of a compilation).
+ */
+export function sepChainName(s: string, suffix: string): string {
+  if (!oneBlock(s, suffix)) digestInto(s, suffix);
+  const a = H[0]!;
+  const b = H[1]!;
+  const c = H[2]!;
+  return String.fromCharCode(
+    75, // K
+    85, // U
+    66, // B
+    69, // E
+    45, // -
+    83, // S
+    69, // E
+    80, // P
+    45, // -
+    CODES[(a >>> 27) & 31]!,
+    CODES[(a >>> 22) & 31]!,
+    CODES[(a >>> 17) & 31]!,
+    CODES[(a >>> 12) & 31]!,
+    CODES[(a >>> 7) & 31]!,
+    CODES[(a >>> 2) & 31]!,
+    CODES[((a << 3) | (b >>> 29)) & 31]!,
+    CODES[(b >>> 24) & 31]!,
+    CODES[(b >>> 19) & 31]!,
+    CODES[(b >>> 14) & 31]!,
+    CODES[(b >>> 9) & 31]!,
+    CODES[(b >>> 4) & 31]!,
+    CODES[((b << 1) | (c >>> 31)) & 31]!,
+    CODES[(c >>> 26) & 31]!,
+    CODES[(c >>> 21) & 31]!,
+    CODES[(c >>> 16) & 31]!,
+  );
+}
+
 function base32Head(a: number, b: number, c: number): string {
   // bits 0..31 in a, 32..63 in b, 64..79 in the top of c
   return String.fromCharCode(

@@ -1,7 +1,7 @@
 // Per-family view of a Service port and its endpoints, as kube-proxy's ServicePortMap and
 // EndpointsMap hold them (pkg/proxy/serviceport.go, endpointslicecache.go, topology.go).
 
-import { hash16 } from "./hash.js";
+import { hash16, sepChainName } from "./hash.js";
 import { type IPFamily, joinHostPort, type ParsedCIDR } from "./ip.js";
 import {
   EP_READY,
@@ -184,7 +184,7 @@ function makeEndpoint(
     terminating: (flags & EP_TERMINATING) !== 0,
     zoneHints: eps.zoneHints?.[k],
     nodeHints: eps.nodeHints?.[k],
-    chainName: `KUBE-SEP-${hash16(prefix, endpoint)}`,
+    chainName: sepChainName(prefix, endpoint),
   };
 }
 
