@@ -788,21 +788,28 @@ function assemble(
     postrouting,
     markMasq,
   ];
-  const decl: string[] = [];
-  for (const c of fixed) decl.push(chainLine(c.name));
-  pushSpans(emitted, DECL, decl);
-  for (const name of deleted) decl.push(chainLine(name));
-  text += decl.join("");
-  // the Services' own chains are joined in one go; the large top-level blocks are appended as
-  // they are (V8 keeps such concatenations as ropes until the text is written out)
-  const rules: string[] = [];
+  // The text is a rope (V8 concatenations), flattened once when it is read: the Services' text,
+  // held in large batch strings, is appended as it is, not joined into one more copy first.
+  const fixedDecl: string[] = [];
+  for (const c of fixed) fixedDecl.push(chainLine(c.name));
+  text += fixedDecl.join("");
+  const spans: string[] = [];
+  pushSpans(emitted, DECL, spans);
+  for (const t of spans) text += t;
+  const deletedDecl: string[] = [];
+  for (const name of deleted) deletedDecl.push(chainLine(name));
+  text += deletedDecl.join("");
   let natRules = 0;
   for (const c of fixed) natRules += c.size;
-  pushSpans(emitted, LINES, rules);
   for (const f of emitted) for (const n of f.chainSizes) natRules += n;
-  for (const name of deleted) rules.push(`-X ${name}\n`);
-  rules.push("COMMIT\n");
-  text += fixed[0]!.text + fixed[1]!.text + postrouting.text + markMasq.text + rules.join("");
+  text += fixed[0]!.text + fixed[1]!.text + postrouting.text + markMasq.text;
+  spans.length = 0;
+  pushSpans(emitted, LINES, spans);
+  for (const t of spans) text += t;
+  const deletions: string[] = [];
+  for (const name of deleted) deletions.push(`-X ${name}\n`);
+  deletions.push("COMMIT\n");
+  text += deletions.join("");
 
   let filterRules = 0;
   for (const c of filterChains) filterRules += c.size;
