@@ -209,8 +209,7 @@ function buildClient(
   };
 
   const unary = (m: MethodInfo) => {
-    const serialize = (value: unknown): Buffer => Buffer.from(m.request.encode(value).finish());
-    const deserialize = (bytes: Buffer): unknown => decodeWith(m.response, bytes);
+    const { serialize, deserialize } = codec(m);
     const send = (message: unknown, callOptions: CallOptions | undefined): Promise<unknown> => {
       const timeoutMs = callOptions?.timeoutMs ?? defaultTimeout(m.rpc, message, baseTimeout);
       const signal = callOptions?.signal;
@@ -256,8 +255,7 @@ function buildClient(
   };
 
   const serverStream = (m: MethodInfo) => {
-    const serialize = (value: unknown): Buffer => Buffer.from(m.request.encode(value).finish());
-    const deserialize = (bytes: Buffer): unknown => decodeWith(m.response, bytes);
+    const { serialize, deserialize } = codec(m);
     return (request: unknown, callOptions?: CallOptions): AsyncIterable<unknown> => {
       // Validate and encode eagerly, so a bad request fails where it is made.
       const message = toMessage(m, request);
@@ -322,6 +320,14 @@ function buildClient(
     };
   }
   return built;
+}
+
+/** How a method's request goes on the wire and its response comes back. */
+function codec(m: MethodInfo) {
+  return {
+    serialize: (value: unknown): Buffer => Buffer.from(m.request.encode(value).finish()),
+    deserialize: (bytes: Buffer): unknown => decodeWith(m.response, bytes),
+  };
 }
 
 function toMessage(m: MethodInfo, request: unknown): unknown {
