@@ -635,16 +635,7 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
       ]);
       const config = copyConfig(request.config as PodSandboxConfig);
       const nameKey = sandboxNameKey(config);
-      const holder = sandboxNames.get(nameKey);
-      if (holder) {
-        throw new CriError(
-          Code.AlreadyExists,
-          `failed to reserve sandbox name "${nameKey}": reserved for "${holder}"`,
-          {
-            method: "RunPodSandbox",
-          },
-        );
-      }
+      checkNameFree(sandboxNames, nameKey, "sandbox", "RunPodSandbox");
       const id = newId("sandbox");
       const hostNetwork = config.linux?.securityContext?.namespaceOptions?.network === NamespaceMode.NODE;
       let ip = "";
@@ -723,16 +714,7 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
         });
       }
       const nameKey = containerNameKey(config, s.config);
-      const holder = containerNames.get(nameKey);
-      if (holder) {
-        throw new CriError(
-          Code.AlreadyExists,
-          `failed to reserve container name "${nameKey}": reserved for "${holder}"`,
-          {
-            method: "CreateContainer",
-          },
-        );
-      }
+      checkNameFree(containerNames, nameKey, "container", "CreateContainer");
       const id = newId("container");
       const c: ContainerRecord = {
         id,
@@ -977,6 +959,16 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
 }
 
 // --- helpers -------------------------------------------------------------------------------------
+
+/** Fails as containerd does when a sandbox or container name is taken (names are reserved per attempt). */
+function checkNameFree(names: ReadonlyMap<string, string>, key: string, what: string, method: string): void {
+  const holder = names.get(key);
+  if (holder) {
+    throw new CriError(Code.AlreadyExists, `failed to reserve ${what} name "${key}": reserved for "${holder}"`, {
+      method,
+    });
+  }
+}
 
 function labelsMatch(
   labels: Record<string, string>,

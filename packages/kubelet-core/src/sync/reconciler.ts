@@ -203,10 +203,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const clock = options.clock ?? systemClock;
   const log = options.logger;
   const podLogsRoot = options.podLogsRoot ?? "/var/log/pods";
-  const crashLoopOptions = isBackoff(options.crashLoopBackOff) ? undefined : options.crashLoopBackOff;
+  const given = options.crashLoopBackOff;
+  const crashLoopOptions = isBackoff(given) ? undefined : given;
   const resetMs = crashLoopOptions?.resetMs ?? 600_000;
-  const crashLoop = isBackoff(options.crashLoopBackOff)
-    ? options.crashLoopBackOff
+  const crashLoop = isBackoff(given)
+    ? given
     : createBackoff(clock, {
         // As the kubelet: a max below the initial delay lowers the initial delay.
         initialMs: Math.min(crashLoopOptions?.initialMs ?? 10_000, crashLoopOptions?.maxMs ?? 300_000),
@@ -764,6 +765,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     return state.running;
   };
 
+  /** Nothing changed in the last relist since a sync of this pod that had nothing to do. */
+  const isQuiet = (state: PodState): boolean =>
+    state.quiet !== "" && state.quiet === fingerprint(state.valid, snapshot.get(state.uid));
+
   // --- garbage collection --------------------------------------------------------------------
 
   const collectGarbage = async (): Promise<void> => {
@@ -771,7 +776,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const state = pods.get(uid);
       if (!state || state.running || state.removed || !state.valid) continue;
       // A pod with nothing changed since a quiet sync has nothing new to collect either.
-      if (state.quiet && state.quiet === fingerprint(state.valid, rs)) continue;
+      if (isQuiet(state)) continue;
       const byName = new Map<string, RuntimeContainerStatus[]>();
       for (const c of rs.containerStatuses) {
         if (c.state === "running" || c.state === "unknown") continue;
@@ -818,15 +823,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       if ((!wait && state.running) || uninspected.has(state.uid)) continue;
       // A quiet pod (nothing changed since a sync that had nothing to do, no probes to run) needs
       // no worker at all: the steady state of a large node costs a fingerprint per pod.
-      if (
-        state.quiet &&
-        !state.removed &&
-        !state.running &&
-        !hasProbes(state.valid) &&
-        state.quiet === fingerprint(state.valid, snapshot.get(state.uid))
-      ) {
-        continue;
-      }
+      if (!state.removed && !state.running && !hasProbes(state.valid) && isQuiet(state)) continue;
       work.push(schedule(state));
     }
     if (wait) await Promise.all(work);
