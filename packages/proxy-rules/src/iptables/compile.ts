@@ -8,7 +8,14 @@ import { type FamilyContext, parseNode, resolveFamilyContext } from "../model/co
 import { type IPFamily, isLoopback, parseIP } from "../model/ip.js";
 import type { EndpointSlice, Service } from "../model/kube-types.js";
 import type { NormalizedService, NormalizedSlice } from "../model/normalize.js";
-import { type EndpointInfo, endpointsFor, type ServicePortInfo, servicePortsFor } from "../model/service-port.js";
+import {
+  type EndpointInfo,
+  type EndpointRows,
+  endpointsFor,
+  readyClusterRows,
+  type ServicePortInfo,
+  servicePortsFor,
+} from "../model/service-port.js";
 import { chainFromRules, chainFromText, linesOf, type SizedChain } from "./chain.js";
 import {
   compareStrings,
@@ -389,7 +396,8 @@ function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
 
 interface PortPlan {
   readonly sp: ServicePortInfo;
-  readonly endpoints: readonly EndpointInfo[];
+  /** The port's endpoints, or in the common case its rows, already categorised. */
+  readonly endpoints: readonly EndpointInfo[] | EndpointRows;
 }
 
 interface ServicePlan {
@@ -411,7 +419,12 @@ function planService(
   const ports = servicePortsFor(norm, ctx.config.family);
   const { usable, errors } = checkSlices(norm, ports, group.norms, ctx.config.family);
   let endpointCount = 0;
-  const plan = ports.map((sp) => {
+  const plan = ports.map((sp): PortPlan => {
+    const rows = readyClusterRows(sp, usable);
+    if (rows) {
+      endpointCount += rows.ips.length;
+      return { sp, endpoints: rows };
+    }
     const endpoints = endpointsFor(sp, usable, ctx.topology.nodeName);
     endpointCount += endpoints.length;
     return { sp, endpoints };
@@ -664,29 +677,45 @@ function checkSlices(
   slices: readonly NormalizedSlice[],
   family: IPFamily,
 ): { usable: NormalizedSlice[]; errors: InvalidInputError[] } {
-  const errors: InvalidInputError[] = [];
-  if (ports.length === 0) return { usable: [], errors };
-  const usable: NormalizedSlice[] = [];
-  for (const s of slices) {
-    if (s.family !== family) continue;
-    const bad = s.ports.findIndex((p) => !ports.some((sp) => sp.portName === p.name && sp.protocol === p.protocol));
-    if (bad >= 0) {
-      const p = s.ports[bad]!;
-      errors.push(
-        crossObjectError(
-          new InvalidInputError(
-            { kind: "EndpointSlice", namespace: svc.namespace, name: s.name },
-            `ports[${bad}]`,
-            `port ${JSON.stringify(p.name)}/${p.protocol.toUpperCase()} matches no port of Service ${JSON.stringify(svc.key)}`,
-            p,
-          ),
-        ),
-      );
+  let errors: InvalidInputError[] | undefined;
+  if (ports.length === 0) return { usable: [], errors: [] };
+  // the slices themselves when all are usable (the common case), else the usable ones
+  let usable: NormalizedSlice[] | undefined;
+  for (let i = 0; i < slices.length; i++) {
+    const s = slices[i]!;
+    const bad = s.family === family ? unmatchedPort(s, ports) : -2;
+    if (bad === -1) {
+      usable?.push(s);
       continue;
     }
-    usable.push(s);
+    usable ??= slices.slice(0, i);
+    if (bad === -2) continue;
+    const p = s.ports[bad]!;
+    errors ??= [];
+    errors.push(
+      crossObjectError(
+        new InvalidInputError(
+          { kind: "EndpointSlice", namespace: svc.namespace, name: s.name },
+          `ports[${bad}]`,
+          `port ${JSON.stringify(p.name)}/${p.protocol.toUpperCase()} matches no port of Service ${JSON.stringify(svc.key)}`,
+          p,
+        ),
+      ),
+    );
   }
-  return { usable, errors };
+  return { usable: usable ?? (slices as NormalizedSlice[]), errors: errors ?? [] };
+}
+
+/** The index of the first port of the slice that matches no Service port (name and protocol), or -1. */
+function unmatchedPort(s: NormalizedSlice, ports: readonly ServicePortInfo[]): number {
+  for (let j = 0; j < s.ports.length; j++) {
+    const p = s.ports[j]!;
+    let found = false;
+    for (let k = 0; k < ports.length && !found; k++)
+      found = ports[k]!.portName === p.name && ports[k]!.protocol === p.protocol;
+    if (!found) return j;
+  }
+  return -1;
 }
 
 /** Writes a planned Service with `w`; its text can be read once `w` is flushed. */

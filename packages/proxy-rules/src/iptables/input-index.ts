@@ -73,7 +73,7 @@ export class InputIndex {
     this.sliceNorms = new Array(slices.length);
     for (let i = 0; i < services.length; i++) this.addService(services[i]!, i, true);
     for (let i = 0; i < slices.length; i++) this.addSlice(slices[i]!, i, true);
-    for (const key of this.groups.keys()) this.checkOrphan(key);
+    for (const key of this.groups.keys()) if (!this.serviceByKey.has(key)) this.orphans.add(key);
     this.reuseServices = undefined;
     this.reuseSlices = undefined;
   }
@@ -171,7 +171,10 @@ export class InputIndex {
 
   /** Keys of the valid Services, sorted. */
   sortedKeys(): string[] {
-    return [...this.serviceByKey.keys()].sort(compareStrings);
+    const keys = [...this.serviceByKey.keys()];
+    for (let i = 1; i < keys.length; i++)
+      if (compareStrings(keys[i - 1]!, keys[i]!) > 0) return keys.sort(compareStrings);
+    return keys;
   }
 
   /** The normalised object at position `i` (computed, or reused from the earlier index, once). */

@@ -13,8 +13,12 @@ import { cidrContains } from "../model/ip.js";
 import {
   categorizeEndpoints,
   type EndpointInfo,
+  type EndpointRows,
   externallyAccessible,
+  NO_ROWS,
+  rowsOf,
   type ServicePortInfo,
+  suffixOf,
   usesClusterEndpoints,
   usesLocalEndpoints,
 } from "../model/service-port.js";
@@ -53,6 +57,7 @@ function quotedStatistic(n: number): string {
   }
   return s;
 }
+const STATISTIC = "-m statistic --mode random --probability ";
 /** Longest comment value written as it is (see quoteComment). */
 const MAX_COMMENT = 255;
 
@@ -229,35 +234,49 @@ export class FragmentWriter {
 export function writeServicePort(
   ctx: FamilyContext,
   sp: ServicePortInfo,
-  allEndpoints: readonly EndpointInfo[],
+  allEndpoints: readonly EndpointInfo[] | EndpointRows,
   largeClusterMode: boolean,
   w: FragmentWriter,
 ): void {
   const cfg = ctx.config;
   const proto = sp.protocol;
   const spn = sp.nameString;
-  const { clusterEndpoints, localEndpoints, allReachableEndpoints, hasAnyEndpoints } = categorizeEndpoints(
-    allEndpoints,
-    sp,
-    ctx.topology,
-  );
+  let clusterEndpoints: EndpointRows;
+  let localEndpoints: EndpointRows;
+  let allReachableEndpoints: EndpointRows;
+  let hasAnyEndpoints: boolean;
+  if (isRows(allEndpoints)) {
+    // the common case, already categorised (readyClusterRows)
+    clusterEndpoints = allEndpoints;
+    localEndpoints = NO_ROWS;
+    allReachableEndpoints = allEndpoints;
+    hasAnyEndpoints = allEndpoints.ips.length > 0;
+  } else {
+    const c = categorizeEndpoints(allEndpoints, sp, ctx.topology);
+    const family = ctx.config.family;
+    clusterEndpoints = rowsOf(c.clusterEndpoints, family);
+    localEndpoints = rowsOf(c.localEndpoints, family);
+    allReachableEndpoints =
+      c.allReachableEndpoints === c.clusterEndpoints ? clusterEndpoints : rowsOf(c.allReachableEndpoints, family);
+    hasAnyEndpoints = c.hasAnyEndpoints;
+  }
 
   const clusterPolicyChain = `KUBE-SVC-${sp.hash}`;
-  const usesClusterPolicyChain = clusterEndpoints.length > 0 && usesClusterEndpoints(sp);
+  const usesClusterPolicyChain = clusterEndpoints.ips.length > 0 && usesClusterEndpoints(sp);
   const localPolicyChain = `KUBE-SVL-${sp.hash}`;
-  const usesLocalPolicyChain = localEndpoints.length > 0 && usesLocalEndpoints(sp);
+  const usesLocalPolicyChain = localEndpoints.ips.length > 0 && usesLocalEndpoints(sp);
 
   let internalPolicyChain = clusterPolicyChain;
   let hasInternalEndpoints = hasAnyEndpoints;
   if (sp.internalPolicyLocal) {
     internalPolicyChain = localPolicyChain;
-    if (localEndpoints.length === 0) hasInternalEndpoints = false;
+    if (localEndpoints.ips.length === 0) hasInternalEndpoints = false;
   }
   let externalPolicyChain = clusterPolicyChain;
   let hasExternalEndpoints = hasAnyEndpoints;
   if (sp.externalPolicyLocal) {
     externalPolicyChain = localPolicyChain;
-    if (localEndpoints.length === 0) hasExternalEndpoints = false;
+    if (localEndpoints.ips.length === 0) hasExternalEndpoints = false;
   }
   const extChain = `KUBE-EXT-${sp.hash}`;
   const usesExternalTrafficChain = hasAnyEndpoints && externallyAccessible(sp);
@@ -408,43 +427,53 @@ export function writeServicePort(
   const dnat = ` ${match} -j DNAT --to-destination `;
   const masqHead = `${comment}-s `;
   const dnatHead = `${comment}${dnat.slice(1)}`;
-  for (const ep of allReachableEndpoints) {
-    const sep = ep.chainName;
+  const rows = allReachableEndpoints;
+  const lead = rows.v6 ? "[" : "";
+  for (let i = 0; i < rows.ips.length; i++) {
+    const sep = rows.chainNames[i]!;
     w.chain(sep);
-    w.line(masqHead, ep.ip, MASQ_TAIL);
-    if (sp.stickyMaxAgeSeconds > 0) w.rule(comment, "-m recent --name ", sep, " --set", dnat, ep.endpoint);
-    else w.line(dnatHead, ep.endpoint, "\n");
+    w.line(masqHead, rows.ips[i]!, MASQ_TAIL);
+    if (sp.stickyMaxAgeSeconds > 0) {
+      w.rule(comment, "-m recent --name ", sep, " --set", dnat, lead, rows.ips[i]! + suffixOf(rows, i));
+    } else w.rule(dnatHead, lead, rows.ips[i]!, suffixOf(rows, i));
   }
+}
+
+function isRows(e: readonly EndpointInfo[] | EndpointRows): e is EndpointRows {
+  return !Array.isArray(e);
 }
 
 function writeServiceToEndpointRules(
   sp: ServicePortInfo,
-  endpoints: readonly EndpointInfo[],
+  rows: EndpointRows,
   largeClusterMode: boolean,
   w: FragmentWriter,
 ): void {
   const spn = sp.nameString;
+  const lead = rows.v6 ? "[" : "";
+  const endpoint = (i: number) => `${lead}${rows.ips[i]!}${suffixOf(rows, i)}`;
   // The comment `"<spn> -> <endpoint>"` is written in pieces when quoting it is all q() would do
   // (the endpoint, an address and a port, always can be): no string per endpoint.
   const pieces = !largeClusterMode && isQuotable(spn);
-  const commentHead = `-m comment --comment "${spn} -> `;
-  const inPieces = (ep: EndpointInfo) => pieces && spn.length + 4 + ep.endpoint.length <= MAX_COMMENT;
-  const comment = (ep: EndpointInfo) =>
-    largeClusterMode ? "" : `-m comment --comment ${q(`${spn} -> ${ep.endpoint}`)} `;
+  const commentHead = `-m comment --comment "${spn} -> ${lead}`;
+  const inPieces = (i: number) =>
+    pieces && spn.length + 4 + lead.length + rows.ips[i]!.length + suffixOf(rows, i).length <= MAX_COMMENT;
+  const comment = (i: number) => (largeClusterMode ? "" : `-m comment --comment ${q(`${spn} -> ${endpoint(i)}`)} `);
+  const names = rows.chainNames;
+  const n = names.length;
   if (sp.stickyMaxAgeSeconds > 0) {
     const rcheck = ` --rcheck --seconds ${sp.stickyMaxAgeSeconds} --reap -j `;
-    for (const ep of endpoints) w.rule(comment(ep), "-m recent --name ", ep.chainName, rcheck, ep.chainName);
+    for (let i = 0; i < n; i++) w.rule(comment(i), "-m recent --name ", names[i]!, rcheck, names[i]!);
   }
-  const n = endpoints.length;
   for (let i = 0; i < n; i++) {
-    const ep = endpoints[i]!;
     if (i < n - 1) {
-      if (inPieces(ep)) w.rule(commentHead, ep.endpoint, quotedStatistic(n - i), ep.chainName);
-      else w.rule(comment(ep), "-m statistic --mode random --probability ", probability(n - i), " -j ", ep.chainName);
-    } else if (inPieces(ep)) {
-      w.rule(commentHead, ep.endpoint, '" -j ', ep.chainName);
+      if (largeClusterMode) w.rule(STATISTIC, probability(n - i), " -j ", names[i]!);
+      else if (inPieces(i)) w.rule(commentHead, rows.ips[i]!, suffixOf(rows, i), quotedStatistic(n - i), names[i]!);
+      else w.rule(comment(i), STATISTIC, probability(n - i), " -j ", names[i]!);
+    } else if (inPieces(i)) {
+      w.rule(commentHead, rows.ips[i]!, suffixOf(rows, i), '" -j ', names[i]!);
     } else {
-      w.rule(comment(ep), "-j ", ep.chainName);
+      w.rule(comment(i), "-j ", names[i]!);
     }
   }
 }

@@ -170,30 +170,35 @@ const CODES = Array.from(ALPHABET, (c) => c.charCodeAt(0));
  * names. (The suffix saves building the concatenated string.)
  */
 export function hash16(s: string, suffix = ""): string {
-  if (!oneBlock(s, suffix)) digestInto(s, suffix);
+  if (!oneBlock(s, suffix, "")) digestInto(s, suffix);
   return base32Head(H[0]!, H[1]!, H[2]!);
 }
 
 /**
- * The common case, an ASCII message of at most 55 bytes (one block), packed straight into the
- * message schedule: digests it into H and returns true. Returns false (and leaves H alone)
- * otherwise.
+ * The common case, an ASCII message `s + t + u` of at most 55 bytes (one block), packed straight
+ * into the message schedule from the parts (no concatenated string, which V8 would flatten
+ * first): digests it into H and returns true. Returns false (and leaves H alone) otherwise.
  */
-function oneBlock(s: string, t: string): boolean {
-  const n = s.length;
-  const len = n + t.length;
+function oneBlock(s: string, t: string, u: string): boolean {
+  const len = s.length + t.length + u.length;
   if (len > 55) return false;
   let or = 0;
   let word = 0;
   let i = 0;
-  for (; i < n; i++) {
-    const c = s.charCodeAt(i);
+  for (let j = 0; j < s.length; j++, i++) {
+    const c = s.charCodeAt(j);
     or |= c;
     word = (word << 8) | c;
     if ((i & 3) === 3) W[i >> 2] = word;
   }
   for (let j = 0; j < t.length; j++, i++) {
     const c = t.charCodeAt(j);
+    or |= c;
+    word = (word << 8) | c;
+    if ((i & 3) === 3) W[i >> 2] = word;
+  }
+  for (let j = 0; j < u.length; j++, i++) {
+    const c = u.charCodeAt(j);
     or |= c;
     word = (word << 8) | c;
     if ((i & 3) === 3) W[i >> 2] = word;
@@ -222,11 +227,11 @@ function oneBlock(s: string, t: string): boolean {
 }
 
 /**
- * `KUBE-SEP-` + {@link hash16}`(s, suffix)`, built as one flat string (the endpoint chain names
+ * `KUBE-SEP-` + {@link hash16}`(s + t + u)`, built as one flat string (the endpoint chain names
  * are the most numerous strings of a compilation).
  */
-export function sepChainName(s: string, suffix: string): string {
-  if (!oneBlock(s, suffix)) digestInto(s, suffix);
+export function sepChainName(s: string, t: string, u = ""): string {
+  if (!oneBlock(s, t, u)) digestInto(s, t + u);
   const a = H[0]!;
   const b = H[1]!;
   const c = H[2]!;

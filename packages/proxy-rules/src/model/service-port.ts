@@ -2,7 +2,7 @@
 // EndpointsMap hold them (pkg/proxy/serviceport.go, endpointslicecache.go, topology.go).
 
 import { hash16, sepChainName } from "./hash.js";
-import { type IPFamily, joinHostPort, type ParsedCIDR } from "./ip.js";
+import { type IPFamily, joinHostPort, type ParsedCIDR, type ParsedIP } from "./ip.js";
 import {
   EP_READY,
   EP_SERVING,
@@ -54,9 +54,12 @@ export function servicePortsFor(svc: NormalizedService, family: IPFamily): Servi
   if (svc.skip) return [];
   const clusterIP = svc.clusterIPs[family];
   if (clusterIP === undefined) return [];
-  const externalIPs = svc.externalIPs.filter((ip) => ip.family === family).map((ip) => ip.text);
-  const vips = svc.loadBalancerVIPs.filter((ip) => ip.family === family).map((ip) => ip.text);
-  const ranges = svc.loadBalancerSourceRanges.filter((c) => c.ip.family === family);
+  const externalIPs = svc.externalIPs.length === 0 ? NONE : ofFamily(svc.externalIPs, family);
+  const vips = svc.loadBalancerVIPs.length === 0 ? NONE : ofFamily(svc.loadBalancerVIPs, family);
+  const ranges =
+    svc.loadBalancerSourceRanges.length === 0
+      ? svc.loadBalancerSourceRanges
+      : svc.loadBalancerSourceRanges.filter((c) => c.ip.family === family);
   return svc.ports.map((p) => {
     const nameString = p.name === "" ? svc.key : `${svc.key}:${p.name}`;
     return {
@@ -73,9 +76,17 @@ export function servicePortsFor(svc: NormalizedService, family: IPFamily): Servi
       stickyMaxAgeSeconds: svc.stickyMaxAgeSeconds,
       externalPolicyLocal: svc.externalPolicyLocal,
       internalPolicyLocal: svc.internalPolicyLocal,
-      hash: hash16(nameString + p.protocol),
+      hash: hash16(nameString, p.protocol),
     };
   });
+}
+
+const NONE: readonly string[] = [];
+
+function ofFamily(ips: readonly ParsedIP[], family: IPFamily): string[] {
+  const out: string[] = [];
+  for (const ip of ips) if (ip.family === family) out.push(ip.text);
+  return out;
 }
 
 /** kube-proxy's `ExternallyAccessible`. */
@@ -186,6 +197,104 @@ function makeEndpoint(
     nodeHints: eps.nodeHints?.[k],
     chainName: sepChainName(prefix, endpoint),
   };
+}
+
+/**
+ * Endpoints as the rule writer reads them: parallel columns in `endpoint` order. An endpoint is
+ * `ips[i] + suffixOf(rows, i)` (IPv4) or `"[" + ips[i] + suffixOf(rows, i)` (IPv6, whose suffix
+ * is `]:port`).
+ */
+export interface EndpointRows {
+  readonly chainNames: readonly string[];
+  readonly ips: readonly string[];
+  /** The suffix of each endpoint, or `undefined` when all have `suffix`. */
+  readonly suffixes: readonly string[] | undefined;
+  readonly suffix: string;
+  readonly v6: boolean;
+}
+
+/** What follows the address of endpoint `i`. */
+export function suffixOf(rows: EndpointRows, i: number): string {
+  return rows.suffixes === undefined ? rows.suffix : rows.suffixes[i]!;
+}
+
+/** No endpoints. */
+export const NO_ROWS: EndpointRows = { chainNames: [], ips: [], suffixes: undefined, suffix: "", v6: false };
+
+/** The rows of endpoints gathered by {@link endpointsFor} (kept in their order). */
+export function rowsOf(list: readonly EndpointInfo[], family: IPFamily): EndpointRows {
+  if (list.length === 0) return NO_ROWS;
+  const v6 = family === "IPv6";
+  const n = list.length;
+  const chainNames = new Array<string>(n);
+  const ips = new Array<string>(n);
+  const suffixes = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const ep = list[i]!;
+    chainNames[i] = ep.chainName;
+    ips[i] = ep.ip;
+    suffixes[i] = portSuffix(ep.port, v6);
+  }
+  return { chainNames, ips, suffixes, suffix: "", v6 };
+}
+
+function portSuffix(port: number, v6: boolean): string {
+  return v6 ? `]:${port}` : `:${port}`;
+}
+
+/**
+ * The common case of {@link endpointsFor} followed by {@link categorizeEndpoints}, computed
+ * straight from the slice's columns without an object or an `ip:port` string per endpoint: a
+ * port whose endpoints come from one slice, all ready, none repeated, without topology hints,
+ * served by Cluster policy alone. Then every endpoint is a cluster endpoint and reachable, in
+ * `endpoint` order. Returns `undefined` when the case does not apply (the general path then
+ * gives the same rules).
+ */
+export function readyClusterRows(sp: ServicePortInfo, slices: readonly NormalizedSlice[]): EndpointRows | undefined {
+  if (usesLocalEndpoints(sp)) return undefined;
+  let slice: NormalizedSlice | undefined;
+  let port = 0;
+  for (const s of slices) {
+    for (const p of s.ports) {
+      if (p.name !== sp.portName || p.protocol !== sp.protocol) continue;
+      if (slice) return undefined;
+      slice = s;
+      port = p.port;
+    }
+  }
+  if (!slice) return NO_ROWS;
+  const eps = slice.endpoints;
+  if (eps.zoneHints !== undefined || eps.nodeHints !== undefined) return undefined;
+  const n = eps.ips.length;
+  if (n === 0) return NO_ROWS;
+  for (let k = 0; k < n; k++) if ((eps.flags[k]! & EP_READY) === 0) return undefined;
+  const v6 = slice.family === "IPv6";
+  // addresses sorted as `ip:port` (or `[ip]:port`) sort: the suffix is shared, so by the address
+  // followed by the suffix's first character
+  const stop = v6 ? 93 : 58; // "]" or ":"
+  const ips = sortedAddresses(eps.ips, stop) ? eps.ips : eps.ips.slice().sort((a, b) => compareAddresses(a, b, stop));
+  for (let i = 1; i < n; i++) if (ips[i] === ips[i - 1]) return undefined;
+  const suffix = portSuffix(port, v6);
+  const prefix = v6 ? `${sp.nameString}${sp.protocol}[` : sp.nameString + sp.protocol;
+  const chainNames = new Array<string>(n);
+  for (let i = 0; i < n; i++) chainNames[i] = sepChainName(prefix, ips[i]!, suffix);
+  return { chainNames, ips, suffixes: undefined, suffix, v6 };
+}
+
+function sortedAddresses(ips: readonly string[], stop: number): boolean {
+  for (let i = 1; i < ips.length; i++) if (compareAddresses(ips[i - 1]!, ips[i]!, stop) > 0) return false;
+  return true;
+}
+
+/** Compares `a + stop` with `b + stop` (`stop` never occurs in an address). */
+function compareAddresses(a: string, b: string, stop: number): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i);
+    if (d !== 0) return d;
+  }
+  if (a.length === b.length) return 0;
+  return a.length < b.length ? stop - b.charCodeAt(n) : a.charCodeAt(n) - stop;
 }
 
 /** The result of kube-proxy's `CategorizeEndpoints`. */
