@@ -236,6 +236,7 @@ const SERVICE_CHAIN_PREFIXES = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-
 const CT_INVALID_COUNTER = "ct_state_invalid_dropped_pkts";
 const SLOTS = 6;
 const EMPTY_GROUP: SliceGroup = { raws: [], norms: [] };
+const NO_ERRORS: readonly InvalidInputError[] = [];
 
 /**
  * Compiles Services and EndpointSlices into the iptables rules kube-proxy's iptables mode would
@@ -676,9 +677,9 @@ function checkSlices(
   ports: readonly ServicePortInfo[],
   slices: readonly NormalizedSlice[],
   family: IPFamily,
-): { usable: NormalizedSlice[]; errors: InvalidInputError[] } {
+): { usable: readonly NormalizedSlice[]; errors: readonly InvalidInputError[] } {
   let errors: InvalidInputError[] | undefined;
-  if (ports.length === 0) return { usable: [], errors: [] };
+  if (ports.length === 0) return { usable: [], errors: NO_ERRORS };
   // the slices themselves when all are usable (the common case), else the usable ones
   let usable: NormalizedSlice[] | undefined;
   for (let i = 0; i < slices.length; i++) {
@@ -703,7 +704,7 @@ function checkSlices(
       ),
     );
   }
-  return { usable: usable ?? (slices as NormalizedSlice[]), errors: errors ?? [] };
+  return { usable: usable ?? slices, errors: errors ?? NO_ERRORS };
 }
 
 /** The index of the first port of the slice that matches no Service port (name and protocol), or -1. */
