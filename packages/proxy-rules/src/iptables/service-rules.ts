@@ -46,18 +46,28 @@ const SLOT_PREFIX = SLOT_CHAINS.map((c) => `-A ${c} `);
 export const KUBE_MARK_MASQ = "KUBE-MARK-MASQ";
 const LOCALHOST_NPS_COUNTER = "localhost_nps_accepted_pkts";
 const MASQ_TAIL = " -j KUBE-MARK-MASQ\n";
-const statistic: string[] = [];
+const quotedStatistics: string[] = [];
+const statistics: string[] = [];
 
 /** `" -m statistic --mode random --probability <1/n> -j ` (closing a quoted comment), cached. */
 function quotedStatistic(n: number): string {
-  let s = statistic[n];
+  let s = quotedStatistics[n];
   if (s === undefined) {
     s = `" -m statistic --mode random --probability ${probability(n)} -j `;
-    if (n < 100_000) statistic[n] = s;
+    if (n < 100_000) quotedStatistics[n] = s;
   }
   return s;
 }
-const STATISTIC = "-m statistic --mode random --probability ";
+
+/** `-m statistic --mode random --probability <1/n> -j `, cached. */
+function statistic(n: number): string {
+  let s = statistics[n];
+  if (s === undefined) {
+    s = `-m statistic --mode random --probability ${probability(n)} -j `;
+    if (n < 100_000) statistics[n] = s;
+  }
+  return s;
+}
 /** Longest comment value written as it is (see quoteComment). */
 const MAX_COMMENT = 255;
 
@@ -429,13 +439,16 @@ export function writeServicePort(
   const dnatHead = `${comment}${dnat.slice(1)}`;
   const rows = allReachableEndpoints;
   const lead = rows.v6 ? "[" : "";
+  // the DNAT rule's end, `:port\n`, shared when every endpoint has the same port
+  const sharedEnd = rows.suffixes === undefined ? `${rows.suffix}\n` : "";
   for (let i = 0; i < rows.ips.length; i++) {
     const sep = rows.chainNames[i]!;
     w.chain(sep);
     w.line(masqHead, rows.ips[i]!, MASQ_TAIL);
     if (sp.stickyMaxAgeSeconds > 0) {
       w.rule(comment, "-m recent --name ", sep, " --set", dnat, lead, rows.ips[i]! + suffixOf(rows, i));
-    } else w.rule(dnatHead, lead, rows.ips[i]!, suffixOf(rows, i));
+    } else if (sharedEnd !== "" && lead === "") w.line(dnatHead, rows.ips[i]!, sharedEnd);
+    else w.rule(dnatHead, lead, rows.ips[i]!, suffixOf(rows, i));
   }
 }
 
@@ -467,9 +480,9 @@ function writeServiceToEndpointRules(
   }
   for (let i = 0; i < n; i++) {
     if (i < n - 1) {
-      if (largeClusterMode) w.rule(STATISTIC, probability(n - i), " -j ", names[i]!);
+      if (largeClusterMode) w.rule(statistic(n - i), names[i]!);
       else if (inPieces(i)) w.rule(commentHead, rows.ips[i]!, suffixOf(rows, i), quotedStatistic(n - i), names[i]!);
-      else w.rule(comment(i), STATISTIC, probability(n - i), " -j ", names[i]!);
+      else w.rule(comment(i), statistic(n - i), names[i]!);
     } else if (inPieces(i)) {
       w.rule(commentHead, rows.ips[i]!, suffixOf(rows, i), '" -j ', names[i]!);
     } else {
