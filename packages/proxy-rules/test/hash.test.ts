@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { hash16, sepChainName, sha256 } from "../src/model/hash.js";
+import { hash16, sepChainName, sepChainNames, sha256 } from "../src/model/hash.js";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -57,6 +57,20 @@ describe("hash16", () => {
       ["é", "1"],
     ] as const) {
       expect(sepChainName(a, b)).toBe(`KUBE-SEP-${expected(a + b)}`);
+    }
+  });
+
+  it("sepChainNames names a port's endpoints as sepChainName does, whatever the prefix length", () => {
+    const ips = ["10.0.0.1", "10.244.100.200", "fd00::1", "x".repeat(30), "é", ""];
+    for (let n = 0; n <= 60; n++) {
+      for (const suffix of [":80", "]:8080", ""]) {
+        const prefix = sample(n, n, n % 7 === 5);
+        const out: string[] = [];
+        sepChainNames(prefix, ips, suffix, out);
+        expect(out, `prefix length ${n}, suffix ${suffix}`).toEqual(
+          ips.map((ip) => `KUBE-SEP-${expected(prefix + ip + suffix)}`),
+        );
+      }
     }
   });
 

@@ -13,6 +13,9 @@ const K = new Int32Array([
   0xc67178f2,
 ]);
 
+const IV = new Int32Array([
+  0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+]);
 const W = new Int32Array(64);
 const H = new Int32Array(8);
 let buf = new Uint8Array(256);
@@ -61,15 +64,24 @@ function utf8(s: string): number {
 
 function compress(words: Int32Array, off: number): void {
   if (words !== W) for (let i = 0; i < 16; i++) W[i] = words[off + i]!;
-  let a = H[0]!;
-  let b = H[1]!;
-  let c = H[2]!;
-  let d = H[3]!;
-  let e = H[4]!;
-  let f = H[5]!;
-  let g = H[6]!;
-  let h = H[7]!;
-  for (let i = 0; i < 64; i++) {
+  rounds(0, 64, H);
+}
+
+/**
+ * Rounds `from` to `to - 1` of the compression of the block in W, from the working variables in
+ * `state` (H itself when `from` is 0). The last round adds them to H; otherwise they are written
+ * back to `state` (the state after a message's leading words, shared by messages that start alike).
+ */
+function rounds(from: number, to: number, state: Int32Array): void {
+  let a = state[0]!;
+  let b = state[1]!;
+  let c = state[2]!;
+  let d = state[3]!;
+  let e = state[4]!;
+  let f = state[5]!;
+  let g = state[6]!;
+  let h = state[7]!;
+  for (let i = from; i < to; i++) {
     // the message schedule, computed as the rounds need it
     let w: number;
     if (i < 16) w = W[i]!;
@@ -93,6 +105,17 @@ function compress(words: Int32Array, off: number): void {
     c = b;
     b = a;
     a = (t1 + t2) | 0;
+  }
+  if (to < 64) {
+    state[0] = a;
+    state[1] = b;
+    state[2] = c;
+    state[3] = d;
+    state[4] = e;
+    state[5] = f;
+    state[6] = g;
+    state[7] = h;
+    return;
   }
   H[0] = (H[0]! + a) | 0;
   H[1] = (H[1]! + b) | 0;
@@ -136,14 +159,7 @@ function digestInto(s: string, t = ""): void {
   M[len >> 2] = M[len >> 2]! | (0x80 << (24 - (len & 3) * 8));
   M[nwords - 1] = len * 8;
   M[nwords - 2] = Math.floor((len * 8) / 2 ** 32);
-  H[0] = 0x6a09e667;
-  H[1] = 0xbb67ae85;
-  H[2] = 0x3c6ef372;
-  H[3] = 0xa54ff53a;
-  H[4] = 0x510e527f;
-  H[5] = 0x9b05688c;
-  H[6] = 0x1f83d9ab;
-  H[7] = 0x5be0cd19;
+  H.set(IV);
   for (let off = 0; off < nwords; off += 16) compress(M, off);
 }
 
@@ -180,8 +196,7 @@ export function hash16(s: string, suffix = ""): string {
  * first): digests it into H and returns true. Returns false (and leaves H alone) otherwise.
  */
 function oneBlock(s: string, t: string, u: string): boolean {
-  const len = s.length + t.length + u.length;
-  if (len > 55) return false;
+  if (s.length + t.length + u.length > 55) return false;
   let or = 0;
   let word = 0;
   let i = 0;
@@ -191,6 +206,19 @@ function oneBlock(s: string, t: string, u: string): boolean {
     word = (word << 8) | c;
     if ((i & 3) === 3) W[i >> 2] = word;
   }
+  if (or >= 0x80 || !packTail(t, u, i, word)) return false;
+  H.set(IV);
+  compress(W, 0);
+  return true;
+}
+
+/**
+ * Packs `t + u` into W after the first `at` bytes (whose last, incomplete word is in the low bits
+ * of `word`), then the terminator, the padding and the bit length. False if not ASCII.
+ */
+function packTail(t: string, u: string, at: number, word: number): boolean {
+  let or = 0;
+  let i = at;
   for (let j = 0; j < t.length; j++, i++) {
     const c = t.charCodeAt(j);
     or |= c;
@@ -204,6 +232,7 @@ function oneBlock(s: string, t: string, u: string): boolean {
     if ((i & 3) === 3) W[i >> 2] = word;
   }
   if (or >= 0x80) return false;
+  const len = i;
   // the 0x80 terminator, zero padding, the bit length
   word = (word << 8) | 0x80;
   i++;
@@ -214,15 +243,6 @@ function oneBlock(s: string, t: string, u: string): boolean {
   W[(i >> 2) - 1] = word;
   for (let k = i >> 2; k < 15; k++) W[k] = 0;
   W[15] = len * 8;
-  H[0] = 0x6a09e667;
-  H[1] = 0xbb67ae85;
-  H[2] = 0x3c6ef372;
-  H[3] = 0xa54ff53a;
-  H[4] = 0x510e527f;
-  H[5] = 0x9b05688c;
-  H[6] = 0x1f83d9ab;
-  H[7] = 0x5be0cd19;
-  compress(W, 0);
   return true;
 }
 
@@ -232,6 +252,50 @@ function oneBlock(s: string, t: string, u: string): boolean {
  */
 export function sepChainName(s: string, t: string, u = ""): string {
   if (!oneBlock(s, t, u)) digestInto(s, t + u);
+  return sepNameOfH();
+}
+
+const PREFIX_WORDS = new Int32Array(14);
+const PREFIX_STATE = new Int32Array(8);
+
+/**
+ * {@link sepChainName}`(prefix, ips[i], suffix)` for every address, into `out`: the names of a
+ * Service port's endpoints. The words of the shared prefix are packed once, and the rounds that
+ * read only them run once.
+ */
+export function sepChainNames(prefix: string, ips: readonly string[], suffix: string, out: string[]): void {
+  const p = prefix.length;
+  const full = p >> 2; // words made of the prefix alone
+  let or = 0;
+  let word = 0;
+  for (let j = 0; j < p && p <= 55; j++) {
+    const c = prefix.charCodeAt(j);
+    or |= c;
+    word = (word << 8) | c;
+    if ((j & 3) === 3) PREFIX_WORDS[j >> 2] = word;
+  }
+  if (p > 55 || or >= 0x80) {
+    for (let i = 0; i < ips.length; i++) out[i] = sepChainName(prefix, ips[i]!, suffix);
+    return;
+  }
+  for (let k = 0; k < full; k++) W[k] = PREFIX_WORDS[k]!;
+  PREFIX_STATE.set(IV);
+  rounds(0, full, PREFIX_STATE);
+  for (let i = 0; i < ips.length; i++) {
+    const ip = ips[i]!;
+    for (let k = 0; k < full; k++) W[k] = PREFIX_WORDS[k]!;
+    if (p + ip.length + suffix.length > 55 || !packTail(ip, suffix, p, word)) {
+      out[i] = sepChainName(prefix, ip, suffix);
+      continue;
+    }
+    H.set(IV);
+    rounds(full, 64, PREFIX_STATE);
+    out[i] = sepNameOfH();
+  }
+}
+
+/** `KUBE-SEP-` and the first 16 base32 characters of the digest in H, as one flat string. */
+function sepNameOfH(): string {
   const a = H[0]!;
   const b = H[1]!;
   const c = H[2]!;

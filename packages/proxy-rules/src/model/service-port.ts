@@ -1,7 +1,7 @@
 // Per-family view of a Service port and its endpoints, as kube-proxy's ServicePortMap and
 // EndpointsMap hold them (pkg/proxy/serviceport.go, endpointslicecache.go, topology.go).
 
-import { hash16, sepChainName } from "./hash.js";
+import { hash16, sepChainName, sepChainNames } from "./hash.js";
 import { type IPFamily, joinHostPort, type ParsedCIDR, type ParsedIP } from "./ip.js";
 import {
   EP_READY,
@@ -277,7 +277,7 @@ export function readyClusterRows(sp: ServicePortInfo, slices: readonly Normalize
   const suffix = portSuffix(port, v6);
   const prefix = v6 ? `${sp.nameString}${sp.protocol}[` : sp.nameString + sp.protocol;
   const chainNames = new Array<string>(n);
-  for (let i = 0; i < n; i++) chainNames[i] = sepChainName(prefix, ips[i]!, suffix);
+  sepChainNames(prefix, ips, suffix, chainNames);
   return { chainNames, ips, suffixes: undefined, suffix, v6 };
 }
 
