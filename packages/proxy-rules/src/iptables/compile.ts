@@ -182,7 +182,7 @@ class Fragment {
   }
   /** Rules in a top-level slot. */
   slotSize(s: number): number {
-    return this.span.slotSizes[s]!;
+    return this.span.slotSize(s);
   }
   /** Declarations of the Service's own nat chains (`:NAME - [0:0]` lines). */
   get chainDecl(): string {
@@ -194,7 +194,7 @@ class Fragment {
   }
   /** Rules per own chain. */
   get chainSizes(): readonly number[] {
-    return this.span.chainSizes;
+    return this.span.chainSizes();
   }
   /** Names of the Service's own chains, in declaration order. */
   get chainNames(): readonly string[] {
@@ -376,11 +376,14 @@ function fragmentChains(f: Fragment): SizedChain[] {
   let chains = materialized.get(f);
   if (!chains) {
     chains = [];
+    const names = f.chainNames;
+    const sizes = f.chainSizes;
+    const text = f.chainText;
     let at = 0;
-    for (let i = 0; i < f.chainNames.length; i++) {
+    for (let i = 0; i < names.length; i++) {
       let end = at;
-      for (let k = 0; k < f.chainSizes[i]!; k++) end = f.chainText.indexOf("\n", end) + 1;
-      chains.push(chainFromText(f.chainNames[i]!, f.chainText.slice(at, end), f.chainSizes[i]!));
+      for (let k = 0; k < sizes[i]!; k++) end = text.indexOf("\n", end) + 1;
+      chains.push(chainFromText(names[i]!, text.slice(at, end), sizes[i]!));
       at = end;
     }
     materialized.set(f, chains);
@@ -491,8 +494,8 @@ function pushSpans(list: readonly Fragment[], stream: number, out: string[]): vo
   let start = 0;
   let end = 0;
   for (const f of list) {
-    const a = f.span.at[2 * stream]!;
-    const b = f.span.at[2 * stream + 1]!;
+    const a = f.span.start(stream);
+    const b = f.span.end(stream);
     if (a === b) continue;
     if (f.span.batch === batch && a === end) {
       end = b;
@@ -831,7 +834,7 @@ function assemble(
   text += deletedDecl.join("");
   let natRules = 0;
   for (const c of fixed) natRules += c.size;
-  for (const f of emitted) for (const n of f.chainSizes) natRules += n;
+  for (const f of emitted) natRules += f.span.chainRules();
   text += fixed[0]!.text + fixed[1]!.text + postrouting.text + markMasq.text;
   spans.length = 0;
   pushSpans(emitted, LINES, spans);

@@ -82,28 +82,61 @@ const BATCH_CHARS = 1 << 18;
  * The text of several consecutive Services, one string per stream. Services hold offsets into
  * them. Large strings are allocated outside V8's young
  * generation, so the text of a 10,000-Service compile is written once and never copied by the
- * garbage collector, where one string per Service was.
+ * garbage collector, where one string per Service was. The Services' offsets and rule counts are
+ * numbers in one typed array per batch, for the same reason.
  */
 export class TextBatch {
   /** The text of each stream. */
   texts: readonly string[] = [];
+  /** Each Service's record (see TextSpan), one after the other. */
+  meta: Int32Array = EMPTY_META;
 }
 
-/** Where one Service's text is: its batch and the start/end offset of each stream in it. */
-export interface TextSpan {
-  readonly batch: TextBatch;
-  /** Start and end of stream `s` (relative to the stream's base) at `2s` and `2s + 1`. */
-  readonly at: readonly number[];
-  /** Rules per top-level slot. */
-  readonly slotSizes: readonly number[];
+const EMPTY_META = new Int32Array(0);
+// a span's record in its batch's meta: start and end of each stream, rules per top-level slot,
+// the number of own chains, then the rules of each own chain
+const M_SLOTS = 2 * 8;
+const M_CHAINS = M_SLOTS + 6;
+const M_HEAD = M_CHAINS + 1;
+
+/** Where one Service's text is: its batch and its record there (valid once the batch is flushed). */
+export class TextSpan {
+  constructor(
+    readonly batch: TextBatch,
+    private readonly m: number,
+  ) {}
+  /** Where stream `s` starts in the batch's text. */
+  start(s: number): number {
+    return this.batch.meta[this.m + 2 * s]!;
+  }
+  /** Where stream `s` ends in the batch's text. */
+  end(s: number): number {
+    return this.batch.meta[this.m + 2 * s + 1]!;
+  }
+  /** Rules in top-level slot `s`. */
+  slotSize(s: number): number {
+    return this.batch.meta[this.m + M_SLOTS + s]!;
+  }
   /** Rules per own chain, in declaration order. */
-  readonly chainSizes: readonly number[];
+  chainSizes(): number[] {
+    const meta = this.batch.meta;
+    const n = meta[this.m + M_CHAINS]!;
+    return Array.from(meta.subarray(this.m + M_HEAD, this.m + M_HEAD + n));
+  }
+  /** Rules in all own chains. */
+  chainRules(): number {
+    const meta = this.batch.meta;
+    const from = this.m + M_HEAD;
+    let total = 0;
+    for (let i = from; i < from + meta[this.m + M_CHAINS]!; i++) total += meta[i]!;
+    return total;
+  }
 }
 
 /** The text of a span's stream (`""` when it has none). */
 export function spanText(span: TextSpan, stream: number): string {
-  const start = span.at[2 * stream]!;
-  const end = span.at[2 * stream + 1]!;
+  const start = span.start(stream);
+  const end = span.end(stream);
   if (start === end) return "";
   return span.batch.texts[stream]!.slice(start, end);
 }
@@ -125,9 +158,12 @@ export class FragmentWriter {
   private nLines = 0;
   private readonly lengths: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
   private batch = new TextBatch();
-  private at: number[] = [];
-  private slotSizes: number[] = [];
-  private chainSizes: number[] = [];
+  /** The records of the pending batch's Services (see TextSpan), `used` of them. */
+  private meta = new Int32Array(1 << 14);
+  private used = 0;
+  /** The current Service's record, and the count of its current chain. */
+  private m = 0;
+  private chainAt = 0;
   /** The current chain's `-A NAME ` prefix. */
   private head = "";
 
@@ -136,17 +172,19 @@ export class FragmentWriter {
   }
 
   begin(): void {
-    const at = new Array<number>(2 * STREAMS);
-    for (let s = 0; s < STREAMS; s++) at[2 * s] = this.lengths[s]!;
-    this.at = at;
-    this.slotSizes = [0, 0, 0, 0, 0, 0];
-    this.chainSizes = [];
+    this.reserve(M_HEAD);
+    const meta = this.meta;
+    const m = this.used;
+    for (let s = 0; s < STREAMS; s++) meta[m + 2 * s] = this.lengths[s]!;
+    meta.fill(0, m + M_SLOTS, m + M_HEAD);
+    this.m = m;
+    this.used = m + M_HEAD;
   }
 
   end(): TextSpan {
-    const at = this.at;
-    for (let s = 0; s < STREAMS; s++) at[2 * s + 1] = this.lengths[s]!;
-    const span: TextSpan = { batch: this.batch, at, slotSizes: this.slotSizes, chainSizes: this.chainSizes };
+    const meta = this.meta;
+    for (let s = 0; s < STREAMS; s++) meta[this.m + 2 * s + 1] = this.lengths[s]!;
+    const span = new TextSpan(this.batch, this.m);
     let total = 0;
     for (let s = 0; s < STREAMS; s++) total += this.lengths[s]!;
     if (total >= BATCH_CHARS) this.flush();
@@ -167,7 +205,17 @@ export class FragmentWriter {
     }
     this.nLines = 0;
     this.batch.texts = texts;
+    this.batch.meta = this.meta.slice(0, this.used);
+    this.used = 0;
     this.batch = new TextBatch();
+  }
+
+  /** Makes room for `n` more numbers in the pending records. */
+  private reserve(n: number): void {
+    if (this.used + n <= this.meta.length) return;
+    const grown = new Int32Array(Math.max(2 * this.meta.length, this.used + n));
+    grown.set(this.meta.subarray(0, this.used));
+    this.meta = grown;
   }
 
   /** Adds a rule (its argument text, in pieces) to a top-level slot. */
@@ -186,12 +234,15 @@ export class FragmentWriter {
     out[n++] = "\n";
     this.counts[s] = n;
     this.lengths[s]! += prefix.length + a.length + b.length + c.length + d.length + e.length + f.length + g.length + 1;
-    this.slotSizes[s]!++;
+    this.meta[this.m + M_SLOTS + s]!++;
   }
 
   /** Starts one of the Service's own chains. */
   chain(name: string): void {
-    this.chainSizes.push(0);
+    this.reserve(1);
+    this.meta[this.m + M_CHAINS]!++;
+    this.chainAt = this.used;
+    this.meta[this.used++] = 0;
     const out = this.pieces[DECL]!;
     let n = this.counts[DECL]!;
     out[n++] = ":";
@@ -219,7 +270,7 @@ export class FragmentWriter {
     this.nLines = n;
     this.lengths[LINES]! +=
       head.length + a.length + b.length + c.length + d.length + e.length + f.length + g.length + 1;
-    this.chainSizes[this.chainSizes.length - 1]!++;
+    this.meta[this.chainAt]!++;
   }
 
   /**
@@ -236,7 +287,7 @@ export class FragmentWriter {
     out[n++] = c;
     this.nLines = n;
     this.lengths[LINES]! += head.length + a.length + b.length + c.length;
-    this.chainSizes[this.chainSizes.length - 1]!++;
+    this.meta[this.chainAt]!++;
   }
 }
 
