@@ -478,7 +478,7 @@ function buildBlocks(
     const texts: string[] = [];
     pushSpans(list, s, texts);
     let size = 0;
-    for (const f of list) size += f.slotSize(s);
+    for (let i = 0; i < list.length; i++) size += list[i]!.slotSize(s);
     blocks.push(texts.join(""));
     blockSizes.push(size);
   }
@@ -493,7 +493,8 @@ function pushSpans(list: readonly Fragment[], stream: number, out: string[]): vo
   let batch: TextBatch | undefined;
   let start = 0;
   let end = 0;
-  for (const f of list) {
+  for (let i = 0; i < list.length; i++) {
+    const f = list[i]!;
     const a = f.span.start(stream);
     const b = f.span.end(stream);
     if (a === b) continue;
@@ -530,7 +531,8 @@ function buildFamily(
   const todoGroups: SliceGroup[] = [];
   let reusedEndpoints = 0;
   let bound = 0;
-  for (const key of order) {
+  for (let k = 0; k < order.length; k++) {
+    const key = order[k]!;
     const entry = index.serviceByKey.get(key)!;
     const group = index.groups.get(key) ?? EMPTY_GROUP;
     const old = prev?.fragments.get(key);
@@ -562,14 +564,15 @@ function buildFamily(
   const guess = reusedEndpoints + bound > threshold;
   let built = write(guess);
   let endpoints = reusedEndpoints;
-  for (const f of built) endpoints += f.endpointCount;
+  for (let i = 0; i < built.length; i++) endpoints += built[i]!.endpointCount;
   const largeClusterMode = endpoints > threshold;
   if (largeClusterMode !== guess) built = write(largeClusterMode);
   let servicePorts = 0;
   for (const f of fragments.values()) servicePorts += f.servicePorts;
   const changes = new Changes();
   if (!partial) changes.slotChanged.fill(true);
-  for (const frag of built) {
+  for (let i = 0; i < built.length; i++) {
+    const frag = built[i]!;
     servicePorts += frag.servicePorts;
     changes.record(prev?.fragments.get(frag.key), frag, partial);
     fragments.set(frag.key, frag);
@@ -834,7 +837,7 @@ function assemble(
   text += deletedDecl.join("");
   let natRules = 0;
   for (const c of fixed) natRules += c.size;
-  for (const f of emitted) natRules += f.span.chainRules();
+  for (let i = 0; i < emitted.length; i++) natRules += emitted[i]!.span.chainRules();
   text += fixed[0]!.text + fixed[1]!.text + postrouting.text + markMasq.text;
   spans.length = 0;
   pushSpans(emitted, LINES, spans);
