@@ -282,7 +282,12 @@ export function readyClusterRows(sp: ServicePortInfo, slices: readonly Normalize
 }
 
 function sortedAddresses(ips: readonly string[], stop: number): boolean {
-  for (let i = 1; i < ips.length; i++) if (compareAddresses(ips[i - 1]!, ips[i]!, stop) > 0) return false;
+  for (let i = 1; i < ips.length; i++) {
+    const a = ips[i - 1]!;
+    const b = ips[i]!;
+    // of equal length, neither is a prefix of the other: the strings compare as they are
+    if (a.length === b.length ? a > b : compareAddresses(a, b, stop) > 0) return false;
+  }
   return true;
 }
 
