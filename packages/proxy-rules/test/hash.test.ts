@@ -60,16 +60,17 @@ describe("hash16", () => {
     }
   });
 
-  it("sepChainNames names a port's endpoints as sepChainName does, whatever the prefix length", () => {
+  it("sepChainNames names and declares a port's endpoint chains as sepChainName does, whatever the prefix length", () => {
     const ips = ["10.0.0.1", "10.244.100.200", "fd00::1", "x".repeat(30), "é", ""];
     for (let n = 0; n <= 60; n++) {
       for (const suffix of [":80", "]:8080", ""]) {
         const prefix = sample(n, n, n % 7 === 5);
-        const out: string[] = [];
-        sepChainNames(prefix, ips, suffix, out);
-        expect(out, `prefix length ${n}, suffix ${suffix}`).toEqual(
-          ips.map((ip) => `KUBE-SEP-${expected(prefix + ip + suffix)}`),
-        );
+        const names: string[] = [];
+        const decls: string[] = [];
+        sepChainNames(prefix, ips, suffix, names, decls);
+        const want = ips.map((ip) => `KUBE-SEP-${expected(prefix + ip + suffix)}`);
+        expect(names, `prefix length ${n}, suffix ${suffix}`).toEqual(want);
+        expect(decls).toEqual(want.map((name) => `:${name} - [0:0]\n`));
       }
     }
   });

@@ -238,16 +238,18 @@ export class FragmentWriter {
   }
 
   /** Starts one of the Service's own chains. */
-  chain(name: string): void {
+  chain(name: string, decl?: string): void {
     this.reserve(1);
     this.meta[this.m + M_CHAINS]!++;
     this.chainAt = this.used;
     this.meta[this.used++] = 0;
     const out = this.pieces[DECL]!;
     let n = this.counts[DECL]!;
-    out[n++] = ":";
-    out[n++] = name;
-    out[n++] = " - [0:0]\n";
+    if (decl === undefined) {
+      out[n++] = ":";
+      out[n++] = name;
+      out[n++] = " - [0:0]\n";
+    } else out[n++] = decl; // the same line, made along with the name
     this.counts[DECL] = n;
     this.lengths[DECL]! += name.length + 10;
     this.head = `-A ${name} `;
@@ -494,7 +496,7 @@ export function writeServicePort(
   const sharedEnd = rows.suffixes === undefined ? `${rows.suffix}\n` : "";
   for (let i = 0; i < rows.ips.length; i++) {
     const sep = rows.chainNames[i]!;
-    w.chain(sep);
+    w.chain(sep, rows.decls?.[i]);
     w.line(masqHead, rows.ips[i]!, MASQ_TAIL);
     if (sp.stickyMaxAgeSeconds > 0) {
       w.rule(comment, "-m recent --name ", sep, " --set", dnat, lead, rows.ips[i]! + suffixOf(rows, i));

@@ -252,18 +252,24 @@ function packTail(t: string, u: string, at: number, word: number): boolean {
  */
 export function sepChainName(s: string, t: string, u = ""): string {
   if (!oneBlock(s, t, u)) digestInto(s, t + u);
-  return sepNameOfH();
+  return sepDeclOfH().slice(1, 26);
 }
 
 const PREFIX_WORDS = new Int32Array(14);
 const PREFIX_STATE = new Int32Array(8);
 
 /**
- * {@link sepChainName}`(prefix, ips[i], suffix)` for every address, into `out`: the names of a
- * Service port's endpoints. The words of the shared prefix are packed once, and the rounds that
- * read only them run once.
+ * {@link sepChainName}`(prefix, ips[i], suffix)` for every address, into `names`, and the
+ * chains' declarations (`:NAME - [0:0]\n`) into `decls`: the endpoint chains of a Service port.
+ * The words of the shared prefix are packed once, and the rounds that read only them run once.
  */
-export function sepChainNames(prefix: string, ips: readonly string[], suffix: string, out: string[]): void {
+export function sepChainNames(
+  prefix: string,
+  ips: readonly string[],
+  suffix: string,
+  names: string[],
+  decls: string[],
+): void {
   const p = prefix.length;
   const full = p >> 2; // words made of the prefix alone
   let or = 0;
@@ -274,32 +280,35 @@ export function sepChainNames(prefix: string, ips: readonly string[], suffix: st
     word = (word << 8) | c;
     if ((j & 3) === 3) PREFIX_WORDS[j >> 2] = word;
   }
-  if (p > 55 || or >= 0x80) {
-    for (let i = 0; i < ips.length; i++) out[i] = sepChainName(prefix, ips[i]!, suffix);
-    return;
+  const fast = p <= 55 && or < 0x80;
+  if (fast) {
+    for (let k = 0; k < full; k++) W[k] = PREFIX_WORDS[k]!;
+    PREFIX_STATE.set(IV);
+    rounds(0, full, PREFIX_STATE);
   }
-  for (let k = 0; k < full; k++) W[k] = PREFIX_WORDS[k]!;
-  PREFIX_STATE.set(IV);
-  rounds(0, full, PREFIX_STATE);
   for (let i = 0; i < ips.length; i++) {
     const ip = ips[i]!;
-    for (let k = 0; k < full; k++) W[k] = PREFIX_WORDS[k]!;
-    if (p + ip.length + suffix.length > 55 || !packTail(ip, suffix, p, word)) {
-      out[i] = sepChainName(prefix, ip, suffix);
-      continue;
-    }
-    H.set(IV);
-    rounds(full, 64, PREFIX_STATE);
-    out[i] = sepNameOfH();
+    if (fast) for (let k = 0; k < full; k++) W[k] = PREFIX_WORDS[k]!;
+    if (fast && p + ip.length + suffix.length <= 55 && packTail(ip, suffix, p, word)) {
+      H.set(IV);
+      rounds(full, 64, PREFIX_STATE);
+    } else if (!oneBlock(prefix, ip, suffix)) digestInto(prefix, ip + suffix);
+    const decl = sepDeclOfH();
+    decls[i] = decl;
+    names[i] = decl.slice(1, 26);
   }
 }
 
-/** `KUBE-SEP-` and the first 16 base32 characters of the digest in H, as one flat string. */
-function sepNameOfH(): string {
+/**
+ * The declaration of the endpoint chain named by the digest in H, `:KUBE-SEP-<hash> - [0:0]\n`,
+ * as one flat string; the name is its slice `[1, 26)`.
+ */
+function sepDeclOfH(): string {
   const a = H[0]!;
   const b = H[1]!;
   const c = H[2]!;
   return String.fromCharCode(
+    58, // :
     75, // K
     85, // U
     66, // B
@@ -325,6 +334,15 @@ function sepNameOfH(): string {
     CODES[(c >>> 26) & 31]!,
     CODES[(c >>> 21) & 31]!,
     CODES[(c >>> 16) & 31]!,
+    32, // " - [0:0]\n"
+    45,
+    32,
+    91,
+    48,
+    58,
+    48,
+    93,
+    10,
   );
 }
 

@@ -206,6 +206,8 @@ function makeEndpoint(
  */
 export interface EndpointRows {
   readonly chainNames: readonly string[];
+  /** The chains' declarations (`:NAME - [0:0]\n`) when made along with the names. */
+  readonly decls: readonly string[] | undefined;
   readonly ips: readonly string[];
   /** The suffix of each endpoint, or `undefined` when all have `suffix`. */
   readonly suffixes: readonly string[] | undefined;
@@ -219,7 +221,14 @@ export function suffixOf(rows: EndpointRows, i: number): string {
 }
 
 /** No endpoints. */
-export const NO_ROWS: EndpointRows = { chainNames: [], ips: [], suffixes: undefined, suffix: "", v6: false };
+export const NO_ROWS: EndpointRows = {
+  chainNames: [],
+  decls: undefined,
+  ips: [],
+  suffixes: undefined,
+  suffix: "",
+  v6: false,
+};
 
 /** The rows of endpoints gathered by {@link endpointsFor} (kept in their order). */
 export function rowsOf(list: readonly EndpointInfo[], family: IPFamily): EndpointRows {
@@ -235,7 +244,7 @@ export function rowsOf(list: readonly EndpointInfo[], family: IPFamily): Endpoin
     ips[i] = ep.ip;
     suffixes[i] = portSuffix(ep.port, v6);
   }
-  return { chainNames, ips, suffixes, suffix: "", v6 };
+  return { chainNames, decls: undefined, ips, suffixes, suffix: "", v6 };
 }
 
 function portSuffix(port: number, v6: boolean): string {
@@ -277,8 +286,9 @@ export function readyClusterRows(sp: ServicePortInfo, slices: readonly Normalize
   const suffix = portSuffix(port, v6);
   const prefix = v6 ? `${sp.nameString}${sp.protocol}[` : sp.nameString + sp.protocol;
   const chainNames = new Array<string>(n);
-  sepChainNames(prefix, ips, suffix, chainNames);
-  return { chainNames, ips, suffixes: undefined, suffix, v6 };
+  const decls = new Array<string>(n);
+  sepChainNames(prefix, ips, suffix, chainNames, decls);
+  return { chainNames, decls, ips, suffixes: undefined, suffix, v6 };
 }
 
 function sortedAddresses(ips: readonly string[], stop: number): boolean {
