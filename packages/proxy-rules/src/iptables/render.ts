@@ -6,7 +6,8 @@ import type { IptablesChain, IptablesRule, IptablesTable } from "./ir.js";
 /** Longest comment the kernel's xt_comment match stores (256 bytes with the NUL). */
 const MAX_COMMENT = 255;
 
-function isPlainToken(s: string): boolean {
+/** Printable ASCII without blanks, quotes and backslash: a comment written as it is. */
+export function isPlainToken(s: string): boolean {
   if (s.length === 0) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

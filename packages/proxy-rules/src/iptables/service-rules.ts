@@ -23,7 +23,7 @@ import {
   usesLocalEndpoints,
 } from "../model/service-port.js";
 import { probability } from "./probability.js";
-import { isQuotable, quoteComment as q } from "./render.js";
+import { isPlainToken, isQuotable, quoteComment as q } from "./render.js";
 
 // top-level chain slots a Service contributes rules to
 export const F_SERVICES = 0;
@@ -366,12 +366,17 @@ export function writeServicePort(
       externalComment = q(`${spn} has no local endpoints`);
     }
   }
+  // q() of comments made of spn and constant words with a blank: spn is checked once (a valid
+  // Service port name is a plain token, so they are quoted as they are)
+  const plain = isPlainToken(spn) && spn.length <= MAX_COMMENT - 64;
+  const qs = (before: string, after: string) => (plain ? `"${before}${spn}${after}"` : q(`${before}${spn}${after}`));
+  const qSpn = plain ? spn : q(spn);
   const match = `-m ${proto} -p ${proto}`;
   const dport = ` --dport ${sp.port} -j `;
 
   // cluster IP
   const clusterMatch = `${match} -d ${sp.clusterIP}`;
-  const clusterComment = `-m comment --comment ${q(`${spn} cluster IP`)} `;
+  const clusterComment = `-m comment --comment ${qs("", " cluster IP")} `;
   if (hasInternalEndpoints) {
     w.slot(N_SERVICES, clusterComment, clusterMatch, dport, internalPolicyChain);
   } else {
@@ -411,11 +416,11 @@ export function writeServicePort(
       if (cfg.localhostNodePorts && cfg.family === "IPv4" && cfg.nfacct) {
         w.slot(
           N_NODEPORTS,
-          `-m comment --comment ${q(spn)} ${match} -d 127.0.0.0/8 --dport ${np} -m nfacct --nfacct-name ${LOCALHOST_NPS_COUNTER} -j `,
+          `-m comment --comment ${qSpn} ${match} -d 127.0.0.0/8 --dport ${np} -m nfacct --nfacct-name ${LOCALHOST_NPS_COUNTER} -j `,
           extChain,
         );
       }
-      w.slot(N_NODEPORTS, `-m comment --comment ${q(spn)} ${match} --dport ${np} -j `, extChain);
+      w.slot(N_NODEPORTS, `-m comment --comment ${qSpn} ${match} --dport ${np} -j `, extChain);
     }
     if (!hasExternalEndpoints) {
       w.slot(
@@ -447,7 +452,7 @@ export function writeServicePort(
   if (usesExternalTrafficChain) {
     w.chain(extChain);
     if (!sp.externalPolicyLocal) {
-      w.rule(`-m comment --comment ${q(`masquerade traffic for ${spn} external destinations`)} -j `, KUBE_MARK_MASQ);
+      w.rule(`-m comment --comment ${qs("masquerade traffic for ", " external destinations")} -j `, KUBE_MARK_MASQ);
     } else {
       if (ctx.detector) {
         const comment = q(`pod traffic for ${spn} external destinations`);
@@ -486,7 +491,7 @@ export function writeServicePort(
   }
 
   // endpoint chains
-  const comment = largeClusterMode ? "" : `-m comment --comment ${q(spn)} `;
+  const comment = largeClusterMode ? "" : `-m comment --comment ${qSpn} `;
   const dnat = ` ${match} -j DNAT --to-destination `;
   const masqHead = `${comment}-s `;
   const dnatHead = `${comment}${dnat.slice(1)}`;

@@ -44,6 +44,13 @@ export interface NormalizedService {
 export const EP_READY = 1;
 export const EP_SERVING = 2;
 export const EP_TERMINATING = 4;
+/** The conditions of most endpoints: ready and serving. */
+const EP_DEFAULT = EP_READY | EP_SERVING;
+
+/** The condition bits of endpoint `k`. */
+export function flagsOf(eps: NormalizedEndpoints, k: number): number {
+  return eps.flags === undefined ? EP_DEFAULT : eps.flags[k]!;
+}
 
 /**
  * The endpoints of a slice, validated, held as columns (entry `k` of each is endpoint `k`): a
@@ -53,8 +60,11 @@ export interface NormalizedEndpoints {
   /** Canonical text of the first address. */
   readonly ips: readonly string[];
   readonly nodeNames: readonly (string | undefined)[];
-  /** `EP_READY | EP_SERVING | EP_TERMINATING`, as the conditions say (with their defaults). */
-  readonly flags: readonly number[];
+  /**
+   * `EP_READY | EP_SERVING | EP_TERMINATING`, as the conditions say (with their defaults);
+   * `undefined` when every endpoint is ready, serving and not terminating (see {@link flagsOf}).
+   */
+  readonly flags: readonly number[] | undefined;
   /** Zone and node hints; `undefined` when no endpoint of the slice has any. */
   readonly zoneHints: readonly (readonly string[] | undefined)[] | undefined;
   readonly nodeHints: readonly (readonly string[] | undefined)[] | undefined;
@@ -377,7 +387,7 @@ function endpointPath(index: number): string {
 interface EndpointColumns {
   ips: string[];
   nodeNames: (string | undefined)[];
-  flags: number[];
+  flags: number[] | undefined;
   zoneHints: (readonly string[] | undefined)[] | undefined;
   nodeHints: (readonly string[] | undefined)[] | undefined;
 }
@@ -429,10 +439,12 @@ function normalizeEndpoint(c: Checker, ep: Endpoint, index: number, family: IPFa
   // (an endpoint that fails leaves a hole, but then the whole slice is refused)
   cols.ips[index] = first;
   cols.nodeNames[index] = nodeName ?? undefined;
-  cols.flags[index] =
+  const flags =
     ((ready ?? true) ? EP_READY : 0) |
     ((serving ?? true) ? EP_SERVING : 0) |
     ((terminating ?? false) ? EP_TERMINATING : 0);
+  if (flags !== EP_DEFAULT) cols.flags ??= new Array<number>(cols.ips.length).fill(EP_DEFAULT);
+  if (cols.flags) cols.flags[index] = flags;
   if (zoneHints !== undefined) {
     cols.zoneHints ??= new Array(cols.ips.length);
     cols.zoneHints[index] = zoneHints;
@@ -524,7 +536,7 @@ export function normalizeSlice(
   const endpoints: EndpointColumns = {
     ips: new Array<string>(list.length),
     nodeNames: new Array<string | undefined>(list.length),
-    flags: new Array<number>(list.length),
+    flags: undefined,
     zoneHints: undefined,
     nodeHints: undefined,
   };

@@ -7,6 +7,7 @@ import {
   EP_READY,
   EP_SERVING,
   EP_TERMINATING,
+  flagsOf,
   type NormalizedEndpoints,
   type NormalizedService,
   type NormalizedSlice,
@@ -132,7 +133,7 @@ export function endpointsFor(
           const at = seen.get(endpoint);
           if (at !== undefined) {
             // a non-terminating endpoint wins over a terminating one
-            if ((eps.flags[k]! & EP_TERMINATING) === 0)
+            if ((flagsOf(eps, k) & EP_TERMINATING) === 0)
               list[at] = makeEndpoint(eps, k, port.port, endpoint, prefix, nodeName);
             continue;
           }
@@ -184,7 +185,7 @@ function makeEndpoint(
   prefix: string,
   nodeName: string,
 ): EndpointInfo {
-  const flags = eps.flags[k]!;
+  const flags = flagsOf(eps, k);
   return {
     ip: eps.ips[k]!,
     port,
@@ -276,7 +277,7 @@ export function readyClusterRows(sp: ServicePortInfo, slices: readonly Normalize
   if (eps.zoneHints !== undefined || eps.nodeHints !== undefined) return undefined;
   const n = eps.ips.length;
   if (n === 0) return NO_ROWS;
-  for (let k = 0; k < n; k++) if ((eps.flags[k]! & EP_READY) === 0) return undefined;
+  if (eps.flags !== undefined) for (let k = 0; k < n; k++) if ((eps.flags[k]! & EP_READY) === 0) return undefined;
   const v6 = slice.family === "IPv6";
   // addresses sorted as `ip:port` (or `[ip]:port`) sort: the suffix is shared, so by the address
   // followed by the suffix's first character
