@@ -3,7 +3,8 @@
 
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { hash16, sepChainName, sepChainNames, sha256 } from "../src/model/hash.js";
+import { hash16, sepChainName, sepChainNames, sha256, useSha256x4 } from "../src/model/hash.js";
+import { createSha256x4 } from "../src/model/sha256-simd.js";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -60,19 +61,34 @@ describe("hash16", () => {
     }
   });
 
-  it("sepChainNames names and declares a port's endpoint chains as sepChainName does, whatever the prefix length", () => {
-    const ips = ["10.0.0.1", "10.244.100.200", "fd00::1", "x".repeat(30), "é", ""];
-    for (let n = 0; n <= 60; n++) {
-      for (const suffix of [":80", "]:8080", ""]) {
-        const prefix = sample(n, n, n % 7 === 5);
-        const names: string[] = [];
-        const decls: string[] = [];
-        sepChainNames(prefix, ips, suffix, names, decls);
-        const want = ips.map((ip) => `KUBE-SEP-${expected(prefix + ip + suffix)}`);
-        expect(names, `prefix length ${n}, suffix ${suffix}`).toEqual(want);
-        expect(decls).toEqual(want.map((name) => `:${name} - [0:0]\n`));
+  for (const lanes of [true, false]) {
+    it(`sepChainNames names and declares a port's endpoint chains as sepChainName does (${lanes ? "four lanes" : "scalar"})`, () => {
+      useSha256x4(lanes);
+      try {
+        const pool = ["10.0.0.1", "10.244.100.200", "fd00::1", "x".repeat(30), "é", "", "192.168.1.1"];
+        for (let n = 0; n <= 60; n++) {
+          for (const suffix of [":80", "]:8080", ""]) {
+            const prefix = sample(n, n, n % 7 === 5);
+            // 0…9 addresses: every remainder of the groups of four
+            const ips = pool.concat(pool).slice(n % 3, (n % 3) + (n % 10));
+            const names: string[] = [];
+            const decls: string[] = [];
+            sepChainNames(prefix, ips, suffix, names, decls);
+            const want = ips.map((ip) => `KUBE-SEP-${expected(prefix + ip + suffix)}`);
+            expect(names, `prefix length ${n}, suffix ${suffix}, ${ips.length} addresses`).toEqual(want);
+            expect(decls).toEqual(want.map((name) => `:${name} - [0:0]\n`));
+          }
+        }
+      } finally {
+        useSha256x4(true);
       }
-    }
+    });
+  }
+
+  it("hashes four messages at once with WebAssembly SIMD on this machine's Node", () => {
+    const k = new Int32Array(64);
+    const x4 = createSha256x4(k, new Int32Array(8));
+    expect(x4, "WebAssembly SIMD should be available in Node ≥ 16.4").toBeDefined();
   });
 
   it("gives kube-proxy's chain hashes", () => {
