@@ -215,23 +215,24 @@ function oneBlock(s: string, t: string, u: string): boolean {
 }
 
 /**
- * Packs `t + u` into W after the first `at` bytes (whose last, incomplete word is in the low bits
- * of `word`), then the terminator, the padding and the bit length. False if not ASCII.
+ * Packs `t + u` after the first `at` bytes (whose last, incomplete word is in the low bits of
+ * `word`), then the terminator, the padding and the bit length, into the words of a block: word
+ * `t` at `out[t * stride + lane]` (W itself, or a lane of the four-lane hasher). False if not ASCII.
  */
-function packTail(t: string, u: string, at: number, word: number): boolean {
+function packTail(t: string, u: string, at: number, word: number, out: Int32Array = W, stride = 1, lane = 0): boolean {
   let or = 0;
   let i = at;
   for (let j = 0; j < t.length; j++, i++) {
     const c = t.charCodeAt(j);
     or |= c;
     word = (word << 8) | c;
-    if ((i & 3) === 3) W[i >> 2] = word;
+    if ((i & 3) === 3) out[(i >> 2) * stride + lane] = word;
   }
   for (let j = 0; j < u.length; j++, i++) {
     const c = u.charCodeAt(j);
     or |= c;
     word = (word << 8) | c;
-    if ((i & 3) === 3) W[i >> 2] = word;
+    if ((i & 3) === 3) out[(i >> 2) * stride + lane] = word;
   }
   if (or >= 0x80) return false;
   const len = i;
@@ -242,9 +243,9 @@ function packTail(t: string, u: string, at: number, word: number): boolean {
     word <<= 8;
     i++;
   }
-  W[(i >> 2) - 1] = word;
-  for (let k = i >> 2; k < 15; k++) W[k] = 0;
-  W[15] = len * 8;
+  out[((i >> 2) - 1) * stride + lane] = word;
+  for (let k = i >> 2; k < 15; k++) out[k * stride + lane] = 0;
+  out[15 * stride + lane] = len * 8;
   return true;
 }
 
@@ -291,6 +292,8 @@ export function sepChainNames(
   const x4 = fast && ips.length > 1 ? sha256x4() : undefined;
   if (x4) {
     x4.setState(PREFIX_STATE);
+    const words = x4.words;
+    for (let k = 0; k < full; k++) words.fill(PREFIX_WORDS[k]!, 4 * k, 4 * k + 4);
     for (let i = 0; i < ips.length; i += 4) lanes(x4, i, prefix, ips, suffix, full, word, names, decls);
     return;
   }
@@ -308,9 +311,9 @@ export function sepChainNames(
 }
 
 /**
- * Addresses `i`…`i + 3` of {@link sepChainNames} on the four-lane hasher (W holds the prefix
- * words; `word` is the prefix's incomplete last word). A message that is not one ASCII block
- * takes the scalar path.
+ * Addresses `i`…`i + 3` of {@link sepChainNames} on the four-lane hasher (whose lanes start with
+ * the prefix words; `word` is the prefix's incomplete last word). A message that is not one ASCII
+ * block takes the scalar path.
  */
 function lanes(
   x4: Sha256x4,
@@ -328,11 +331,9 @@ function lanes(
   let scalar = 0; // lanes left to the scalar path
   for (let j = 0; j < n; j++) {
     const ip = ips[i + j]!;
-    if (prefix.length + ip.length + suffix.length > 55 || !packTail(ip, suffix, prefix.length, word)) {
+    if (prefix.length + ip.length + suffix.length > 55 || !packTail(ip, suffix, prefix.length, word, words, 4, j)) {
       scalar |= 1 << j;
-      continue;
     }
-    for (let t = 0; t < 16; t++) words[4 * t + j] = W[t]!;
   }
   x4.run(full);
   const digest = x4.digest;
@@ -346,7 +347,6 @@ function lanes(
     decls[i + j] = decl;
     names[i + j] = decl.slice(1, 26);
   }
-  if (scalar !== 0) for (let k = 0; k < full; k++) W[k] = PREFIX_WORDS[k]!;
 }
 
 let x4State: Sha256x4 | null | undefined;
