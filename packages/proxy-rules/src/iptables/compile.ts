@@ -9,6 +9,7 @@ import { type IPFamily, isLoopback, parseIP } from "../model/ip.js";
 import type { EndpointSlice, Service } from "../model/kube-types.js";
 import type { NormalizedService, NormalizedSlice } from "../model/normalize.js";
 import {
+  clusterIPOf,
   type EndpointInfo,
   type EndpointRows,
   endpointsFor,
@@ -17,14 +18,7 @@ import {
   servicePortsFor,
 } from "../model/service-port.js";
 import { chainFromRules, chainFromText, linesOf, type SizedChain } from "./chain.js";
-import {
-  compareStrings,
-  crossObjectError,
-  InputIndex,
-  isCrossObjectError,
-  type ServiceEntry,
-  type SliceGroup,
-} from "./input-index.js";
+import { compareStrings, crossObjectError, InputIndex, isCrossObjectError, type SliceGroup } from "./input-index.js";
 import type { IptablesChain, IptablesJump, IptablesTables } from "./ir.js";
 import { IPTABLES_JUMPS, renderJumps } from "./jumps.js";
 import { chainLine, quoteComment as q } from "./render.js";
@@ -169,8 +163,9 @@ class Fragment {
   #chainNames: readonly string[] | undefined;
   constructor(
     readonly key: string,
-    readonly svcRaw: Service,
-    readonly sliceRaws: readonly EndpointSlice[],
+    readonly svc: NormalizedService,
+    /** The Service's slices it was written from (compared by identity: same slices, same rules). */
+    readonly slices: SliceGroup,
     readonly servicePorts: number,
     readonly endpointCount: number,
     readonly errors: readonly InvalidInputError[],
@@ -235,7 +230,7 @@ const owners = new WeakMap<InputIndex, IptablesCompilation>();
 const SERVICE_CHAIN_PREFIXES = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"];
 const CT_INVALID_COUNTER = "ct_state_invalid_dropped_pkts";
 const SLOTS = 6;
-const EMPTY_GROUP: SliceGroup = { raws: [], norms: [] };
+const EMPTY_GROUP: SliceGroup = [];
 const NO_ERRORS: readonly InvalidInputError[] = [];
 
 /**
@@ -406,22 +401,16 @@ interface PortPlan {
 
 interface ServicePlan {
   readonly key: string;
-  readonly svcRaw: Service;
+  readonly svc: NormalizedService;
   readonly group: SliceGroup;
   readonly ports: readonly PortPlan[];
   readonly endpointCount: number;
   readonly errors: readonly InvalidInputError[];
 }
 
-function planService(
-  ctx: FamilyContext,
-  key: string,
-  svcRaw: Service,
-  norm: NormalizedService,
-  group: SliceGroup,
-): ServicePlan {
+function planService(ctx: FamilyContext, key: string, norm: NormalizedService, group: SliceGroup): ServicePlan {
   const ports = servicePortsFor(norm, ctx.config.family);
-  const { usable, errors } = checkSlices(norm, ports, group.norms, ctx.config.family);
+  const { usable, errors } = checkSlices(norm, ports, group, ctx.config.family);
   let endpointCount = 0;
   const plan = ports.map((sp): PortPlan => {
     const rows = readyClusterRows(sp, usable);
@@ -433,7 +422,7 @@ function planService(
     endpointCount += endpoints.length;
     return { sp, endpoints };
   });
-  return { key, svcRaw, group, ports: plan, endpointCount, errors };
+  return { key, svc: norm, group, ports: plan, endpointCount, errors };
 }
 
 /** Differences between the old and new fragment of a Service, accumulated over a compilation. */
@@ -527,7 +516,7 @@ function buildFamily(
   const family = ctx.config.family;
   const fragments = new Map<string, Fragment>();
   const todo: string[] = [];
-  const todoEntries: ServiceEntry[] = [];
+  const todoEntries: NormalizedService[] = [];
   const todoGroups: SliceGroup[] = [];
   let reusedEndpoints = 0;
   let bound = 0;
@@ -536,7 +525,7 @@ function buildFamily(
     const entry = index.serviceByKey.get(key)!;
     const group = index.groups.get(key) ?? EMPTY_GROUP;
     const old = prev?.fragments.get(key);
-    if (old && old.svcRaw === entry.raw && sameItems(old.sliceRaws, group.raws)) {
+    if (old && old.svc === entry && sameItems(old.slices, group)) {
       fragments.set(key, old);
       reusedEndpoints += old.endpointCount;
       continue;
@@ -544,7 +533,7 @@ function buildFamily(
     todo.push(key);
     todoEntries.push(entry);
     todoGroups.push(group);
-    bound += endpointBound(entry.norm, group.norms, family);
+    bound += endpointBound(entry, group, family);
   }
   // Large-cluster mode depends on the endpoint count of all Services, known only once they are
   // planned. Each Service is planned and written in one go (so that its intermediate objects die
@@ -554,8 +543,7 @@ function buildFamily(
     const w = new FragmentWriter();
     const out: Fragment[] = [];
     for (let i = 0; i < todo.length; i++) {
-      const entry = todoEntries[i]!;
-      const plan = planService(ctx, todo[i]!, entry.raw, entry.norm, todoGroups[i]!);
+      const plan = planService(ctx, todo[i]!, todoEntries[i]!, todoGroups[i]!);
       out.push(writeFragment(ctx, plan, largeClusterMode, w));
     }
     w.flush();
@@ -622,8 +610,8 @@ function updateFamily(
       continue;
     }
     const group = index.groups.get(key) ?? EMPTY_GROUP;
-    if (old && old.svcRaw === entry.raw && sameItems(old.sliceRaws, group.raws)) continue;
-    const plan = planService(ctx, key, entry.raw, entry.norm, group);
+    if (old && old.svc === entry && sameItems(old.slices, group)) continue;
+    const plan = planService(ctx, key, entry, group);
     endpoints += plan.endpointCount - (old?.endpointCount ?? 0);
     servicePorts += plan.ports.length - (old?.servicePorts ?? 0);
     plans.push(plan);
@@ -730,7 +718,7 @@ function writeFragment(ctx: FamilyContext, plan: ServicePlan, largeClusterMode: 
   w.begin();
   for (const { sp, endpoints } of plan.ports) writeServicePort(ctx, sp, endpoints, largeClusterMode, w);
   const span = w.end();
-  return new Fragment(plan.key, plan.svcRaw, plan.group.raws, plan.ports.length, plan.endpointCount, plan.errors, span);
+  return new Fragment(plan.key, plan.svc, plan.group, plan.ports.length, plan.endpointCount, plan.errors, span);
 }
 
 /**
@@ -739,9 +727,9 @@ function writeFragment(ctx: FamilyContext, plan: ServicePlan, largeClusterMode: 
  * port matches at most one Service port and gives each of the slice's endpoints once.
  */
 function endpointBound(svc: NormalizedService, slices: readonly NormalizedSlice[], family: IPFamily): number {
-  if (svc.skip || svc.clusterIPs[family] === undefined) return 0;
+  if (svc.skip || clusterIPOf(svc, family) === undefined) return 0;
   let n = 0;
-  for (const s of slices) if (s.family === family) n += s.endpoints.ips.length * s.ports.length;
+  for (const s of slices) if (s.family === family) n += s.ips.length * s.ports.length;
   return n;
 }
 

@@ -13,26 +13,18 @@ import {
   normalizeSlice,
 } from "../model/normalize.js";
 
-interface NormalizedServiceResult {
-  readonly service?: NormalizedService | undefined;
-  readonly errors: readonly InvalidInputError[];
-}
-interface NormalizedSliceResult {
-  readonly slice?: NormalizedSlice | undefined;
-  readonly errors: readonly InvalidInputError[];
+/**
+ * What an input object normalised to: its normalised form, or its errors (none for an object
+ * that is ignored, like an FQDN slice).
+ */
+type Normalized<T> = T | readonly InvalidInputError[];
+
+function isErrors<T>(n: Normalized<T>): n is readonly InvalidInputError[] {
+  return Array.isArray(n);
 }
 
-/** A valid Service of the input. */
-export interface ServiceEntry {
-  readonly raw: Service;
-  readonly norm: NormalizedService;
-}
-
-/** The valid slices of one Service. The arrays are replaced, never changed in place. */
-export interface SliceGroup {
-  readonly raws: readonly EndpointSlice[];
-  readonly norms: readonly NormalizedSlice[];
-}
+/** The valid slices of one Service, sorted by name. The arrays are replaced, never changed in place. */
+export type SliceGroup = readonly NormalizedSlice[];
 
 /** More changed objects than this and an update rebuilds the index instead. */
 const MAX_UPDATES = 512;
@@ -41,12 +33,13 @@ export class InputIndex {
   /** The indexed input, and the normalised form of each object at the same position. */
   private services: Service[] = [];
   private slices: EndpointSlice[] = [];
-  private serviceNorms: (NormalizedServiceResult | undefined)[] = [];
-  private sliceNorms: (NormalizedSliceResult | undefined)[] = [];
+  private serviceNorms: (Normalized<NormalizedService> | undefined)[] = [];
+  private sliceNorms: (Normalized<NormalizedSlice> | undefined)[] = [];
   /** While building: the normalised objects of an earlier index, by object (not kept). */
-  private reuseServices: Map<object, NormalizedServiceResult | undefined> | undefined;
-  private reuseSlices: Map<object, NormalizedSliceResult | undefined> | undefined;
-  readonly serviceByKey = new Map<string, ServiceEntry>();
+  private reuseServices: Map<object, Normalized<NormalizedService>> | undefined;
+  private reuseSlices: Map<object, Normalized<NormalizedSlice>> | undefined;
+  /** The valid Services, by `namespace/name`. */
+  readonly serviceByKey = new Map<string, NormalizedService>();
   readonly groups = new Map<string, SliceGroup>();
   private readonly sliceById = new Map<string, EndpointSlice>();
   /** Errors of invalid objects (their own, or being a duplicate). */
@@ -97,9 +90,9 @@ export class InputIndex {
     for (const i of svcChanged) {
       const before = this.services[i]!;
       const after = services[i]!;
-      const oldKey = this.serviceNorms[i]?.service?.key;
+      const oldKey = keyOf(this.serviceNorms[i]);
       const afterNorm = normalizeServiceAt(after, i);
-      const newKey = afterNorm.service?.key;
+      const newKey = keyOf(afterNorm);
       if ((oldKey && this.contested.has(oldKey)) || (newKey && this.contested.has(newKey))) return undefined;
       if (newKey && newKey !== oldKey && this.serviceByKey.has(newKey)) return undefined; // would collide
       this.removeService(before, i);
@@ -113,9 +106,9 @@ export class InputIndex {
     for (const i of sliceChanged) {
       const before = this.slices[i]!;
       const after = slices[i]!;
-      const oldNorm = this.sliceNorms[i]?.slice;
+      const oldNorm = sliceOf(this.sliceNorms[i]);
       const afterNorm = normalizeSliceAt(after, i);
-      const newNorm = afterNorm.slice;
+      const newNorm = sliceOf(afterNorm);
       if ((oldNorm && this.contested.has(oldNorm.id)) || (newNorm && this.contested.has(newNorm.id))) return undefined;
       if (newNorm && newNorm.id !== oldNorm?.id && this.sliceById.has(newNorm.id)) return undefined;
       this.removeSlice(before, i);
@@ -153,7 +146,7 @@ export class InputIndex {
       const group = this.groups.get(key)!;
       const ns = key.slice(0, key.indexOf("/"));
       const why = invalidServices.has(key) ? "which is invalid" : "which is not in the input";
-      for (const s of group.norms) {
+      for (const s of group) {
         out.push(
           crossObjectError(
             new InvalidInputError(
@@ -178,7 +171,7 @@ export class InputIndex {
   }
 
   /** The normalised object at position `i` (computed, or reused from the earlier index, once). */
-  private normService(raw: Service, i: number): NormalizedServiceResult {
+  private normService(raw: Service, i: number): Normalized<NormalizedService> {
     let n = this.serviceNorms[i];
     if (!n) {
       n = this.reuseServices?.get(raw) ?? normalizeServiceAt(raw, i);
@@ -187,7 +180,7 @@ export class InputIndex {
     return n;
   }
 
-  private normSlice(raw: EndpointSlice, i: number): NormalizedSliceResult {
+  private normSlice(raw: EndpointSlice, i: number): Normalized<NormalizedSlice> {
     let n = this.sliceNorms[i];
     if (!n) {
       n = this.reuseSlices?.get(raw) ?? normalizeSliceAt(raw, i);
@@ -197,12 +190,11 @@ export class InputIndex {
   }
 
   private addService(raw: Service, i: number, building: boolean): void {
-    const n = this.normService(raw, i);
-    if (n.errors.length > 0) {
-      this.invalid.set(raw, n.errors);
+    const norm = this.normService(raw, i);
+    if (isErrors(norm)) {
+      if (norm.length > 0) this.invalid.set(raw, norm);
       return;
     }
-    const norm = n.service!;
     if (this.serviceByKey.has(norm.key)) {
       if (building) this.contested.add(norm.key);
       this.invalid.set(raw, [
@@ -215,23 +207,21 @@ export class InputIndex {
       ]);
       return;
     }
-    this.serviceByKey.set(norm.key, { raw, norm });
+    this.serviceByKey.set(norm.key, norm);
   }
 
   private removeService(raw: Service, i: number): void {
     this.invalid.delete(raw);
-    const key = this.serviceNorms[i]?.service?.key;
+    const key = keyOf(this.serviceNorms[i]);
     if (key && this.serviceByKey.get(key)?.raw === raw) this.serviceByKey.delete(key);
   }
 
   private addSlice(raw: EndpointSlice, i: number, building: boolean): void {
-    const n = this.normSlice(raw, i);
-    if (n.errors.length > 0) {
-      this.invalid.set(raw, n.errors);
-      return;
+    const norm = this.normSlice(raw, i);
+    if (isErrors(norm)) {
+      if (norm.length > 0) this.invalid.set(raw, norm);
+      return; // (none: an FQDN slice, ignored)
     }
-    const norm = n.slice;
-    if (!norm) return; // FQDN: ignored
     if (this.sliceById.has(norm.id)) {
       if (building) this.contested.add(norm.id);
       this.invalid.set(raw, [
@@ -247,50 +237,44 @@ export class InputIndex {
     this.sliceById.set(norm.id, raw);
     const group = this.groups.get(norm.serviceKey);
     if (building) {
-      if (group) {
-        (group.raws as EndpointSlice[]).push(raw);
-        (group.norms as NormalizedSlice[]).push(norm);
-      } else {
-        this.groups.set(norm.serviceKey, { raws: [raw], norms: [norm] });
-      }
+      if (group) (group as NormalizedSlice[]).push(norm);
+      else this.groups.set(norm.serviceKey, [norm]);
       return;
     }
     // keep the order of slice names, so that results do not depend on update history
-    const raws = group ? group.raws.slice() : [];
-    const norms = group ? group.norms.slice() : [];
+    const norms = group ? group.slice() : [];
     let at = norms.length;
     while (at > 0 && compareStrings(norms[at - 1]!.name, norm.name) > 0) at--;
-    raws.splice(at, 0, raw);
     norms.splice(at, 0, norm);
-    this.groups.set(norm.serviceKey, { raws, norms });
+    this.groups.set(norm.serviceKey, norms);
   }
 
   private removeSlice(raw: EndpointSlice, i: number): void {
     this.invalid.delete(raw);
-    const norm = this.sliceNorms[i]?.slice;
+    const norm = sliceOf(this.sliceNorms[i]);
     if (!norm || this.sliceById.get(norm.id) !== raw) return;
     this.sliceById.delete(norm.id);
     const group = this.groups.get(norm.serviceKey);
     if (!group) return;
-    const at = group.raws.indexOf(raw);
+    const at = group.indexOf(norm);
     if (at < 0) return;
-    if (group.raws.length === 1) {
+    if (group.length === 1) {
       this.groups.delete(norm.serviceKey);
       return;
     }
-    const raws = group.raws.slice();
-    const norms = group.norms.slice();
-    raws.splice(at, 1);
+    const norms = group.slice();
     norms.splice(at, 1);
-    this.groups.set(norm.serviceKey, { raws, norms });
+    this.groups.set(norm.serviceKey, norms);
   }
 
   /** Sorts every group's slices by name (after a build), for results independent of input order. */
   sortGroups(): void {
     for (const [key, g] of this.groups) {
-      if (g.norms.length < 2) continue;
-      const idx = g.norms.map((_, i) => i).sort((a, b) => compareStrings(g.norms[a]!.name, g.norms[b]!.name));
-      this.groups.set(key, { raws: idx.map((i) => g.raws[i]!), norms: idx.map((i) => g.norms[i]!) });
+      if (g.length < 2) continue;
+      this.groups.set(
+        key,
+        g.slice().sort((a, b) => compareStrings(a.name, b.name)),
+      );
     }
   }
 }
@@ -312,16 +296,26 @@ export function isCrossObjectError(e: InvalidInputError): boolean {
   return crossObjectErrors.has(e);
 }
 
-function normalizeServiceAt(raw: Service, i: number): NormalizedServiceResult {
-  return normalizeService(raw, `services[${i}]`);
+function normalizeServiceAt(raw: Service, i: number): Normalized<NormalizedService> {
+  const n = normalizeService(raw, () => `services[${i}]`);
+  return n.service ?? n.errors;
 }
 
-function normalizeSliceAt(raw: EndpointSlice, i: number): NormalizedSliceResult {
-  return normalizeSlice(raw, `endpointSlices[${i}]`);
+function normalizeSliceAt(raw: EndpointSlice, i: number): Normalized<NormalizedSlice> {
+  const n = normalizeSlice(raw, () => `endpointSlices[${i}]`);
+  return n.slice ?? n.errors;
+}
+
+function keyOf(n: Normalized<NormalizedService> | undefined): string | undefined {
+  return n === undefined || isErrors(n) ? undefined : n.key;
+}
+
+function sliceOf(n: Normalized<NormalizedSlice> | undefined): NormalizedSlice | undefined {
+  return n === undefined || isErrors(n) ? undefined : n;
 }
 
 /** Object → its normalised form, from parallel arrays (non-objects left out). */
-function pairs<T>(raws: readonly unknown[], norms: readonly T[]): Map<object, T> {
+function pairs<T>(raws: readonly unknown[], norms: readonly (T | undefined)[]): Map<object, T> {
   const out = new Map<object, T>();
   for (let i = 0; i < raws.length; i++) {
     const raw = raws[i];

@@ -20,13 +20,16 @@ export interface NormalizedPort {
 
 /** A Service, validated and normalised (family-independent). */
 export interface NormalizedService {
+  /** The object it was made from. */
+  readonly raw: Service;
   readonly key: string;
   readonly namespace: string;
   readonly name: string;
   /** Not proxied at all (headless, ExternalName, no ClusterIP). */
   readonly skip: boolean;
   /** The cluster IP of each family the Service has. */
-  readonly clusterIPs: { readonly IPv4?: string | undefined; readonly IPv6?: string | undefined };
+  readonly clusterIPv4: string | undefined;
+  readonly clusterIPv6: string | undefined;
   readonly ports: readonly NormalizedPort[];
   readonly externalIPs: readonly ParsedIP[];
   readonly loadBalancerSourceRanges: readonly ParsedCIDR[];
@@ -71,7 +74,10 @@ export interface NormalizedEndpoints {
 }
 
 /** An EndpointSlice, validated. */
-export interface NormalizedSlice {
+/** A valid EndpointSlice: its Service, ports and endpoints (the slice holds the columns itself). */
+export interface NormalizedSlice extends NormalizedEndpoints {
+  /** The object it was made from. */
+  readonly raw: EndpointSlice;
   /** `namespace/service-name` of the Service it belongs to. */
   readonly serviceKey: string;
   readonly namespace: string;
@@ -82,7 +88,6 @@ export interface NormalizedSlice {
   readonly family: IPFamily;
   /** Usable ports (kube-proxy skips ports without a name or number). */
   readonly ports: readonly { readonly name: string; readonly protocol: Protocol; readonly port: number }[];
-  readonly endpoints: NormalizedEndpoints;
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -157,11 +162,11 @@ function objectRef(kind: string, obj: unknown): InvalidObjectRef {
  */
 export function normalizeService(
   svc: Service,
-  where: string,
+  where: string | (() => string),
 ): { service?: NormalizedService; errors: InvalidInputError[] } {
   const c = new Checker("Service", svc);
   if (!isPresent(svc)) {
-    c.fail(where, "must be an object", svc);
+    c.fail(typeof where === "string" ? where : where(), "must be an object", svc);
     return { errors: c.errors };
   }
   const meta = svc.metadata;
@@ -332,11 +337,13 @@ export function normalizeService(
   return {
     errors: NO_ERRORS,
     service: {
+      raw: svc,
       key: `${namespace}/${name}`,
       namespace: namespace as string,
       name: name as string,
       skip: headless || type === "ExternalName" || (clusterIPv4 === undefined && clusterIPv6 === undefined),
-      clusterIPs: { IPv4: clusterIPv4, IPv6: clusterIPv6 },
+      clusterIPv4,
+      clusterIPv6,
       ports,
       externalIPs: externalIPs.length > 0 ? externalIPs : EMPTY,
       loadBalancerSourceRanges: sourceRanges.length > 0 ? sourceRanges : EMPTY,
@@ -461,11 +468,11 @@ function normalizeEndpoint(c: Checker, ep: Endpoint, index: number, family: IPFa
  */
 export function normalizeSlice(
   slice: EndpointSlice,
-  where: string,
+  where: string | (() => string),
 ): { slice?: NormalizedSlice; errors: InvalidInputError[] } {
   const c = new Checker("EndpointSlice", slice);
   if (!isPresent(slice)) {
-    c.fail(where, "must be an object", slice);
+    c.fail(typeof where === "string" ? where : where(), "must be an object", slice);
     return { errors: c.errors };
   }
   const meta = slice.metadata;
@@ -545,13 +552,18 @@ export function normalizeSlice(
   return {
     errors: NO_ERRORS,
     slice: {
+      raw: slice,
       serviceKey: `${namespace}/${svcName}`,
       namespace: namespace as string,
       name: name as string,
       id: `${namespace}/${name}`,
       family,
       ports,
-      endpoints,
+      ips: endpoints.ips,
+      nodeNames: endpoints.nodeNames,
+      flags: endpoints.flags,
+      zoneHints: endpoints.zoneHints,
+      nodeHints: endpoints.nodeHints,
     },
   };
 }

@@ -50,10 +50,15 @@ export interface EndpointInfo {
   readonly chainName: string;
 }
 
+/** The Service's cluster IP of the family, if it has one. */
+export function clusterIPOf(svc: NormalizedService, family: IPFamily): string | undefined {
+  return family === "IPv4" ? svc.clusterIPv4 : svc.clusterIPv6;
+}
+
 /** The Service's ports for one family (none if the Service has no ClusterIP of that family). */
 export function servicePortsFor(svc: NormalizedService, family: IPFamily): ServicePortInfo[] {
   if (svc.skip) return [];
-  const clusterIP = svc.clusterIPs[family];
+  const clusterIP = clusterIPOf(svc, family);
   if (clusterIP === undefined) return [];
   const externalIPs = svc.externalIPs.length === 0 ? NONE : ofFamily(svc.externalIPs, family);
   const vips = svc.loadBalancerVIPs.length === 0 ? NONE : ofFamily(svc.loadBalancerVIPs, family);
@@ -126,7 +131,7 @@ export function endpointsFor(
         seen = new Map();
         for (let i = 0; i < list.length; i++) seen.set(list[i]!.endpoint, i);
       }
-      const eps = slice.endpoints;
+      const eps = slice;
       for (let k = 0; k < eps.ips.length; k++) {
         const endpoint = joinHostPort(eps.ips[k]!, port.port);
         if (seen) {
@@ -273,7 +278,7 @@ export function readyClusterRows(sp: ServicePortInfo, slices: readonly Normalize
     }
   }
   if (!slice) return NO_ROWS;
-  const eps = slice.endpoints;
+  const eps = slice;
   if (eps.zoneHints !== undefined || eps.nodeHints !== undefined) return undefined;
   const n = eps.ips.length;
   if (n === 0) return NO_ROWS;
