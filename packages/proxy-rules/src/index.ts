@@ -8,6 +8,15 @@ export type {
   IptablesStats,
   ProxyInput,
 } from "./iptables/compile.js";
+export {
+  conntrackArgs,
+  type ConntrackEntry,
+  type ConntrackFilter,
+  type ConntrackTuple,
+  type PlanConntrackCleanupOptions,
+  parseConntrack,
+  planConntrackCleanup,
+} from "./iptables/conntrack.js";
 export { InvalidInputError } from "./errors.js";
 export type { InvalidObjectRef } from "./errors.js";
 export { sortIptablesRules } from "./iptables/sort.js";

@@ -337,7 +337,8 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
   return compilation;
 }
 
-function compareErrors(a: InvalidInputError, b: InvalidInputError): number {
+/** The order errors are reported in: by kind, namespace, name, field. */
+export function compareErrors(a: InvalidInputError, b: InvalidInputError): number {
   return (
     compareStrings(a.object.kind, b.object.kind) ||
     compareStrings(a.object.namespace ?? "", b.object.namespace ?? "") ||
@@ -666,7 +667,7 @@ function lowerBound(sorted: readonly string[], key: string): number {
  * Cross-object check of a Service's slices (of this family): every port of a slice must match a
  * port (name and protocol) of the Service. Slices that do not are left out and reported.
  */
-function checkSlices(
+export function checkSlices(
   svc: NormalizedService,
   ports: readonly ServicePortInfo[],
   slices: readonly NormalizedSlice[],
