@@ -17,6 +17,12 @@ export {
   parseConntrack,
   planConntrackCleanup,
 } from "./iptables/conntrack.js";
+export { canaryFlushed, IPTABLES_CANARY, renderCanary } from "./iptables/canary.js";
+export {
+  type ServiceHealthCheck,
+  type ServiceHealthChecksOptions,
+  serviceHealthChecks,
+} from "./iptables/health-check.js";
 export { InvalidInputError } from "./errors.js";
 export type { InvalidObjectRef } from "./errors.js";
 export { sortIptablesRules } from "./iptables/sort.js";

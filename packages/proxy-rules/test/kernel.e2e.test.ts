@@ -3,7 +3,13 @@
 // Required in CI (CI=true); skipped with a reason elsewhere when not root or tools are missing.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compileIptables, type IptablesCompilation, type ProxyInput } from "../src/index.js";
+import {
+  canaryFlushed,
+  compileIptables,
+  type IptablesCompilation,
+  type ProxyInput,
+  renderCanary,
+} from "../src/index.js";
 import {
   BRIDGE_IP,
   byPod,
@@ -235,5 +241,22 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
     expect(saved).not.toContain(`default/web:http -> ${pod3}:8080`);
     expect(saved).not.toContain(`--comment default/web:http -m tcp -j DNAT --to-destination ${pod3}:8080`);
     expect(saved).toContain(`--comment "default/sticky -> ${pod3}:8080"`);
+  });
+
+  it("the canary tells an outside flush, and a full sync with the jumps and canary restores service", async () => {
+    topo.restore(renderCanary());
+    expect(canaryFlushed(topo.exec(topo.node, ["iptables-save"]))).toBe(false);
+    // what a firewall reload does: every table flushed, user chains deleted
+    topo.exec(topo.node, ["iptables-restore"], "*mangle\nCOMMIT\n*nat\nCOMMIT\n*filter\nCOMMIT\n");
+    expect(canaryFlushed(topo.exec(topo.node, ["iptables-save"]))).toBe(true);
+    expect(await topo.probe(topo.node, "10.96.0.10", 80, 2, { timeoutMs: 500 })).not.toHaveProperty("pod1");
+    const resync = compileIptables(input(), { previous: first, fullSync: true }).ipv4!;
+    expect(resync.partial).toBe(false);
+    topo.restore(resync.text);
+    topo.restore(resync.jumpsText);
+    topo.restore(renderCanary());
+    expect(canaryFlushed(topo.exec(topo.node, ["iptables-save"]))).toBe(false);
+    const counts = await topo.probe(topo.node, "10.96.0.10", 80, 30);
+    expect(errorKinds(counts)).toBe(0);
   });
 });

@@ -338,7 +338,7 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
 }
 
 /** The order errors are reported in: by kind, namespace, name, field. */
-export function compareErrors(a: InvalidInputError, b: InvalidInputError): number {
+function compareErrors(a: InvalidInputError, b: InvalidInputError): number {
   return (
     compareStrings(a.object.kind, b.object.kind) ||
     compareStrings(a.object.namespace ?? "", b.object.namespace ?? "") ||
@@ -667,7 +667,7 @@ function lowerBound(sorted: readonly string[], key: string): number {
  * Cross-object check of a Service's slices (of this family): every port of a slice must match a
  * port (name and protocol) of the Service. Slices that do not are left out and reported.
  */
-export function checkSlices(
+function checkSlices(
   svc: NormalizedService,
   ports: readonly ServicePortInfo[],
   slices: readonly NormalizedSlice[],
@@ -712,6 +712,41 @@ function unmatchedPort(s: NormalizedSlice, ports: readonly ServicePortInfo[]): n
     if (!found) return j;
   }
   return -1;
+}
+
+/**
+ * For the helpers beside the compiler: validates and indexes the input as `compileIptables`
+ * does, then visits every valid Service, in `namespace/name` order, once per family, with its
+ * ports and the slices that match them. Throws the first error unless `partial`.
+ */
+export function visitServicePorts(
+  input: Pick<ProxyInput, "services" | "endpointSlices">,
+  families: readonly IPFamily[],
+  partial: boolean,
+  visit: (
+    svc: NormalizedService,
+    family: IPFamily,
+    ports: ServicePortInfo[],
+    slices: readonly NormalizedSlice[],
+  ) => void,
+): void {
+  const index = new InputIndex();
+  index.build(asList(input.services, "services"), asList(input.endpointSlices, "endpointSlices"));
+  index.sortGroups();
+  const errors = index.errors();
+  for (const key of index.sortedKeys()) {
+    const svc = index.serviceByKey.get(key)!;
+    for (const family of families) {
+      const ports = servicePortsFor(svc, family);
+      const { usable, errors: mismatches } = checkSlices(svc, ports, index.groups.get(key) ?? EMPTY_GROUP, family);
+      errors.push(...mismatches);
+      visit(svc, family, ports, usable);
+    }
+  }
+  if (errors.length > 0 && !partial) {
+    errors.sort(compareErrors);
+    throw errors.find((e) => !isCrossObjectError(e)) ?? errors[0]!;
+  }
 }
 
 /** Writes a planned Service with `w`; its text can be read once `w` is flushed. */

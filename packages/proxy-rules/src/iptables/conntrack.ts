@@ -6,9 +6,8 @@
 // them), the `conntrack -D` filters out.
 
 import { type IPFamily, parseIP } from "../model/ip.js";
-import { endpointsFor, servicePortsFor } from "../model/service-port.js";
-import { checkSlices, compareErrors, type ProxyInput } from "./compile.js";
-import { InputIndex, isCrossObjectError } from "./input-index.js";
+import { endpointsFor } from "../model/service-port.js";
+import { type ProxyInput, visitServicePorts } from "./compile.js";
 
 /** One conntrack entry: its protocol and the original and reply tuples. */
 export interface ConntrackEntry {
@@ -169,33 +168,19 @@ interface Frontend {
  * endpoint addresses (kube-proxy's ServicePortMap and EndpointsMap, UDP only).
  */
 function udpPorts(input: ProxyInput, partial: boolean): Map<string, { frontend: Frontend; serving: Set<string> }> {
-  const index = new InputIndex();
-  index.build(input.services ?? [], input.endpointSlices ?? []);
-  index.sortGroups();
-  const errors = index.errors();
   const out = new Map<string, { frontend: Frontend; serving: Set<string> }>();
-  for (const key of index.sortedKeys()) {
-    const svc = index.serviceByKey.get(key)!;
-    for (const family of ["IPv4", "IPv6"] as const) {
-      const ports = servicePortsFor(svc, family);
-      const { usable, errors: mismatches } = checkSlices(svc, ports, index.groups.get(key) ?? [], family);
-      errors.push(...mismatches);
-      for (const sp of ports) {
-        if (sp.protocol !== "udp") continue;
-        const serving = new Set<string>();
-        for (const ep of endpointsFor(sp, usable, "")) if (ep.serving) serving.add(ep.ip);
-        const ips = [sp.clusterIP, ...sp.loadBalancerVIPs, ...sp.externalIPs];
-        out.set(`${family} ${sp.nameString}`, {
-          frontend: { family, ips, port: sp.port, nodePort: sp.nodePort },
-          serving,
-        });
-      }
+  visitServicePorts(input, ["IPv4", "IPv6"], partial, (_svc, family, ports, slices) => {
+    for (const sp of ports) {
+      if (sp.protocol !== "udp") continue;
+      const serving = new Set<string>();
+      for (const ep of endpointsFor(sp, slices, "")) if (ep.serving) serving.add(ep.ip);
+      const ips = [sp.clusterIP, ...sp.loadBalancerVIPs, ...sp.externalIPs];
+      out.set(`${family} ${sp.nameString}`, {
+        frontend: { family, ips, port: sp.port, nodePort: sp.nodePort },
+        serving,
+      });
     }
-  }
-  if (errors.length > 0 && !partial) {
-    errors.sort(compareErrors);
-    throw errors.find((e) => !isCrossObjectError(e)) ?? errors[0]!;
-  }
+  });
   return out;
 }
 
