@@ -1,12 +1,14 @@
 // A throwaway network-namespace topology for kernel tests (after ../shared/recipes/netns):
 //
 //   client 192.168.77.2 ==veth== node 192.168.77.1 (the node IP)
-//                                node cbr0 10.244.0.1/24 (bridge, hairpin on every port)
-//                                  ├── pod1 10.244.0.11
-//                                  ├── pod2 10.244.0.12
-//                                  └── pod3 10.244.0.13
+//          fd00:77::2                 fd00:77::1
+//                                node cbr0 10.244.0.1/24, fd00:244::1/64 (bridge, hairpin on every port)
+//                                  ├── pod1 10.244.0.11, fd00:244::11
+//                                  ├── pod2 10.244.0.12, fd00:244::12
+//                                  └── pod3 10.244.0.13, fd00:244::13
 //
-// Every pod runs a tiny Node.js server: TCP :8080 and UDP :8053 answer "<pod> <source address>".
+// Every pod runs a tiny Node.js server: TCP :8080 and UDP :8053, over IPv4 and IPv6, answer
+// "<pod> <source address>".
 // Namespaces get a unique prefix per run and are always deleted (afterAll, and on process exit).
 // Only processes this module started are killed, by pid.
 
@@ -18,16 +20,24 @@ export const NODE_IP = "192.168.77.1";
 export const CLIENT_IP = "192.168.77.2";
 export const BRIDGE_IP = "10.244.0.1";
 export const POD_IPS = ["10.244.0.11", "10.244.0.12", "10.244.0.13"] as const;
+export const NODE_IP6 = "fd00:77::1";
+export const CLIENT_IP6 = "fd00:77::2";
+export const BRIDGE_IP6 = "fd00:244::1";
+export const POD_IP6S = ["fd00:244::11", "fd00:244::12", "fd00:244::13"] as const;
 
 const SERVER = `
 const net = require("node:net"), dgram = require("node:dgram");
 const name = process.argv[1];
 setTimeout(() => process.exit(0), 240000);
-net.createServer((s) => { s.on("error", () => {}); s.end(name + " " + s.remoteAddress.replace(/^::ffff:/, "") + "\\n"); })
-  .listen(8080, "0.0.0.0", () => process.stdout.write("tcp\\n"));
-const u = dgram.createSocket("udp4");
-u.on("message", (m, r) => u.send(name + " " + r.address + "\\n", r.port, r.address));
-u.bind(8053, "0.0.0.0", () => process.stdout.write("udp\\n"));
+let up = 0;
+const ready = () => { if (++up === 4) process.stdout.write("ready\\n"); };
+for (const host of ["0.0.0.0", "::"]) {
+  net.createServer((s) => { s.on("error", () => {}); s.end(name + " " + s.remoteAddress.replace(/^::ffff:/, "") + "\\n"); })
+    .listen({ port: 8080, host, ipv6Only: host === "::" }, ready);
+  const u = dgram.createSocket({ type: host === "::" ? "udp6" : "udp4", ipv6Only: host === "::" });
+  u.on("message", (m, r) => u.send(name + " " + r.address + "\\n", r.port, r.address));
+  u.bind(8053, host, ready);
+}
 `;
 
 // Sequential probes; prints {"counts":{"pod1 10.244.0.1":n,...,"refused":n,"timeout":n}}
@@ -49,7 +59,7 @@ function tcp() {
 }
 function udp() {
   return new Promise((done) => {
-    const s = dgram.createSocket("udp4");
+    const s = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
     let settled = false;
     const finish = (k) => { if (!settled) { settled = true; add(k); clearTimeout(t); s.close(); done(); } };
     const t = setTimeout(() => finish("timeout"), timeout);
@@ -71,7 +81,7 @@ export type ProbeCounts = Record<string, number>;
 export function kernelTestBlocker(): string | undefined {
   if (process.platform !== "linux") return "not Linux";
   if (process.getuid?.() !== 0) return "not root";
-  for (const tool of ["ip", "iptables-restore", "iptables-save", "bridge"]) {
+  for (const tool of ["ip", "iptables-restore", "ip6tables-restore", "iptables-save", "bridge"]) {
     try {
       execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
     } catch {
@@ -119,7 +129,10 @@ export class Topology {
       run(["ip", "-n", pod, "addr", "add", `${POD_IPS[i]}/24`, "dev", "eth0"]);
       run(["ip", "-n", pod, "link", "set", "eth0", "up"]);
       run(["ip", "-n", pod, "route", "add", "default", "via", BRIDGE_IP]);
+      run(["ip", "-n", pod, "addr", "add", `${POD_IP6S[i]}/64`, "dev", "eth0", "nodad"]);
+      run(["ip", "-n", pod, "-6", "route", "add", "default", "via", BRIDGE_IP6]);
     });
+    run(["ip", "-n", n, "addr", "add", `${BRIDGE_IP6}/64`, "dev", "cbr0", "nodad"]);
     run(["ip", "-n", n, "link", "add", "ext0", "type", "veth", "peer", "name", "eth0", "netns", this.client]);
     run(["ip", "-n", n, "addr", "add", `${NODE_IP}/24`, "dev", "ext0"]);
     run(["ip", "-n", n, "link", "set", "ext0", "up"]);
@@ -128,6 +141,10 @@ export class Topology {
     // the client reaches every service address through the node
     run(["ip", "-n", this.client, "route", "add", "default", "via", NODE_IP]);
     run(["ip", "-n", n, "route", "add", "default", "via", CLIENT_IP]);
+    run(["ip", "-n", n, "addr", "add", `${NODE_IP6}/64`, "dev", "ext0", "nodad"]);
+    run(["ip", "-n", this.client, "addr", "add", `${CLIENT_IP6}/64`, "dev", "eth0", "nodad"]);
+    run(["ip", "-n", this.client, "-6", "route", "add", "default", "via", NODE_IP6]);
+    run(["ip", "-n", n, "-6", "route", "add", "default", "via", CLIENT_IP6]);
     if (!existsSync("/proc/sys/net/bridge")) {
       try {
         run(["modprobe", "br_netfilter"]);
@@ -141,6 +158,8 @@ export class Topology {
       "net.ipv4.ip_forward=1",
       "net.bridge.bridge-nf-call-iptables=1",
       "net.ipv4.conf.all.route_localnet=1",
+      "net.ipv6.conf.all.forwarding=1",
+      "net.bridge.bridge-nf-call-ip6tables=1",
     ]);
     await Promise.all(this.pods.map((pod, i) => this.startServer(pod, `pod${i + 1}`)));
   }
@@ -155,14 +174,14 @@ export class Topology {
       const timer = setTimeout(() => reject(new Error(`server in ${ns} did not start`)), 10_000);
       child.stdout!.on("data", (d) => {
         seen += d;
-        if (seen.includes("tcp") && seen.includes("udp")) {
+        if (seen.includes("ready")) {
           clearTimeout(timer);
           resolve();
         }
       });
       child.on("exit", (code) => {
         clearTimeout(timer);
-        if (!seen.includes("udp")) reject(new Error(`server in ${ns} exited (${code})`));
+        if (!seen.includes("ready")) reject(new Error(`server in ${ns} exited (${code})`));
       });
     });
   }
