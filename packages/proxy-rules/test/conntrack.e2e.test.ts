@@ -80,11 +80,7 @@ describe.skipIf(!!why && !required)("kernel: stale UDP conntrack entries, planne
     topo.restore(last.ipv4!.text);
   };
   /** Packets the REJECT rule of the Service (no endpoints) has matched. */
-  const rejected = () => {
-    const rules = topo.exec(topo.node, ["iptables", "-t", "filter", "-L", "KUBE-SERVICES", "-v", "-n", "-x"]);
-    const line = rules.split("\n").find((l) => l.includes("REJECT") && l.includes(VIP));
-    return line === undefined ? 0 : Number(line.trim().split(/\s+/)[0]);
-  };
+  const rejected = () => topo.rulePackets("IPv4", "KUBE-SERVICES", "REJECT", VIP);
   const cleanup = (ips: string[]) => {
     const entries = parseConntrack(topo.exec(topo.node, ["conntrack", "-L", "-p", "udp"]));
     const plan = planConntrackCleanup(input(ips), entries);

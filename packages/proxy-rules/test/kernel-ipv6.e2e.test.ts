@@ -93,15 +93,7 @@ describe.skipIf(!!blocker && !required)("kernel: the IPv6 rules carry real traff
     expect(Object.keys(byPod(udp)).sort()).toEqual(["pod1", "pod2", "pod3"]);
     // the REJECT rule answers with ICMPv6 port-unreachable (counted on both sides), which this
     // kernel's TCP does not turn into a refused connect: what shows is the rule and no answer
-    const rejected = () =>
-      Number(
-        topo
-          .exec(topo.node, ["ip6tables", "-L", "KUBE-SERVICES", "-v", "-n", "-x"])
-          .split("\n")
-          .find((l) => l.includes("REJECT") && l.includes("fd00:96::30"))
-          ?.trim()
-          .split(/\s+/)[0] ?? 0,
-      );
+    const rejected = () => topo.rulePackets("IPv6", "KUBE-SERVICES", "REJECT", "fd00:96::30");
     const before = rejected();
     const counts = await topo.probe(topo.client, "fd00:96::30", 80, 2, { timeoutMs: 700 });
     expect(Object.keys(counts).some((k) => k.startsWith("pod"))).toBe(false);

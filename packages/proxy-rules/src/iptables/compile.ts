@@ -325,7 +325,7 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
   }
 
   errors.sort(compareErrors);
-  if (errors.length > 0 && !options.partialResults) throw errors.find((e) => !isCrossObjectError(e)) ?? errors[0];
+  if (errors.length > 0 && !options.partialResults) throw firstError(errors);
   const compilation: IptablesCompilation = {
     results,
     ipv4: results.find((r) => r.family === "IPv4"),
@@ -335,6 +335,11 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
   states.set(compilation, { index, families: familyStates });
   owners.set(index, compilation);
   return compilation;
+}
+
+/** The error to throw of sorted errors: an object's own before a mismatch between objects. */
+function firstError(errors: readonly InvalidInputError[]): InvalidInputError {
+  return errors.find((e) => !isCrossObjectError(e)) ?? errors[0]!;
 }
 
 /** The order errors are reported in: by kind, namespace, name, field. */
@@ -745,7 +750,7 @@ export function visitServicePorts(
   }
   if (errors.length > 0 && !partial) {
     errors.sort(compareErrors);
-    throw errors.find((e) => !isCrossObjectError(e)) ?? errors[0]!;
+    throw firstError(errors);
   }
 }
 

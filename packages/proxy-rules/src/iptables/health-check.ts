@@ -3,6 +3,7 @@
 // on its healthCheckNodePort that tells the load balancer whether this node has a ready endpoint
 // of it. Pure: the responses from the input; serving them is the caller's.
 
+import { parseNode } from "../model/context.js";
 import type { IPFamily } from "../model/ip.js";
 import { endpointsFor } from "../model/service-port.js";
 import { type ProxyInput, visitServicePorts } from "./compile.js";
@@ -40,8 +41,9 @@ export interface ServiceHealthChecksOptions {
  * @throws InvalidInputError as `compileIptables` does, unless `partialResults` is set.
  */
 export function serviceHealthChecks(input: ProxyInput, options: ServiceHealthChecksOptions = {}): ServiceHealthCheck[] {
-  const family = options.family ?? (input.node?.addresses?.[0]?.includes(":") ? "IPv6" : "IPv4");
-  const nodeName = input.node?.name ?? "";
+  const node = parseNode(input.node);
+  const family = options.family ?? node.addresses[0]?.family ?? "IPv4";
+  const nodeName = node.name;
   const healthy = options.proxyHealthy ?? true;
   const out: ServiceHealthCheck[] = [];
   visitServicePorts(input, [family], options.partialResults ?? false, (svc, _family, ports, slices) => {

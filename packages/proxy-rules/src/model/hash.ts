@@ -189,7 +189,7 @@ const CODES = Array.from(ALPHABET, (c) => c.charCodeAt(0));
  */
 export function hash16(s: string, suffix = ""): string {
   if (!oneBlock(s, suffix, "")) digestInto(s, suffix);
-  return base32Head(H[0]!, H[1]!, H[2]!);
+  return sepDeclOfH().slice(10, 26); // the hash part of `:KUBE-SEP-<hash> - [0:0]`
 }
 
 /**
@@ -406,27 +406,5 @@ function sepDeclOfH(): string {
     48,
     93,
     10,
-  );
-}
-
-function base32Head(a: number, b: number, c: number): string {
-  // bits 0..31 in a, 32..63 in b, 64..79 in the top of c
-  return String.fromCharCode(
-    CODES[(a >>> 27) & 31]!,
-    CODES[(a >>> 22) & 31]!,
-    CODES[(a >>> 17) & 31]!,
-    CODES[(a >>> 12) & 31]!,
-    CODES[(a >>> 7) & 31]!,
-    CODES[(a >>> 2) & 31]!,
-    CODES[((a << 3) | (b >>> 29)) & 31]!,
-    CODES[(b >>> 24) & 31]!,
-    CODES[(b >>> 19) & 31]!,
-    CODES[(b >>> 14) & 31]!,
-    CODES[(b >>> 9) & 31]!,
-    CODES[(b >>> 4) & 31]!,
-    CODES[((b << 1) | (c >>> 31)) & 31]!,
-    CODES[(c >>> 26) & 31]!,
-    CODES[(c >>> 21) & 31]!,
-    CODES[(c >>> 16) & 31]!,
   );
 }

@@ -191,6 +191,25 @@ export class Topology {
     this.exec(this.node, [family === "IPv4" ? "iptables-restore" : "ip6tables-restore", "--noflush", ...extra], text);
   }
 
+  /**
+   * Packets the node's filter rule in `chain` with `target` for `destination` has matched (0 when
+   * there is no such rule), from `iptables -L -v` (or `ip6tables`).
+   */
+  rulePackets(family: "IPv4" | "IPv6", chain: string, target: string, destination: string): number {
+    const listing = this.exec(this.node, [
+      family === "IPv4" ? "iptables" : "ip6tables",
+      "-t",
+      "filter",
+      "-L",
+      chain,
+      "-v",
+      "-n",
+      "-x",
+    ]);
+    const line = listing.split("\n").find((l) => l.includes(target) && l.includes(destination));
+    return line === undefined ? 0 : Number(line.trim().split(/\s+/)[0]);
+  }
+
   /** Sends `n` sequential TCP connections (or UDP datagrams) from a namespace; counts the answers. */
   probe(
     ns: string,
