@@ -16,7 +16,7 @@ export { podRuntimeStatusFrom, toRuntimeContainerStatus, findContainerStatus } f
 export type { PodRuntimeStatus, RuntimeContainerState, RuntimeContainerStatus } from "./runtime-status.js";
 export { labels } from "./labels.js";
 export { KubeletError } from "./errors.js";
-export { podProblems, validatePod } from "./validate.js";
+export { podMetadataProblems, podProblems, validatePod } from "./validate.js";
 export { createBackoff, formatDuration } from "./backoff.js";
 export type { Backoff, BackoffOptions } from "./backoff.js";
 export { systemClock } from "./clock.js";

@@ -1,7 +1,7 @@
 // End-to-end: the reconciler against a real containerd (the harness of @nodekit/cri's tests).
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -105,6 +105,38 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
     r.updatePods([]);
     await r.syncAll();
     expect(await podObjects(p.metadata!.uid!)).toEqual({ items: [], containers: [] });
+  });
+
+  it("runs nothing for pods whose name, namespace or uid would leave the log root (issue 10)", async () => {
+    const { r, events } = reconciler();
+    const before = readdirSync(h.dir).sort();
+    // Each would have put its log folder (and the container's output) at <h.dir>/escaped… .
+    const hostile: Pod[] = [
+      {
+        ...pod("x", { containers: [c("app", "echo pwned")] }),
+        metadata: { name: "x/../../escaped", namespace: "e2e", uid: `${run}-h1` },
+      },
+      {
+        ...pod("x", { containers: [c("app", "echo pwned")] }),
+        metadata: { name: "x", namespace: "../escaped", uid: `${run}-h2` },
+      },
+      {
+        ...pod("x", { containers: [c("app", "echo pwned")] }),
+        metadata: { name: "x", namespace: "e2e", uid: `../../escaped-${run}` },
+      },
+    ];
+    r.updatePods(hostile);
+    for (let i = 0; i < 3; i++) await r.syncAll();
+    for (const p of hostile) {
+      const st = r.podStatus(p.metadata!.uid!);
+      expect(st?.phase).toBe("Failed");
+      expect(st?.reason).toBe("InvalidPod");
+      expect(await podObjects(p.metadata!.uid!)).toEqual({ items: [], containers: [] });
+    }
+    expect(events.filter((e) => e.reason === "FailedValidation")).toHaveLength(3);
+    expect(readdirSync(h.dir).sort()).toEqual(before);
+    r.updatePods([]);
+    await r.syncAll();
   });
 
   it("restarts a failing container with backoff and reports CrashLoopBackOff", async () => {

@@ -1,7 +1,11 @@
+import { posix } from "node:path";
 import { type ContainerConfig, type DeepPartial, NamespaceMode, type PodSandboxConfig, Protocol } from "@nodekit/cri";
+import { KubeletError } from "../errors.js";
 import { labels as L } from "../labels.js";
+import { dns1123LabelProblems, dns1123SubdomainProblems, podHostname } from "../names.js";
 import { hashContainer } from "../plan/hash.js";
 import type { Container, Pod } from "../pod.js";
+import { podMetadataProblems } from "../validate.js";
 
 /** Settings the sandbox and container configs take from the node, not the pod. */
 export interface ConfigOptions {
@@ -13,10 +17,66 @@ export interface ConfigOptions {
   runtimeHandler?: string | undefined;
 }
 
-/** `namespace_name_uid`: the kubelet's pod log folder name. */
+/**
+ * `<root>/<namespace>_<name>_<uid>`: the kubelet's pod log folder. Checks the pod's metadata again
+ * (as {@link podMetadataProblems} does) and that the folder is a direct child of `root`, so no pod
+ * can make the runtime write outside the log root, whoever calls this.
+ *
+ * @throws {KubeletError} `InvalidPod`, naming the field, when a part is missing or not a valid name.
+ */
 export function podLogDirectory(pod: Pod, root: string): string {
+  const problems = podMetadataProblems({ metadata: { ...pod.metadata, labels: undefined, annotations: undefined } });
   const m = pod.metadata ?? {};
-  return `${root.replace(/\/$/, "")}/${m.namespace}_${m.name}_${m.uid}`;
+  const name = `${m.namespace}/${m.name}`;
+  if (problems.length) {
+    throw new KubeletError("InvalidPod", `pod ${name}: no log folder for an invalid pod: ${problems.join("; ")}`, {
+      pod: name,
+    });
+  }
+  const base = root.replace(/\/+$/, "");
+  const dir = `${base}/${m.namespace}_${m.name}_${m.uid}`;
+  if (posix.dirname(posix.resolve(base || "/", dir)) !== posix.resolve(base || "/")) {
+    throw new KubeletError("InvalidPod", `pod ${name}: log folder ${JSON.stringify(dir)} is outside ${root}`, {
+      pod: name,
+    });
+  }
+  return dir;
+}
+
+/** A container's log path inside its pod's log folder: `<name>/<restartCount>.log`. */
+function containerLogPath(pod: Pod, container: Container, restartCount: number): string {
+  const problems = dns1123LabelProblems(String(container.name));
+  if (problems.length || !Number.isSafeInteger(restartCount) || restartCount < 0) {
+    const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    throw new KubeletError(
+      "InvalidPod",
+      `pod ${name}: no log path for container ${JSON.stringify(container.name)} (restart ${restartCount}): ${problems.join("; ") || "bad restart count"}`,
+      { pod: name, container: String(container.name) },
+    );
+  }
+  return `${container.name}/${restartCount}.log`;
+}
+
+/**
+ * Checks a cgroup parent before it reaches the runtime: an absolute cgroupfs path or a systemd
+ * slice name (`kubepods-pod<uid>.slice`), with no `.` or `..` part, no whitespace or control
+ * characters.
+ */
+function checkCgroupParent(pod: Pod, value: string): string {
+  const bad =
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this rejects
+    /[\s\u0000-\u001f\u007f]/.test(value) ||
+    value.split("/").some((part) => part === "." || part === "..") ||
+    (!value.startsWith("/") && value.includes("/"));
+  if (bad) {
+    const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    throw new KubeletError(
+      "InvalidPod",
+      `pod ${name}: cgroup parent ${JSON.stringify(value)} must be an absolute cgroupfs path or a systemd slice name, without "." or ".." parts, whitespace or control characters`,
+      { pod: name },
+    );
+  }
+  return value;
 }
 
 /**
@@ -44,12 +104,25 @@ export function generatePodSandboxConfig(
       });
     }
   }
-  const cgroupParent = options.cgroupParent?.(pod);
+  const logDirectory = podLogDirectory(pod, options.podLogsRoot);
+  const given = options.cgroupParent?.(pod);
+  const cgroupParent = given ? checkCgroupParent(pod, given) : undefined;
+  const hostname = podHostname(m.name ?? "", spec.hostname);
+  if (!hostNetwork && (hostname === undefined || dns1123SubdomainProblems(hostname).length)) {
+    const name = `${m.namespace}/${m.name}`;
+    throw new KubeletError(
+      "InvalidPod",
+      `hostname for pod ${JSON.stringify(m.name)} was invalid: ${JSON.stringify(hostname ?? "")}`,
+      {
+        pod: name,
+      },
+    );
+  }
   return {
     metadata: { name: m.name ?? "", namespace: m.namespace ?? "", uid: m.uid ?? "", attempt },
     // The runtime shares the host's UTS namespace with host network: no hostname then.
-    hostname: hostNetwork ? "" : (spec.hostname ?? m.name ?? ""),
-    logDirectory: podLogDirectory(pod, options.podLogsRoot),
+    hostname: hostNetwork ? "" : hostname,
+    logDirectory,
     portMappings,
     labels: { ...m.labels, [L.podName]: m.name ?? "", [L.podNamespace]: m.namespace ?? "", [L.podUid]: m.uid ?? "" },
     annotations: { ...m.annotations },
@@ -109,7 +182,7 @@ export function generateContainerConfig(
       [L.containerName]: container.name,
     },
     annotations: { ...annotations, [L.containerType]: kind === "regular" ? "container" : kind },
-    logPath: `${container.name}/${restartCount}.log`,
+    logPath: containerLogPath(pod, container, restartCount),
     stdin: container.stdin ?? false,
     tty: container.tty ?? false,
     linux: {

@@ -570,6 +570,12 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   /** The kubelet's kubeGenericRuntimeManager.SyncPod, after computePodActions. */
   const execute = async (state: PodState, pod: Pod, rs: PodRuntimeStatus, actions: PodActions): Promise<void> => {
     const spec = pod.spec!;
+    // The configs first: a pod whose names cannot become paths and labels changes nothing.
+    let sandboxConfig = generatePodSandboxConfig(pod, actions.attempt, {
+      podLogsRoot,
+      cgroupParent: options.cgroupParent,
+    });
+    if (options.sandboxConfig) sandboxConfig = options.sandboxConfig(pod, sandboxConfig);
     if (actions.createSandbox && actions.sandboxId) {
       emit(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.");
     }
@@ -604,11 +610,6 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     }
 
     let sandboxId = actions.sandboxId;
-    let sandboxConfig = generatePodSandboxConfig(pod, actions.attempt, {
-      podLogsRoot,
-      cgroupParent: options.cgroupParent,
-    });
-    if (options.sandboxConfig) sandboxConfig = options.sandboxConfig(pod, sandboxConfig);
     if (actions.createSandbox) {
       try {
         ({ podSandboxId: sandboxId } = await runtime.runPodSandbox({
