@@ -26,7 +26,13 @@ export interface ClientOptions {
    * larger of both; PullImage and GetContainerEvents have none. A call's own `timeoutMs` wins.
    */
   timeoutMs?: number;
-  /** Largest message the client accepts, in bytes (default 16 MiB). */
+  /**
+   * Largest message the client accepts, in bytes (default 16 MiB, k8s.io/cri-client's
+   * `maxMsgSize`). A larger response fails with a `ResourceExhausted` {@link CriError} naming the
+   * method. `Stream*` pages each stay under it when the runtime pages by bytes (the nodekit server
+   * kit does); a plain list call (the fallback for runtimes without `Stream*`, e.g. containerd 1.6)
+   * is one message and cannot list more than this.
+   */
   maxReceiveMessageBytes?: number;
   /** Largest message the client sends, in bytes (default 16 MiB). */
   maxSendMessageBytes?: number;
@@ -49,7 +55,17 @@ export interface ClientOptions {
 export interface ClientBase {
   /** The endpoint as given, e.g. `unix:///run/containerd/containerd.sock`. */
   readonly endpoint: string;
-  /** Closes the connection; later calls fail with `FailedPrecondition`. */
+  /**
+   * Closes the connection. Every call still in flight — with a deadline or without one (PullImage,
+   * GetContainerEvents, `timeoutMs: Infinity`), unary or an open stream — fails at once with a
+   * `Cancelled` {@link CriError} ("client … was closed while the call was in flight"), and nothing
+   * of the client keeps the process alive. Later calls fail with `FailedPrecondition`.
+   *
+   * `Cancelled`, not `Unavailable`: the caller ended the calls, the runtime did not go away. It is
+   * what grpc-go answers for a closed `ClientConn` ("the client connection is closing") and what
+   * grpc-js answers for a call cancelled on the client, and it keeps a retry loop built on
+   * {@link isUnavailable} from retrying on a client that will never work again.
+   */
   close(): void;
 }
 
@@ -192,7 +208,14 @@ function buildClient(
     "grpc.max_reconnect_backoff_ms": 3000,
     ...options.channelOptions,
   });
+  const receiveLimit = options.maxReceiveMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   let closed = false;
+  // Calls in flight, each with a way to fail it now; close() settles them all.
+  const inFlight = new Set<() => void>();
+  const closedError = (rpc: string): CriError =>
+    new CriError(Code.Cancelled, `client for ${serviceName} was closed while the call was in flight`, {
+      method: rpc,
+    });
   // Per list call: a runtime may stream some lists and not others.
   const streamingOff = new Set<string>(options.useStreaming === false ? Object.keys(streamTwins) : []);
   const built: BuiltClient = {
@@ -200,6 +223,8 @@ function buildClient(
     close() {
       if (closed) return;
       closed = true;
+      for (const settle of [...inFlight]) settle();
+      inFlight.clear();
       grpcClient.close();
     },
   };
@@ -207,27 +232,45 @@ function buildClient(
   const checkOpen = (rpc: string): void => {
     if (closed) throw new CriError(Code.FailedPrecondition, `client for ${serviceName} is closed`, { method: rpc });
   };
+  const fail = (m: MethodInfo, err: unknown, message: unknown, timeoutMs: number): CriError =>
+    closed ? closedError(m.rpc) : errorFor(m, err, message, timeoutMs, receiveLimit);
 
   const unary = (m: MethodInfo) => {
-    const { serialize, deserialize } = codec(m);
-    const send = (message: unknown, callOptions: CallOptions | undefined): Promise<unknown> => {
+    const deserialize = (bytes: Buffer): unknown => decodeWith(m.response, bytes);
+    const send = (request: EncodedRequest, callOptions: CallOptions | undefined): Promise<unknown> => {
+      const { message, bytes } = request;
       const timeoutMs = callOptions?.timeoutMs ?? defaultTimeout(m.rpc, message, baseTimeout);
       const signal = callOptions?.signal;
+      try {
+        checkOpen(m.rpc); // closed while the version check ran
+      } catch (err) {
+        return Promise.reject(err);
+      }
       if (signal?.aborted)
         return Promise.reject(new CriError(Code.Cancelled, "aborted before start", { method: m.rpc }));
       return new Promise((resolve, reject) => {
-        let call: grpc.ClientUnaryCall;
+        let call: grpc.ClientUnaryCall | undefined;
+        const settle = (): void => {
+          inFlight.delete(settle);
+          signal?.removeEventListener("abort", onAbort);
+          reject(closedError(m.rpc));
+          call?.cancel();
+        };
+        function onAbort(): void {
+          call?.cancel();
+        }
         try {
           call = grpcClient.makeUnaryRequest(
             m.path,
-            serialize,
+            passThrough,
             deserialize,
-            message,
+            bytes,
             new grpc.Metadata(),
             callOptionsFor(timeoutMs),
             (err, value) => {
+              inFlight.delete(settle);
               signal?.removeEventListener("abort", onAbort);
-              if (err) reject(errorFor(m, err, message, timeoutMs));
+              if (err) reject(fail(m, err, message, timeoutMs));
               else resolve(value);
             },
           );
@@ -235,9 +278,7 @@ function buildClient(
           reject(CriError.from(err, m.rpc));
           return;
         }
-        function onAbort(): void {
-          call.cancel();
-        }
+        inFlight.add(settle);
         signal?.addEventListener("abort", onAbort, { once: true });
       });
     };
@@ -245,9 +286,9 @@ function buildClient(
     return (request: unknown, callOptions?: CallOptions): Promise<unknown> => {
       try {
         checkOpen(m.rpc);
-        const message = toMessage(m, request);
+        const encoded = encodeRequest(m, request);
         const pending = built.beforeCall?.(m.name, m.rpc);
-        return pending ? pending.then(() => send(message, callOptions)) : send(message, callOptions);
+        return pending ? pending.then(() => send(encoded, callOptions)) : send(encoded, callOptions);
       } catch (err) {
         return Promise.reject(err);
       }
@@ -255,14 +296,15 @@ function buildClient(
   };
 
   const serverStream = (m: MethodInfo) => {
-    const { serialize, deserialize } = codec(m);
+    const deserialize = (bytes: Buffer): unknown => decodeWith(m.response, bytes);
     return (request: unknown, callOptions?: CallOptions): AsyncIterable<unknown> => {
       // Validate and encode eagerly, so a bad request fails where it is made.
-      const message = toMessage(m, request);
+      const { message, bytes } = encodeRequest(m, request);
       return {
         async *[Symbol.asyncIterator]() {
           checkOpen(m.rpc);
           await built.beforeCall?.(m.name, m.rpc);
+          checkOpen(m.rpc);
           const timeoutMs = callOptions?.timeoutMs ?? defaultTimeout(m.rpc, message, baseTimeout);
           const signal = callOptions?.signal;
           if (signal?.aborted) throw new CriError(Code.Cancelled, "aborted before start", { method: m.rpc });
@@ -270,9 +312,9 @@ function buildClient(
           try {
             call = grpcClient.makeServerStreamRequest(
               m.path,
-              serialize,
+              passThrough,
               deserialize,
-              message,
+              bytes,
               new grpc.Metadata(),
               callOptionsFor(timeoutMs),
             );
@@ -282,12 +324,20 @@ function buildClient(
           // The iterator below reports errors; this keeps a late CANCELLED from being unhandled.
           call.on("error", () => {});
           const onAbort = (): void => call.cancel();
+          // close(): cancelling the call ends the iteration below, which then reports the close.
+          const settle = (): void => {
+            inFlight.delete(settle);
+            call.cancel();
+          };
+          inFlight.add(settle);
           signal?.addEventListener("abort", onAbort, { once: true });
           try {
             for await (const item of call) yield item;
+            if (closed) throw closedError(m.rpc); // a stream cut short by close() did not end
           } catch (err) {
-            throw errorFor(m, err, message, timeoutMs);
+            throw fail(m, err, message, timeoutMs);
           } finally {
+            inFlight.delete(settle);
             signal?.removeEventListener("abort", onAbort);
             call.cancel();
           }
@@ -322,17 +372,24 @@ function buildClient(
   return built;
 }
 
-/** How a method's request goes on the wire and its response comes back. */
-function codec(m: MethodInfo) {
-  return {
-    serialize: (value: unknown): Buffer => Buffer.from(m.request.encode(value).finish()),
-    deserialize: (bytes: Buffer): unknown => decodeWith(m.response, bytes),
-  };
+/** A request as a complete message (for deadlines) and as the bytes that go on the wire. */
+interface EncodedRequest {
+  message: unknown;
+  bytes: Buffer;
 }
 
-function toMessage(m: MethodInfo, request: unknown): unknown {
+/** Requests are encoded where the call is made; grpc-js gets the bytes. */
+const passThrough = (bytes: Buffer): Buffer => bytes;
+
+/**
+ * Completes and encodes a request. A value the wire cannot carry (`attempt: -1` or `2 ** 40` for a
+ * uint32, an int64 beyond 64 bits, a fraction for an integer) fails here with `InvalidArgument`,
+ * instead of grpc-js's `Internal` "Request message serialization failure", and nothing is sent.
+ */
+function encodeRequest(m: MethodInfo, request: unknown): EncodedRequest {
   try {
-    return m.request.fromPartial((request ?? {}) as never);
+    const message = m.request.fromPartial((request ?? {}) as never);
+    return { message, bytes: Buffer.from(m.request.encode(message).finish()) };
   } catch (err) {
     throw new CriError(Code.InvalidArgument, `bad request: ${(err as Error).message}`, { method: m.rpc, cause: err });
   }
@@ -374,8 +431,11 @@ function callOptionsFor(timeoutMs: number): grpc.CallOptions {
   return Number.isFinite(timeoutMs) ? { deadline: Date.now() + timeoutMs } : {};
 }
 
-function errorFor(m: MethodInfo, err: unknown, message: unknown, timeoutMs: number): CriError {
+function errorFor(m: MethodInfo, err: unknown, message: unknown, timeoutMs: number, receiveLimit: number): CriError {
   const e = CriError.from(err, m.rpc);
+  if (e.code === Code.ResourceExhausted && /message larger than max/i.test(e.rawMessage)) {
+    return new CriError(Code.ResourceExhausted, tooLarge(m, e.rawMessage, receiveLimit), { method: m.rpc, cause: err });
+  }
   if (m.rpc === "ExecSync" && e.code === Code.DeadlineExceeded) {
     const cmd = (message as { cmd?: string[] }).cmd ?? [];
     return new CriError(
@@ -385,4 +445,26 @@ function errorFor(m: MethodInfo, err: unknown, message: unknown, timeoutMs: numb
     );
   }
   return e;
+}
+
+/** Says which limit a too-large message hit and what to do about it. */
+function tooLarge(m: MethodInfo, raw: string, receiveLimit: number): string {
+  const received = /^received/i.test(raw);
+  const limit = received
+    ? `this client's receive limit of ${mebibytes(receiveLimit)} (maxReceiveMessageBytes)`
+    : "the runtime's send limit";
+  let hint = "";
+  const twin = streamTwins[m.name];
+  if (twin) {
+    const stream = twin[0].charAt(0).toUpperCase() + twin[0].slice(1);
+    hint = `; ${m.rpc} answers in one message, so a runtime without ${stream} (containerd 1.6) cannot list more: filter the list`;
+  } else if (m.serverStream && /^Stream/.test(m.rpc)) {
+    hint = "; one page, or one item, is over it: the runtime must page by bytes";
+  }
+  return `response is larger than ${limit}: ${raw}${hint}`;
+}
+
+function mebibytes(bytes: number): string {
+  const mib = bytes / (1024 * 1024);
+  return Number.isInteger(mib) ? `${mib} MiB` : `${bytes} bytes`;
 }

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import type * as grpc from "@grpc/grpc-js";
 import { status as grpcStatus } from "@grpc/grpc-js";
@@ -297,6 +298,103 @@ describe("createRuntimeClient", () => {
     expect(err.code).toBe(Code.ResourceExhausted);
     const roomy = runtimeClient(s.endpoint, { useStreaming: false, maxReceiveMessageBytes: 32 * 1024 * 1024 });
     expect((await roomy.listContainers({})).containers).toHaveLength(18);
+  });
+
+  it("close() settles every call in flight at once with Cancelled: deadlines, none, and open streams", async () => {
+    const hang = () => {};
+    const s = await serve(
+      { version: versionV1(), listContainers: hang, execSync: hang, getContainerEvents: hang, podSandboxStatus: hang },
+      { pullImage: hang },
+    );
+    const rt = createRuntimeClient(s.endpoint, { useStreaming: false });
+    const img = createImageClient(s.endpoint);
+    await rt.version({});
+    const settled = (p: Promise<unknown>) =>
+      p.then(
+        () => "resolved",
+        (e: unknown) => e,
+      );
+    const list = settled(rt.listContainers({})); // the client's 2-minute deadline
+    const exec = settled(rt.execSync({ containerId: "c", cmd: ["sleep", "1d"], timeout: 0n })); // none
+    const status = settled(rt.podSandboxStatus({ podSandboxId: "p" }, { timeoutMs: Number.POSITIVE_INFINITY }));
+    const pull = settled(img.pullImage({ image: { image: "busybox" } })); // none
+    const events = rt.getContainerEvents({})[Symbol.asyncIterator]();
+    const event = settled(events.next());
+    const sent = ["listContainers", "execSync", "podSandboxStatus", "pullImage", "getContainerEvents"];
+    while (!sent.every((c) => s.calls.includes(c))) await new Promise((r) => setTimeout(r, 10));
+    rt.close();
+    img.close();
+    const results = (await Promise.all([list, exec, status, pull, event])) as CriError[];
+    expect(results.map((e) => e instanceof CriError && e.code)).toEqual(Array(5).fill(Code.Cancelled));
+    expect(results.map((e) => e.method)).toEqual([
+      "ListContainers",
+      "ExecSync",
+      "PodSandboxStatus",
+      "PullImage",
+      "GetContainerEvents",
+    ]);
+    for (const e of results) expect(e.rawMessage).toMatch(/client .* was closed while the call was in flight/);
+    // Later calls are refused as before.
+    await expect(rt.version({})).rejects.toMatchObject({ code: Code.FailedPrecondition });
+  });
+
+  it("close() lets the process exit while an event stream is open", async () => {
+    const s = await serve({
+      version: versionV1(),
+      getContainerEvents: (call: grpc.ServerWritableStream<unknown, unknown>) =>
+        call.write(ContainerEventResponse.fromPartial({ containerId: "first", createdAt: 1n })),
+    });
+    const src = new URL("../src/index.ts", import.meta.url).pathname;
+    const script = [
+      `import { createRuntimeClient } from ${JSON.stringify(src)};`,
+      `const rt = createRuntimeClient(${JSON.stringify(s.endpoint)});`,
+      "const events = rt.getContainerEvents({})[Symbol.asyncIterator]();",
+      "console.log((await events.next()).value.containerId);",
+      "const pending = events.next().catch((e) => console.log(e.code, e.method));",
+      "rt.close();",
+      "await pending;",
+    ].join("\n");
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: new URL("../../..", import.meta.url).pathname,
+    });
+    cleanups.push(() => child.kill("SIGKILL"));
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    // The child exits on its own: nothing keeps its event loop alive once the client is closed.
+    const code = await new Promise((r) => child.once("exit", r));
+    expect(out.trim().split("\n")).toEqual(["first", `${Code.Cancelled} GetContainerEvents`]);
+    expect(code).toBe(0);
+  });
+
+  it("fails a request with a field out of range with InvalidArgument before anything is sent", async () => {
+    const s = await serve({
+      version: versionV1(),
+      runPodSandbox: (_c: Call, cb: Cb) => cb(null, RunPodSandboxResponse.fromPartial({ podSandboxId: "p" })),
+      stopContainer: (_c: Call, cb: Cb) => cb(null, StopContainerResponse.fromPartial({})),
+      getContainerEvents: () => {},
+    });
+    const rt = runtimeClient(s.endpoint);
+    await rt.version({});
+    const metadata = { name: "n", namespace: "ns", uid: "u" };
+    for (const attempt of [-1, 2 ** 40, 1.5]) {
+      const err = (await rt
+        .runPodSandbox({ config: { metadata: { ...metadata, attempt } } })
+        .catch((e: unknown) => e)) as CriError;
+      expect([err.code, err.method]).toEqual([Code.InvalidArgument, "RunPodSandbox"]);
+      expect(err.rawMessage).toContain("uint32");
+    }
+    const err = (await rt.stopContainer({ containerId: "c", timeout: 2n ** 70n }).catch((e: unknown) => e)) as CriError;
+    expect([err.code, err.method]).toEqual([Code.InvalidArgument, "StopContainer"]);
+    const streamErr = await (async () => {
+      for await (const _ of rt.streamContainers({ filter: { state: { state: -(2 ** 40) } } })) break;
+    })().catch((e: unknown) => e);
+    expect([(streamErr as CriError).code, (streamErr as CriError).method]).toEqual([
+      Code.InvalidArgument,
+      "StreamContainers",
+    ]);
+    expect(s.calls).toEqual(["version"]);
+    expect((await rt.runPodSandbox({ config: { metadata } })).podSandboxId).toBe("p");
   });
 
   it("refuses calls after close()", async () => {
