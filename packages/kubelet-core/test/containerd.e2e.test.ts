@@ -139,6 +139,43 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
     await r.syncAll();
   });
 
+  it("kills pods that left the desired set even when the node's listing is over the receive limit (issue 10)", async () => {
+    // containerd 1.6 has no Stream* lists: the unary ListPodSandbox of four pods with 255 KiB of
+    // annotations each is over a 900 KiB receive limit, while each pod's own listing is not.
+    const small = { maxReceiveMessageBytes: 900 * 1024 };
+    const smallRuntime = createRuntimeClient(h.endpoint, small);
+    const smallImage = createImageClient(h.endpoint, small);
+    try {
+      const { r } = reconciler({ runtime: smallRuntime, image: smallImage });
+      const big = (i: number): Pod => ({
+        ...pod(`big-${i}`, { containers: [c("app", serve)] }),
+        metadata: {
+          name: `big-${i}`,
+          namespace: "e2e",
+          uid: `${run}-big-${i}`,
+          annotations: { "example.com/blob": String(i).repeat(255 * 1024) },
+        },
+      });
+      const pods = [0, 1, 2, 3].map(big);
+      r.updatePods(pods.slice(0, 3));
+      await syncUntil(r, pods[2]!.metadata!.uid!, isReady);
+      r.updatePods(pods);
+      await syncUntil(r, pods[3]!.metadata!.uid!, isReady).catch(() => undefined);
+      expect((await podObjects(pods[3]!.metadata!.uid!)).containers).toHaveLength(1);
+      await expect(r.syncAll()).rejects.toMatchObject({ reason: "RelistFailed" });
+      r.updatePods([pods[0]!]);
+      await expect(r.syncAll()).rejects.toMatchObject({ reason: "RelistFailed" });
+      for (const p of pods.slice(1)) expect(await podObjects(p.metadata!.uid!)).toEqual({ items: [], containers: [] });
+      expect((await podObjects(pods[0]!.metadata!.uid!)).containers).toHaveLength(1);
+      r.updatePods([]);
+      await r.syncAll();
+      expect(await podObjects(pods[0]!.metadata!.uid!)).toEqual({ items: [], containers: [] });
+    } finally {
+      smallRuntime.close();
+      smallImage.close();
+    }
+  });
+
   it("restarts a failing container with backoff and reports CrashLoopBackOff", async () => {
     const { r, events } = reconciler({ crashLoopBackOff: { initialMs: 1_000, maxMs: 4_000 } });
     const p = pod("crasher", { containers: [c("app", "echo crashing; exit 1")] });

@@ -813,21 +813,39 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       runtimeName = (await runtime.version({})).runtimeName || runtimeName;
       versionChecked = true;
     }
-    snapshotSeq = ++seq;
+    const relistSeq = ++seq;
+    let relistError: KubeletError | undefined;
     uninspected.clear();
-    snapshot = await inspect();
-    if (desiredKnown) {
+    try {
+      snapshot = await inspect();
+      snapshotSeq = relistSeq;
+    } catch (err) {
+      // The whole-node listing failed (a runtime away, a listing over the message limit). Pods
+      // that must stop are still killed, each read with its own small listing by pod uid; the
+      // rest wait for a relist that works, and orphans are not looked for in a stale snapshot.
+      relistError = new KubeletError("RelistFailed", `relisting the runtime failed: ${messageOf(err)}`, {
+        cause: err,
+      });
+      log?.warn("relist failed: syncing only pods that are being killed", { error: messageOf(err) });
+    }
+    if (desiredKnown && !relistError) {
       for (const uid of snapshot.keys()) if (!pods.has(uid)) stateOf(uid).removed = true; // an orphan
     }
     const work: Promise<void>[] = [];
     for (const state of pods.values()) {
-      if ((!wait && state.running) || uninspected.has(state.uid)) continue;
+      if (!wait && state.running) continue;
+      if (relistError) {
+        if (state.removed || state.valid?.metadata?.deletionTimestamp) work.push(schedule(state, true));
+        continue;
+      }
+      if (uninspected.has(state.uid)) continue;
       // A quiet pod (nothing changed since a sync that had nothing to do, no probes to run) needs
       // no worker at all: the steady state of a large node costs a fingerprint per pod.
       if (!state.removed && !state.running && !hasProbes(state.valid) && isQuiet(state)) continue;
       work.push(schedule(state));
     }
     if (wait) await Promise.all(work);
+    if (relistError) throw relistError;
     await collectGarbage();
     crashLoop.gc();
   };
