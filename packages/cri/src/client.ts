@@ -450,9 +450,10 @@ function errorFor(m: MethodInfo, err: unknown, message: unknown, timeoutMs: numb
 /** Says which limit a too-large message hit and what to do about it. */
 function tooLarge(m: MethodInfo, raw: string, receiveLimit: number): string {
   const received = /^received/i.test(raw);
+  const sendLimit = /\(\d+ vs\.? (\d+)\)/.exec(raw)?.[1];
   const limit = received
     ? `this client's receive limit of ${mebibytes(receiveLimit)} (maxReceiveMessageBytes)`
-    : "the runtime's send limit";
+    : `the runtime's send limit${sendLimit ? ` of ${mebibytes(Number(sendLimit))}` : ""}`;
   let hint = "";
   const twin = streamTwins[m.name];
   if (twin) {

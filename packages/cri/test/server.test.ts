@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -12,7 +12,7 @@ import {
   createImageClient,
   createRuntimeClient,
   ListContainersResponse,
-  type RuntimeService,
+  type RuntimeServiceHandlers,
 } from "../src/index.js";
 
 const version = async () => ({ version: "0.1.0", runtimeName: "t", runtimeVersion: "1", runtimeApiVersion: "v1" });
@@ -28,7 +28,7 @@ function tmp(): string {
   return dir;
 }
 
-async function serve(runtime: Partial<RuntimeService>, extra: Parameters<typeof createCriServer>[0] = {}) {
+async function serve(runtime: RuntimeServiceHandlers, extra: Parameters<typeof createCriServer>[0] = {}) {
   const dir = tmp();
   const server = createCriServer({ runtime, ...extra });
   const endpoint = `unix://${dir}/sub/dir/rt.sock`;
@@ -206,6 +206,94 @@ describe("createCriServer", () => {
     await closing;
     expect(() => statSync(join(dir, "sub/dir/rt.sock"))).toThrow();
     expect(server.endpoint).toBeUndefined();
+  });
+
+  it("close() answers the calls still running after graceMs with Unavailable, as a runtime going away", async () => {
+    let aborted = 0;
+    const hang = (_req: unknown, opts?: { signal?: AbortSignal }) =>
+      new Promise<never>(() => opts?.signal?.addEventListener("abort", () => aborted++));
+    const dir = tmp();
+    const server = createCriServer({
+      runtime: {
+        version,
+        listPodSandbox: hang,
+        getContainerEvents: (_req, opts) => ({
+          async *[Symbol.asyncIterator]() {
+            yield { containerId: "first", createdAt: 1n };
+            await hang(undefined, opts);
+          },
+        }),
+      },
+    });
+    const endpoint = `unix://${dir}/rt.sock`;
+    await server.listen(endpoint);
+    const client = createRuntimeClient(endpoint, { useStreaming: false });
+    cleanups.push(() => client.close());
+    await client.version({});
+    const list = client.listPodSandbox({}).catch((e: unknown) => e);
+    const events = client.getContainerEvents({})[Symbol.asyncIterator]();
+    expect((await events.next()).value?.containerId).toBe("first");
+    const next = events.next().catch((e: unknown) => e);
+    await server.close({ graceMs: 50 });
+    const [listErr, streamErr] = (await Promise.all([list, next])) as CriError[];
+    expect([listErr?.code, listErr?.method]).toEqual([Code.Unavailable, "ListPodSandbox"]);
+    expect([streamErr?.code, streamErr?.method]).toEqual([Code.Unavailable, "GetContainerEvents"]);
+    expect(listErr?.rawMessage).toContain("shutting down");
+    expect(aborted).toBe(2);
+  });
+
+  it("answers a response that cannot be encoded with INTERNAL and reports it to onInternalError", async () => {
+    const internal: [unknown, string][] = [];
+    const { client } = await serve(
+      {
+        version,
+        // attempt is a uint32: -1 cannot go on the wire.
+        podSandboxStatus: async () => ({ status: { id: "p", metadata: { name: "n", attempt: -1 } } }),
+        streamPodSandboxes: () => ({
+          async *[Symbol.asyncIterator]() {
+            yield { podSandboxes: [{ id: "a" }] };
+            yield { podSandboxes: [{ id: "b", metadata: { attempt: 2 ** 40 } }] };
+          },
+        }),
+      },
+      { onInternalError: (e, method) => internal.push([e, method]) },
+    );
+    const err = (await client.podSandboxStatus({ podSandboxId: "p" }).catch((e: unknown) => e)) as CriError;
+    expect([err.code, err.method]).toEqual([Code.Internal, "PodSandboxStatus"]);
+    expect(err.rawMessage).toContain("uint32");
+    const pages: unknown[] = [];
+    const streamErr = (await (async () => {
+      for await (const p of client.streamPodSandboxes({})) pages.push(p);
+    })().catch((e: unknown) => e)) as CriError;
+    expect(pages).toHaveLength(1);
+    expect([streamErr.code, streamErr.method]).toEqual([Code.Internal, "StreamPodSandboxes"]);
+    expect(internal.map(([, method]) => method)).toEqual(["PodSandboxStatus", "StreamPodSandboxes"]);
+    expect(String(internal[0]?.[0])).toContain("uint32");
+    expect((await client.version({})).version).toBe("0.1.0");
+  });
+
+  it("closes connections that send no HTTP/2 preface, or something else, after prefaceTimeoutMs", async () => {
+    const { endpoint, client } = await serve({ version }, { prefaceTimeoutMs: 200 });
+    const path = endpoint.slice("unix://".length);
+    const closed = (send?: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(path);
+        socket.on("connect", () => {
+          if (send !== undefined) socket.write(send);
+        });
+        socket.on("data", () => undefined);
+        socket.on("error", reject);
+        socket.on("close", () => resolve("closed by the server"));
+      });
+    // Nothing at all, a few bytes of garbage, and the start of a preface that never ends.
+    await expect(closed()).resolves.toBe("closed by the server");
+    await expect(closed("hello")).resolves.toBe("closed by the server");
+    await expect(closed("GET / HTTP/1.1\r\nHost: x\r\n\r\n")).resolves.toBe("closed by the server");
+    await expect(closed("PRI * HTTP/2.0\r\n")).resolves.toBe("closed by the server");
+    // A real client is served as before, also on a connection that stays idle longer than the timeout.
+    expect((await client.version({})).runtimeName).toBe("t");
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await client.version({})).runtimeName).toBe("t");
   });
 
   it("refuses requests over the 16 MiB limit", async () => {
