@@ -72,20 +72,25 @@ export function dumpTables(state: TablesState, only?: (chain: string) => boolean
   return out;
 }
 
-/** Chains reachable from the top-level chains (what traffic can actually hit). */
+/**
+ * Chains reachable from the top-level chains (what traffic can actually hit), over all tables
+ * (each table walked on its own: filter and nat both have a KUBE-SERVICES).
+ */
 export function reachable(state: TablesState): Set<string> {
-  const seen = new Set<string>();
+  const all = new Set<string>();
   for (const [, t] of state) {
+    const seen = new Set<string>();
     const stack = [...t.keys()].filter((c) => !/^KUBE-(SVC|SVL|EXT|FW|SEP)-/.test(c));
     while (stack.length > 0) {
       const c = stack.pop()!;
       if (seen.has(c)) continue;
       seen.add(c);
+      all.add(c);
       for (const r of t.get(c) ?? []) {
         const m = / -j (KUBE-[A-Z0-9-]+)/.exec(r);
         if (m) stack.push(m[1]!);
       }
     }
   }
-  return seen;
+  return all;
 }
