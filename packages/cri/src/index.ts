@@ -7,7 +7,7 @@ export {
   DEFAULT_TIMEOUT_MS,
 } from "./client.js";
 export type { ClientBase, ClientOptions, ImageClient, RuntimeClient } from "./client.js";
-export { createCriServer } from "./server.js";
+export { createCriServer, DEFAULT_PREFACE_TIMEOUT_MS, DEFAULT_STREAM_PAGE_BYTES } from "./server.js";
 export type { CriServer, CriServerOptions } from "./server.js";
 export { requireFields } from "./validate.js";
 export { normalizeImageRef } from "./image-ref.js";

@@ -369,4 +369,65 @@ describe("createFakeRuntime", () => {
     expect(fake.calls.length).toBeLessThanOrEqual(110);
     expect(fake.callLog.at(-1)?.request).toEqual({ version: "999" });
   });
+
+  it("bounds the call log by bytes too, dropping the oldest first and counting what it dropped", async () => {
+    const blob = "x".repeat(2_000); // 2 KB of annotations per call, as a kubelet's pods carry
+    const fake = createFakeRuntime({ callLogBytes: 100_000 });
+    for (let i = 0; i < 4_000; i++) {
+      await fake.listPodSandbox({ filter: { id: String(i), labelSelector: { blob } } });
+    }
+    // About 100 KB of requests are kept, not 4,000 × 2 KB.
+    expect(fake.callLog.length).toBeGreaterThan(10);
+    expect(fake.callLog.length).toBeLessThan(60);
+    expect(fake.calls.length).toBe(fake.callLog.length);
+    expect(fake.droppedCalls).toBe(4_000 - fake.callLog.length);
+    // The newest are kept, in order.
+    const ids = fake.callLog.map((c) => (c.request as { filter: { id: string } }).filter.id);
+    expect(ids.at(-1)).toBe("3999");
+    expect(ids).toEqual([...ids].sort((a, b) => Number(a) - Number(b)));
+    fake.clearCalls();
+    expect([fake.callLog.length, fake.droppedCalls]).toEqual([0, 0]);
+    // A request larger than the whole bound is kept alone, as the newest entry.
+    await fake.version({ version: "y".repeat(200_000) });
+    await fake.version({ version: "z".repeat(200_000) });
+    expect(fake.calls).toEqual(["Version"]);
+    expect(fake.droppedCalls).toBe(1);
+    // The default bound is 32 MiB.
+    const byDefault = createFakeRuntime();
+    const mib = "m".repeat(1024 * 1024);
+    for (let i = 0; i < 40; i++) await byDefault.version({ version: mib });
+    expect(byDefault.callLog.length).toBeLessThanOrEqual(32);
+    expect(byDefault.droppedCalls).toBe(40 - byDefault.callLog.length);
+  });
+
+  it("drops an event subscriber that stops reading, with Unavailable, as containerd ends a subscription", async () => {
+    const { fake, podSandboxId } = await podWithContainer(createFakeRuntime({ eventQueueLimit: 5 }));
+    const slow = fake.getContainerEvents({})[Symbol.asyncIterator]();
+    const first = slow.next();
+    // A subscriber that keeps reading is not affected.
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const ev of fake.getContainerEvents({}, { signal: ac.signal })) seen.push(ev.containerId);
+    })();
+    await new Promise((r) => setImmediate(r));
+    const created: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const { containerId } = await fake.createContainer({
+        podSandboxId,
+        config: { metadata: { name: `c${i}` }, image: { image: "busybox" } },
+      });
+      created.push(containerId);
+      await new Promise((r) => setImmediate(r));
+    }
+    expect((await first).value?.containerId).toBe(created[0]);
+    // The slow one read one event and then nothing while 7 more came: more than 5 queued.
+    const err = (await slow.next().catch((e: unknown) => e)) as CriError;
+    expect(err).toBeInstanceOf(CriError);
+    expect([err.code, err.method]).toEqual([Code.Unavailable, "GetContainerEvents"]);
+    expect(err.rawMessage).toContain("container events subscription closed by server");
+    ac.abort();
+    await reading;
+    expect(seen).toEqual(created);
+  });
 });

@@ -109,10 +109,30 @@ export interface FakeRuntimeOptions {
   containerBehaviour?: (config: ContainerConfig, containerId: string) => FakeContainerBehaviour | undefined;
   /**
    * How many calls `calls` and `callLog` keep (default 100,000; the oldest go first), so a fake
-   * that serves a long-running agent does not grow without bound.
+   * that serves a long-running agent does not grow without bound. See also `callLogBytes`.
    */
   callLogLimit?: number;
+  /**
+   * How many bytes of requests `callLog` keeps (default 32 MiB, {@link DEFAULT_CALL_LOG_BYTES}),
+   * estimated from the requests' strings, byte arrays and fields. Past it the oldest calls go
+   * first, from `calls` too; `droppedCalls` counts them. The newest call is always kept, whatever
+   * its size.
+   */
+  callLogBytes?: number;
+  /**
+   * How many events a `GetContainerEvents` subscriber may have waiting (default 1,000, the buffer
+   * of containerd 1.7's container events). A subscriber that falls further behind is dropped, as
+   * containerd ends a subscription it cannot feed: its waiting events are discarded and its next
+   * read fails with `Unavailable` ("container events subscription closed by server"); subscribe
+   * again and relist.
+   */
+  eventQueueLimit?: number;
 }
+
+/** The default of {@link FakeRuntimeOptions.callLogBytes}: 32 MiB. */
+export const DEFAULT_CALL_LOG_BYTES = 32 * 1024 * 1024;
+/** The default of {@link FakeRuntimeOptions.eventQueueLimit}: 1,000 events. */
+export const DEFAULT_EVENT_QUEUE_LIMIT = 1_000;
 
 /** How a container exit is driven by a test. */
 export interface FakeExit {
@@ -141,7 +161,12 @@ export interface FakeRuntime extends RuntimeService, ImageService {
   readonly calls: readonly string[];
   /** Every call with its request, in order. */
   readonly callLog: readonly FakeCall[];
-  /** Empties the call log. */
+  /**
+   * How many calls were dropped from the front of `calls` and `callLog` (by `callLogLimit` or
+   * `callLogBytes`) since the fake was made or `clearCalls()` was called; 0 when the log is complete.
+   */
+  readonly droppedCalls: number;
+  /** Empties the call log (and resets `droppedCalls`). */
   clearCalls(): void;
   /**
    * Makes `method` (RPC name like `StopContainer`, or the camelCase method) fail with `error`
@@ -262,7 +287,13 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
   const errors = new Map<string, { error: CriError | Error; remaining: number }[]>();
   const callLog: FakeCall[] = [];
   const callLogLimit = options.callLogLimit ?? 100_000;
+  const callLogBytes = options.callLogBytes ?? DEFAULT_CALL_LOG_BYTES;
+  const eventQueueLimit = options.eventQueueLimit ?? DEFAULT_EVENT_QUEUE_LIMIT;
   const calls: string[] = [];
+  // The estimated size of each logged request, parallel to callLog, and their sum.
+  const callSizes: number[] = [];
+  let loggedBytes = 0;
+  let droppedCalls = 0;
   const listeners = new Set<(event: ContainerEventResponse) => void>();
   let idCounter = 0;
   let ipCounter = 0;
@@ -281,13 +312,26 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
 
   // --- bookkeeping -----------------------------------------------------------------------------
 
+  const dropOldestCalls = (n: number): void => {
+    if (n <= 0) return;
+    calls.splice(0, n);
+    callLog.splice(0, n);
+    for (const size of callSizes.splice(0, n)) loggedBytes -= size;
+    droppedCalls += n;
+  };
   const enter = (method: string, request: unknown, callOptions: CallOptions | undefined): void => {
+    const size = estimateBytes(method) + estimateBytes(request);
     calls.push(method);
     callLog.push({ method, request });
-    if (calls.length > callLogLimit + callLogLimit / 10) {
-      // Trimmed in batches, so recording a call stays O(1).
-      calls.splice(0, calls.length - callLogLimit);
-      callLog.splice(0, callLog.length - callLogLimit);
+    callSizes.push(size);
+    loggedBytes += size;
+    // Trimmed in batches (to 90% of a bound), so recording a call stays O(1) amortised.
+    if (calls.length > callLogLimit + callLogLimit / 10) dropOldestCalls(calls.length - callLogLimit);
+    if (loggedBytes > callLogBytes) {
+      let n = 0;
+      let bytes = loggedBytes;
+      while (n < callSizes.length - 1 && bytes > callLogBytes * 0.9) bytes -= callSizes[n++] ?? 0;
+      dropOldestCalls(n);
     }
     if (callOptions?.signal?.aborted) throw new CriError(Code.Cancelled, "call cancelled", { method });
     const head = errors.get(method)?.[0];
@@ -549,9 +593,15 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     get callLog() {
       return callLog;
     },
+    get droppedCalls() {
+      return droppedCalls;
+    },
     clearCalls() {
       calls.length = 0;
       callLog.length = 0;
+      callSizes.length = 0;
+      loggedBytes = 0;
+      droppedCalls = 0;
     },
     injectError(method, error, { times = 1 } = {}) {
       const key = (method[0] ?? "").toUpperCase() + method.slice(1);
@@ -866,7 +916,19 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
           enter("GetContainerEvents", request, o);
           const queue: ContainerEventResponse[] = [];
           let wake: (() => void) | undefined;
+          let dropped: CriError | undefined;
           const listener = (event: ContainerEventResponse): void => {
+            if (queue.length >= eventQueueLimit) {
+              // Too slow: dropped at once, its queue freed; it learns on its next read.
+              listeners.delete(listener);
+              queue.length = 0;
+              dropped = new CriError(
+                Code.Unavailable,
+                `container events subscription closed by server: the subscriber fell more than ${eventQueueLimit} events behind`,
+                { method: "GetContainerEvents" },
+              );
+              return;
+            }
             queue.push(event);
             wake?.();
           };
@@ -875,6 +937,7 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
           o?.signal?.addEventListener("abort", onAbort);
           try {
             while (!o?.signal?.aborted) {
+              if (dropped) throw dropped;
               const next = queue.shift();
               if (next) {
                 yield next;
@@ -1083,6 +1146,28 @@ function copyContainerConfig(config: ContainerConfig): ContainerConfig {
     mounts: [...(config.mounts ?? [])],
     linux: config.linux && structuredCloneLite(config.linux),
   } as ContainerConfig;
+}
+
+/**
+ * A cheap estimate of the memory a request holds: its strings' lengths, byte arrays' sizes, and
+ * 8 bytes per other value and 16 per object or array. Requests are trees; depth is capped anyway.
+ */
+function estimateBytes(value: unknown, depth = 0): number {
+  switch (typeof value) {
+    case "string":
+      return value.length;
+    case "object": {
+      if (value === null) return 8;
+      if (value instanceof Uint8Array) return value.byteLength;
+      if (depth > 32) return 16;
+      let n = 16;
+      if (Array.isArray(value)) for (const item of value) n += estimateBytes(item, depth + 1);
+      else for (const key in value) n += key.length + estimateBytes((value as Record<string, unknown>)[key], depth + 1);
+      return n;
+    }
+    default:
+      return 8;
+  }
 }
 
 /** A deep copy of plain data (objects, arrays, bigints), without structuredClone's cost. */

@@ -25,4 +25,4 @@ export type {
   FakeRuntimeClock,
   FakeRuntimeOptions,
 } from "./fake-runtime.js";
-export { createFakeRuntime } from "./fake-runtime.js";
+export { createFakeRuntime, DEFAULT_CALL_LOG_BYTES, DEFAULT_EVENT_QUEUE_LIMIT } from "./fake-runtime.js";
