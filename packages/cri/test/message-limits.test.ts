@@ -10,7 +10,9 @@ import {
   createCriServer,
   createRuntimeClient,
   DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_STREAM_PAGE_BYTES,
   type RuntimeClient,
+  StreamPodSandboxesResponse,
 } from "../src/index.js";
 import { createFakeRuntime, type FakeRuntime } from "../src/testing/index.js";
 
@@ -41,10 +43,14 @@ async function crowdedFake(): Promise<FakeRuntime> {
   return fake;
 }
 
-async function serveFake(fake: FakeRuntime, clientOptions: Parameters<typeof createRuntimeClient>[1] = {}) {
+async function serveFake(
+  fake: FakeRuntime,
+  clientOptions: Parameters<typeof createRuntimeClient>[1] = {},
+  serverOptions: Parameters<typeof createCriServer>[0] = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), "nk-limits-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const server = createCriServer({ runtime: fake, image: fake });
+  const server = createCriServer({ runtime: fake, image: fake, ...serverOptions });
   const endpoint = `unix://${join(dir, "cri.sock")}`;
   await server.listen(endpoint);
   cleanups.push(() => server.close({ graceMs: 100 }));
@@ -73,19 +79,39 @@ describe("message limits", () => {
     expect(fake.calls).toContain("StreamContainers");
     expect(fake.calls).not.toContain("ListPodSandbox");
     expect(fake.calls).not.toContain("ListContainers");
-    // More than one page, none over the client's limit (a page over it would have failed the call).
+    // Several pages of whole items, in the fake's order, none over the server kit's page limit.
+    const ids: string[] = [];
     let pages = 0;
     for await (const page of client.streamPodSandboxes({})) {
       expect(page.podSandboxes.length).toBeGreaterThan(0);
+      expect(StreamPodSandboxesResponse.encode(page).finish().length).toBeLessThanOrEqual(DEFAULT_STREAM_PAGE_BYTES);
+      ids.push(...page.podSandboxes.map((s) => s.id));
       pages++;
     }
     expect(pages).toBeGreaterThan(1);
+    expect(ids).toEqual((await fake.listPodSandbox({})).items.map((s) => s.id));
   });
 
   it("pages for a client with a smaller receive limit too (gRPC's 4 MiB default)", async () => {
     const fake = await crowdedFake();
     const { client } = await serveFake(fake, { maxReceiveMessageBytes: 4 * 1024 * 1024 });
     expect((await client.listPodSandbox({})).items).toHaveLength(65);
+  });
+
+  it("sends an item larger than maxStreamPageBytes alone; only one over the receiver's limit fails", async () => {
+    const fake = await crowdedFake();
+    const { client } = await serveFake(fake, {}, { maxStreamPageBytes: 64 * KiB });
+    let pages = 0;
+    for await (const page of client.streamContainers({})) {
+      expect(page.containers).toHaveLength(1);
+      pages++;
+    }
+    expect(pages).toBe(65);
+    const small = createRuntimeClient((await serveFake(fake)).endpoint, { maxReceiveMessageBytes: 200 * KiB });
+    cleanups.push(() => small.close());
+    const err = (await small.listContainers({}).catch((e: unknown) => e)) as CriError;
+    expect([err.code, err.method]).toEqual([Code.ResourceExhausted, "StreamContainers"]);
+    expect(err.rawMessage).toContain("this client's receive limit");
   });
 
   it("fails the unary fallback over 16 MiB with a ResourceExhausted CriError naming the method and the limit", async () => {
