@@ -1,9 +1,18 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, type WriteStream } from "node:fs";
+import {
+  accessSync,
+  createWriteStream,
+  constants as fsConstants,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  type WriteStream,
+} from "node:fs";
 import { readFile } from "node:fs/promises";
 import { constants, tmpdir } from "node:os";
-import { dirname, isAbsolute, join } from "node:path";
+import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import {
   Code,
@@ -66,7 +75,10 @@ type ImageMethods = "listImages" | "imageStatus" | "pullImage" | "removeImage" |
 
 /** A CRI runtime whose sandboxes are groups of host processes, as made by {@link createHostProcessRuntime}. */
 export interface HostProcessRuntime extends Pick<RuntimeService, RuntimeMethods>, Pick<ImageService, ImageMethods> {
-  /** Kills every container and exec process (whole process groups) and removes the state folder. */
+  /**
+   * Kills every container (whole PID namespaces) and exec process, resolves once every process
+   * the shim started is reaped, and removes the state folder.
+   */
   close(): Promise<void>;
 }
 
@@ -93,12 +105,17 @@ interface ContainerRecord {
   cwd: string;
   env: Record<string, string>;
   logPath: string;
-  /** Process (and process group) id while started. */
+  /** Host pid of the container's process (a child of the init of its PID namespace) once started. */
   pid?: number;
-  /** Resolves once the process exited, its group is gone and its log is flushed. */
+  /** Settles once StartContainer has either started the process or failed. */
+  starting?: Promise<void>;
+  /**
+   * Resolves once the container's PID namespace is gone (every process in it reaped) and its log
+   * is flushed.
+   */
   exited?: Promise<void>;
-  /** Process groups of the ExecSync commands running in it. */
-  execs: Set<number>;
+  /** Set when the namespace is gone (before the log is flushed): nothing left to signal. */
+  gone?: boolean;
 }
 
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -110,9 +127,27 @@ const MAX_EXEC_OUTPUT = 4 * 1024 * 1024;
 const NOMINAL_IMAGE_SIZE = 1n;
 
 /**
+ * The init of a container's PID namespace (`sh -c INIT init <env> <command> <args>…`), as
+ * `docker run --init`: it starts the command as its child, reports the child's host pid on fd 3,
+ * reaps every orphan of the namespace and exits with the command's status (`128 + n` for signal
+ * n). When it exits the kernel kills the rest of the namespace and reaps it before `unshare`, the
+ * shim's child, can exit. The command is not PID 1, so signals it does not handle act as on the
+ * host; `env --default-signal` undoes the SIGINT/SIGQUIT a shell ignores in background jobs.
+ * `/proc` is the host's, so `/proc/self/stat` names the host pid.
+ */
+const INIT = [
+  "env=$1; shift",
+  '{ read -r pid _ </proc/self/stat; echo "$pid" >&3; exec 3>&-; exec "$env" --default-signal -- "$@"; } &',
+  "exec 3>&-",
+  'wait "$!"',
+].join("\n");
+
+/**
  * Creates a CRI runtime (RuntimeService and ImageService) where a pod sandbox is a group of host
- * child processes and a container is one host child process, in its own process group. Serve it
- * with `createCriServer({ runtime, image: runtime })`.
+ * child processes and a container is one host process, in a PID namespace of its own (so that
+ * everything it starts ends, and is reaped, with it). Serve it with
+ * `createCriServer({ runtime, image: runtime })`. Needs util-linux `unshare`/`nsenter` and
+ * coreutils `env` ≥ 8.31; without root, it uses a user namespace mapping the user to itself.
  *
  * Semantics follow containerd: CREATED → RUNNING → EXITED containers with nanosecond timestamps,
  * exit code `128 + signal` for a killed process, reasons `Completed`/`Error`, idempotent Stop and
@@ -136,12 +171,15 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
   const names = new Map<string, string>();
   const known = new Map((options.images ?? ["docker.io/library/busybox:latest"]).map((r) => imageOf(r)));
   const present = new Set(known.keys());
-  /** Every live process group we started; killed when the shim closes or its process exits. */
+  const tools = hostTools();
+  /** Every live process group we started, for the shim's own exit (when nothing can be awaited). */
   const groups = new Set<number>();
   const killAll = (): void => {
     for (const pgid of groups) killGroup(pgid, "SIGKILL");
   };
   process.on("exit", killAll);
+  /** Every ExecSync process, with what resolves once it and its group are reaped. */
+  const execs = new Map<ChildProcess, Promise<void>>();
 
   const find = <T>(map: Map<string, T>, id: string, what: string, method: string): T | undefined => {
     const exact = map.get(id);
@@ -165,68 +203,111 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
     return undefined;
   };
 
+  const startFailed = (c: ContainerRecord, message: string): CriError => {
+    // As containerd: a container that failed to start is EXITED with 128 and reason StartError.
+    c.state = ContainerState.CONTAINER_EXITED;
+    c.finishedAt = nowNs();
+    c.exitCode = 128;
+    c.reason = "StartError";
+    c.message = message;
+    return new CriError(Code.Unknown, `failed to start container "${c.id}": ${message}`, { method: "StartContainer" });
+  };
+
+  /**
+   * Starts the container in a PID namespace of its own (`unshare --pid --fork`, see {@link INIT}),
+   * so that everything it starts, whatever its process group or session, ends with it and is
+   * reaped before the shim's child exits.
+   */
   const start = async (c: ContainerRecord): Promise<void> => {
     const [command, ...args] = [...c.config.command, ...c.config.args];
+    if (!findExecutable(command!, c.env.PATH ?? "", c.cwd)) {
+      throw startFailed(c, `exec: "${command}": executable file not found in $PATH`);
+    }
     // Logs go where the kubelet asked (logDirectory/logPath); a relative path has no meaning here.
     const log = isAbsolute(c.logPath) ? openLog(c.logPath) : undefined;
-    const child = spawn(command!, args, {
-      cwd: c.cwd,
-      env: c.env,
-      detached: true,
-      stdio: ["ignore", log ? "pipe" : "ignore", log ? "pipe" : "ignore"],
-    });
+    const child = spawn(
+      tools.unshare,
+      [
+        ...tools.userns,
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--",
+        tools.sh,
+        "-c",
+        INIT,
+        "init",
+        tools.env,
+        command!,
+        ...args,
+      ],
+      {
+        cwd: c.cwd,
+        env: c.env,
+        detached: true,
+        stdio: ["ignore", log ? "pipe" : "ignore", log ? "pipe" : "ignore", "pipe"],
+      },
+    );
     const failed = new Promise<Error>((resolve) => child.once("error", resolve));
-    const pid = child.pid;
-    if (pid === undefined) {
+    if (child.pid === undefined) {
       const err = await failed;
       log?.end();
-      // As containerd: a container that failed to start is EXITED with 128 and reason StartError.
-      c.state = ContainerState.CONTAINER_EXITED;
-      c.finishedAt = nowNs();
-      c.exitCode = 128;
-      c.reason = "StartError";
-      c.message = err.message;
-      throw new CriError(Code.Unknown, `failed to start container "${c.id}": ${err.message}`, {
-        method: "StartContainer",
-      });
+      throw startFailed(c, err.message);
     }
-    groups.add(pid);
+    const shimPid = child.pid;
+    groups.add(shimPid);
+    child.once("exit", () => {
+      c.gone = true;
+      groups.delete(shimPid);
+    });
+    const streams = log ? [writeLog(child.stdout, "stdout", log), writeLog(child.stderr, "stderr", log)] : [];
+    const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once("close", async (code: number | null, signal: NodeJS.Signals | null) => {
+        await Promise.all(streams);
+        if (log) await new Promise((done) => log.end(done));
+        resolve([code, signal]);
+      }),
+    );
+    const pid = await hostPidFrom(child.stdio[3] as Readable);
+    if (pid === undefined) {
+      // The init never started the command (unshare refused, say): nothing ran.
+      const [code, signal] = await closed;
+      throw startFailed(c, `the container's PID namespace did not start (unshare exit ${exitCodeOf(code, signal)})`);
+    }
     c.pid = pid;
     c.state = ContainerState.CONTAINER_RUNNING;
     c.startedAt = nowNs();
-    // When a container's first process dies, the rest of it goes too (as with a PID namespace).
-    child.once("exit", () => killGroup(pid, "SIGKILL"));
-    const streams = log ? [writeLog(child.stdout, "stdout", log), writeLog(child.stderr, "stderr", log)] : [];
-    c.exited = new Promise((resolve) => {
-      child.once("close", async (code: number | null, signal: NodeJS.Signals | null) => {
-        groups.delete(pid);
-        for (const exec of c.execs) killGroup(exec, "SIGKILL");
-        await Promise.all(streams);
-        if (log) await new Promise((done) => log.end(done));
-        c.state = ContainerState.CONTAINER_EXITED;
-        c.finishedAt = nowNs();
-        c.exitCode = exitCodeOf(code, signal);
-        c.reason = c.exitCode === 0 ? "Completed" : "Error";
-        resolve();
-      });
+    c.exited = closed.then(([code, signal]) => {
+      c.state = ContainerState.CONTAINER_EXITED;
+      c.finishedAt = nowNs();
+      c.exitCode = exitCodeOf(code, signal);
+      c.reason = c.exitCode === 0 ? "Completed" : "Error";
     });
   };
 
-  /** Sends the stop signal to the container's process, then kills its group after `timeoutS`. */
+  /**
+   * Sends the stop signal to the container's process, then SIGKILL after `timeoutS` (at once for 0),
+   * and resolves once its PID namespace is gone: when the process dies, its init exits and the
+   * kernel kills and reaps the rest.
+   */
   const stop = async (c: ContainerRecord, timeoutS: number): Promise<void> => {
+    await c.starting?.catch(() => undefined); // a container being started is stopped once it runs
     if (c.state !== ContainerState.CONTAINER_RUNNING || !c.exited || c.pid === undefined) return;
-    if (timeoutS > 0) {
-      const signal = c.config.stopSignal ? Signal[c.config.stopSignal].replace("SIGNAL_", "") : "SIGTERM";
+    const signal = (name: NodeJS.Signals): void => {
+      if (c.gone) return; // the pid may be reused once the namespace is gone
       try {
-        process.kill(c.pid, signal);
+        process.kill(c.pid!, name);
       } catch {
         // Already gone.
       }
+    };
+    if (timeoutS > 0) {
+      signal(c.config.stopSignal ? (Signal[c.config.stopSignal].replace("SIGNAL_", "") as NodeJS.Signals) : "SIGTERM");
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([c.exited, new Promise((resolve) => (timer = setTimeout(resolve, timeoutS * 1000)))]);
       clearTimeout(timer);
     }
-    killGroup(c.pid, "SIGKILL");
+    signal("SIGKILL");
     await c.exited;
   };
 
@@ -370,7 +451,7 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
       containers.set(id, {
         ...{ id, sandboxId: s.id, config, imageRef: image.id, state: ContainerState.CONTAINER_CREATED },
         ...{ createdAt: nowNs(), startedAt: 0n, finishedAt: 0n, exitCode: 0, reason: "", message: "" },
-        ...{ cwd, env, logPath: joinLogPath(s.config, config), execs: new Set() },
+        ...{ cwd, env, logPath: joinLogPath(s.config, config) },
       });
       s.containers.add(id);
       return { containerId: id };
@@ -388,7 +469,8 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
           method: "StartContainer",
         });
       }
-      await start(c);
+      c.starting = start(c);
+      await c.starting;
       return {};
     },
     async stopContainer(request) {
@@ -422,12 +504,32 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
         });
       }
       const [command, ...args] = (request.cmd ?? []).map(String);
-      const child = spawn(command!, args, {
-        cwd: c.cwd,
-        env: c.env,
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+      if (!findExecutable(command!, c.env.PATH ?? "", c.cwd)) {
+        throw new CriError(
+          Code.Unknown,
+          `failed to exec in container: "${command}": executable file not found in $PATH`,
+          {
+            method: "ExecSync",
+          },
+        );
+      }
+      // In the container's PID namespace, so that what it leaves behind ends with the container.
+      const child = spawn(
+        tools.nsenter,
+        [
+          "--target",
+          String(c.pid),
+          ...tools.nsenterUserns,
+          "--pid",
+          "--",
+          tools.env,
+          "--default-signal",
+          "--",
+          command!,
+          ...args,
+        ],
+        { cwd: c.cwd, env: c.env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
+      );
       const failed = new Promise<Error>((resolve) => child.once("error", resolve));
       const pid = child.pid;
       if (pid === undefined) {
@@ -436,7 +538,6 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
         });
       }
       groups.add(pid);
-      c.execs.add(pid);
       const stdout = collect(child.stdout);
       const stderr = collect(child.stderr);
       const timeoutS = Number(request.timeout ?? 0n);
@@ -448,14 +549,22 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
       const timer = timeoutS > 0 ? setTimeout(onTimeout, timeoutS * 1000) : undefined;
       const onAbort = (): void => killGroup(pid, "SIGKILL");
       callOptions?.signal?.addEventListener("abort", onAbort, { once: true });
-      child.once("exit", () => killGroup(pid, "SIGKILL"));
-      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once("exit", () => {
+        // What is left of its group; the namespace's init reaps them.
+        killGroup(pid, "SIGKILL");
+        groups.delete(pid);
+      });
+      const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
         child.once("close", (...result) => resolve(result)),
       );
+      execs.set(
+        child,
+        closed.then(() => undefined),
+      );
+      const [code, signal] = await closed;
+      execs.delete(child);
       clearTimeout(timer);
       callOptions?.signal?.removeEventListener("abort", onAbort);
-      groups.delete(pid);
-      c.execs.delete(pid);
       if (timedOut) {
         throw new CriError(
           Code.DeadlineExceeded,
@@ -514,8 +623,10 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
     },
 
     async close() {
-      killAll();
-      await Promise.all([...containers.values()].map((c) => c.exited));
+      // Every container's namespace, which takes its exec processes with it; then any exec left.
+      await Promise.all([...containers.values()].map((c) => stop(c, 0)));
+      for (const child of execs.keys()) if (child.pid) killGroup(child.pid, "SIGKILL");
+      await Promise.all(execs.values());
       process.off("exit", killAll);
       rmSync(stateDir, { recursive: true, force: true });
     },
@@ -563,6 +674,56 @@ function joinLogPath(sandbox: PodSandboxConfig | undefined, config: ContainerCon
 /** `128 + n` for a process killed by signal n, as shells and containerd report it. */
 function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
   return code ?? 128 + (signal ? constants.signals[signal] : 0);
+}
+
+/** The host tools a container runs with (util-linux `unshare`/`nsenter`, coreutils `env` ≥ 8.31, `sh`). */
+function hostTools() {
+  const path = process.env.PATH || DEFAULT_PATH;
+  const find = (name: string): string => {
+    const found = findExecutable(name, path, "/");
+    if (!found) throw new Error(`the host-process runtime needs ${name} on the PATH`);
+    return found;
+  };
+  // Without root, a user namespace where the user is itself gives the right to make PID namespaces.
+  const root = process.getuid?.() === 0;
+  return {
+    ...{ unshare: find("unshare"), nsenter: find("nsenter"), env: find("env"), sh: find("sh") },
+    userns: root ? [] : ["--map-current-user"],
+    nsenterUserns: root ? [] : ["--user", "--preserve-credentials"],
+  };
+}
+
+/** The file `execvp` would run for `command`: a path (relative to `cwd`) or a search of `path`. */
+function findExecutable(command: string, path: string, cwd: string): string | undefined {
+  const candidates = command.includes("/")
+    ? [resolve(cwd, command)]
+    : path.split(delimiter).map((dir) => resolve(cwd, dir || ".", command));
+  return candidates.find((file) => {
+    try {
+      accessSync(file, fsConstants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Reads the host pid the container's init reports on fd 3; undefined if it exits first. */
+function hostPidFrom(stream: Readable): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    let text = "";
+    stream.setEncoding("utf8");
+    const done = (): void => {
+      stream.destroy();
+      const pid = Number.parseInt(text, 10);
+      resolve(text.includes("\n") && pid > 0 ? pid : undefined);
+    };
+    stream.on("data", (chunk: string) => {
+      text += chunk;
+      if (text.includes("\n")) done();
+    });
+    stream.once("close", done);
+  });
 }
 
 function killGroup(pgid: number, signal: NodeJS.Signals): void {

@@ -65,6 +65,59 @@ function processesWith(marker: string): number[] {
   return pids;
 }
 
+/** The process group of a process, from /proc/<pid>/stat (the field after state and ppid). */
+function groupOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+  } catch {
+    return undefined; // gone already
+  }
+}
+
+/** The processes whose environment holds `marker`, and their process groups. */
+function processTree(marker: string): { pids: number[]; pgids: number[] } {
+  const pids = processesWith(marker);
+  const pgids = [...new Set(pids.map(groupOf).filter((g) => g !== undefined))];
+  return { pids, pgids };
+}
+
+/**
+ * Which of these processes and process groups still exist, zombies included: `kill(pid, 0)` and
+ * `kill(-pgid, 0)` succeed until the last member has been reaped, and throw ESRCH after.
+ */
+function survivors({ pids, pgids }: { pids: number[]; pgids: number[] }): string[] {
+  const exists = (target: number): boolean => {
+    try {
+      process.kill(target, 0);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ESRCH") return false;
+      throw err;
+    }
+  };
+  return [
+    ...pids.filter((p) => exists(p)).map((p) => `pid ${p}`),
+    ...pgids.filter((g) => exists(-g)).map((g) => `group ${g}`),
+  ];
+}
+
+/** Pids of the `sleep 3600` processes among those whose environment holds `marker`. */
+function sleepers(marker: string): number[] {
+  return processesWith(marker).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "latin1") === "sleep\u00003600\u0000";
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function settled(what: string, predicate: () => boolean): Promise<void> {
+  for (const until = Date.now() + 10_000; !predicate(); await new Promise((r) => setTimeout(r, 25)))
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+}
+
 async function exited(client: RuntimeClient, containerId: string) {
   for (const until = Date.now() + 10_000; Date.now() < until; await new Promise((r) => setTimeout(r, 25))) {
     const { status } = await client.containerStatus({ containerId });
@@ -200,32 +253,89 @@ describe("host-process runtime shim", () => {
     expect(invalid).toMatchObject({ code: Code.InvalidArgument, rawMessage: "config.metadata.uid is required" });
   });
 
-  it("leaves no process behind after close, background children included", async () => {
+  it("leaves no process behind after close: children, a shell ignoring SIGTERM, a session of its own, an exec's", async () => {
     const own = await startShim();
     const marker = `NODEKIT_SHIM_TEST=${randomUUID()}`;
     const [key, value] = marker.split("=") as [string, string];
+    let tree: { pids: number[]; pgids: number[] } = { pids: [], pgids: [] };
     try {
       const { podSandboxId } = await own.client.runPodSandbox({
         config: { metadata: { name: "leak", namespace: "test", uid: randomUUID() } },
       });
-      for (const name of ["a", "b"]) {
+      const scripts = {
+        plain: "sleep 3600 & sleep 3600 & wait",
+        // Ignores SIGTERM; a third child leaves the process group (setsid), as a daemon does.
+        stubborn: "trap '' TERM; sleep 3600 & sleep 3600 & setsid sleep 3600 & wait",
+      };
+      const ids: string[] = [];
+      for (const [name, script] of Object.entries(scripts)) {
         const { containerId } = await own.client.createContainer({
           podSandboxId,
           config: {
             metadata: { name },
             image: { image: BUSYBOX },
-            command: ["sh", "-c", "sleep 3600 & sleep 3600 & wait"],
+            command: ["sh", "-c", script],
             envs: [{ key, value: Buffer.from(value) }],
           },
         });
         await own.client.startContainer({ containerId });
+        ids.push(containerId);
       }
-      const deadline = Date.now() + 5_000;
-      while (processesWith(marker).length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-      expect(processesWith(marker).length).toBe(6); // two shells, four sleeps
+      // An exec that leaves a process behind in a session of its own (answered once it is there).
+      const daemon = `setsid sh -c 'touch daemon; exec sleep 3600' >/dev/null 2>&1 & until [ -e daemon ]; do sleep 0.01; done`;
+      await own.client.execSync({ containerId: ids[0]!, cmd: ["sh", "-c", daemon], timeout: 10n });
+      await settled("six sleeps", () => sleepers(marker).length === 6);
+      tree = processTree(marker);
+      expect(tree.pgids.length).toBeGreaterThanOrEqual(3); // the containers' groups and the setsid ones
     } finally {
       await own.close();
     }
-    expect(processesWith(marker)).toEqual([]);
+    // At the moment close() resolved, not a moment later: every process and group is reaped.
+    expect(survivors(tree)).toEqual([]);
+  });
+
+  it("answers StopContainer and RemovePodSandbox, and reports an exit, only once all the container's processes are gone", async () => {
+    const sb = await sandbox("teardown");
+    const markers = { stop: "", remove: "", exit: "" };
+    const ids = { stop: "", remove: "", exit: "" };
+    for (const name of ["stop", "remove", "exit"] as const) {
+      markers[name] = `NODEKIT_SHIM_TEST=${randomUUID()}`;
+      const [key, value] = markers[name].split("=") as [string, string];
+      const { containerId } = await shim.client.createContainer({
+        podSandboxId: sb.podSandboxId,
+        config: {
+          metadata: { name },
+          image: { image: "busybox" },
+          command: ["sh", "-c", "trap 'exit 3' USR1; sleep 3600 & setsid sleep 3600 & wait"],
+          envs: [{ key, value: Buffer.from(value) }],
+        },
+        sandboxConfig: sb.config,
+      });
+      await shim.client.startContainer({ containerId });
+      ids[name] = containerId;
+    }
+    for (const marker of Object.values(markers)) await settled("two sleeps", () => sleepers(marker).length === 2);
+    const trees = {
+      stop: processTree(markers.stop),
+      remove: processTree(markers.remove),
+      exit: processTree(markers.exit),
+    };
+
+    await shim.client.stopContainer({ containerId: ids.stop, timeout: 0n });
+    expect(survivors(trees.stop)).toEqual([]);
+    expect(survivors(trees.remove)).toEqual([
+      ...trees.remove.pids.map((p) => `pid ${p}`),
+      ...trees.remove.pgids.map((g) => `group ${g}`),
+    ]);
+
+    // The container's main process exits by itself: EXITED is reported once the rest is gone too.
+    const { info } = await shim.client.containerStatus({ containerId: ids.exit, verbose: true });
+    process.kill(Number(info.pid), "SIGUSR1");
+    const status = await exited(shim.client, ids.exit);
+    expect(survivors(trees.exit)).toEqual([]);
+    expect([status.exitCode, status.reason]).toEqual([3, "Error"]);
+
+    await shim.client.removePodSandbox({ podSandboxId: sb.podSandboxId });
+    expect(survivors(trees.remove)).toEqual([]);
   });
 });
