@@ -1,74 +1,30 @@
-import {
-  type ContainerStatus as CriContainerStatus,
-  type ContainerState as CriState,
-  type DeepPartial,
-  type ImageService,
-  isNotFound,
-  isUnimplemented,
-  type PodSandboxConfig,
-  PodSandboxState,
-  type PodSandboxStatus,
-  type RuntimeService,
-} from "@nodekit/cri";
-import { type Backoff, createBackoff, formatDuration } from "../backoff.js";
-import { type Clock, sleep, systemClock } from "../clock.js";
+import type { DeepPartial, ImageService, PodSandboxConfig, RuntimeService } from "@nodekit/cri";
+import { PodSandboxState } from "@nodekit/cri";
+import { type Backoff, createBackoff } from "../backoff.js";
+import { type Clock, systemClock } from "../clock.js";
+import { createPodConfig, type PodConfigChange } from "../config/pod-config.js";
+import type { PodSource, PodSourceSink } from "../config/pod-source.js";
 import { KubeletError } from "../errors.js";
 import { labels as L } from "../labels.js";
-import { createLimiter } from "../limiter.js";
-import { computePodActions, isRestartableInitContainer } from "../plan/compute-pod-actions.js";
-import { hashContainer } from "../plan/hash.js";
-import type { PodActions } from "../plan/types.js";
-import type { Container, LifecycleHandler, Pod, PodStatus } from "../pod.js";
-import { type PodRuntimeStatus, podRuntimeStatusFrom, type RuntimeContainerStatus } from "../runtime-status.js";
+import { computePodActions } from "../plan/compute-pod-actions.js";
+import type { Container, Pod, PodStatus } from "../pod.js";
+import type { PodRuntimeStatus } from "../runtime-status.js";
 import { computePodStatus, type StartFailure } from "../status/compute-pod-status.js";
 import { podProblems } from "../validate.js";
-import { generateContainerConfig, generatePodSandboxConfig } from "./configs.js";
+import { createEventRecorder, type PodEvent } from "./events.js";
+import { createExecutor, gracePeriodOf } from "./executor.js";
+import { createGarbageCollector } from "./garbage-collector.js";
 import { createExecHookRunner, type HookRunner } from "./hooks.js";
 import { createImagePuller, type ImagePuller } from "./image-puller.js";
+import { type Logger, messageOf } from "./listeners.js";
+import { createPodWorkers } from "./pod-workers.js";
 import { createProber, type ProbeHandler } from "./prober.js";
+import { createRelister } from "./relister.js";
+import { createStatusManager, type PodStatusUpdate } from "./status-manager.js";
 
-/** An event about a pod, as the kubelet records them (`kubectl describe pod` shows these). */
-export interface PodEvent {
-  /** The event type, as in Kubernetes events. */
-  type: "Normal" | "Warning";
-  /** The kubelet's reason, e.g. `Pulling`, `Created`, `Started`, `Killing`, `BackOff`, `Failed`. */
-  reason: string;
-  /** The kubelet's message, e.g. `Started container app`. */
-  message: string;
-  /** The pod it is about. */
-  pod: {
-    /** The pod's namespace. */
-    namespace: string;
-    /** The pod's name. */
-    name: string;
-    /** The pod's uid. */
-    uid: string;
-  };
-  /** The container it is about, if any. */
-  container?: string | undefined;
-  /** Milliseconds on the reconciler's clock. */
-  time: number;
-}
-
-/** A new status of a pod, as the reconciler computed it. */
-export interface PodStatusUpdate {
-  /** The pod's uid. */
-  uid: string;
-  /** The desired pod, as last given to `updatePods`. */
-  pod: Pod;
-  /** The new status. */
-  status: PodStatus;
-}
-
-/** Where log lines of the reconciler go. */
-export interface Logger {
-  /** Detail: every pod event, as it is recorded. */
-  debug(message: string, fields?: Record<string, unknown>): void;
-  /** Informational messages (e.g. that the runtime has no container events and relisting alone goes on). */
-  info(message: string, fields?: Record<string, unknown>): void;
-  /** Problems the reconciler works around (a runtime object it could not read, a failed hook). */
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
+export type { PodEvent } from "./events.js";
+export type { Logger } from "./listeners.js";
+export type { PodStatusUpdate } from "./status-manager.js";
 
 /** Options of {@link createReconciler}. */
 export interface ReconcilerOptions {
@@ -126,15 +82,30 @@ export interface ReconcilerOptions {
   maxDeadContainersPerContainer?: number;
   /** Use GetContainerEvents to notice changes between relists, where the runtime has it (default true). */
   useContainerEvents?: boolean;
+  /**
+   * Sources of desired pods (a folder of static pods, the API server, your own), started by the
+   * first `start()` or `syncAll()` and stopped by `stop()`. Pods can also be given through
+   * {@link Reconciler.source} and {@link Reconciler.updatePods}; runtime pods that no source
+   * names are removed only once every source has synced.
+   */
+  sources?: readonly PodSource[];
 }
 
 /** The kubelet's pod sync as a reconciler: desired pods in, runtime state and pod statuses out. */
 export interface Reconciler {
   /**
-   * Sets the desired pods (the whole set). Pods that left it are killed gracefully and removed;
-   * pods with `metadata.deletionTimestamp` are killed gracefully and kept until they leave it.
+   * Sets the desired pods (the whole set) of the source `updatePods`: a shorthand for
+   * `source("updatePods").set(pods)`. Pods that left it are killed gracefully and removed; pods
+   * with `metadata.deletionTimestamp` are killed gracefully and kept until they leave it.
    */
   updatePods(pods: readonly Pod[]): void;
+  /**
+   * The sink of the pod source `name` (registered on first use): give pods one by one
+   * (`add`/`update`/`remove`, then `synced()`) or as a whole set (`set`), as the kubelet's
+   * sources do. Until every registered source has synced, no runtime pod is removed for being
+   * unknown.
+   */
+  source(name: string): PodSourceSink;
   /** Runs one full pass: relist the runtime, sync every pod, collect garbage. Resolves when done. */
   syncAll(): Promise<void>;
   /** Runs passes every `relistPeriodMs` (and on runtime events) until `stop()`. */
@@ -155,13 +126,10 @@ export interface Reconciler {
 
 interface PodState {
   uid: string;
+  /** The desired pod as its source last gave it (undefined for an orphan found in the runtime). */
   pod: Pod | undefined;
-  status: PodStatus | undefined;
-  statusJson: string;
   startFailures: Map<string, StartFailure>;
   error: KubeletError | undefined;
-  running: Promise<void> | undefined;
-  rerun: boolean;
   /** Fingerprint of the runtime and spec at the last sync that changed nothing. */
   quiet: string;
   /** The pod left the desired set: kill and remove it, then forget it. */
@@ -181,6 +149,11 @@ interface PodState {
  * image pull backoff, graceful termination with preStop hooks, relisting, and garbage collection.
  * All state lives in the runtime (the kubelet's labels and annotations), so a new reconciler picks
  * up where a dead one stopped.
+ *
+ * It is wired from the kubelet's parts, each usable alone: pod sources merged by a pod config
+ * (`createPodConfig`), the relister (`createRelister`), pod workers (`createPodWorkers`), the
+ * executor (`createExecutor`), garbage collection (`createGarbageCollector`), a status manager
+ * (`createStatusManager`) and an event recorder (`createEventRecorder`).
  *
  * @example
  * ```ts
@@ -202,7 +175,6 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const { runtime, image } = options;
   const clock = options.clock ?? systemClock;
   const log = options.logger;
-  const podLogsRoot = options.podLogsRoot ?? "/var/log/pods";
   const given = options.crashLoopBackOff;
   const crashLoopOptions = isBackoff(given) ? undefined : given;
   const resetMs = crashLoopOptions?.resetMs ?? 600_000;
@@ -220,63 +192,28 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     createImagePuller({ image, clock, maxParallelImagePulls: options.maxParallelImagePulls ?? 1 });
   const hooks = options.hooks ?? createExecHookRunner(runtime, clock);
   const prober = createProber({ runtime, clock, handler: options.probeHandler });
-  const maxDead = options.maxDeadContainersPerContainer ?? 1;
-  const statusListeners = new Set<(u: PodStatusUpdate) => void>();
-  const eventListeners = new Set<(e: PodEvent) => void>();
-  if (options.statusSink) statusListeners.add(options.statusSink);
-  if (options.eventSink) eventListeners.add(options.eventSink);
-
+  const recorder = createEventRecorder({ clock, logger: log });
+  const statuses = createStatusManager({ logger: log });
+  if (options.statusSink) statuses.onStatus(options.statusSink);
+  if (options.eventSink) recorder.onEvent(options.eventSink);
+  const emit = recorder.emit;
+  const relister = createRelister({ runtime, clock, logger: log });
+  const executor = createExecutor({
+    runtime,
+    clock,
+    puller,
+    hooks,
+    crashLoop,
+    events: recorder,
+    logger: log,
+    podLogsRoot: options.podLogsRoot ?? "/var/log/pods",
+    cgroupParent: options.cgroupParent,
+    runtimeHandler: options.runtimeHandler,
+    sandboxConfig: options.sandboxConfig,
+  });
+  const collector = createGarbageCollector({ runtime, maxDeadPerContainer: options.maxDeadContainersPerContainer });
   const pods = new Map<string, PodState>();
-  let snapshot = new Map<string, PodRuntimeStatus>();
   let runtimeName = "containerd";
-  const sandboxCache = new Map<string, PodSandboxStatus>();
-  const containerCache = new Map<string, { state: CriState; status: CriContainerStatus }>();
-  /** The sandbox of each container, from the last listing. */
-  const sandboxOfContainer = new Map<string, string>();
-  // Sequence numbers order relists and actions: a pod that acted after the last relist is re-read.
-  let seq = 0;
-  let snapshotSeq = 0;
-  const actedSeq = new Map<string, number>();
-  /** Pods the last relist could not read completely: not synced until a relist reads them. */
-  const uninspected = new Set<string>();
-  /** Orphans are killed only once the desired pods are known (the kubelet's sourcesReady). */
-  let desiredKnown = false;
-  const limit = createLimiter(options.maxConcurrentSyncs ?? 8);
-
-  // --- events and status ---------------------------------------------------------------------
-
-  const emit = (pod: Pod, type: PodEvent["type"], reason: string, message: string, container?: string): void => {
-    const m = pod.metadata ?? {};
-    const event: PodEvent = {
-      type,
-      reason,
-      message,
-      pod: { namespace: m.namespace ?? "", name: m.name ?? "", uid: m.uid ?? "" },
-      container,
-      time: clock.now(),
-    };
-    log?.debug(`${reason}: ${message}`, { pod: `${m.namespace}/${m.name}`, container });
-    notify(eventListeners, event);
-  };
-
-  /** Calls listeners; one that throws is logged and does not disturb a sync. */
-  const notify = <T>(listeners: Set<(value: T) => void>, value: T): void => {
-    for (const l of listeners) {
-      try {
-        l(value);
-      } catch (err) {
-        log?.warn("a listener threw", { error: messageOf(err) });
-      }
-    }
-  };
-
-  const publish = (state: PodState, status: PodStatus): void => {
-    const json = JSON.stringify(status, (k, v) => (k === "lastTransitionTime" ? undefined : v));
-    state.status = status;
-    if (json === state.statusJson || !state.pod) return;
-    state.statusJson = json;
-    notify(statusListeners, { uid: state.uid, pod: state.pod, status });
-  };
 
   const stateOf = (uid: string): PodState => {
     let s = pods.get(uid);
@@ -284,12 +221,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       s = {
         uid,
         pod: undefined,
-        status: undefined,
-        statusJson: "",
         startFailures: new Map(),
         error: undefined,
-        running: undefined,
-        rerun: false,
         quiet: "",
         removed: false,
         valid: undefined,
@@ -301,92 +234,53 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     return s;
   };
 
-  // --- reading the runtime -------------------------------------------------------------------
+  const publish = (state: PodState, status: PodStatus): void => statuses.setStatus(state.uid, state.pod, status);
 
-  const inspectSandbox = async (id: string, state: PodSandboxState): Promise<PodSandboxStatus | undefined> => {
-    const cached = sandboxCache.get(id);
-    if (cached && cached.state === state) return cached;
-    try {
-      const { status } = await runtime.podSandboxStatus({ podSandboxId: id });
-      if (status) sandboxCache.set(id, status);
-      return status;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  };
+  // --- desired pods: the pod config's changes -----------------------------------------------
 
-  const inspectContainer = async (id: string, state: CriState): Promise<CriContainerStatus | undefined> => {
-    const cached = containerCache.get(id);
-    // A running or created container's status only changes with its state; an exited one never.
-    if (cached && cached.state === state) return cached.status;
-    try {
-      const { status } = await runtime.containerStatus({ containerId: id });
-      if (status) containerCache.set(id, { state: status.state, status });
-      return status;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  };
-
-  /** Lists the runtime (all pods, or one by uid) and builds each pod's runtime status. */
-  const inspect = async (uid?: string): Promise<Map<string, PodRuntimeStatus>> => {
-    const filter = uid ? { labelSelector: { [L.podUid]: uid } } : {};
-    const [{ items }, { containers }] = await Promise.all([
-      runtime.listPodSandbox({ filter }),
-      runtime.listContainers({ filter }),
-    ]);
-    const byPod = new Map<
-      string,
-      { name: string; namespace: string; sandboxes: PodSandboxStatus[]; containers: CriContainerStatus[] }
-    >();
-    const group = (labels: Record<string, string>) => {
-      const podUid = labels[L.podUid];
-      if (!podUid) return undefined;
-      let g = byPod.get(podUid);
-      if (!g) {
-        g = { name: labels[L.podName] ?? "", namespace: labels[L.podNamespace] ?? "", sandboxes: [], containers: [] };
-        byPod.set(podUid, g);
+  const desiredPod = (pod: Pod): void => {
+    const uid = pod.metadata!.uid!;
+    const state = stateOf(uid);
+    const json = JSON.stringify(pod);
+    const wasRemoved = state.removed;
+    state.pod = pod;
+    state.removed = false;
+    if (json === state.podJson && !wasRemoved) return; // the same pod again: nothing to do
+    state.podJson = json;
+    state.quiet = "";
+    const problems = podProblems(pod);
+    const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    state.error = problems.length
+      ? new KubeletError("InvalidPod", `pod ${name} is invalid: ${problems.join("; ")}`, { pod: name })
+      : undefined;
+    if (state.error) {
+      emit(pod, "Warning", "FailedValidation", state.error.message);
+      // Never valid: it fails. Valid before: the last valid spec keeps running.
+      if (!state.valid) {
+        publish(state, { phase: "Failed", reason: "InvalidPod", message: state.error.message, conditions: [] });
       }
-      return g;
-    };
-    const work: Promise<void>[] = [];
-    // A pod whose statuses could not all be read is left out of this relist (the kubelet
-    // re-inspects it next time) rather than acted on with half a picture.
-    const incomplete = new Set<string>();
-    const failed = (podUid: string) => (err: unknown) => {
-      incomplete.add(podUid);
-      log?.warn("cannot inspect pod", { pod: podUid, error: messageOf(err) });
-    };
-    for (const sb of items) {
-      const g = group(sb.labels);
-      if (g)
-        work.push(
-          inspectSandbox(sb.id, sb.state).then((s) => void (s && g.sandboxes.push(s)), failed(sb.labels[L.podUid]!)),
-        );
+      return;
     }
-    for (const c of containers) {
-      sandboxOfContainer.set(c.id, c.podSandboxId);
-      const g = group(c.labels);
-      if (g)
-        work.push(
-          inspectContainer(c.id, c.state).then((s) => void (s && g.containers.push(s)), failed(c.labels[L.podUid]!)),
-        );
-    }
-    await Promise.all(work);
-    for (const podUid of incomplete) byPod.delete(podUid);
-    if (incomplete.size && uid) throw new KubeletError("InspectFailed", `cannot read the runtime state of pod ${uid}`);
-    if (incomplete.size) for (const podUid of incomplete) uninspected.add(podUid);
-    if (!uid) {
-      const live = new Set([...items.map((s) => s.id), ...containers.map((c) => c.id)]);
-      for (const id of sandboxCache.keys()) if (!live.has(id)) sandboxCache.delete(id);
-      for (const id of containerCache.keys()) if (!live.has(id)) containerCache.delete(id);
-      for (const id of sandboxOfContainer.keys()) if (!live.has(id)) sandboxOfContainer.delete(id);
-    }
-    const out = new Map<string, PodRuntimeStatus>();
-    for (const [podUid, g] of byPod) out.set(podUid, podRuntimeStatusFrom({ uid: podUid, ...g }));
-    return out;
+    // A deleted or changed pod stops waiting on what its sync is doing (a pull, a hook).
+    if (state.valid && (pod.metadata?.deletionTimestamp || workers.isBusy(uid))) state.abort.abort();
+    state.valid = pod;
+  };
+
+  const podConfig = createPodConfig((change: PodConfigChange) => {
+    if (change.kind === "upsert") return desiredPod(change.pod);
+    const state = pods.get(change.uid);
+    if (!state || state.removed) return;
+    state.removed = true;
+    state.abort.abort();
+  });
+
+  // --- one pod -------------------------------------------------------------------------------
+
+  const fingerprint = (pod: Pod | undefined, rs: PodRuntimeStatus | undefined): string => {
+    let f = pod ? `${pod.metadata?.deletionTimestamp ?? ""}|` : "-|";
+    for (const s of rs?.sandboxStatuses ?? []) f += `${s.id}:${s.state},`;
+    for (const c of rs?.containerStatuses ?? []) f += `${c.id}:${c.state},`;
+    return f;
   };
 
   const emptyRuntimeStatus = (pod: Pod): PodRuntimeStatus => ({
@@ -398,276 +292,40 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     containerStatuses: [],
   });
 
-  // --- killing -------------------------------------------------------------------------------
-
-  const gracePeriodOf = (pod: Pod): number =>
-    pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
-
-  const killContainer = async (
-    pod: Pod,
-    c: RuntimeContainerStatus,
-    spec: Container | undefined,
-    message: string,
-    gracePeriodOverride?: number,
-  ): Promise<void> => {
-    let grace = gracePeriodOverride ?? gracePeriodOf(pod);
-    emit(pod, "Normal", "Killing", message || `Stopping container ${c.name}`, c.name);
-    const preStop: LifecycleHandler | undefined = spec?.lifecycle?.preStop;
-    if (preStop && grace > 0 && c.state === "running") {
-      const started = clock.now();
-      const budget = new AbortController();
-      const timer = clock.setTimeout(
-        () => budget.abort(new KubeletError("FailedPreStopHook", "preStop hook ran out of time")),
-        grace * 1000,
-      );
-      try {
-        await hooks.run({
-          pod,
-          container: spec!,
-          containerId: c.id,
-          kind: "preStop",
-          handler: preStop,
-          timeoutMs: grace * 1000,
-          signal: budget.signal,
-        });
-      } catch (err) {
-        // The hook's output may hold secrets: the kubelet reports that it failed, not what it said.
-        emit(pod, "Warning", "FailedPreStopHook", `PreStopHook failed`, c.name);
-        log?.warn("preStop hook failed", { container: c.name, error: String(err) });
-      } finally {
-        clock.clearTimeout(timer);
-      }
-      grace -= Math.floor((clock.now() - started) / 1000);
-    }
-    grace = Math.max(Math.ceil(grace), 2); // the kubelet's minimum grace period
-    try {
-      await runtime.stopContainer({ containerId: c.id, timeout: BigInt(grace) }, { timeoutMs: grace * 1000 + 120_000 });
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-  };
-
-  /** Stops every running container (regular first, then sidecars in reverse order) and every sandbox. */
-  const killPod = async (pod: Pod, rs: PodRuntimeStatus, gracePeriodOverride?: number): Promise<void> => {
-    const specs = new Map<string, { c: Container; sidecarIndex: number }>();
-    for (const [i, c] of (pod.spec?.initContainers ?? []).entries()) {
-      specs.set(c.name, { c, sidecarIndex: isRestartableInitContainer(c) ? i : -1 });
-    }
-    for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.ephemeralContainers ?? [])])
-      specs.set(c.name, { c, sidecarIndex: -1 });
-    const running = rs.containerStatuses.filter((c) => c.state === "running" || c.state === "unknown");
-    const sidecars = running.filter((c) => (specs.get(c.name)?.sidecarIndex ?? -1) >= 0);
-    const others = running.filter((c) => !sidecars.includes(c));
-    await Promise.all(others.map((c) => killContainer(pod, c, specs.get(c.name)?.c, "", gracePeriodOverride)));
-    sidecars.sort((a, b) => specs.get(b.name)!.sidecarIndex - specs.get(a.name)!.sidecarIndex);
-    for (const c of sidecars) await killContainer(pod, c, specs.get(c.name)?.c, "", gracePeriodOverride);
-    // Every sandbox, ready or not: a dead one may still hold its network.
-    for (const sb of rs.sandboxStatuses) {
-      try {
-        await runtime.stopPodSandbox({ podSandboxId: sb.id });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    }
-  };
-
-  const removeAll = async (rs: PodRuntimeStatus): Promise<void> => {
-    for (const c of rs.containerStatuses) await runtime.removeContainer({ containerId: c.id });
-    for (const sb of rs.sandboxStatuses) await runtime.removePodSandbox({ podSandboxId: sb.id });
-  };
-
-  // --- starting ------------------------------------------------------------------------------
-
-  /** Starts one container; returns false when it could not (the reason is recorded). */
-  const startContainer = async (
-    state: PodState,
-    pod: Pod,
-    rs: PodRuntimeStatus,
-    container: Container,
-    kind: "init" | "regular" | "ephemeral",
-    sandboxId: string,
-    sandboxConfig: DeepPartial<PodSandboxConfig>,
-  ): Promise<boolean> => {
-    const m = pod.metadata ?? {};
-    const fail = (reason: string, message: string): false => {
-      state.startFailures.set(container.name, { reason, message });
-      return false;
-    };
-    const previous = rs.containerStatuses.find((c) => c.name === container.name);
-    if (previous?.state === "exited") {
-      const key = `${m.name}_${m.namespace}_${m.uid}_${container.name}_${hashContainer(container)}`;
-      const finishedAt = Number(previous.finishedAt / 1_000_000n);
-      if (crashLoop.isInBackOffSince(key, finishedAt)) {
-        const podRef = `${m.name}_${m.namespace}(${m.uid})`;
-        emit(
-          pod,
-          "Warning",
-          "BackOff",
-          `Back-off restarting failed container ${container.name} in pod ${podRef}`,
-          container.name,
-        );
-        return fail(
-          "CrashLoopBackOff",
-          `back-off ${formatDuration(crashLoop.get(key))} restarting failed container=${container.name} pod=${podRef}`,
-        );
-      }
-      crashLoop.next(key, finishedAt);
-    }
-    let imageRef: string;
-    try {
-      imageRef = await puller.ensureImage({ pod, container, sandboxConfig, signal: state.abort.signal }, (e) =>
-        emit(pod, e.type, e.reason, e.message, container.name),
-      );
-    } catch (err) {
-      const k = err instanceof KubeletError ? err : new KubeletError("ErrImagePull", String(err));
-      return fail(k.reason, k.message);
-    }
-    const restartCount = previous ? previous.restartCount + 1 : 0;
-    let containerId: string;
-    try {
-      ({ containerId } = await runtime.createContainer({
-        podSandboxId: sandboxId,
-        config: generateContainerConfig(pod, container, restartCount, imageRef, kind),
-        sandboxConfig,
-      }));
-    } catch (err) {
-      emit(pod, "Warning", "Failed", `Error: ${messageOf(err)}`, container.name);
-      return fail("CreateContainerError", messageOf(err));
-    }
-    emit(pod, "Normal", "Created", `Created container: ${container.name}`, container.name);
-    try {
-      await runtime.startContainer({ containerId });
-    } catch (err) {
-      emit(pod, "Warning", "Failed", `Error: ${messageOf(err)}`, container.name);
-      return fail("RunContainerError", messageOf(err));
-    }
-    emit(pod, "Normal", "Started", `Started container ${container.name}`, container.name);
-    const postStart = container.lifecycle?.postStart;
-    if (postStart) {
-      try {
-        await hooks.run({
-          pod,
-          container,
-          containerId,
-          kind: "postStart",
-          handler: postStart,
-          timeoutMs: gracePeriodOf(pod) * 1000,
-        });
-      } catch (err) {
-        emit(pod, "Warning", "FailedPostStartHook", messageOf(err), container.name);
-        const started: RuntimeContainerStatus = {
-          ...emptyContainer(containerId, container.name),
-          state: "running",
-        };
-        await killContainer(pod, started, container, "FailedPostStartHook");
-        return fail("PostStartHookError", messageOf(err));
-      }
-    }
-    state.startFailures.delete(container.name);
-    return true;
-  };
-
-  /** The kubelet's kubeGenericRuntimeManager.SyncPod, after computePodActions. */
-  const execute = async (state: PodState, pod: Pod, rs: PodRuntimeStatus, actions: PodActions): Promise<void> => {
-    const spec = pod.spec!;
-    // The configs first: a pod whose names cannot become paths and labels changes nothing.
-    let sandboxConfig = generatePodSandboxConfig(pod, actions.attempt, {
-      podLogsRoot,
-      cgroupParent: options.cgroupParent,
+  const statusOf = (state: PodState, pod: Pod, rs: PodRuntimeStatus, terminal: boolean): PodStatus =>
+    computePodStatus(pod, rs, {
+      previous: statuses.getStatus(state.uid) ?? pod.status,
+      startFailures: state.startFailures,
+      runtimeName,
+      hostIPs: options.nodeIPs,
+      readiness: prober.ready,
+      startup: prober.started,
+      now: clock.now(),
+      podIsTerminal: terminal,
     });
-    if (options.sandboxConfig) sandboxConfig = options.sandboxConfig(pod, sandboxConfig);
-    if (actions.createSandbox && actions.sandboxId) {
-      emit(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.");
-    }
-    if (actions.killPod) {
-      await killPod(pod, rs);
-      if (actions.createSandbox) {
-        // Init containers start over in a new sandbox.
-        const inits = new Set((spec.initContainers ?? []).map((c) => c.name));
-        for (const c of rs.containerStatuses)
-          if (inits.has(c.name)) await runtime.removeContainer({ containerId: c.id });
-      }
-    } else {
-      for (const [id, k] of actions.containersToKill) {
-        const c = rs.containerStatuses.find((s) => s.id === id)!;
-        const list =
-          k.kind === "init" ? spec.initContainers : k.kind === "ephemeral" ? spec.ephemeralContainers : spec.containers;
-        await killContainer(
-          pod,
-          c,
-          list?.find((s) => s.name === k.name),
-          k.message,
-        );
-      }
-    }
-    // Only the newest exited instance of each init container is kept.
-    const initNames = new Set((spec.initContainers ?? []).map((c) => c.name));
-    const seen = new Set<string>();
-    for (const c of rs.containerStatuses) {
-      if (!initNames.has(c.name) || c.state !== "exited") continue;
-      if (seen.has(c.name)) await runtime.removeContainer({ containerId: c.id });
-      seen.add(c.name);
-    }
 
-    let sandboxId = actions.sandboxId;
-    if (actions.createSandbox) {
-      try {
-        ({ podSandboxId: sandboxId } = await runtime.runPodSandbox({
-          config: sandboxConfig,
-          runtimeHandler: options.runtimeHandler ?? "",
-        }));
-      } catch (err) {
-        emit(pod, "Warning", "FailedCreatePodSandBox", `Failed to create pod sandbox: ${messageOf(err)}`);
-        return;
-      }
-      rs = {
-        ...rs,
-        containerStatuses: actions.killPod
-          ? rs.containerStatuses.filter((c) => !initNames.has(c.name))
-          : rs.containerStatuses,
-      };
-    }
-    for (const i of actions.ephemeralContainersToStart) {
-      await startContainer(state, pod, rs, spec.ephemeralContainers![i]!, "ephemeral", sandboxId, sandboxConfig);
-    }
-    for (const i of actions.initContainersToStart) {
-      const c = spec.initContainers![i]!;
-      const ok = await startContainer(state, pod, rs, c, "init", sandboxId, sandboxConfig);
-      if (!ok && !isRestartableInitContainer(c)) return;
-    }
-    for (const i of actions.containersToStart) {
-      await startContainer(state, pod, rs, spec.containers[i]!, "regular", sandboxId, sandboxConfig);
-    }
-  };
-
-  // --- one pod -------------------------------------------------------------------------------
-
-  const fingerprint = (pod: Pod | undefined, rs: PodRuntimeStatus | undefined): string => {
-    let f = pod ? `${pod.metadata?.deletionTimestamp ?? ""}|` : "-|";
-    for (const s of rs?.sandboxStatuses ?? []) f += `${s.id}:${s.state},`;
-    for (const c of rs?.containerStatuses ?? []) f += `${c.id}:${c.state},`;
-    return f;
-  };
-
-  const syncPod = async (state: PodState, fresh: boolean): Promise<void> => {
+  const syncPod = async (uid: string, fresh: boolean): Promise<void> => {
+    const state = pods.get(uid);
+    if (!state) return;
     state.abort = new AbortController();
-    const stale = fresh || (actedSeq.get(state.uid) ?? 0) > snapshotSeq;
-    let rs = stale ? (await inspect(state.uid)).get(state.uid) : snapshot.get(state.uid);
+    const stale = fresh || relister.isStale(uid);
+    let rs = stale ? await relister.inspectPod(uid) : relister.snapshot().get(uid);
     if (state.removed || !state.pod) {
       // The pod left the desired set (or was never known: an orphan). Kill, then remove.
       if (rs) {
         const known = state.valid;
-        const grace = known ? gracePeriodOf(known) : graceFromAnnotations(rs, containerCache);
-        actedSeq.set(state.uid, ++seq);
-        await killPod(known ?? podFromRuntime(rs), rs, grace);
-        rs = (await inspect(state.uid)).get(state.uid);
-        if (rs) await removeAll(rs);
+        const grace = known ? gracePeriodOf(known) : graceFromAnnotations(rs, relister.containerAnnotations);
+        relister.markActed(uid);
+        await executor.killPod(known ?? podFromRuntime(rs), rs, grace);
+        rs = await relister.inspectPod(uid);
+        if (rs) await executor.removePod(rs);
       }
       if (state.removed || !state.pod) {
-        pods.delete(state.uid);
-        prober.forget(state.uid);
+        pods.delete(uid);
+        statuses.forget(uid);
+        prober.forget(uid);
       } else {
-        state.rerun = true; // desired again while it was being removed: it starts over
+        void workers.update(uid, true); // desired again while it was being removed: it starts over
       }
       return;
     }
@@ -678,16 +336,16 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     void prober.probePod(pod, rs).then((changed) => {
       if (!changed) return;
       state.quiet = "";
-      if (!state.removed) void schedule(state, true);
+      if (!state.removed) void workers.update(uid, true);
     });
     const key = fingerprint(pod, rs);
     // Nothing changed since a sync that had nothing to do (and no backoff is pending).
     if (key === state.quiet && state.startFailures.size === 0) return;
 
     if (pod.metadata?.deletionTimestamp) {
-      actedSeq.set(state.uid, ++seq);
-      await killPod(pod, rs);
-      rs = (await inspect(state.uid)).get(state.uid) ?? emptyRuntimeStatus(pod);
+      relister.markActed(uid);
+      await executor.killPod(pod, rs);
+      rs = (await relister.inspectPod(uid)) ?? emptyRuntimeStatus(pod);
       publish(state, statusOf(state, pod, rs, true));
       state.quiet = fingerprint(pod, rs);
       return;
@@ -699,8 +357,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         rs.containerStatuses.some((c) => c.state === "running") ||
         rs.sandboxStatuses.some((s) => s.state === PodSandboxState.SANDBOX_READY)
       ) {
-        await killPod(pod, rs);
-        rs = (await inspect(state.uid)).get(state.uid) ?? rs;
+        await executor.killPod(pod, rs);
+        rs = (await relister.inspectPod(uid)) ?? rs;
       }
       publish(state, statusOf(state, pod, rs, true));
       state.quiet = fingerprint(pod, rs);
@@ -723,102 +381,54 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     state.quiet = "";
     // As the kubelet, report the status before acting (ContainerCreating while pulling…).
     publish(state, before);
-    actedSeq.set(state.uid, ++seq);
-    await execute(state, pod, rs, actions);
-    rs = (await inspect(state.uid)).get(state.uid) ?? emptyRuntimeStatus(pod);
+    relister.markActed(uid);
+    await executor.syncPod(pod, rs, actions, { startFailures: state.startFailures, signal: state.abort.signal });
+    rs = (await relister.inspectPod(uid)) ?? emptyRuntimeStatus(pod);
     publish(state, statusOf(state, pod, rs, false));
   };
 
-  const statusOf = (state: PodState, pod: Pod, rs: PodRuntimeStatus, terminal: boolean): PodStatus =>
-    computePodStatus(pod, rs, {
-      previous: state.status ?? pod.status,
-      startFailures: state.startFailures,
-      runtimeName,
-      hostIPs: options.nodeIPs,
-      readiness: prober.ready,
-      startup: prober.started,
-      now: clock.now(),
-      podIsTerminal: terminal,
-    });
-
-  /** Runs syncs of one pod one at a time; a request while one runs makes it run once more. */
-  const schedule = (state: PodState, fresh = false): Promise<void> => {
-    if (state.running) {
-      state.rerun = true;
-      return state.running;
-    }
-    state.running = (async () => {
-      let first = true;
-      do {
-        state.rerun = false;
-        try {
-          await limit(() => syncPod(state, fresh || !first));
-        } catch (err) {
-          log?.warn("pod sync failed", { pod: state.uid, error: messageOf(err) });
-          if (state.pod) emit(state.pod, "Warning", "FailedSync", `error syncing pod: ${messageOf(err)}`);
-          state.quiet = "";
-        }
-        first = false;
-      } while (state.rerun);
-    })().finally(() => {
-      state.running = undefined;
-    });
-    return state.running;
-  };
+  const workers = createPodWorkers({
+    sync: syncPod,
+    maxConcurrent: options.maxConcurrentSyncs,
+    onError(uid, err) {
+      log?.warn("pod sync failed", { pod: uid, error: messageOf(err) });
+      const state = pods.get(uid);
+      if (state?.pod) emit(state.pod, "Warning", "FailedSync", `error syncing pod: ${messageOf(err)}`);
+      if (state) state.quiet = "";
+    },
+  });
 
   /** Nothing changed in the last relist since a sync of this pod that had nothing to do. */
   const isQuiet = (state: PodState): boolean =>
-    state.quiet !== "" && state.quiet === fingerprint(state.valid, snapshot.get(state.uid));
-
-  // --- garbage collection --------------------------------------------------------------------
-
-  const collectGarbage = async (): Promise<void> => {
-    for (const [uid, rs] of snapshot) {
-      const state = pods.get(uid);
-      if (!state || state.running || state.removed || !state.valid) continue;
-      // A pod with nothing changed since a quiet sync has nothing new to collect either.
-      if (isQuiet(state)) continue;
-      const byName = new Map<string, RuntimeContainerStatus[]>();
-      for (const c of rs.containerStatuses) {
-        if (c.state === "running" || c.state === "unknown") continue;
-        const list = byName.get(c.name) ?? [];
-        list.push(c);
-        byName.set(c.name, list);
-      }
-      const removed = new Set<string>();
-      for (const list of byName.values()) {
-        // Newest first: keep the newest dead ones (their exit is the container's last state).
-        for (const c of list.slice(maxDead)) {
-          await runtime.removeContainer({ containerId: c.id }).catch(() => undefined);
-          removed.add(c.id);
-        }
-      }
-      // Old sandboxes go once no container in them is kept.
-      const newest = rs.sandboxStatuses[0];
-      const inUse = new Set(
-        rs.containerStatuses.filter((c) => !removed.has(c.id)).map((c) => sandboxOfContainer.get(c.id)),
-      );
-      for (const sb of rs.sandboxStatuses) {
-        if (sb === newest || sb.state === PodSandboxState.SANDBOX_READY || inUse.has(sb.id)) continue;
-        await runtime.removePodSandbox({ podSandboxId: sb.id }).catch(() => undefined);
-      }
-    }
-  };
+    state.quiet !== "" && state.quiet === fingerprint(state.valid, relister.snapshot().get(state.uid));
 
   // --- passes --------------------------------------------------------------------------------
 
+  const sourcesAbort = new AbortController();
+  let sourcesStarted = false;
+  const startSources = () => {
+    if (sourcesStarted) return;
+    sourcesStarted = true;
+    for (const source of options.sources ?? []) {
+      const sink = podConfig.sink(source.name);
+      Promise.resolve()
+        .then(() => source.start(sink, sourcesAbort.signal))
+        .catch((err) => log?.warn("pod source failed", { source: source.name, error: messageOf(err) }));
+    }
+  };
+  // Registered at once, so no orphan is removed before they have synced.
+  for (const source of options.sources ?? []) podConfig.sink(source.name);
+
   let versionChecked = false;
   const pass = async (wait: boolean): Promise<void> => {
+    startSources();
     if (!versionChecked) {
       runtimeName = (await runtime.version({})).runtimeName || runtimeName;
       versionChecked = true;
     }
-    const relistSeq = ++seq;
     let relistError: KubeletError | undefined;
-    uninspected.clear();
     try {
-      snapshot = await inspect();
-      snapshotSeq = relistSeq;
+      await relister.relist();
     } catch (err) {
       // The whole-node listing failed (a runtime away, a listing over the message limit). Pods
       // that must stop are still killed, each read with its own small listing by pod uid; the
@@ -828,26 +438,40 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       });
       log?.warn("relist failed: syncing only pods that are being killed", { error: messageOf(err) });
     }
-    if (desiredKnown && !relistError) {
+    const snapshot = relister.snapshot();
+    if (podConfig.sourcesReady() && !relistError) {
       for (const uid of snapshot.keys()) if (!pods.has(uid)) stateOf(uid).removed = true; // an orphan
     }
     const work: Promise<void>[] = [];
     for (const state of pods.values()) {
-      if (!wait && state.running) continue;
+      const busy = workers.isBusy(state.uid);
+      if (!wait && busy) continue;
       if (relistError) {
-        if (state.removed || state.valid?.metadata?.deletionTimestamp) work.push(schedule(state, true));
+        if (state.removed || state.valid?.metadata?.deletionTimestamp) work.push(workers.update(state.uid, true));
         continue;
       }
-      if (uninspected.has(state.uid)) continue;
+      if (!relister.wasInspected(state.uid)) continue;
       // A quiet pod (nothing changed since a sync that had nothing to do, no probes to run) needs
       // no worker at all: the steady state of a large node costs a fingerprint per pod.
-      if (!state.removed && !state.running && !hasProbes(state.valid) && isQuiet(state)) continue;
-      work.push(schedule(state));
+      if (!state.removed && !busy && !hasProbes(state.valid) && isQuiet(state)) continue;
+      work.push(workers.update(state.uid));
     }
     if (wait) await Promise.all(work);
     if (relistError) throw relistError;
-    await collectGarbage();
+    await collectGarbage(snapshot);
     crashLoop.gc();
+  };
+
+  const collectGarbage = (snapshot: ReadonlyMap<string, PodRuntimeStatus>): Promise<void> => {
+    const eligible: PodRuntimeStatus[] = [];
+    for (const [uid, rs] of snapshot) {
+      const state = pods.get(uid);
+      if (!state || workers.isBusy(uid) || state.removed || !state.valid) continue;
+      // A pod with nothing changed since a quiet sync has nothing new to collect either.
+      if (isQuiet(state)) continue;
+      eligible.push(rs);
+    }
+    return collector.collect(eligible, relister.sandboxOf);
   };
 
   let timer: unknown;
@@ -864,123 +488,40 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       });
   };
 
-  /**
-   * Follows GetContainerEvents to sync a pod as soon as one of its containers changes. A stream that
-   * ends (a runtime restart) is reopened after a relist period; after 5 failures in a row, or at
-   * once on UNIMPLEMENTED, relisting alone goes on (the kubelet's evented PLEG falls back alike).
-   */
-  const watchEvents = async (): Promise<void> => {
-    if (options.useContainerEvents === false) return;
-    let failures = 0;
-    while (running && failures < 5) {
-      try {
-        for await (const ev of runtime.getContainerEvents({}, { signal: eventsAbort.signal })) {
-          failures = 0;
-          const uid = ev.podSandboxStatus?.labels[L.podUid];
-          const state = uid ? pods.get(uid) : undefined;
-          if (state && running) void schedule(state, true);
-        }
-        failures++;
-      } catch (err) {
-        if (isUnimplemented(err) || !running) return;
-        failures++;
-        log?.warn("container events stream ended", { error: messageOf(err), failures });
-      }
-      if (running) await sleep(clock, options.relistPeriodMs ?? 1000, eventsAbort.signal).catch(() => undefined);
-    }
-    if (running) log?.info("container events unavailable: relisting only");
-  };
-
   return {
     updatePods(list) {
-      desiredKnown = true;
-      const desired = new Set<string>();
-      for (const pod of list) {
-        const uid = pod.metadata?.uid;
-        if (!uid) continue;
-        desired.add(uid);
-        const state = stateOf(uid);
-        const json = JSON.stringify(pod);
-        const wasRemoved = state.removed;
-        state.pod = pod;
-        state.removed = false;
-        if (json === state.podJson && !wasRemoved) continue; // the same pod again: nothing to do
-        state.podJson = json;
-        state.quiet = "";
-        const problems = podProblems(pod);
-        const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
-        state.error = problems.length
-          ? new KubeletError("InvalidPod", `pod ${name} is invalid: ${problems.join("; ")}`, { pod: name })
-          : undefined;
-        if (state.error) {
-          emit(pod, "Warning", "FailedValidation", state.error.message);
-          // Never valid: it fails. Valid before: the last valid spec keeps running.
-          if (!state.valid) {
-            publish(state, { phase: "Failed", reason: "InvalidPod", message: state.error.message, conditions: [] });
-          }
-          continue;
-        }
-        // A deleted or changed pod stops waiting on what its sync is doing (a pull, a hook).
-        if (state.valid && (pod.metadata?.deletionTimestamp || state.running)) state.abort.abort();
-        state.valid = pod;
-      }
-      for (const state of pods.values()) {
-        if (desired.has(state.uid) || state.removed) continue;
-        state.removed = true;
-        state.abort.abort();
-      }
+      podConfig.sink("updatePods").set(list);
     },
+    source: (name) => podConfig.sink(name),
     syncAll: () => pass(true),
     start() {
       if (running) return;
       running = true;
       eventsAbort = new AbortController();
-      void watchEvents();
+      if (options.useContainerEvents !== false) {
+        void relister.watch(
+          (uid) => {
+            if (running && pods.has(uid)) void workers.update(uid, true);
+          },
+          { signal: eventsAbort.signal, retryMs: options.relistPeriodMs ?? 1000 },
+        );
+      }
       tick();
     },
     async stop() {
       running = false;
       eventsAbort.abort();
+      sourcesAbort.abort();
       for (const s of pods.values()) s.abort.abort();
       clock.clearTimeout(timer);
       await passInFlight;
-      await Promise.all([...pods.values()].map((s) => s.running));
+      await workers.idle();
     },
-    podStatus: (uid) => pods.get(uid)?.status,
+    podStatus: (uid) => statuses.getStatus(uid),
     podError: (uid) => pods.get(uid)?.error,
-    onStatus(listener) {
-      statusListeners.add(listener);
-      return () => statusListeners.delete(listener);
-    },
-    onEvent(listener) {
-      eventListeners.add(listener);
-      return () => eventListeners.delete(listener);
-    },
-    events(signal) {
-      return {
-        async *[Symbol.asyncIterator]() {
-          const queue: PodEvent[] = [];
-          let wake: (() => void) | undefined;
-          const listener = (e: PodEvent) => {
-            queue.push(e);
-            wake?.();
-          };
-          const onAbort = () => wake?.();
-          eventListeners.add(listener);
-          signal?.addEventListener("abort", onAbort);
-          try {
-            while (!signal?.aborted) {
-              const next = queue.shift();
-              if (next) yield next;
-              else await new Promise<void>((r) => (wake = r));
-            }
-          } finally {
-            eventListeners.delete(listener);
-            signal?.removeEventListener("abort", onAbort);
-          }
-        },
-      };
-    },
+    onStatus: (listener) => statuses.onStatus(listener),
+    onEvent: (listener) => recorder.onEvent(listener),
+    events: (signal) => recorder.events(signal),
   };
 }
 
@@ -996,36 +537,13 @@ function isBackoff(value: unknown): value is Backoff {
   return typeof value === "object" && value !== null && typeof (value as Backoff).isInBackOffSince === "function";
 }
 
-function messageOf(err: unknown): string {
-  if (err instanceof Error && "rawMessage" in err && typeof err.rawMessage === "string") return err.rawMessage;
-  return err instanceof Error ? err.message : String(err);
-}
-
-function emptyContainer(id: string, name: string): RuntimeContainerStatus {
-  return {
-    id,
-    name,
-    state: "created",
-    createdAt: 0n,
-    startedAt: 0n,
-    finishedAt: 0n,
-    exitCode: 0,
-    reason: "",
-    message: "",
-    image: "",
-    imageRef: "",
-    hash: "",
-    restartCount: 0,
-  };
-}
-
 /** The grace period the kubelet restores from a container's annotations when the pod is gone. */
 function graceFromAnnotations(
   rs: PodRuntimeStatus,
-  cache: ReadonlyMap<string, { status: CriContainerStatus }>,
+  annotationsOf: (containerId: string) => Readonly<Record<string, string>> | undefined,
 ): number {
   for (const c of rs.containerStatuses) {
-    const a = cache.get(c.id)?.status.annotations;
+    const a = annotationsOf(c.id);
     const v = Number(a?.[L.podDeletionGracePeriod] ?? a?.[L.podTerminationGracePeriod]);
     if (Number.isFinite(v)) return v;
   }

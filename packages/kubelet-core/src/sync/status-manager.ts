@@ -1,0 +1,56 @@
+import type { Pod, PodStatus } from "../pod.js";
+import { createListeners, type Logger } from "./listeners.js";
+
+/** A new status of a pod, as the reconciler computed it. */
+export interface PodStatusUpdate {
+  /** The pod's uid. */
+  uid: string;
+  /** The desired pod, as last given to the reconciler. */
+  pod: Pod;
+  /** The new status. */
+  status: PodStatus;
+}
+
+/**
+ * Keeps the latest status of each pod and hands a status to its listeners only when it changed
+ * (the kubelet's status manager; a `lastTransitionTime` alone is not a change).
+ */
+export interface StatusManager {
+  /** Records `status` as the pod's latest; notifies when it differs from the last one handed out for a known pod. */
+  setStatus(uid: string, pod: Pod | undefined, status: PodStatus): void;
+  /** The latest status of a pod. */
+  getStatus(uid: string): PodStatus | undefined;
+  /** Forgets a pod that is gone. */
+  forget(uid: string): void;
+  /** Subscribes to status changes; returns an unsubscribe function. */
+  onStatus(listener: (update: PodStatusUpdate) => void): () => void;
+}
+
+/**
+ * Creates a {@link StatusManager}.
+ *
+ * @example
+ * ```ts
+ * const statuses = createStatusManager();
+ * statuses.onStatus(({ pod, status }) => console.log(pod.metadata?.name, status.phase));
+ * ```
+ */
+export function createStatusManager(options: { logger?: Logger | undefined } = {}): StatusManager {
+  const listeners = createListeners<PodStatusUpdate>(options.logger);
+  const latest = new Map<string, { status: PodStatus; json: string }>();
+  return {
+    setStatus(uid, pod, status) {
+      const json = JSON.stringify(status, (k, v) => (k === "lastTransitionTime" ? undefined : v));
+      const entry = latest.get(uid);
+      if (!entry) latest.set(uid, { status, json: "" });
+      else entry.status = status;
+      const e = latest.get(uid)!;
+      if (json === e.json || !pod) return;
+      e.json = json;
+      listeners.notify({ uid, pod, status });
+    },
+    getStatus: (uid) => latest.get(uid)?.status,
+    forget: (uid) => void latest.delete(uid),
+    onStatus: (listener) => listeners.add(listener),
+  };
+}
