@@ -414,3 +414,24 @@ describe("output", () => {
     expect(lines(r, "-A KUBE-SERVICES")[0]).toContain('"default/web cluster IP"'); // service-level comments stay
   });
 });
+
+describe("an address repeated within a slice, with another slice beside it", () => {
+  it("gives one endpoint chain, declared once and deleted once", () => {
+    const svc = service({ name: "d", clusterIP: "10.96.0.13", ports: [{ name: "p", port: 80 }] });
+    const udp = service({ name: "d", clusterIP: "10.96.0.13", ports: [{ name: "p", port: 80, protocol: "UDP" }] });
+    const twice = slice({ service: "d", name: "d-1" }, [{ name: "p", port: 8080 }], ["10.244.1.4", "10.244.1.4"]);
+    const empty = slice({ service: "d", name: "d-2" }, [{ name: "p", port: 8080 }], []);
+    const first = compileIptables({ services: [svc], endpointSlices: [twice, empty], node }, { partialResults: true });
+    const decls = first.ipv4!.text.split("\n").filter((l) => l.startsWith(":KUBE-SEP-"));
+    expect(decls).toHaveLength(1);
+    expect(lines(first.ipv4!, "-j DNAT")).toHaveLength(1);
+    // the Service turns UDP: its TCP slices no longer match, its chains go, each once
+    const next = compileIptables(
+      { services: [udp], endpointSlices: [twice, empty], node },
+      { previous: first, partialResults: true },
+    );
+    const deletions = next.ipv4!.text.split("\n").filter((l) => l.startsWith("-X "));
+    expect(deletions).toHaveLength(new Set(deletions).size);
+    expect(deletions).toContain(`-X ${decls[0]!.slice(1, decls[0]!.indexOf(" "))}`);
+  });
+});

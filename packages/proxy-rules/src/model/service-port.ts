@@ -149,14 +149,13 @@ export function endpointsFor(
     }
   }
   sortByEndpoint(list);
-  if (!seen) {
-    // one slice: still de-duplicate repeated addresses (sorted, so they are adjacent)
-    for (let i = 1; i < list.length; i++) {
-      if (list[i]!.endpoint !== list[i - 1]!.endpoint) continue;
-      const keep = list[i]!.terminating ? list[i - 1]! : list[i]!;
-      list.splice(i - 1, 2, keep);
-      i--;
-    }
+  // an address repeated within the first slice (indexed only once a second slice comes) is still
+  // there: de-duplicate (sorted, so repeats are adjacent)
+  for (let i = 1; i < list.length; i++) {
+    if (list[i]!.endpoint !== list[i - 1]!.endpoint) continue;
+    const keep = list[i]!.terminating ? list[i - 1]! : list[i]!;
+    list.splice(i - 1, 2, keep);
+    i--;
   }
   return list;
 }
