@@ -126,6 +126,8 @@ const errorKinds = (c: ProbeCounts) =>
 describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-restore carry real traffic", () => {
   const topo = new Topology();
   let first: IptablesCompilation;
+  /** The compilation last loaded by the tests that sync in turn. */
+  let last: IptablesCompilation;
 
   beforeAll(async () => {
     if (blocker) throw new Error(`kernel e2e tests are required in CI but cannot run: ${blocker}`);
@@ -250,7 +252,8 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
     topo.exec(topo.node, ["iptables-restore"], "*mangle\nCOMMIT\n*nat\nCOMMIT\n*filter\nCOMMIT\n");
     expect(canaryFlushed(topo.exec(topo.node, ["iptables-save"]))).toBe(true);
     expect(await topo.probe(topo.node, "10.96.0.10", 80, 2, { timeoutMs: 500 })).not.toHaveProperty("pod1");
-    const resync = compileIptables(input(), { previous: first, fullSync: true }).ipv4!;
+    const resynced = compileIptables(input(), { previous: first, fullSync: true });
+    const resync = resynced.ipv4!;
     expect(resync.partial).toBe(false);
     topo.restore(resync.text);
     topo.restore(resync.jumpsText);
@@ -258,5 +261,45 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
     expect(canaryFlushed(topo.exec(topo.node, ["iptables-save"]))).toBe(false);
     const counts = await topo.probe(topo.node, "10.96.0.10", 80, 30);
     expect(errorKinds(counts)).toBe(0);
+    last = compileIptables(input(), { previous: resynced });
+    topo.restore(last.ipv4!.text);
+  });
+
+  it("a compilation that throws changes nothing: the retry removes a deleted Service's chains and DNAT rules", async () => {
+    // the Service "sticky" and the chains it has in the kernel now
+    const natChains = () =>
+      topo
+        .exec(topo.node, ["iptables-save", "-t", "nat"])
+        .split("\n")
+        .filter((l) => l.startsWith(":KUBE-"))
+        .map((l) => l.slice(1, l.indexOf(" ")));
+    const stickyChains = topo
+      .exec(topo.node, ["iptables-save", "-t", "nat"])
+      .split("\n")
+      .filter((l) => /^-A KUBE-(SVC|SEP)-/.test(l) && l.includes("default/sticky"))
+      .map((l) => l.split(" ")[1]!);
+    expect(stickyChains.length).toBeGreaterThan(3); // its service chain and three endpoint chains
+    expect(byPod(await topo.probe(topo.node, "10.96.0.40", 80, 3))).not.toEqual({});
+    // an informer replaces sticky with a broken object (same position): the compilation throws
+    const at = services.findIndex((s) => s.metadata?.name === "sticky");
+    const broken = services.slice();
+    broken[at] = { metadata: { namespace: "default", name: "sticky" }, spec: { clusterIP: "10.96.0.400" } };
+    expect(() => compileIptables(input(broken), { previous: last })).toThrow(/sticky/);
+    // then sticky is deleted; the next compilation, from the same previous, is loaded
+    const gone = input(
+      services.filter((s) => s.metadata?.name !== "sticky"),
+      slices.filter((s) => s.metadata?.labels?.["kubernetes.io/service-name"] !== "sticky"),
+    );
+    const retry = compileIptables(gone, { previous: last }).ipv4!;
+    topo.restore(retry.text);
+    const saved = topo.exec(topo.node, ["iptables-save", "-t", "nat"]);
+    expect(saved).not.toContain("default/sticky");
+    expect(saved).not.toMatch(/sticky.*-j DNAT/); // (its endpoints' DNAT rules)
+    for (const pod of [pod1, pod2, pod3]) expect(saved).toContain(`--to-destination ${pod}:8080`); // the others'
+
+    const left = natChains();
+    for (const chain of stickyChains) expect(left).not.toContain(chain);
+    expect(await topo.probe(topo.node, "10.96.0.40", 80, 1, { timeoutMs: 300 })).toEqual({ timeout: 1 });
+    expect(errorKinds(await topo.probe(topo.node, "10.96.0.10", 80, 10))).toBe(0);
   });
 });

@@ -38,6 +38,7 @@ import {
   type TextSpan,
   writeServicePort,
 } from "./service-rules.js";
+import { UndoLog } from "./undo-log.js";
 
 /** The input of the compiler: the API objects and the node they are programmed on. */
 export interface ProxyInput {
@@ -152,8 +153,12 @@ export interface IptablesCompilation {
 
 // ---------------------------------------------------------------------------------------------
 // internal state carried from one compilation to the next (for partial sync and speed). The
-// state is handed over: the compilation that consumes it as `previous` updates it in place;
-// using an already consumed compilation as `previous` again gives a full sync.
+// compilations that follow one another through `previous` form a lineage; its latest member, the
+// tip, holds the live state (input index, fragments), which the next compilation from the tip
+// updates in place, recording every change in an undo log: when that compilation throws, the
+// changes are undone and the tip stays the tip. A compilation from any other member (a
+// `previous` used a second time) is a full sync, which deletes every chain the lineage's payloads
+// may have left in the kernel (decision 14).
 
 /**
  * Everything one Service contributes to the payload of one family. Its text lives in a
@@ -218,14 +223,28 @@ interface FamilyState {
   readonly servicePorts: number;
 }
 
+/** What compiling one family gives: the result, the state for the next compilation, the deleted chains. */
+interface FamilyOutput {
+  readonly result: IptablesResult;
+  readonly state: FamilyState;
+  readonly deleted: readonly string[];
+}
+
 interface InternalState {
   readonly index: InputIndex;
   readonly families: ReadonlyMap<IPFamily, FamilyState>;
+  /** Per family, the chains this compilation's payload deletes (sorted). */
+  readonly deleted: ReadonlyMap<IPFamily, readonly string[]>;
+  readonly lineage: Lineage;
+}
+
+/** The compilations that descend from one another through `previous`. */
+interface Lineage {
+  /** The latest compilation: the one whose state a successor may update in place. */
+  tip: IptablesCompilation;
 }
 
 const states = new WeakMap<IptablesCompilation, InternalState>();
-/** Which compilation currently owns an index (and the family states built with it). */
-const owners = new WeakMap<InputIndex, IptablesCompilation>();
 
 const SERVICE_CHAIN_PREFIXES = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"];
 const CT_INVALID_COUNTER = "ct_state_invalid_dropped_pkts";
@@ -287,54 +306,94 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
   const services = asList(input.services, "services");
   const slices = asList(input.endpointSlices, "endpointSlices");
 
-  // the input index: updated in place when we own the previous one, else built
   const prevState = options.previous ? states.get(options.previous) : undefined;
-  const owned = prevState !== undefined && owners.get(prevState.index) === options.previous;
-  let index: InputIndex | undefined;
-  let dirty: Set<string> | undefined;
-  if (owned) {
-    owners.delete(prevState.index);
-    dirty = prevState.index.update(services, slices);
-    if (dirty) index = prevState.index;
-  }
-  if (!index) {
-    index = new InputIndex(prevState?.index);
-    index.build(services, slices);
-    index.sortGroups();
-  }
-
-  const threshold = options.largeClusterEndpointsThreshold ?? 1000;
-  const results: IptablesResult[] = [];
-  const familyStates = new Map<IPFamily, FamilyState>();
-  const errors = index.errors();
-  let order: readonly string[] | undefined;
-  for (const ctx of contexts) {
-    const family = ctx.config.family;
-    const prevFamily = prevState?.families.get(family);
-    const incremental = owned && prevFamily !== undefined && !options.fullSync && prevFamily.contextKey === ctx.key;
-    let out: { result: IptablesResult; state: FamilyState };
-    if (incremental && dirty && index === prevState.index) {
-      out = updateFamily(ctx, index, prevFamily, dirty, threshold);
-    } else {
-      order ??= index.sortedKeys();
-      out = buildFamily(ctx, order, index, incremental ? prevFamily : undefined, prevFamily, options, threshold);
+  // the tip's state is updated in place (the changes recorded in `log`); any other previous
+  // gives a full sync. `fullSync` recomputes everything from the objects: no state is reused.
+  const fromTip = prevState !== undefined && prevState.lineage.tip === options.previous;
+  const log = new UndoLog();
+  try {
+    let index: InputIndex | undefined;
+    let dirty: Set<string> | undefined;
+    if (fromTip && !options.fullSync) {
+      dirty = prevState.index.update(services, slices, log);
+      if (dirty) index = prevState.index;
+      else log.rollback(); // (it may have stopped halfway)
     }
-    for (const f of out.state.fragments.values()) if (f.errors.length > 0) errors.push(...f.errors);
-    results.push(out.result);
-    familyStates.set(family, out.state);
-  }
+    if (!index) {
+      index = new InputIndex(options.fullSync ? undefined : prevState?.index);
+      index.build(services, slices);
+      index.sortGroups();
+    }
 
-  errors.sort(compareErrors);
-  if (errors.length > 0 && !options.partialResults) throw firstError(errors);
-  const compilation: IptablesCompilation = {
-    results,
-    ipv4: results.find((r) => r.family === "IPv4"),
-    ipv6: results.find((r) => r.family === "IPv6"),
-    errors: options.partialResults ? errors : [],
+    const threshold = options.largeClusterEndpointsThreshold ?? 1000;
+    const results: IptablesResult[] = [];
+    const familyStates = new Map<IPFamily, FamilyState>();
+    const deleted = new Map<IPFamily, readonly string[]>();
+    const errors = index.errors();
+    let order: readonly string[] | undefined;
+    for (const ctx of contexts) {
+      const family = ctx.config.family;
+      const prevFamily = prevState?.families.get(family);
+      const incremental = fromTip && prevFamily !== undefined && !options.fullSync && prevFamily.contextKey === ctx.key;
+      let out: FamilyOutput;
+      if (incremental && dirty && index === prevState.index) {
+        out = updateFamily(ctx, index, prevFamily, dirty, threshold, log);
+      } else {
+        order ??= index.sortedKeys();
+        const stale = incremental ? undefined : staleCandidates(prevState, fromTip, family, options.existingChains);
+        out = buildFamily(ctx, order, index, incremental ? prevFamily : undefined, stale, threshold);
+      }
+      for (const f of out.state.fragments.values()) if (f.errors.length > 0) errors.push(...f.errors);
+      results.push(out.result);
+      familyStates.set(family, out.state);
+      deleted.set(family, out.deleted);
+    }
+
+    errors.sort(compareErrors);
+    if (errors.length > 0 && !options.partialResults) throw firstError(errors);
+    const compilation: IptablesCompilation = {
+      results,
+      ipv4: results.find((r) => r.family === "IPv4"),
+      ipv6: results.find((r) => r.family === "IPv6"),
+      errors: options.partialResults ? errors : [],
+    };
+    // committed: the compilation is the new tip of its lineage
+    const lineage = prevState?.lineage ?? { tip: compilation };
+    lineage.tip = compilation;
+    states.set(compilation, { index, families: familyStates, deleted, lineage });
+    return compilation;
+  } catch (err) {
+    log.rollback();
+    throw err;
+  }
+}
+
+/**
+ * The chains a full sync must delete unless it declares them: those the caller listed, and those
+ * the lineage's payloads may have left in the kernel. From the tip (its payload loaded, by the
+ * contract of `previous`), the tip's chains. From an earlier compilation (the tip's payload was
+ * not loaded, or was): its chains and the tip's, and the chains the tip's payload deletes.
+ */
+function staleCandidates(
+  prev: InternalState | undefined,
+  fromTip: boolean,
+  family: IPFamily,
+  existingChains: Iterable<string> | undefined,
+): Set<string> {
+  const out = new Set<string>(existingChains ?? []);
+  if (!prev) return out;
+  const addChains = (s: FamilyState | undefined) => {
+    if (s) for (const f of s.fragments.values()) for (const name of f.chainNames) out.add(name);
   };
-  states.set(compilation, { index, families: familyStates });
-  owners.set(index, compilation);
-  return compilation;
+  const mine = prev.families.get(family);
+  addChains(mine);
+  if (!fromTip) {
+    const tip = states.get(prev.lineage.tip)!;
+    const theirs = tip.families.get(family);
+    if (theirs?.fragments !== mine?.fragments) addChains(theirs);
+    for (const name of tip.deleted.get(family) ?? []) out.add(name);
+  }
+  return out;
 }
 
 /** The error to throw of sorted errors: an object's own before a mismatch between objects. */
@@ -514,10 +573,9 @@ function buildFamily(
   order: readonly string[],
   index: InputIndex,
   prev: FamilyState | undefined,
-  prevAny: FamilyState | undefined,
-  options: CompileIptablesOptions,
+  stale: ReadonlySet<string> | undefined,
   threshold: number,
-): { result: IptablesResult; state: FamilyState } {
+): FamilyOutput {
   const partial = prev !== undefined;
   const family = ctx.config.family;
   const fragments = new Map<string, Fragment>();
@@ -576,13 +634,11 @@ function buildFamily(
     // order changes move top-level rules
     if (order.length !== prev.order.length || order.some((k, i) => prev.order[i] !== k)) changes.slotChanged.fill(true);
   } else {
-    // full sync: stale chains come from the previous state and from the caller
-    const existing = new Set<string>(options.existingChains ?? []);
-    if (prevAny) for (const f of prevAny.fragments.values()) for (const name of f.chainNames) existing.add(name);
-    if (existing.size > 0) {
+    // full sync: stale chains come from the lineage and from the caller
+    if (stale && stale.size > 0) {
       const active = new Set<string>();
       for (const f of fragments.values()) for (const name of f.chainNames) active.add(name);
-      for (const name of existing) {
+      for (const name of stale) {
         if (!active.has(name) && SERVICE_CHAIN_PREFIXES.some((p) => name.startsWith(p))) changes.deleted.push(name);
       }
     }
@@ -590,17 +646,19 @@ function buildFamily(
   changes.rewritten.sort((a, b) => compareStrings(a.key, b.key));
   const { blocks, blockSizes } = buildBlocks(order, fragments, prev, changes.slotChanged);
   const state: FamilyState = { contextKey: ctx.key, order, fragments, blocks, blockSizes, endpoints, servicePorts };
-  return { result: assemble(ctx, state, changes, partial, largeClusterMode), state };
+  // (assemble sorts changes.deleted in place)
+  return { result: assemble(ctx, state, changes, partial, largeClusterMode), state, deleted: changes.deleted };
 }
 
-/** A partial sync touching only the Services in `dirty`; updates `prev` in place. */
+/** A partial sync touching only the Services in `dirty`; updates `prev` in place (recorded in `log`). */
 function updateFamily(
   ctx: FamilyContext,
   index: InputIndex,
   prev: FamilyState,
   dirty: ReadonlySet<string>,
   threshold: number,
-): { result: IptablesResult; state: FamilyState } {
+  log: UndoLog,
+): FamilyOutput {
   const fragments = prev.fragments;
   let endpoints = prev.endpoints;
   let servicePorts = prev.servicePorts;
@@ -630,14 +688,14 @@ function updateFamily(
   w.flush();
   for (const frag of built) {
     changes.record(fragments.get(frag.key), frag, true);
-    fragments.set(frag.key, frag);
+    log.mapSet(fragments, frag.key, frag);
   }
   for (const key of removed) {
     const old = fragments.get(key)!;
     endpoints -= old.endpointCount;
     servicePorts -= old.servicePorts;
     changes.record(old, undefined, true);
-    fragments.delete(key);
+    log.mapDelete(fragments, key);
   }
   let order = prev.order;
   if (added.length > 0 || removed.length > 0) {
@@ -648,7 +706,7 @@ function updateFamily(
   }
   const { blocks, blockSizes } = buildBlocks(order, fragments, prev, changes.slotChanged);
   const state: FamilyState = { contextKey: ctx.key, order, fragments, blocks, blockSizes, endpoints, servicePorts };
-  return { result: assemble(ctx, state, changes, true, largeClusterMode), state };
+  return { result: assemble(ctx, state, changes, true, largeClusterMode), state, deleted: changes.deleted };
 }
 
 function sumRemoved(fragments: ReadonlyMap<string, Fragment>, removed: readonly string[]): number {

@@ -12,6 +12,7 @@ import {
   normalizeService,
   normalizeSlice,
 } from "../model/normalize.js";
+import type { UndoLog } from "./undo-log.js";
 
 /**
  * What an input object normalised to: its normalised form, or its errors (none for an object
@@ -48,8 +49,8 @@ export class InputIndex {
   private readonly orphans = new Set<string>();
   /** Keys and ids that have (or had) duplicates: updates touching them rebuild. */
   private readonly contested = new Set<string>();
-  /** Set when the index was handed to a later compilation and may no longer be used. */
-  consumed = false;
+  /** While {@link update} runs: where its changes are recorded, so that they can be undone. */
+  private log: UndoLog | undefined;
 
   /** `earlier`: an index whose normalised objects may be reused (objects are compared by identity). */
   constructor(private readonly earlier?: InputIndex) {}
@@ -72,17 +73,49 @@ export class InputIndex {
   }
 
   private checkOrphan(key: string): void {
-    if (this.groups.has(key) && !this.serviceByKey.has(key)) this.orphans.add(key);
-    else this.orphans.delete(key);
+    if (this.groups.has(key) && !this.serviceByKey.has(key)) this.setAdd(this.orphans, key);
+    else this.setDelete(this.orphans, key);
+  }
+
+  // Changes of the index's maps, sets and arrays: recorded while an update runs.
+  private mapSet<K, V>(m: Map<K, V>, k: K, v: V): void {
+    if (this.log) this.log.mapSet(m, k, v);
+    else m.set(k, v);
+  }
+  private mapDelete<K, V>(m: Map<K, V>, k: K): void {
+    if (this.log) this.log.mapDelete(m, k);
+    else m.delete(k);
+  }
+  private setAdd<T>(s: Set<T>, v: T): void {
+    if (this.log) this.log.setAdd(s, v);
+    else s.add(v);
+  }
+  private setDelete<T>(s: Set<T>, v: T): void {
+    if (this.log) this.log.setDelete(s, v);
+    else s.delete(v);
+  }
+  private arraySet<T>(a: T[], i: number, v: T): void {
+    if (this.log) this.log.arraySet(a, i, v);
+    else a[i] = v;
   }
 
   /**
    * Applies the differences between the indexed input and the new one. Returns the keys of the
    * Services whose Service object or slices changed, or `undefined` when the change cannot be
-   * applied in place (then build a new index).
+   * applied in place (then build a new index). Every change is recorded in `log`: rolling it back
+   * restores the index as it was (also needed after `undefined`, which may come halfway).
    */
-  update(services: readonly Service[], slices: readonly EndpointSlice[]): Set<string> | undefined {
+  update(services: readonly Service[], slices: readonly EndpointSlice[], log: UndoLog): Set<string> | undefined {
     if (services.length !== this.services.length || slices.length !== this.slices.length) return undefined;
+    this.log = log;
+    try {
+      return this.applyUpdate(services, slices);
+    } finally {
+      this.log = undefined;
+    }
+  }
+
+  private applyUpdate(services: readonly Service[], slices: readonly EndpointSlice[]): Set<string> | undefined {
     const svcChanged = changedIndexes(this.services, services);
     const sliceChanged = changedIndexes(this.slices, slices);
     if (!svcChanged || !sliceChanged) return undefined;
@@ -96,8 +129,8 @@ export class InputIndex {
       if ((oldKey && this.contested.has(oldKey)) || (newKey && this.contested.has(newKey))) return undefined;
       if (newKey && newKey !== oldKey && this.serviceByKey.has(newKey)) return undefined; // would collide
       this.removeService(before, i);
-      this.services[i] = after;
-      this.serviceNorms[i] = afterNorm;
+      this.arraySet(this.services, i, after);
+      this.arraySet(this.serviceNorms, i, afterNorm);
       this.addService(after, i, false);
       if (oldKey) dirty.add(oldKey);
       if (newKey) dirty.add(newKey);
@@ -112,8 +145,8 @@ export class InputIndex {
       if ((oldNorm && this.contested.has(oldNorm.id)) || (newNorm && this.contested.has(newNorm.id))) return undefined;
       if (newNorm && newNorm.id !== oldNorm?.id && this.sliceById.has(newNorm.id)) return undefined;
       this.removeSlice(before, i);
-      this.slices[i] = after;
-      this.sliceNorms[i] = afterNorm;
+      this.arraySet(this.slices, i, after);
+      this.arraySet(this.sliceNorms, i, afterNorm);
       this.addSlice(after, i, false);
       if (oldNorm) {
         dirty.add(oldNorm.serviceKey);
@@ -175,7 +208,7 @@ export class InputIndex {
     let n = this.serviceNorms[i];
     if (!n) {
       n = this.reuseServices?.get(raw) ?? normalizeServiceAt(raw, i);
-      this.serviceNorms[i] = n;
+      this.arraySet(this.serviceNorms, i, n);
     }
     return n;
   }
@@ -184,7 +217,7 @@ export class InputIndex {
     let n = this.sliceNorms[i];
     if (!n) {
       n = this.reuseSlices?.get(raw) ?? normalizeSliceAt(raw, i);
-      this.sliceNorms[i] = n;
+      this.arraySet(this.sliceNorms, i, n);
     }
     return n;
   }
@@ -192,12 +225,12 @@ export class InputIndex {
   private addService(raw: Service, i: number, building: boolean): void {
     const norm = this.normService(raw, i);
     if (isErrors(norm)) {
-      if (norm.length > 0) this.invalid.set(raw, norm);
+      if (norm.length > 0) this.mapSet(this.invalid, raw, norm);
       return;
     }
     if (this.serviceByKey.has(norm.key)) {
       if (building) this.contested.add(norm.key);
-      this.invalid.set(raw, [
+      this.mapSet(this.invalid, raw, [
         new InvalidInputError(
           { kind: "Service", namespace: norm.namespace, name: norm.name },
           "metadata.name",
@@ -207,24 +240,24 @@ export class InputIndex {
       ]);
       return;
     }
-    this.serviceByKey.set(norm.key, norm);
+    this.mapSet(this.serviceByKey, norm.key, norm);
   }
 
   private removeService(raw: Service, i: number): void {
-    this.invalid.delete(raw);
+    this.mapDelete(this.invalid, raw);
     const key = keyOf(this.serviceNorms[i]);
-    if (key && this.serviceByKey.get(key)?.raw === raw) this.serviceByKey.delete(key);
+    if (key && this.serviceByKey.get(key)?.raw === raw) this.mapDelete(this.serviceByKey, key);
   }
 
   private addSlice(raw: EndpointSlice, i: number, building: boolean): void {
     const norm = this.normSlice(raw, i);
     if (isErrors(norm)) {
-      if (norm.length > 0) this.invalid.set(raw, norm);
+      if (norm.length > 0) this.mapSet(this.invalid, raw, norm);
       return; // (none: an FQDN slice, ignored)
     }
     if (this.sliceById.has(norm.id)) {
       if (building) this.contested.add(norm.id);
-      this.invalid.set(raw, [
+      this.mapSet(this.invalid, raw, [
         new InvalidInputError(
           { kind: "EndpointSlice", namespace: norm.namespace, name: norm.name },
           "metadata.name",
@@ -234,7 +267,7 @@ export class InputIndex {
       ]);
       return;
     }
-    this.sliceById.set(norm.id, raw);
+    this.mapSet(this.sliceById, norm.id, raw);
     const group = this.groups.get(norm.serviceKey);
     if (building) {
       if (group) (group as NormalizedSlice[]).push(norm);
@@ -246,25 +279,25 @@ export class InputIndex {
     let at = norms.length;
     while (at > 0 && compareStrings(norms[at - 1]!.name, norm.name) > 0) at--;
     norms.splice(at, 0, norm);
-    this.groups.set(norm.serviceKey, norms);
+    this.mapSet(this.groups, norm.serviceKey, norms);
   }
 
   private removeSlice(raw: EndpointSlice, i: number): void {
-    this.invalid.delete(raw);
+    this.mapDelete(this.invalid, raw);
     const norm = sliceOf(this.sliceNorms[i]);
     if (!norm || this.sliceById.get(norm.id) !== raw) return;
-    this.sliceById.delete(norm.id);
+    this.mapDelete(this.sliceById, norm.id);
     const group = this.groups.get(norm.serviceKey);
     if (!group) return;
     const at = group.indexOf(norm);
     if (at < 0) return;
     if (group.length === 1) {
-      this.groups.delete(norm.serviceKey);
+      this.mapDelete(this.groups, norm.serviceKey);
       return;
     }
     const norms = group.slice();
     norms.splice(at, 1);
-    this.groups.set(norm.serviceKey, norms);
+    this.mapSet(this.groups, norm.serviceKey, norms);
   }
 
   /** Sorts every group's slices by name (after a build), for results independent of input order. */
