@@ -61,7 +61,11 @@ export interface NodeAgent {
   start(): Promise<void>;
   /** Pods with their latest statuses and when the agent first saw them. */
   pods(): { pod: Pod; status: PodStatus | undefined; since: number }[];
-  /** The latest compiled rules. */
+  /**
+   * The latest compiled rules. With `apply`, their load may still be in flight (loads run one at a
+   * time, in compile order); the `rules` update with `applied: true` tells when a compilation is in
+   * the kernel.
+   */
   rules(): IptablesCompilation | undefined;
   /** Services and slices the rules were compiled from. */
   proxyInput(): { services: readonly Service[]; endpointSlices: readonly EndpointSlice[] };

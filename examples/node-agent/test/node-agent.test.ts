@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { IptablesCompilation } from "@nodekit/proxy-rules";
 import { afterEach, describe, expect, it } from "vitest";
 import { createNodeAgent, type NodeAgent } from "../src/agent.js";
 import { podRow, podStatusColumn, renderTable } from "../src/table.js";
@@ -113,12 +114,22 @@ describe("node-agent (embedded fake runtime over gRPC)", () => {
         apply: { netns: ns },
       });
       agents.push(agent);
-      const loaded: boolean[] = [];
-      agent.onUpdate((u) => u.kind === "rules" && loaded.push(u.applied));
+      // What iptables-restore has loaded: agent.rules() is the latest compile, whose load may still
+      // be in flight; an update with `applied: true` comes once its compilation is in the kernel.
+      let loaded: IptablesCompilation | undefined;
+      agent.onUpdate((u) => {
+        if (u.kind === "rules" && u.applied) loaded = u.compilation;
+      });
       await agent.start();
+      // Endpoints count before they are ready (web-1 waits for its readiness probe, and a not-ready
+      // endpoint gets no DNAT rule): wait for both web pods ready and their rules loaded.
+      const webIPs = () =>
+        ["web-1", "web-2"].map((n) => agent.pods().find((p) => p.pod.metadata?.name === n)?.status?.podIP);
       await until(
-        "rules with 3 endpoints loaded",
-        () => agent.rules()?.ipv4?.stats.endpoints === 3 && loaded.at(-1) === true,
+        "both web endpoints ready and loaded",
+        () =>
+          ["web-1", "web-2", "cache"].every((n) => running(agent, n)) &&
+          webIPs().every((ip) => ip && loaded?.ipv4?.text.includes(`-j DNAT --to-destination ${ip}:8080`)),
       );
       const nat = execFileSync("ip", ["netns", "exec", ns, "iptables-save", "-t", "nat"]).toString();
       expect(nat).toContain('-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES');
@@ -126,6 +137,7 @@ describe("node-agent (embedded fake runtime over gRPC)", () => {
         /-A KUBE-SERVICES -d 10\.96\.0\.80\/32 -p tcp -m comment --comment "demo\/web:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-/,
       );
       expect(nat.match(/-j DNAT --to-destination 10\.88\.\d+\.\d+:8080/g)).toHaveLength(2);
+      for (const ip of webIPs()) expect(nat).toContain(`-j DNAT --to-destination ${ip}:8080`);
     } finally {
       for (const a of agents.splice(0)) await a.stop();
       execFileSync("ip", ["netns", "del", ns]);
