@@ -130,7 +130,6 @@ const emptyActions: PodActions = {
   createSandboxReason: "first sandbox",
   sandboxId: "",
   attempt: 0,
-  nextInitContainerToStart: undefined,
   initContainersToStart: [],
   containersToStart: [0],
   containersToKill: new Map(),
