@@ -293,6 +293,7 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
   if (typeof input !== "object" || input === null) {
     throw new InvalidInputError({ kind: "ProxyInput" }, "", "must be an object", input);
   }
+  const existingChains = checkOptions(options);
   const node = parseNode(input.node);
   const families = options.families ?? defaultFamilies(node.addresses.map((a) => a.family));
   for (const f of families) {
@@ -340,7 +341,7 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
         out = updateFamily(ctx, index, prevFamily, dirty, threshold, log);
       } else {
         order ??= index.sortedKeys();
-        const stale = incremental ? undefined : staleCandidates(prevState, fromTip, family, options.existingChains);
+        const stale = incremental ? undefined : staleCandidates(prevState, fromTip, family, existingChains);
         out = buildFamily(ctx, order, index, incremental ? prevFamily : undefined, stale, threshold);
       }
       for (const f of out.state.fragments.values()) if (f.errors.length > 0) errors.push(...f.errors);
@@ -378,7 +379,7 @@ function staleCandidates(
   prev: InternalState | undefined,
   fromTip: boolean,
   family: IPFamily,
-  existingChains: Iterable<string> | undefined,
+  existingChains: readonly string[] | undefined,
 ): Set<string> {
   const out = new Set<string>(existingChains ?? []);
   if (!prev) return out;
@@ -394,6 +395,41 @@ function staleCandidates(
     for (const name of tip.deleted.get(family) ?? []) out.add(name);
   }
   return out;
+}
+
+/**
+ * Checks that every option has its JS type (a string where a boolean belongs is not `true`).
+ * Returns `existingChains`, read once.
+ */
+function checkOptions(options: CompileIptablesOptions): readonly string[] | undefined {
+  const fail = (field: string, reason: string, value: unknown): never => {
+    throw new InvalidInputError({ kind: "CompileIptablesOptions" }, field, reason, value);
+  };
+  if (typeof options !== "object" || options === null) fail("", "must be an object", options);
+  const present = (v: unknown) => v !== undefined && v !== null;
+  const { previous, fullSync, partialResults, families, existingChains, masqueradeMark } = options;
+  const threshold = options.largeClusterEndpointsThreshold;
+  if (present(previous) && typeof previous !== "object") fail("previous", "must be a compilation", previous);
+  if (present(fullSync) && typeof fullSync !== "boolean") fail("fullSync", "must be a boolean", fullSync);
+  if (present(partialResults) && typeof partialResults !== "boolean") {
+    fail("partialResults", "must be a boolean", partialResults);
+  }
+  if (present(families) && !Array.isArray(families)) fail("families", "must be a list", families);
+  if (present(masqueradeMark) && typeof masqueradeMark !== "string") {
+    fail("masqueradeMark", "must be a string", masqueradeMark);
+  }
+  if (present(threshold) && (typeof threshold !== "number" || !(threshold >= 0))) {
+    fail("largeClusterEndpointsThreshold", "must be a number, 0 or more", threshold);
+  }
+  if (!present(existingChains)) return undefined;
+  if (typeof existingChains === "string" || typeof existingChains[Symbol.iterator] !== "function") {
+    fail("existingChains", "must be a list of chain names", existingChains);
+  }
+  const names = [...existingChains];
+  names.forEach((name, i) => {
+    if (typeof name !== "string") fail(`existingChains[${i}]`, "must be a chain name", name);
+  });
+  return names;
 }
 
 /** The error to throw of sorted errors: an object's own before a mismatch between objects. */

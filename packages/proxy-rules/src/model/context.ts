@@ -46,13 +46,86 @@ export interface FamilyContext {
 }
 
 const LABEL_ZONE = "topology.kubernetes.io/zone";
-const IFNAME = /^[^\s/:"'\\]{1,15}$/;
 
 function cfgError(field: string, reason: string, value: unknown): InvalidInputError {
   return new InvalidInputError({ kind: "KubeProxyConfiguration" }, field, reason, value);
 }
+function hostError(field: string, reason: string, value: unknown): InvalidInputError {
+  return new InvalidInputError({ kind: "HostFacts" }, field, reason, value);
+}
 function nodeError(node: NodeInfo, field: string, reason: string, value: unknown): InvalidInputError {
-  return new InvalidInputError({ kind: "Node", name: node?.name }, field, reason, value);
+  const name = typeof node === "object" && node !== null && typeof node.name === "string" ? node.name : undefined;
+  return new InvalidInputError({ kind: "Node", name }, field, reason, value);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+/** Absent (`undefined` or `null`, as JSON has it). */
+function absent(v: unknown): v is undefined | null {
+  return v === undefined || v === null;
+}
+
+/** Checks that every field of the configuration has its JS type (values are checked where used). */
+function checkConfig(config: KubeProxyConfiguration): void {
+  if (!isObject(config)) throw cfgError("", "must be an object", config);
+  const optional = (v: unknown, field: string, type: "string" | "boolean") => {
+    if (!absent(v) && typeof v !== type) throw cfgError(field, `must be a ${type}`, v);
+  };
+  const part = (v: unknown, field: string): Record<string, unknown> | undefined => {
+    if (absent(v)) return undefined;
+    if (!isObject(v)) throw cfgError(field, "must be an object", v);
+    return v;
+  };
+  optional(config.clusterCIDR, "clusterCIDR", "string");
+  optional(config.detectLocalMode, "detectLocalMode", "string");
+  const detect = part(config.detectLocal, "detectLocal");
+  optional(detect?.bridgeInterface, "detectLocal.bridgeInterface", "string");
+  optional(detect?.interfaceNamePrefix, "detectLocal.interfaceNamePrefix", "string");
+  const ipt = part(config.iptables, "iptables");
+  optional(ipt?.masqueradeAll, "iptables.masqueradeAll", "boolean");
+  optional(ipt?.localhostNodePorts, "iptables.localhostNodePorts", "boolean");
+  const gates = part(config.featureGates, "featureGates");
+  if (gates) for (const name of Object.keys(gates)) optional(gates[name], `featureGates.${name}`, "boolean");
+  const ct = part(config.conntrack, "conntrack");
+  optional(ct?.tcpBeLiberal, "conntrack.tcpBeLiberal", "boolean");
+}
+
+/** Checks that every host fact is a boolean. */
+function checkHost(host: HostFacts): void {
+  if (!isObject(host)) throw hostError("", "must be an object", host);
+  for (const field of ["randomFully", "nfacct", "conntrackTCPBeLiberal"] as const) {
+    const v = host[field];
+    if (!absent(v) && typeof v !== "boolean") throw hostError(field, "must be a boolean", v);
+  }
+}
+
+const UTF8 = new TextEncoder();
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * Why `name` cannot be an interface name in a rule, or `undefined`. As the kernel's
+ * `dev_valid_name` (net/core/dev.c): not empty, shorter than IFNAMSIZ (16) in bytes, not `.` or
+ * `..`, no `/`, `:` or byte the kernel's `isspace` takes for a blank (\t \n \v \f \r, space and
+ * 0xA0, which many UTF-8 characters contain, `à` for one). Also refused: NUL (the kernel would
+ * read the name up to it), the other control characters, quotes and backslashes (they change
+ * how iptables-restore splits the line), a lone surrogate (not UTF-8) and a trailing `+`
+ * (iptables would read a prefix). `maxBytes`: 15, or 14 for a prefix, which gets a `+`.
+ */
+export function interfaceNameProblem(name: string, maxBytes: number): string | undefined {
+  if (name === "") return "must not be empty";
+  if (name === "." || name === "..") return "must not be . or ..";
+  if (LONE_SURROGATE.test(name)) return "must be valid Unicode";
+  const bytes = UTF8.encode(name);
+  if (bytes.length > maxBytes) return `must be at most ${maxBytes} bytes long (UTF-8), the kernel's limit`;
+  for (const b of bytes) {
+    if (b < 0x20 || b === 0x7f) return "must not contain control characters (NUL included)";
+    if (b === 0x20 || b === 0xa0) return "must not contain blanks (the kernel counts byte 0xA0 as one)";
+    if (b === 0x2f || b === 0x3a) return "must not contain / or :";
+    if (b === 0x22 || b === 0x27 || b === 0x5c) return "must not contain quotes or backslashes";
+  }
+  if (name.endsWith("+")) return "must not end in + (iptables would match a prefix)";
+  return undefined;
 }
 
 /** Parsed node facts shared by both families. */
@@ -65,20 +138,33 @@ export interface ParsedNode {
 
 /** Validates the node. */
 export function parseNode(node: NodeInfo): ParsedNode {
-  if (typeof node !== "object" || node === null) throw nodeError(node, "node", "must be an object", node);
+  if (!isObject(node)) throw nodeError(node, "node", "must be an object", node);
   if (!isDNS1123Subdomain(node.name)) throw nodeError(node, "name", "must be a DNS-1123 subdomain", node.name);
-  const addresses = (node.addresses ?? []).map((a, i) => {
+  const list = (v: unknown, field: string): readonly unknown[] => {
+    if (absent(v)) return [];
+    if (!Array.isArray(v)) throw nodeError(node, field, "must be a list", v);
+    return v;
+  };
+  const addresses = list(node.addresses, "addresses").map((a, i) => {
     const ip = typeof a === "string" ? parseIP(a) : undefined;
     if (!ip) throw nodeError(node, `addresses[${i}]`, "must be a valid IP address", a);
     return ip;
   });
-  const podCIDRs = (node.podCIDRs ?? []).map((c, i) => {
+  const podCIDRs = list(node.podCIDRs, "podCIDRs").map((c, i) => {
     const cidr = typeof c === "string" ? parseCIDR(c) : undefined;
     if (!cidr) throw nodeError(node, `podCIDRs[${i}]`, "must be a valid CIDR", c);
     return cidr;
   });
+  const labels: unknown = node.labels;
+  if (!absent(labels)) {
+    if (!isObject(labels)) throw nodeError(node, "labels", "must be an object", labels);
+    for (const key of Object.keys(labels)) {
+      const v = labels[key];
+      if (typeof v !== "string") throw nodeError(node, `labels[${JSON.stringify(key)}]`, "must be a string", v);
+    }
+  }
   const zone = node.labels?.[LABEL_ZONE] ?? "";
-  return { name: node.name, addresses, podCIDRs, zone: typeof zone === "string" ? zone : "" };
+  return { name: node.name, addresses, podCIDRs, zone };
 }
 
 /** Options of {@link resolveFamilyContext} that are not part of KubeProxyConfiguration. */
@@ -94,14 +180,17 @@ export function resolveFamilyContext(
   host: HostFacts = {},
   overrides: ContextOverrides = {},
 ): FamilyContext {
-  if (typeof config !== "object" || config === null) throw cfgError("", "must be an object", config);
+  checkConfig(config);
+  checkHost(host);
   const ipt = config.iptables ?? {};
   const bit = ipt.masqueradeBit ?? DEFAULT_MASQUERADE_BIT;
   if (typeof bit !== "number" || !Number.isInteger(bit) || bit < 0 || bit > 31) {
     throw cfgError("iptables.masqueradeBit", "must be an integer between 0 and 31", bit);
   }
   const mark = overrides.masqueradeMark ?? masqueradeMarkFor(bit);
-  if (!/^0x[0-9a-f]{1,8}$/.test(mark)) throw cfgError("masqueradeMark", "must be a hex mark like 0x4000", mark);
+  if (typeof mark !== "string" || !/^0x[0-9a-f]{1,8}$/.test(mark)) {
+    throw cfgError("masqueradeMark", "must be a hex mark like 0x4000", mark);
+  }
 
   // local traffic detector
   const mode = config.detectLocalMode || "ClusterCIDR";
@@ -127,13 +216,13 @@ export function resolveFamilyContext(
     if (mine) detector = { ifLocal: ["-s", mine.text], ifNotLocal: ["!", "-s", mine.text] };
   } else if (mode === "BridgeInterface") {
     const br = config.detectLocal?.bridgeInterface ?? "";
-    if (!IFNAME.test(br)) throw cfgError("detectLocal.bridgeInterface", "must be an interface name", br);
+    const problem = interfaceNameProblem(br, 15);
+    if (problem) throw cfgError("detectLocal.bridgeInterface", `an interface name ${problem}`, br);
     detector = { ifLocal: ["-i", br], ifNotLocal: ["!", "-i", br] };
   } else if (mode === "InterfaceNamePrefix") {
     const p = config.detectLocal?.interfaceNamePrefix ?? "";
-    if (!IFNAME.test(p) || p.length > 14) {
-      throw cfgError("detectLocal.interfaceNamePrefix", "must be an interface name prefix", p);
-    }
+    const problem = interfaceNameProblem(p, 14);
+    if (problem) throw cfgError("detectLocal.interfaceNamePrefix", `an interface name prefix ${problem}`, p);
     detector = { ifLocal: ["-i", `${p}+`], ifNotLocal: ["!", "-i", `${p}+`] };
   } else {
     throw cfgError(
