@@ -49,6 +49,8 @@ export class InputIndex {
   private readonly orphans = new Set<string>();
   /** Keys and ids that have (or had) duplicates: updates touching them rebuild. */
   private readonly contested = new Set<string>();
+  /** Node ports (and health check node ports) of the valid Services: port → Service key. */
+  private readonly nodePorts = new Map<number, string>();
   /** While {@link update} runs: where its changes are recorded, so that they can be undone. */
   private log: UndoLog | undefined;
 
@@ -66,6 +68,7 @@ export class InputIndex {
     this.serviceNorms = new Array(services.length);
     this.sliceNorms = new Array(slices.length);
     for (let i = 0; i < services.length; i++) this.addService(services[i]!, i, true);
+    this.allocateNodePorts();
     for (let i = 0; i < slices.length; i++) this.addSlice(slices[i]!, i, true);
     for (const key of this.groups.keys()) if (!this.serviceByKey.has(key)) this.orphans.add(key);
     this.reuseServices = undefined;
@@ -75,6 +78,71 @@ export class InputIndex {
   private checkOrphan(key: string): void {
     if (this.groups.has(key) && !this.serviceByKey.has(key)) this.setAdd(this.orphans, key);
     else this.setDelete(this.orphans, key);
+  }
+
+  /**
+   * Gives every valid Service its node ports, as the API server's allocator would have: a port
+   * goes to one Service (for all protocols). When two ask for one, the first by `namespace/name`
+   * keeps it and the other is invalid (both keys are then contested: updates touching them rebuild).
+   */
+  private allocateNodePorts(): void {
+    let conflict = false;
+    for (const svc of this.serviceByKey.values()) {
+      if (svc.skip) continue;
+      for (let i = -1; i < svc.ports.length; i++) {
+        const port = i < 0 ? svc.healthCheckNodePort : svc.ports[i]!.nodePort;
+        if (port === 0) continue;
+        const owner = this.nodePorts.get(port);
+        if (owner === undefined) this.nodePorts.set(port, svc.key);
+        else if (owner !== svc.key) conflict = true;
+      }
+    }
+    if (!conflict) return;
+    // the rare case: allocate again in key order
+    this.nodePorts.clear();
+    const claimants = [...this.serviceByKey.values()].filter((s) => !s.skip && hasNodePorts(s));
+    claimants.sort((x, y) => compareStrings(x.key, y.key));
+    for (const svc of claimants) {
+      const taken = this.takenNodePort(svc);
+      if (taken === undefined) {
+        this.claimNodePorts(svc);
+        continue;
+      }
+      this.serviceByKey.delete(svc.key);
+      this.invalid.set(svc.raw, [nodePortError(svc, taken.field, taken.port, taken.owner)]);
+      this.contested.add(svc.key);
+      this.contested.add(taken.owner);
+    }
+  }
+
+  /** The first node port of `svc` another Service has, if any. */
+  private takenNodePort(svc: NormalizedService): { port: number; field: string; owner: string } | undefined {
+    if (svc.skip) return undefined;
+    for (let i = 0; i < svc.ports.length; i++) {
+      const port = svc.ports[i]!.nodePort;
+      const owner = port === 0 ? undefined : this.nodePorts.get(port);
+      if (owner !== undefined && owner !== svc.key) return { port, field: `spec.ports[${i}].nodePort`, owner };
+    }
+    const port = svc.healthCheckNodePort;
+    const owner = port === 0 ? undefined : this.nodePorts.get(port);
+    if (owner !== undefined && owner !== svc.key) return { port, field: "spec.healthCheckNodePort", owner };
+    return undefined;
+  }
+
+  private claimNodePorts(svc: NormalizedService): void {
+    if (svc.skip) return;
+    for (let i = -1; i < svc.ports.length; i++) {
+      const port = i < 0 ? svc.healthCheckNodePort : svc.ports[i]!.nodePort;
+      if (port !== 0) this.mapSet(this.nodePorts, port, svc.key);
+    }
+  }
+
+  private releaseNodePorts(svc: NormalizedService): void {
+    if (svc.skip) return;
+    for (let i = -1; i < svc.ports.length; i++) {
+      const port = i < 0 ? svc.healthCheckNodePort : svc.ports[i]!.nodePort;
+      if (port !== 0 && this.nodePorts.get(port) === svc.key) this.mapDelete(this.nodePorts, port);
+    }
   }
 
   // Changes of the index's maps, sets and arrays: recorded while an update runs.
@@ -131,6 +199,7 @@ export class InputIndex {
       this.removeService(before, i);
       this.arraySet(this.services, i, after);
       this.arraySet(this.serviceNorms, i, afterNorm);
+      if (!isErrors(afterNorm) && this.takenNodePort(afterNorm) !== undefined) return undefined; // a rebuild tells who keeps it
       this.addService(after, i, false);
       if (oldKey) dirty.add(oldKey);
       if (newKey) dirty.add(newKey);
@@ -241,12 +310,17 @@ export class InputIndex {
       return;
     }
     this.mapSet(this.serviceByKey, norm.key, norm);
+    if (!building) this.claimNodePorts(norm);
   }
 
   private removeService(raw: Service, i: number): void {
     this.mapDelete(this.invalid, raw);
     const key = keyOf(this.serviceNorms[i]);
-    if (key && this.serviceByKey.get(key)?.raw === raw) this.mapDelete(this.serviceByKey, key);
+    const svc = key === undefined ? undefined : this.serviceByKey.get(key);
+    if (svc?.raw === raw) {
+      this.releaseNodePorts(svc);
+      this.mapDelete(this.serviceByKey, svc.key);
+    }
   }
 
   private addSlice(raw: EndpointSlice, i: number, building: boolean): void {
@@ -337,6 +411,21 @@ function normalizeServiceAt(raw: Service, i: number): Normalized<NormalizedServi
 function normalizeSliceAt(raw: EndpointSlice, i: number): Normalized<NormalizedSlice> {
   const n = normalizeSlice(raw, () => `endpointSlices[${i}]`);
   return n.slice ?? n.errors;
+}
+
+function hasNodePorts(svc: NormalizedService): boolean {
+  if (svc.healthCheckNodePort !== 0) return true;
+  for (const p of svc.ports) if (p.nodePort !== 0) return true;
+  return false;
+}
+
+function nodePortError(svc: NormalizedService, field: string, port: number, owner: string): InvalidInputError {
+  return new InvalidInputError(
+    { kind: "Service", namespace: svc.namespace, name: svc.name },
+    field,
+    `provided port ${port} is already allocated (to Service ${JSON.stringify(owner)}), as the API server would say`,
+    port,
+  );
 }
 
 function keyOf(n: Normalized<NormalizedService> | undefined): string | undefined {
