@@ -57,18 +57,24 @@ export interface ProxyInput {
 /** Options of {@link compileIptables}. */
 export interface CompileIptablesOptions {
   /**
-   * The compilation whose payload was last loaded successfully. The new payload is then a partial
-   * sync for `iptables-restore --noflush`: the top-level chains are rewritten, per-service chains
-   * only for Services whose rules changed, and chains no longer used are deleted. When the
-   * configuration or node facts changed, a full payload is produced instead.
+   * The compilation whose payload was last loaded successfully (passing it says so). The new
+   * payload is then a partial sync for `iptables-restore --noflush`: the top-level chains are
+   * rewritten, per-service chains only for Services whose rules changed, and chains no longer used
+   * are deleted. When the configuration or node facts changed, a full payload is produced instead.
+   *
+   * Only the latest compilation made from it (or from its predecessors) can give a partial sync.
+   * A compilation that throws changes nothing: retry with the same `previous`. Passing an older
+   * compilation again (its successor's payload was lost, or not loaded) gives a full payload that
+   * also deletes every chain the payloads made since may have left in the kernel.
    *
    * Input objects are compared by identity: pass new objects for changed Services and slices
-   * (as informers do) and do not mutate objects in place.
+   * (as informers do) and do not mutate objects in place (`fullSync` reads them all again).
    */
   readonly previous?: IptablesCompilation | undefined;
   /**
    * Produce a full payload even with `previous` (kube-proxy does so after a failed restore, on a
-   * node label change and periodically). Chains of `previous` that are no longer used are deleted.
+   * node label change and periodically), computed from the objects as they are now (objects
+   * changed in place are read again). Chains of `previous` that are no longer used are deleted.
    */
   readonly fullSync?: boolean | undefined;
   /**
