@@ -49,7 +49,7 @@ function cluster(n) {
       spec: {
         type: nodePort ? "NodePort" : "ClusterIP",
         clusterIP: `10.${ip4(96, i)}`,
-        ports: [{ name: "http", port: 80, protocol: "TCP", ...(nodePort ? { nodePort: 30000 + (i % 2700) } : {}) }],
+        ports: [{ name: "http", port: 80, protocol: "TCP", ...(nodePort ? { nodePort: 30000 + (i >> 1) } : {}) }],
       },
     });
     endpointSlices.push(slice(namespace, name, i, EPS));
