@@ -4,16 +4,24 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type AgentUpdate, createNodeAgent } from "./agent.js";
+import { joinCluster } from "./join.js";
 import { podRow, renderTable } from "./table.js";
 
 const usage = `Usage: nodekit-node-agent [--manifests DIR] [options]
+       nodekit-node-agent --kubeconfig FILE [--static-pods DIR] [options]
 
 Runs the Pods of DIR on a CRI runtime with @nodekit/kubelet-core, builds EndpointSlices for them,
 compiles their Services into kube-proxy's iptables rules with @nodekit/proxy-rules, and shows a live
 pod table. Edits and removals in DIR are reconciled.
 
+With --kubeconfig, joins that cluster as a node instead: registers the Node, keeps its Lease in
+kube-node-lease, runs the pods bound to it (and static pods from --static-pods, mirrored into the
+API) and writes their statuses back, as a kubelet does.
+
 Options:
   --manifests DIR        folder of Pod/Service/EndpointSlice YAML (default: ./manifests)
+  --kubeconfig FILE      join the cluster of FILE (its current context) as node --node-name
+  --static-pods DIR      with --kubeconfig: the static pod folder (the kubelet's staticPodPath)
   --cri ENDPOINT         CRI endpoint, e.g. unix:///run/containerd/containerd.sock
                          (default: an embedded fake runtime served on a unix socket)
   --node-name NAME       node name (default nodekit-node)
@@ -30,6 +38,8 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       manifests: { type: "string", default: "manifests" },
+      kubeconfig: { type: "string" },
+      "static-pods": { type: "string" },
       cri: { type: "string" },
       "node-name": { type: "string" },
       "node-ip": { type: "string" },
@@ -48,6 +58,7 @@ async function main(): Promise<number> {
   }
   const out = process.stdout;
   const tty = out.isTTY === true;
+  if (values.kubeconfig) return joined(values, out);
   const agent = createNodeAgent({
     manifests: resolve(values.manifests),
     cri: values.cri,
@@ -156,6 +167,65 @@ async function main(): Promise<number> {
 
   return new Promise<number>((resolveExit) => {
     const onSignal = () => void finish(0).then(resolveExit);
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+  });
+}
+
+/** --kubeconfig: a node of a real cluster; prints its pods as they change, until a signal (or all run). */
+async function joined(
+  values: {
+    kubeconfig?: string | undefined;
+    "static-pods"?: string | undefined;
+    cri?: string | undefined;
+    "node-name"?: string | undefined;
+    "node-ip"?: string | undefined;
+    "cgroup-parent"?: string | undefined;
+    "until-running"?: boolean | undefined;
+    timeout?: string | undefined;
+  },
+  out: NodeJS.WriteStream,
+): Promise<number> {
+  const node = await joinCluster({
+    kubeconfig: resolve(values.kubeconfig!),
+    cri: values.cri,
+    nodeName: values["node-name"] ?? "nodekit-node",
+    nodeIP: values["node-ip"],
+    staticPods: values["static-pods"] ? resolve(values["static-pods"]) : undefined,
+    cgroupParent: values["cgroup-parent"],
+  });
+  out.write(`nodekit node agent joined as node ${node.agent.node?.metadata?.name} (CRI ${node.endpoint})\n`);
+  let last = "";
+  const draw = () => {
+    const now = Date.now();
+    const rows = node
+      .pods()
+      .map(({ pod, status }) => podRow(pod, status, now, now))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const table = renderTable(rows);
+    if (table !== last) out.write(`\n${table}\n`);
+    last = table;
+  };
+  const ticker = setInterval(draw, 1000);
+  const allRunning = () => {
+    const list = node.pods();
+    return list.length > 0 && list.every(({ status }) => status?.phase === "Running");
+  };
+  if (values["until-running"]) {
+    const deadline = Date.now() + Number(values.timeout ?? "60") * 1000;
+    while (!allRunning() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    await node.agent.flushStatuses();
+    draw();
+    clearInterval(ticker);
+    const ok = allRunning();
+    await node.stop();
+    return ok ? 0 : 1;
+  }
+  return new Promise<number>((resolveExit) => {
+    const onSignal = () => {
+      clearInterval(ticker);
+      void node.stop().then(() => resolveExit(0));
+    };
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
   });

@@ -33,6 +33,16 @@ export type { Reconciler, ReconcilerOptions } from "./sync/reconciler.js";
 export { createPodConfig } from "./config/pod-config.js";
 export type { PodConfig, PodConfigChange } from "./config/pod-config.js";
 export type { PodSource, PodSourceSink } from "./config/pod-source.js";
+export {
+  configHashAnnotation,
+  configSeenAnnotation,
+  configSourceAnnotation,
+  createFileSource,
+  defaultFileCheckFrequencyMs,
+  fileSourceName,
+  maxManifestBytes,
+} from "./config/file-source.js";
+export type { FileSource, FileSourceOptions, FileSourceProblem, ManifestParser } from "./config/file-source.js";
 export { createRelister } from "./sync/relister.js";
 export type { Relister, RelisterOptions } from "./sync/relister.js";
 export { createPodWorkers } from "./sync/pod-workers.js";

@@ -1,8 +1,19 @@
 // Pod sources merged by the pod config, as the kubelet's config.PodConfig and sourcesReady: pods
 // come one by one or as a set, from several sources; runtime pods nobody named are removed only
 // once every source has synced.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createFakeRuntime } from "@nodekit/cri/testing";
 import { describe, expect, it } from "vitest";
-import { createPodConfig, createReconciler, type Pod, type PodConfigChange, type PodSource } from "../src/index.js";
+import {
+  createFileSource,
+  createPodConfig,
+  createReconciler,
+  type Pod,
+  type PodConfigChange,
+  type PodSource,
+} from "../src/index.js";
 import { createScenario, type Scenario } from "../src/testing/index.js";
 
 const pod = (name: string, meta: Partial<NonNullable<Pod["metadata"]>> = {}): Pod => ({
@@ -129,6 +140,40 @@ describe("pod sources", () => {
     await r.syncAll();
     await r.syncAll();
     expect(await runningPods()).toEqual(["a", "b", "c"]);
+  });
+});
+
+describe("static pods from a folder through the reconciler", () => {
+  it("runs the folder's pods as <name>-<node>, with the kubelet's config annotations", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nk-static-"));
+    try {
+      writeFileSync(
+        join(dir, "web.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: app\n    image: busybox:1.36\n",
+      );
+      const runtime = createFakeRuntime({ registry: ["*"] });
+      const r = createReconciler({
+        runtime,
+        image: runtime,
+        nodeName: "Edge-1",
+        useContainerEvents: false,
+        sources: [createFileSource({ path: dir, nodeName: "Edge-1", watch: false })],
+      });
+      let running = false;
+      for (let i = 0; i < 20 && !running; i++) {
+        await r.syncAll();
+        const { items } = await runtime.listPodSandbox({});
+        running = items.length === 1;
+        if (!running) await new Promise((res) => setTimeout(res, 20));
+      }
+      const { items } = await runtime.listPodSandbox({});
+      expect(items.map((i) => [i.metadata?.name, i.metadata?.namespace])).toEqual([["web-edge-1", "default"]]);
+      expect(items[0]?.annotations["kubernetes.io/config.source"]).toBe("file");
+      expect(items[0]?.annotations["kubernetes.io/config.hash"]).toBe(items[0]?.metadata?.uid);
+      await r.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

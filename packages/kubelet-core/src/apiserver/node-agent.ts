@@ -1,0 +1,173 @@
+import type { KubeConfig, V1Node } from "@kubernetes/client-node";
+import { type Clock, sleep, systemClock } from "../clock.js";
+import { createFileSource, type FileSource } from "../config/file-source.js";
+import type { PodSource, PodSourceSink } from "../config/pod-source.js";
+import type { Pod } from "../pod.js";
+import { messageOf } from "../sync/listeners.js";
+import { createReconciler, type Reconciler, type ReconcilerOptions } from "../sync/reconciler.js";
+import { syncMirrorPods } from "./mirror-pods.js";
+import { createNodeLease, type NodeFacts, type NodeLease, registerNode } from "./node.js";
+import { type ApiServerSource, createApiServerSource } from "./pod-source.js";
+import { createPodStatusWriter, type PodStatusWriter } from "./status-writer.js";
+
+/** Options of {@link createNodeAgent}. */
+export interface NodeAgentOptions extends Omit<ReconcilerOptions, "sources" | "statusSink"> {
+  /** The cluster to join (`KubeConfig` of `@kubernetes/client-node`, loaded as you like). */
+  kubeConfig: KubeConfig;
+  /** The kubelet's `staticPodPath`: a folder of static pod manifests, mirrored into the API. */
+  staticPodPath?: string | undefined;
+  /** What to register the Node with besides its name (addresses, capacity, labels). */
+  node?: Omit<NodeFacts, "nodeName" | "runtime"> | undefined;
+  /** Node Lease settings (default 40 s duration, renewed every 10 s). */
+  lease?: { durationSeconds?: number; renewIntervalMs?: number } | undefined;
+  /** Options of the API server source (backoff, watch timeout). */
+  watch?: { initialBackoffMs?: number; maxBackoffMs?: number; watchTimeoutSeconds?: number } | undefined;
+  /** Other pod sources of yours, besides the API server and the static pod folder. */
+  extraSources?: readonly PodSource[] | undefined;
+}
+
+/** A node agent joined to a cluster: {@link createNodeAgent}. */
+export interface NodeAgent {
+  /** The reconciler running the node's pods. */
+  readonly reconciler: Reconciler;
+  /** The API server source (its resourceVersion and list count). */
+  readonly apiSource: ApiServerSource;
+  /** The static pod source, if `staticPodPath` was given. */
+  readonly fileSource: FileSource | undefined;
+  /** The Node as registered (after {@link NodeAgent.start}). */
+  readonly node: V1Node | undefined;
+  /** Registers the Node, starts the Lease, the pod sources and the reconciler. */
+  start(): Promise<void>;
+  /** Stops everything; writes the statuses still queued first. */
+  stop(): Promise<void>;
+  /** Resolves when every status queued so far is written. */
+  flushStatuses(): Promise<void>;
+}
+
+/**
+ * A node agent as the kubelet is one: registers its Node (nodeInfo from the runtime's Version) and
+ * keeps its Lease in `kube-node-lease`, runs the pods the API server binds to it (and static pods
+ * from `staticPodPath`, mirrored into the API), writes their statuses to the `status` subresource
+ * and finishes graceful deletions — all through `@kubernetes/client-node`.
+ *
+ * @example
+ * ```ts
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import { createImageClient, createRuntimeClient } from "@nodekit/cri";
+ * import { createNodeAgent } from "@nodekit/kubelet-core/apiserver";
+ *
+ * const kubeConfig = new KubeConfig();
+ * kubeConfig.loadFromDefault();
+ * const endpoint = "unix:///run/containerd/containerd.sock";
+ * const agent = createNodeAgent({
+ *   kubeConfig,
+ *   nodeName: "edge-1",
+ *   runtime: createRuntimeClient(endpoint),
+ *   image: createImageClient(endpoint),
+ * });
+ * await agent.start();
+ * ```
+ */
+export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
+  const { kubeConfig, nodeName } = options;
+  const clock: Clock = options.clock ?? systemClock;
+  const log = options.logger;
+  const apiSource = createApiServerSource({ kubeConfig, nodeName, logger: log, clock, ...options.watch });
+  const fileSource = options.staticPodPath
+    ? createFileSource({ path: options.staticPodPath, nodeName, clock, ...(log ? { logger: log } : {}) })
+    : undefined;
+  // The static pods, kept to mirror them into the API.
+  const staticPods = new Map<string, Pod>();
+  const teeStatic = (source: FileSource): PodSource => ({
+    name: source.name,
+    start(sink, signal) {
+      const tee: PodSourceSink = {
+        add(p) {
+          staticPods.set(p.metadata?.uid ?? "", p);
+          sink.add(p);
+        },
+        update(p) {
+          staticPods.set(p.metadata?.uid ?? "", p);
+          sink.update(p);
+        },
+        remove(p) {
+          staticPods.delete(p.metadata?.uid ?? "");
+          sink.remove(p);
+        },
+        set: (pods) => {
+          staticPods.clear();
+          for (const p of pods) staticPods.set(p.metadata?.uid ?? "", p);
+          sink.set(pods);
+        },
+        synced: () => sink.synced(),
+      };
+      return source.start(tee, signal);
+    },
+  });
+  const writer: PodStatusWriter = createPodStatusWriter({ kubeConfig, logger: log, clock });
+  const {
+    kubeConfig: _k,
+    staticPodPath: _s,
+    node: _n,
+    lease: _l,
+    watch: _w,
+    extraSources,
+    ...reconcilerOptions
+  } = options;
+  const reconciler = createReconciler({
+    ...reconcilerOptions,
+    sources: [apiSource, ...(fileSource ? [teeStatic(fileSource)] : []), ...(extraSources ?? [])],
+    statusSink: (update) => writer.write(update),
+  });
+  let node: V1Node | undefined;
+  let lease: NodeLease | undefined;
+  const stopping = new AbortController();
+  let mirrorLoop: Promise<void> | undefined;
+
+  return {
+    reconciler,
+    apiSource,
+    fileSource,
+    get node() {
+      return node;
+    },
+    async start() {
+      const version = await options.runtime.version({});
+      node = await registerNode(kubeConfig, {
+        ...options.node,
+        nodeName,
+        runtime: { runtimeName: version.runtimeName, runtimeVersion: version.runtimeVersion },
+      });
+      lease = createNodeLease({
+        kubeConfig,
+        nodeName,
+        nodeUid: node.metadata?.uid,
+        clock,
+        logger: log,
+        ...options.lease,
+      });
+      lease.start();
+      reconciler.start();
+      if (fileSource) {
+        const ref = { name: nodeName, uid: node.metadata?.uid ?? "" };
+        mirrorLoop = (async () => {
+          while (!stopping.signal.aborted) {
+            await syncMirrorPods(kubeConfig, ref, staticPods.values()).catch((err) =>
+              log?.warn("syncing mirror pods failed", { error: messageOf(err) }),
+            );
+            await sleep(clock, options.relistPeriodMs ?? 1000, stopping.signal).catch(() => undefined);
+          }
+        })();
+      }
+    },
+    async stop() {
+      stopping.abort();
+      await reconciler.stop();
+      await writer.flush();
+      writer.stop();
+      await lease?.stop();
+      await mirrorLoop;
+    },
+    flushStatuses: () => writer.flush(),
+  };
+}

@@ -1,0 +1,162 @@
+import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { type Clock, sleep, systemClock } from "../clock.js";
+import { configSourceAnnotation } from "../config/file-source-manifest.js";
+import type { Pod, PodStatus } from "../pod.js";
+import { type Logger, messageOf } from "../sync/listeners.js";
+import type { PodStatusUpdate } from "../sync/status-manager.js";
+import { podFromApi } from "./convert.js";
+import { mergePodStatus, podStatusPatch } from "./status-patch.js";
+
+/** The annotation of a mirror pod: the config hash (uid) of the static pod it mirrors. */
+export const configMirrorAnnotation = "kubernetes.io/config.mirror";
+
+/** Writes pod statuses to the API server as the kubelet's status manager does. */
+export interface PodStatusWriter {
+  /** Queues the latest status of a pod (give it the reconciler's status updates); the latest wins. */
+  write(update: PodStatusUpdate): void;
+  /** Resolves once every status queued so far was written, or found unwritable (pod gone, other uid). */
+  flush(): Promise<void>;
+  /** Stops writing; statuses still queued are dropped. */
+  stop(): void;
+}
+
+/** Options of {@link createPodStatusWriter}. */
+export interface PodStatusWriterOptions {
+  /** The cluster to write to. */
+  kubeConfig: KubeConfig;
+  /** Log lines. */
+  logger?: Logger | undefined;
+  /** Clock of the retry waits (default the wall clock). */
+  clock?: Clock | undefined;
+  /** Wait before retrying after a failure, doubling up to 30 s (default 500 ms). */
+  retryMs?: number | undefined;
+}
+
+const isStatic = (pod: Pod) => {
+  const source = pod.metadata?.annotations?.[configSourceAnnotation];
+  return source !== undefined && source !== "api";
+};
+
+const codeOf = (err: unknown): number | undefined => {
+  const e = err as { code?: unknown; statusCode?: unknown; response?: { statusCode?: unknown } };
+  for (const c of [e?.code, e?.statusCode, e?.response?.statusCode]) if (typeof c === "number") return c;
+  return undefined;
+};
+
+/** No container of the pod runs any more: the kubelet may delete a pod being deleted (canBeDeleted). */
+function containersGone(status: PodStatus): boolean {
+  const all = [
+    ...(status.initContainerStatuses ?? []),
+    ...(status.containerStatuses ?? []),
+    ...(status.ephemeralContainerStatuses ?? []),
+  ];
+  return all.every((c) => !c.state?.running);
+}
+
+/**
+ * Creates a {@link PodStatusWriter}: for each pod, reads it from the API, merges the conditions
+ * others own and keeps a terminal phase (mergePodStatus), and sends the kubelet's strategic merge
+ * patch to `pods/<name>/status` (nothing when nothing changed). A static pod's status goes to its
+ * mirror pod. Conflicts and outages are retried with the pod's latest status. Once a pod being
+ * deleted has no running container, it is deleted with grace period 0 and its uid as a
+ * precondition, as the kubelet finishes a graceful deletion.
+ *
+ * @example
+ * ```ts
+ * const writer = createPodStatusWriter({ kubeConfig });
+ * reconciler.onStatus((update) => writer.write(update));
+ * ```
+ */
+export function createPodStatusWriter(options: PodStatusWriterOptions): PodStatusWriter {
+  const core = options.kubeConfig.makeApiClient(CoreV1Api);
+  const clock = options.clock ?? systemClock;
+  const log = options.logger;
+  const retryMs = options.retryMs ?? 500;
+  const pending = new Map<string, PodStatusUpdate>();
+  const stopping = new AbortController();
+  let running: Promise<void> | undefined;
+  let idle: (() => void)[] = [];
+
+  /** Writes one status; true when done (written, or nothing to write to), false to retry. */
+  const writeOne = async (update: PodStatusUpdate): Promise<boolean> => {
+    const m = update.pod.metadata ?? {};
+    const namespace = m.namespace ?? "default";
+    const name = m.name ?? "";
+    let api: Pod;
+    try {
+      api = podFromApi(await core.readNamespacedPod({ name, namespace }));
+    } catch (err) {
+      if (codeOf(err) === 404) return true; // gone from the API: nothing to write to
+      throw err;
+    }
+    const mirror = isStatic(update.pod);
+    const target = api.metadata?.uid ?? "";
+    if (mirror ? api.metadata?.annotations?.[configMirrorAnnotation] !== m.uid : target !== m.uid) {
+      return true; // another pod of that name now (or no mirror of this static pod yet)
+    }
+    const next = mergePodStatus(api.status ?? {}, update.status);
+    const patch = podStatusPatch(target, api.status ?? {}, next);
+    if (patch) {
+      await core.patchNamespacedPodStatus(
+        { name, namespace, body: patch },
+        setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
+      );
+    }
+    if (!mirror && api.metadata?.deletionTimestamp && containersGone(next)) {
+      try {
+        await core.deleteNamespacedPod({
+          name,
+          namespace,
+          body: { gracePeriodSeconds: 0, preconditions: { uid: target } },
+        });
+      } catch (err) {
+        if (codeOf(err) !== 404 && codeOf(err) !== 409) throw err;
+      }
+    }
+    return true;
+  };
+
+  const loop = async () => {
+    let failures = 0;
+    while (pending.size && !stopping.signal.aborted) {
+      const [uid, update] = pending.entries().next().value as [string, PodStatusUpdate];
+      pending.delete(uid);
+      try {
+        await writeOne(update);
+        failures = 0;
+      } catch (err) {
+        // Retry with the latest status of the pod, unless a newer one came meanwhile.
+        if (!pending.has(uid)) pending.set(uid, update);
+        failures++;
+        log?.warn("writing pod status failed", {
+          pod: `${update.pod.metadata?.namespace}/${update.pod.metadata?.name}`,
+          error: messageOf(err),
+        });
+        await sleep(clock, Math.min(30_000, retryMs * 2 ** Math.min(failures - 1, 10)), stopping.signal).catch(
+          () => undefined,
+        );
+      }
+    }
+    running = undefined;
+    const waiting = idle;
+    idle = [];
+    for (const w of waiting) w();
+  };
+
+  return {
+    write(update) {
+      if (stopping.signal.aborted) return;
+      pending.delete(update.uid); // re-queued last: the latest status of each pod, in order of change
+      pending.set(update.uid, update);
+      running ??= loop();
+    },
+    flush() {
+      if (!running) return Promise.resolve();
+      return new Promise((r) => idle.push(r));
+    },
+    stop() {
+      stopping.abort();
+      pending.clear();
+    },
+  };
+}
