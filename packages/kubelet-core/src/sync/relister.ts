@@ -46,6 +46,13 @@ export interface Relister {
   watch(onPod: (uid: string) => void, options: { signal: AbortSignal; retryMs: number }): Promise<void>;
 }
 
+/** The same objects, in the same order. */
+function sameObjects<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Options of {@link createRelister}. */
 export interface RelisterOptions {
   /** The runtime to list. */
@@ -82,6 +89,11 @@ export function createRelister(options: RelisterOptions): Relister {
   const actedSeq = new Map<string, number>();
   /** Pods the last relist could not read completely: not synced until a relist reads them. */
   const uninspected = new Set<string>();
+  /** Each pod's last runtime status, with the object statuses it was built from. */
+  const built = new Map<
+    string,
+    { sandboxes: PodSandboxStatus[]; containers: CriContainerStatus[]; status: PodRuntimeStatus }
+  >();
 
   const inspectSandbox = async (id: string, state: PodSandboxState): Promise<PodSandboxStatus | undefined> => {
     const cached = sandboxCache.get(id);
@@ -141,7 +153,11 @@ export function createRelister(options: RelisterOptions): Relister {
     };
     for (const sb of items) {
       const g = group(sb.labels);
-      if (g)
+      if (!g) continue;
+      // An object whose state did not change is read from the cache without a promise.
+      const cached = sandboxCache.get(sb.id);
+      if (cached && cached.state === sb.state) g.sandboxes.push(cached);
+      else
         work.push(
           inspectSandbox(sb.id, sb.state).then((s) => void (s && g.sandboxes.push(s)), failed(sb.labels[L.podUid]!)),
         );
@@ -149,12 +165,15 @@ export function createRelister(options: RelisterOptions): Relister {
     for (const c of containers) {
       sandboxOfContainer.set(c.id, c.podSandboxId);
       const g = group(c.labels);
-      if (g)
+      if (!g) continue;
+      const cached = containerCache.get(c.id);
+      if (cached && cached.state === c.state) g.containers.push(cached.status);
+      else
         work.push(
           inspectContainer(c.id, c.state).then((s) => void (s && g.containers.push(s)), failed(c.labels[L.podUid]!)),
         );
     }
-    await Promise.all(work);
+    if (work.length) await Promise.all(work);
     for (const podUid of incomplete) byPod.delete(podUid);
     if (incomplete.size && uid) throw new KubeletError("InspectFailed", `cannot read the runtime state of pod ${uid}`);
     if (incomplete.size) for (const podUid of incomplete) uninspected.add(podUid);
@@ -165,7 +184,18 @@ export function createRelister(options: RelisterOptions): Relister {
       for (const id of sandboxOfContainer.keys()) if (!live.has(id)) sandboxOfContainer.delete(id);
     }
     const out = new Map<string, PodRuntimeStatus>();
-    for (const [podUid, g] of byPod) out.set(podUid, podRuntimeStatusFrom({ uid: podUid, ...g }));
+    for (const [podUid, g] of byPod) {
+      // The same object statuses as last time (they are cached by id and state): the same result.
+      const last = built.get(podUid);
+      if (last && sameObjects(last.sandboxes, g.sandboxes) && sameObjects(last.containers, g.containers)) {
+        out.set(podUid, last.status);
+        continue;
+      }
+      const status = podRuntimeStatusFrom({ uid: podUid, ...g });
+      built.set(podUid, { sandboxes: g.sandboxes, containers: g.containers, status });
+      out.set(podUid, status);
+    }
+    if (!uid) for (const podUid of built.keys()) if (!byPod.has(podUid)) built.delete(podUid);
     return out;
   };
 
