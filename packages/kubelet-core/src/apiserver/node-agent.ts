@@ -152,8 +152,9 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
         const ref = { name: nodeName, uid: node.metadata?.uid ?? "" };
         mirrorLoop = (async () => {
           while (!stopping.signal.aborted) {
-            await syncMirrorPods(kubeConfig, ref, staticPods.values()).catch((err) =>
-              log?.warn("syncing mirror pods failed", { error: messageOf(err) }),
+            await syncMirrorPods(kubeConfig, ref, staticPods.values()).then(
+              () => writer.resync(),
+              (err) => log?.warn("syncing mirror pods failed", { error: messageOf(err) }),
             );
             await sleep(clock, options.relistPeriodMs ?? 1000, stopping.signal).catch(() => undefined);
           }

@@ -16,6 +16,11 @@ export interface PodStatusWriter {
   write(update: PodStatusUpdate): void;
   /** Resolves once every status queued so far was written, or found unwritable (pod gone, other uid). */
   flush(): Promise<void>;
+  /**
+   * Queues again the statuses of static pods that could not be written because their mirror pod
+   * was not there yet (the kubelet's status manager retries them on its sync period).
+   */
+  resync(): void;
   /** Stops writing; statuses still queued are dropped. */
   stop(): void;
 }
@@ -73,6 +78,8 @@ export function createPodStatusWriter(options: PodStatusWriterOptions): PodStatu
   const log = options.logger;
   const retryMs = options.retryMs ?? 500;
   const pending = new Map<string, PodStatusUpdate>();
+  /** Static pods' statuses waiting for their mirror pod. */
+  const waitingForMirror = new Map<string, PodStatusUpdate>();
   const stopping = new AbortController();
   let running: Promise<void> | undefined;
   let idle: (() => void)[] = [];
@@ -83,17 +90,20 @@ export function createPodStatusWriter(options: PodStatusWriterOptions): PodStatu
     const namespace = m.namespace ?? "default";
     const name = m.name ?? "";
     let api: Pod;
+    const mirror = isStatic(update.pod);
     try {
       api = podFromApi(await core.readNamespacedPod({ name, namespace }));
     } catch (err) {
-      if (codeOf(err) === 404) return true; // gone from the API: nothing to write to
-      throw err;
+      if (codeOf(err) !== 404) throw err;
+      if (mirror) waitingForMirror.set(update.uid, update);
+      return true; // gone from the API (or no mirror of this static pod yet): nothing to write to
     }
-    const mirror = isStatic(update.pod);
     const target = api.metadata?.uid ?? "";
     if (mirror ? api.metadata?.annotations?.[configMirrorAnnotation] !== m.uid : target !== m.uid) {
-      return true; // another pod of that name now (or no mirror of this static pod yet)
+      if (mirror) waitingForMirror.set(update.uid, update);
+      return true; // another pod of that name now (or an outdated mirror)
     }
+    waitingForMirror.delete(update.uid);
     const next = mergePodStatus(api.status ?? {}, update.status);
     const patch = podStatusPatch(target, api.status ?? {}, next);
     if (patch) {
@@ -146,6 +156,7 @@ export function createPodStatusWriter(options: PodStatusWriterOptions): PodStatu
   return {
     write(update) {
       if (stopping.signal.aborted) return;
+      waitingForMirror.delete(update.uid);
       pending.delete(update.uid); // re-queued last: the latest status of each pod, in order of change
       pending.set(update.uid, update);
       running ??= loop();
@@ -154,9 +165,15 @@ export function createPodStatusWriter(options: PodStatusWriterOptions): PodStatu
       if (!running) return Promise.resolve();
       return new Promise((r) => idle.push(r));
     },
+    resync() {
+      const waiting = [...waitingForMirror.values()];
+      waitingForMirror.clear();
+      for (const update of waiting) this.write(update);
+    },
     stop() {
       stopping.abort();
       pending.clear();
+      waitingForMirror.clear();
     },
   };
 }

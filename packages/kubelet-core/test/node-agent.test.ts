@@ -1,0 +1,217 @@
+// The node agent against a local API server that speaks the real protocol, through
+// @kubernetes/client-node unchanged: pods bound to the node run on the fake runtime, their
+// statuses reach the API, deletions are graceful, watches break and expire, the agent restarts.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
+import { createFakeRuntime, type FakeRuntime } from "@nodekit/cri/testing";
+import { afterEach, describe, expect, it } from "vitest";
+import { createNodeAgent, type NodeAgent } from "../src/apiserver/index.js";
+import { startTestApiServer, type TestApiServer } from "./support/kube-apiserver.js";
+
+const NODE = "node-1";
+
+const podManifest = (name: string, extra: Partial<NonNullable<V1Pod["spec"]>> = {}): V1Pod => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name, namespace: "default" },
+  spec: {
+    nodeName: NODE,
+    terminationGracePeriodSeconds: 5,
+    containers: [{ name: "app", image: "busybox:1.36", command: ["sleep", "3600"] }],
+    ...extra,
+  },
+});
+
+describe("createNodeAgent against a Kubernetes API server (client-node unchanged)", () => {
+  const cleanup: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
+
+  async function setUp(options: { runtime?: FakeRuntime; staticPodPath?: string } = {}) {
+    const api: TestApiServer = await startTestApiServer({ bookmarkIntervalMs: 100 });
+    cleanup.push(() => api.close());
+    const runtime = options.runtime ?? createFakeRuntime({ registry: ["*"], runtimeName: "nodekit-fake" });
+    const agent = startAgent(api, runtime, options.staticPodPath);
+    await agent.start();
+    const core = api.kubeConfig().makeApiClient(CoreV1Api);
+    return { api, runtime, agent, core };
+  }
+  function startAgent(api: TestApiServer, runtime: FakeRuntime, staticPodPath?: string): NodeAgent {
+    const agent = createNodeAgent({
+      kubeConfig: api.kubeConfig(),
+      nodeName: NODE,
+      runtime,
+      image: runtime,
+      relistPeriodMs: 50,
+      useContainerEvents: false,
+      staticPodPath,
+      lease: { renewIntervalMs: 100 },
+      node: { addresses: [{ type: "InternalIP", address: "192.168.49.2" }], capacity: { cpu: "2", pods: "110" } },
+      nodeIPs: ["192.168.49.2"],
+    });
+    cleanup.push(() => agent.stop());
+    return agent;
+  }
+  const pod = (api: TestApiServer, name: string) => api.get({ resource: "pods", namespace: "default", name });
+  const runningContainers = async (runtime: FakeRuntime, podName?: string) =>
+    (await runtime.listContainers({ filter: { state: { state: 1 } } })).containers.filter(
+      (c) => !podName || c.labels["io.kubernetes.pod.name"] === podName,
+    );
+
+  it("registers the Node and keeps its Lease", async () => {
+    const { api, agent } = await setUp();
+    const node = api.get({ resource: "nodes", name: NODE })!;
+    expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^nodekit-fake:\/\//);
+    expect(node.status.addresses).toEqual([{ type: "InternalIP", address: "192.168.49.2" }]);
+    expect(node.status.conditions.find((c: { type: string }) => c.type === "Ready").status).toBe("True");
+    expect(node.metadata.labels["kubernetes.io/hostname"]).toBe(NODE);
+    expect(agent.node?.metadata?.uid).toBe(node.metadata.uid);
+    await api.waitFor(() => api.get({ resource: "leases", namespace: "kube-node-lease", name: NODE }) !== undefined);
+    const lease = api.get({ resource: "leases", namespace: "kube-node-lease", name: NODE })!;
+    expect(lease.spec).toMatchObject({ holderIdentity: NODE, leaseDurationSeconds: 40 });
+    expect(lease.metadata.ownerReferences).toEqual([
+      { apiVersion: "v1", kind: "Node", name: NODE, uid: node.metadata.uid },
+    ]);
+    // It is renewed: its resourceVersion moves on.
+    const first = lease.metadata.resourceVersion;
+    await api.waitFor(
+      () =>
+        api.get({ resource: "leases", namespace: "kube-node-lease", name: NODE })!.metadata.resourceVersion !== first,
+    );
+  });
+
+  it("runs a pod created in the API and writes its status with the kubelet's patch; pods of other nodes are not run", async () => {
+    const { api, runtime, core } = await setUp();
+    await core.createNamespacedPod({ namespace: "default", body: podManifest("web") });
+    await core.createNamespacedPod({ namespace: "default", body: podManifest("elsewhere", { nodeName: "node-2" }) });
+    await api.waitFor(() => pod(api, "web")?.status?.phase === "Running", 30_000, "web Running in the API");
+    const st = pod(api, "web")!.status;
+    expect(st.containerStatuses.map((c: { name: string; ready: boolean }) => [c.name, c.ready])).toEqual([
+      ["app", true],
+    ]);
+    expect(st.hostIP).toBe("192.168.49.2");
+    expect(st.podIP).toMatch(/^10\.88\./);
+    expect(st.conditions.map((c: { type: string }) => c.type)).toContain("Ready");
+    expect(await runningContainers(runtime, "web")).toHaveLength(1);
+    expect(await runningContainers(runtime, "elsewhere")).toHaveLength(0);
+    const patches = api.requests.filter((r) => r.method === "PATCH" && r.path.endsWith("/pods/web/status"));
+    expect(patches.length).toBeGreaterThan(0);
+    expect(patches.every((p) => p.contentType === "application/strategic-merge-patch+json")).toBe(true);
+    expect((patches[0]!.body as { metadata: { uid: string } }).metadata.uid).toBe(pod(api, "web")!.metadata.uid);
+  });
+
+  it("kills a deleted pod gracefully, then deletes it from the API with grace 0", async () => {
+    const { api, runtime, core } = await setUp();
+    await core.createNamespacedPod({ namespace: "default", body: podManifest("doomed") });
+    await api.waitFor(() => pod(api, "doomed")?.status?.phase === "Running", 30_000, "doomed Running");
+    const uid = pod(api, "doomed")!.metadata.uid;
+    await core.deleteNamespacedPod({ name: "doomed", namespace: "default" });
+    expect(pod(api, "doomed")?.metadata.deletionTimestamp).toBeDefined();
+    await api.waitFor(() => pod(api, "doomed") === undefined, 30_000, "doomed gone from the API");
+    expect(await runningContainers(runtime, "doomed")).toHaveLength(0);
+    const stop = runtime.callLog.find((c) => c.method === "StopContainer");
+    expect(stop?.request).toMatchObject({ timeout: 5n });
+    const finalDelete = api.requests.filter((r) => r.method === "DELETE" && r.path.endsWith("/pods/doomed")).at(-1);
+    expect(finalDelete?.body).toMatchObject({ gracePeriodSeconds: 0, preconditions: { uid } });
+    // The pod's runtime objects go once it left the API.
+    for (let i = 0; i < 100 && (await runtime.listPodSandbox({})).items.length > 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect((await runtime.listPodSandbox({})).items).toEqual([]);
+  });
+
+  it("resumes a broken watch from its resourceVersion without duplicate sandboxes or containers", async () => {
+    const { api, runtime, core, agent } = await setUp();
+    await core.createNamespacedPod({ namespace: "default", body: podManifest("a") });
+    await api.waitFor(() => pod(api, "a")?.status?.phase === "Running", 30_000, "a Running");
+    await api.waitFor(() => api.openWatches > 0);
+    api.breakWatches();
+    await core.createNamespacedPod({ namespace: "default", body: podManifest("b") });
+    await api.waitFor(() => pod(api, "b")?.status?.phase === "Running", 30_000, "b Running after the break");
+    expect(agent.apiSource.lists).toBe(1); // resumed, not listed again
+    expect(runtime.calls.filter((c) => c === "RunPodSandbox")).toHaveLength(2);
+    expect(await runningContainers(runtime)).toHaveLength(2);
+  });
+
+  it("lists again after 410 Gone, and removes a pod whose deletion it missed", async () => {
+    const { api, runtime, core, agent } = await setUp();
+    await core.createNamespacedPod({ namespace: "default", body: podManifest("keep") });
+    await core.createNamespacedPod({ namespace: "default", body: podManifest("missed") });
+    await api.waitFor(
+      () => pod(api, "keep")?.status?.phase === "Running" && pod(api, "missed")?.status?.phase === "Running",
+      30_000,
+      "both Running",
+    );
+    await api.waitFor(() => api.openWatches > 0);
+    // While the agent is disconnected the pod goes and the history is compacted: resuming gets 410.
+    api.failNext(Number.POSITIVE_INFINITY, 503, (m, p) => m === "GET" && p === "/api/v1/pods");
+    api.breakWatches();
+    api.delete({ resource: "pods", namespace: "default", name: "missed" }, 0);
+    api.compact();
+    await api.waitFor(
+      () => api.requests.some((r) => r.path === "/api/v1/pods" && r.status === 503),
+      10_000,
+      "a failed reconnect",
+    );
+    api.clearFailures();
+    await api.waitFor(() => agent.apiSource.lists >= 2, 30_000, "a second list");
+    for (let i = 0; i < 200 && (await runningContainers(runtime, "missed")).length > 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(await runningContainers(runtime, "missed")).toHaveLength(0);
+    expect(await runningContainers(runtime, "keep")).toHaveLength(1);
+  });
+
+  it("picks up where it stopped after a restart: no new sandbox, statuses still written", async () => {
+    const { api, runtime, core, agent } = await setUp();
+    await core.createNamespacedPod({ namespace: "default", body: podManifest("steady") });
+    await api.waitFor(() => pod(api, "steady")?.status?.phase === "Running", 30_000, "steady Running");
+    await agent.stop();
+    const again = startAgent(api, runtime);
+    await again.start();
+    await core.createNamespacedPod({ namespace: "default", body: podManifest("later") });
+    await api.waitFor(() => pod(api, "later")?.status?.phase === "Running", 30_000, "later Running");
+    expect(runtime.calls.filter((c) => c === "RunPodSandbox")).toHaveLength(2);
+    expect(await runningContainers(runtime, "steady")).toHaveLength(1);
+  });
+
+  it("runs static pods from a folder and mirrors them into the API, owned by the Node", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nk-agent-static-"));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(
+      join(dir, "etcd.yaml"),
+      "apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\nspec:\n  containers:\n  - name: etcd\n    image: busybox:1.36\n",
+    );
+    const { api, runtime } = await setUp({ staticPodPath: dir });
+    const mirror = () => api.get({ resource: "pods", namespace: "kube-system", name: `etcd-${NODE}` });
+    await api.waitFor(() => mirror()?.status?.phase === "Running", 30_000, "the mirror pod Running");
+    const m = mirror()!;
+    const node = api.get({ resource: "nodes", name: NODE })!;
+    expect(m.metadata.annotations["kubernetes.io/config.mirror"]).toBe(
+      m.metadata.annotations["kubernetes.io/config.hash"],
+    );
+    expect(m.metadata.ownerReferences).toEqual([
+      { apiVersion: "v1", kind: "Node", name: NODE, uid: node.metadata.uid, controller: true },
+    ]);
+    // The mirror pod is not run a second time.
+    expect(await runningContainers(runtime)).toHaveLength(1);
+  });
+
+  it("runs 1,000 pods bound at once", async () => {
+    const { api, runtime, core } = await setUp();
+    const n = 1000;
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        core.createNamespacedPod({ namespace: "default", body: podManifest(`bulk-${i}`) }),
+      ),
+    );
+    await api.waitFor(
+      () => api.list("pods", "default").filter((p) => p.status?.phase === "Running").length === n,
+      120_000,
+      "1,000 pods Running in the API",
+    );
+    expect(await runningContainers(runtime)).toHaveLength(n);
+    expect(runtime.calls.filter((c) => c === "RunPodSandbox")).toHaveLength(n);
+  }, 180_000);
+});
