@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CoreV1Api } from "@kubernetes/client-node";
 import {
   createImageClient,
   createRuntimeClient,
@@ -13,7 +14,9 @@ import {
 } from "@nodekit/cri";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type ContainerdHarness, describeWithContainerd, startContainerd } from "../../cri/test/harness/containerd.js";
+import { createNodeAgent } from "../src/apiserver/index.js";
 import { createReconciler, labels, type Pod, type PodEvent, type PodStatus, type Reconciler } from "../src/index.js";
+import { startTestApiServer } from "./support/kube-apiserver.js";
 
 const describeE2e = describeWithContainerd();
 
@@ -173,6 +176,46 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
     } finally {
       smallRuntime.close();
       smallImage.close();
+    }
+  });
+
+  it("runs a pod created in the API server on containerd, writes its status, and finishes its deletion", async () => {
+    const api = await startTestApiServer();
+    const agent = createNodeAgent({
+      kubeConfig: api.kubeConfig(),
+      nodeName: "e2e-node",
+      runtime,
+      image,
+      relistPeriodMs: 200,
+      podLogsRoot: join(h.dir, "pods"),
+      cgroupParent: (p) => `${h.cgroupParent}/pod${p.metadata?.uid}`,
+    });
+    try {
+      await agent.start();
+      expect(api.get({ resource: "nodes", name: "e2e-node" })?.status.nodeInfo.containerRuntimeVersion).toMatch(
+        /^containerd:\/\//,
+      );
+      const core = api.kubeConfig().makeApiClient(CoreV1Api);
+      await core.createNamespacedPod({
+        namespace: "e2e",
+        body: {
+          metadata: { name: "from-api", namespace: "e2e" },
+          spec: { nodeName: "e2e-node", terminationGracePeriodSeconds: 5, containers: [c("app", serve)] },
+        },
+      });
+      const get = () => api.get({ resource: "pods", namespace: "e2e", name: "from-api" });
+      await api.waitFor(() => get()?.status?.phase === "Running", 30_000, "from-api Running");
+      const uid = get()!.metadata.uid as string;
+      expect(get()!.status.containerStatuses[0].containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
+      expect((await podObjects(uid)).containers).toHaveLength(1);
+      await core.deleteNamespacedPod({ name: "from-api", namespace: "e2e" });
+      await api.waitFor(() => get() === undefined, 30_000, "from-api deleted");
+      const until = Date.now() + 10_000;
+      while ((await podObjects(uid)).items.length && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(await podObjects(uid)).toEqual({ items: [], containers: [] });
+    } finally {
+      await agent.stop();
+      await api.close();
     }
   });
 
