@@ -1,6 +1,6 @@
 // --kubeconfig: join a cluster as its kubelet would, with @nodekit/kubelet-core/apiserver.
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { type CriServer, createCriServer, createImageClient, createRuntimeClient } from "@nodekit/cri";
@@ -74,7 +74,11 @@ export async function joinCluster(options: JoinOptions): Promise<JoinedNode> {
     relistPeriodMs: options.relistPeriodMs ?? 1000,
     podLogsRoot: join(dir, "pods"),
     cgroupParent: options.cgroupParent ? (p) => `${options.cgroupParent}/pod${p.metadata?.uid}` : undefined,
-    node: options.nodeIP ? { addresses: [{ type: "InternalIP", address: options.nodeIP }] } : undefined,
+    node: {
+      ...(options.nodeIP ? { addresses: [{ type: "InternalIP", address: options.nodeIP }] } : {}),
+      // What the scheduler places pods against (the kubelet's cadvisor-based capacity, roughly).
+      capacity: { cpu: String(cpus().length), memory: `${Math.floor(totalmem() / 1024)}Ki`, pods: "110" },
+    },
   });
   agent.reconciler.onStatus(({ uid, pod, status }) => pods.set(uid, { pod, status }));
   await agent.start();
