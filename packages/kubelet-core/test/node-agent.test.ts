@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import { createFakeRuntime, type FakeRuntime } from "@nodekit/cri/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { createNodeAgent, type NodeAgent } from "../src/apiserver/index.js";
+import { createApiServerSource, createNodeAgent, type NodeAgent, registerNode } from "../src/apiserver/index.js";
+import type { Pod, PodSourceSink } from "../src/index.js";
 import { startTestApiServer, type TestApiServer } from "./support/kube-apiserver.js";
 
 const NODE = "node-1";
@@ -49,6 +50,7 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
       useContainerEvents: false,
       staticPodPath,
       lease: { renewIntervalMs: 100 },
+      statusRetryMs: 20,
       node: { addresses: [{ type: "InternalIP", address: "192.168.49.2" }], capacity: { cpu: "2", pods: "110" } },
       nodeIPs: ["192.168.49.2"],
     });
@@ -196,6 +198,56 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
     ]);
     // The mirror pod is not run a second time.
     expect(await runningContainers(runtime)).toHaveLength(1);
+  });
+
+  it("writes the latest status after an outage of the API server, retrying without losing it", async () => {
+    const { api, core } = await setUp();
+    api.failNext(6, 503, (m, p) => p.endsWith("/pods/flaky/status") || (m === "GET" && p.endsWith("/pods/flaky")));
+    await core.createNamespacedPod({ namespace: "default", body: podManifest("flaky") });
+    await api.waitFor(() => pod(api, "flaky")?.status?.phase === "Running", 30_000, "flaky Running after the outage");
+    expect(api.requests.filter((r) => r.path.includes("/pods/flaky") && r.status === 503).length).toBe(6);
+    expect(pod(api, "flaky")!.status.containerStatuses[0].ready).toBe(true);
+  });
+
+  it("updates a Node that exists already, keeping its uid and others' labels", async () => {
+    const api = await startTestApiServer();
+    cleanup.push(() => api.close());
+    const before = api.put(
+      { resource: "nodes", name: NODE },
+      { metadata: { name: NODE, labels: { "example.com/zone": "a" } }, spec: {}, status: {} },
+    );
+    const node = await registerNode(api.kubeConfig(), {
+      nodeName: NODE,
+      runtime: { runtimeName: "containerd", runtimeVersion: "1.6.20" },
+      capacity: { cpu: "4", pods: "110" },
+    });
+    expect(node.metadata?.uid).toBe(before.metadata.uid);
+    const stored = api.get({ resource: "nodes", name: NODE })!;
+    expect(stored.metadata.labels).toMatchObject({ "example.com/zone": "a", "kubernetes.io/hostname": NODE });
+    expect(stored.status.nodeInfo.containerRuntimeVersion).toBe("containerd://1.6.20");
+    expect(stored.status.capacity).toEqual({ cpu: "4", pods: "110" });
+  });
+
+  it("the API source hands over its whole set again on its resync period, without asking the API", async () => {
+    const api = await startTestApiServer();
+    cleanup.push(() => api.close());
+    api.put({ resource: "pods", namespace: "default", name: "r" }, podManifest("r") as Record<string, unknown>);
+    const sets: string[][] = [];
+    const sink: PodSourceSink = {
+      add() {},
+      update() {},
+      remove() {},
+      synced() {},
+      set: (pods: readonly Pod[]) => sets.push(pods.map((p) => p.metadata?.name ?? "")),
+    };
+    const source = createApiServerSource({ kubeConfig: api.kubeConfig(), nodeName: NODE, resyncPeriodMs: 50 });
+    const stop = new AbortController();
+    cleanup.push(() => stop.abort());
+    void source.start(sink, stop.signal);
+    await api.waitFor(() => sets.length >= 3, 10_000, "two resyncs");
+    expect(sets.slice(0, 3)).toEqual([["r"], ["r"], ["r"]]);
+    expect(source.lists).toBe(1);
+    expect(api.requests.filter((r) => r.path === "/api/v1/pods" && r.query.watch === undefined)).toHaveLength(1);
   });
 
   it("runs 1,000 pods bound at once", async () => {

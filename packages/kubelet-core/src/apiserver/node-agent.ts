@@ -22,6 +22,8 @@ export interface NodeAgentOptions extends Omit<ReconcilerOptions, "sources" | "s
   lease?: { durationSeconds?: number; renewIntervalMs?: number } | undefined;
   /** Options of the API server source (backoff, watch timeout). */
   watch?: { initialBackoffMs?: number; maxBackoffMs?: number; watchTimeoutSeconds?: number } | undefined;
+  /** First wait before writing a status again after a failure, doubling up to 30 s (default 500 ms). */
+  statusRetryMs?: number | undefined;
   /** Other pod sources of yours, besides the API server and the static pod folder. */
   extraSources?: readonly PodSource[] | undefined;
 }
@@ -104,7 +106,12 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
       return source.start(tee, signal);
     },
   });
-  const writer: PodStatusWriter = createPodStatusWriter({ kubeConfig, logger: log, clock });
+  const writer: PodStatusWriter = createPodStatusWriter({
+    kubeConfig,
+    logger: log,
+    clock,
+    retryMs: options.statusRetryMs,
+  });
   const {
     kubeConfig: _k,
     staticPodPath: _s,

@@ -22,6 +22,11 @@ export interface ApiServerSourceOptions {
   maxBackoffMs?: number | undefined;
   /** How long the server keeps one watch open, in seconds (default 5 to 10 minutes at random, as client-go). */
   watchTimeoutSeconds?: number | undefined;
+  /**
+   * Hands the whole set it holds to the reconciler again every this many ms, as an informer's
+   * resync does (no API call). Default 0: never, as the kubelet's API source.
+   */
+  resyncPeriodMs?: number | undefined;
 }
 
 /** The API server's pod source, with what it has seen. */
@@ -59,13 +64,18 @@ export function createApiServerSource(options: ApiServerSourceOptions): ApiServe
   const fieldSelector = `spec.nodeName=${options.nodeName}`;
   let resourceVersion: string | undefined;
   let lists = 0;
+  /** The pods the source holds, by uid: what a resync hands over again. */
+  const held = new Map<string, Pod>();
 
   const list = async (sink: PodSourceSink) => {
     const core = options.kubeConfig.makeApiClient(CoreV1Api);
     const result = await core.listPodForAllNamespaces({ fieldSelector });
     lists++;
     resourceVersion = result.metadata?.resourceVersion;
-    sink.set(result.items.map(podFromApi).filter((p) => !isMirror(p)));
+    const pods = result.items.map(podFromApi).filter((p) => !isMirror(p));
+    held.clear();
+    for (const p of pods) held.set(p.metadata?.uid ?? "", p);
+    sink.set(pods);
   };
 
   /** One watch from `resourceVersion`: resolves when it ends; "gone" when the server says 410. */
@@ -101,9 +111,17 @@ export function createApiServerSource(options: ApiServerSourceOptions): ApiServe
             const rv = pod.metadata && (pod.metadata as { resourceVersion?: string }).resourceVersion;
             if (rv) resourceVersion = rv;
             if (type === "BOOKMARK" || isMirror(pod)) return;
-            if (type === "ADDED") sink.add(pod);
-            else if (type === "MODIFIED") sink.update(pod);
-            else if (type === "DELETED") sink.remove(pod);
+            const uid = pod.metadata?.uid ?? "";
+            if (type === "ADDED") {
+              held.set(uid, pod);
+              sink.add(pod);
+            } else if (type === "MODIFIED") {
+              held.set(uid, pod);
+              sink.update(pod);
+            } else if (type === "DELETED") {
+              held.delete(uid);
+              sink.remove(pod);
+            }
           },
           (err: unknown) => finish(err),
         )
@@ -122,6 +140,15 @@ export function createApiServerSource(options: ApiServerSourceOptions): ApiServe
       return lists;
     },
     async start(sink, signal) {
+      const resync = options.resyncPeriodMs ?? 0;
+      if (resync > 0) {
+        void (async () => {
+          while (!signal.aborted) {
+            await sleep(clock, resync, signal).catch(() => undefined);
+            if (!signal.aborted && lists > 0) sink.set([...held.values()]);
+          }
+        })();
+      }
       let failures = 0;
       let listed = false;
       while (!signal.aborted) {
