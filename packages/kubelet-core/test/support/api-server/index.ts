@@ -82,7 +82,8 @@ export interface TestApiServer {
   /** Answers the next `count` requests that match with `code` (429, 500, 503, 504…) and a kube-apiserver Status. */
   failNext(count: number, code: number, match?: RequestMatch): void;
   /**
-   * Resolves with the predicate's first truthy value, evaluated now and after every change;
+   * Resolves with the predicate's first truthy value, evaluated now and after every change, watch
+   * opened or closed and request answered;
    * rejects after `timeoutMs` (default 10 s) with `message`.
    */
   waitFor<T>(
@@ -116,6 +117,12 @@ export async function createTestApiServer(options: TestApiServerOptions = {}): P
   }
   const registry = createRegistry(store, { enforceNamespaces: options.enforceNamespaces ?? true });
   const watches = new Set<OpenWatch>();
+  /** Re-checks of pending waitFor calls: after every change, watch opened or closed, request answered. */
+  const changed = new Set<() => void>();
+  const notify = () => {
+    for (const check of [...changed]) check();
+  };
+  store.subscribe(notify);
   const requests: LoggedRequest[] = [];
   const failures: { remaining: number; code: number; match: RequestMatch }[] = [];
   const router = createRouter({
@@ -123,8 +130,14 @@ export async function createTestApiServer(options: TestApiServerOptions = {}): P
     registry,
     watchTimeoutSeconds: options.watchTimeoutSeconds ?? 1_800,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 1_000,
-    onWatch: (w) => watches.add(w),
-    onWatchClosed: (w) => watches.delete(w),
+    onWatch: (w) => {
+      watches.add(w);
+      notify();
+    },
+    onWatchClosed: (w) => {
+      watches.delete(w);
+      notify();
+    },
   });
 
   const reply = (res: ServerResponse, code: number, body: Json | string) => {
@@ -134,6 +147,7 @@ export async function createTestApiServer(options: TestApiServerOptions = {}): P
     };
     if (code === 429 || code === 503) headers["retry-after"] = "1";
     res.writeHead(code, headers).end(text);
+    notify();
   };
 
   const takeFailure = (method: string, path: string) => {
@@ -265,10 +279,10 @@ export async function createTestApiServer(options: TestApiServerOptions = {}): P
           done();
           reject(new Error(message));
         }, timeoutMs);
-        const unsubscribe = store.subscribe(check);
+        changed.add(check);
         const done = () => {
           clearTimeout(timer);
-          unsubscribe();
+          changed.delete(check);
         };
         check();
       });

@@ -1,7 +1,7 @@
 // Create, update, patch and delete with kube-apiserver's generic registry rules (rest.BeforeCreate,
 // BeforeUpdate, BeforeDelete and the resources' strategies) on top of the store.
 import { randomBytes, randomUUID } from "node:crypto";
-import { clone, deepEqual, isObject, type Json, type JsonObject, meta, str } from "./json.js";
+import { clone, deepEqual, isObject, type Json, type JsonObject, meta, readPath, str } from "./json.js";
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from "./patch.js";
 import { apiVersionOf, type ResourceDef, resourceDef } from "./resources.js";
 import {
@@ -86,6 +86,22 @@ function checkNamespace(r: ResourceDef, object: JsonObject, namespace: string | 
   m.namespace = namespace ?? "";
 }
 
+const RFC3339_MICRO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/;
+
+/** Refuses a MicroTime that is not RFC3339 with microseconds, as decoding the body does upstream. */
+function checkMicroTimes(r: ResourceDef, object: JsonObject) {
+  for (const path of r.microTimes ?? []) {
+    const value = readPath(object, path);
+    if (value === undefined || value === null) continue;
+    if (typeof value !== "string" || !RFC3339_MICRO.test(value)) {
+      const fraction = typeof value === "string" ? (/\.\d*(Z|[+-].*)?$/.exec(value)?.[0] ?? value) : String(value);
+      throw badRequest(
+        `${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: parsing time "${String(value)}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "${fraction}" as ".000000"`,
+      );
+    }
+  }
+}
+
 export function createRegistry(store: InternalStore, options: { enforceNamespaces: boolean }): Registry {
   const namespaces = resourceDef("namespaces");
 
@@ -116,6 +132,7 @@ export function createRegistry(store: InternalStore, options: { enforceNamespace
     create(r, namespace, body) {
       const object = clone(asObject(body));
       checkTypeMeta(r, object);
+      checkMicroTimes(r, object);
       checkNamespace(r, object, namespace);
       const m = meta(object);
       if (str(m.resourceVersion)) throw badRequest("resourceVersion should not be set on objects to be created");
@@ -153,6 +170,7 @@ export function createRegistry(store: InternalStore, options: { enforceNamespace
     update(r, namespace, name, body, status) {
       const object = clone(asObject(body));
       checkTypeMeta(r, object);
+      checkMicroTimes(r, object);
       const m = meta(object);
       if (str(m.name) !== name) {
         throw badRequest(`the name of the object (${str(m.name) ?? ""}) does not match the name on the URL (${name})`);

@@ -25,6 +25,11 @@ export interface ResourceDef {
   prepareForCreate?(object: JsonObject): void;
   /** Validation of a created or updated object (after defaults). */
   validate?(object: JsonObject, old: JsonObject | undefined): FieldError[];
+  /**
+   * metav1.MicroTime fields: kube-apiserver parses them with exactly six fractional digits
+   * (RFC3339Micro) and refuses the body otherwise.
+   */
+  microTimes?: readonly string[];
   /** Tracks spec changes in `metadata.generation`. */
   generation: boolean;
   /** The grace period of a delete without one; 0 deletes at once. Only pods delete gracefully. */
@@ -248,6 +253,7 @@ const leases: ResourceDef = {
   allowUnconditionalUpdate: false,
   generation: false,
   fields: (lease) => objectMetaFields(lease, true),
+  microTimes: ["spec.acquireTime", "spec.renewTime"],
   patchSchema: { metadata: metadataPatch },
 };
 
@@ -261,6 +267,7 @@ const events: ResourceDef = {
   allowCreateOnUpdate: true,
   allowUnconditionalUpdate: true,
   generation: false,
+  microTimes: ["eventTime", "series.lastObservedTime"],
   fields: (event) => ({
     ...objectMetaFields(event, true),
     "involvedObject.kind": text(readPath(event, "involvedObject.kind")),
