@@ -8,7 +8,7 @@
 import { createFakeRuntime } from "@nodekit/cri/testing";
 import { createNodeAgent } from "../packages/kubelet-core/dist/apiserver.js";
 import { createReconciler, type Pod } from "../packages/kubelet-core/dist/index.js";
-import { startTestApiServer } from "../packages/kubelet-core/test/support/kube-apiserver.js";
+import { createTestApiServer } from "../packages/kubelet-core/test/support/api-server/index.js";
 
 const N = 1000;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -45,7 +45,7 @@ async function viaUpdatePods(): Promise<number> {
 }
 
 async function viaWatch(): Promise<number> {
-  const api = await startTestApiServer();
+  const api = await createTestApiServer({ historyLimit: 20_000 });
   const fake = createFakeRuntime({ registry: ["*"] });
   const agent = createNodeAgent({
     kubeConfig: api.kubeConfig(),
@@ -64,10 +64,7 @@ async function viaWatch(): Promise<number> {
   // 1,000 pods bound at once: each arrives as an ADDED event of the agent's watch.
   const t = performance.now();
   for (let i = 0; i < N; i++) {
-    api.put(
-      { resource: "pods", namespace: "default", name: `p-${i}` },
-      { metadata: { name: `p-${i}`, namespace: "default" }, spec: spec() },
-    );
+    api.store.put("pods", { metadata: { name: `p-${i}`, namespace: "default" }, spec: spec() });
   }
   while (running < N) await new Promise((res) => setTimeout(res, 5));
   const ms = performance.now() - t;

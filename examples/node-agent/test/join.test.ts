@@ -5,8 +5,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { startTestApiServer, type TestApiServer } from "../../../packages/kubelet-core/test/support/kube-apiserver.js";
+import {
+  createTestApiServer,
+  type TestApiServer,
+} from "../../../packages/kubelet-core/test/support/api-server/index.js";
 import { joinCluster } from "../src/join.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: API objects, read field by field in assertions
+type Obj = any;
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -14,20 +20,17 @@ afterEach(async () => {
 });
 
 async function cluster() {
-  const api: TestApiServer = await startTestApiServer();
+  const api: TestApiServer = await createTestApiServer();
   cleanup.push(() => api.close());
   const dir = mkdtempSync(join(tmpdir(), "nk-join-"));
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   const kubeconfig = join(dir, "kubeconfig");
   writeFileSync(kubeconfig, api.kubeConfigYaml());
   const bind = (name: string) =>
-    api.put(
-      { resource: "pods", namespace: "default", name },
-      {
-        metadata: { name, namespace: "default" },
-        spec: { nodeName: "edge-1", containers: [{ name: "app", image: "busybox:1.36", command: ["sleep", "3600"] }] },
-      },
-    );
+    api.store.put("pods", {
+      metadata: { name, namespace: "default" },
+      spec: { nodeName: "edge-1", containers: [{ name: "app", image: "busybox:1.36", command: ["sleep", "3600"] }] },
+    });
   return { api, dir, kubeconfig, bind };
 }
 
@@ -36,15 +39,14 @@ describe("node-agent --kubeconfig", () => {
     const { api, kubeconfig, bind } = await cluster();
     const node = await joinCluster({ kubeconfig, nodeName: "edge-1", nodeIP: "192.168.49.7", relistPeriodMs: 100 });
     cleanup.push(() => node.stop());
-    expect(api.get({ resource: "nodes", name: "edge-1" })?.status.addresses).toEqual([
+    expect((api.store.get("nodes", undefined, "edge-1") as Obj).status.addresses).toEqual([
       { type: "InternalIP", address: "192.168.49.7" },
     ]);
     bind("web");
-    await api.waitFor(
-      () => api.get({ resource: "pods", namespace: "default", name: "web" })?.status?.phase === "Running",
-      30_000,
-      "web Running in the API",
-    );
+    await api.waitFor(() => (api.store.get("pods", "default", "web") as Obj)?.status?.phase === "Running", {
+      timeoutMs: 30_000,
+      message: "web Running in the API",
+    });
     expect(node.pods().map((p) => [p.pod.metadata?.name, p.status?.phase])).toEqual([["web", "Running"]]);
   });
 
@@ -74,6 +76,6 @@ describe("node-agent --kubeconfig", () => {
     const code = await new Promise<number | null>((r) => child.on("exit", r));
     expect(out).toContain("joined as node edge-1");
     expect(code).toBe(0);
-    expect(api.get({ resource: "pods", namespace: "default", name: "cli-pod" })?.status?.phase).toBe("Running");
+    expect((api.store.get("pods", "default", "cli-pod") as Obj)?.status?.phase).toBe("Running");
   }, 90_000);
 });

@@ -68,7 +68,7 @@ describe("podStatusPatch", () => {
     expect(podStatusPatch("u", st, structuredClone(st))).toBeUndefined();
   });
 
-  it("has the kubelet's shape: uid precondition, lists by merge key with $setElementOrder, changed fields only", () => {
+  it("has the kubelet's shape: uid precondition, conditions by type with $setElementOrder, container statuses whole", () => {
     const old: PodStatus = {
       phase: "Pending",
       podIP: "10.0.0.1",
@@ -112,16 +112,8 @@ describe("podStatusPatch", () => {
         podIP: null,
         "$setElementOrder/conditions": [{ type: "Initialized" }, { type: "Ready" }],
         conditions: [{ type: "Ready", status: "True", reason: null }],
-        "$setElementOrder/containerStatuses": [{ name: "app" }],
-        containerStatuses: [
-          {
-            name: "app",
-            ready: true,
-            imageID: "sha256:1",
-            state: { waiting: null, running: { startedAt: "2026-12-02T00:00:00Z" } },
-          },
-          { name: "gone", $patch: "delete" },
-        ],
+        // No merge strategy in k8s.io/api: the changed list is sent whole, and replaces the API's.
+        containerStatuses: next.containerStatuses,
       },
     });
   });

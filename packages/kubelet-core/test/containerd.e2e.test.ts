@@ -16,7 +16,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { type ContainerdHarness, describeWithContainerd, startContainerd } from "../../cri/test/harness/containerd.js";
 import { createNodeAgent } from "../src/apiserver/index.js";
 import { createReconciler, labels, type Pod, type PodEvent, type PodStatus, type Reconciler } from "../src/index.js";
-import { startTestApiServer } from "./support/kube-apiserver.js";
+import { createTestApiServer } from "./support/api-server/index.js";
 
 const describeE2e = describeWithContainerd();
 
@@ -180,7 +180,7 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
   });
 
   it("runs a pod created in the API server on containerd, writes its status, and finishes its deletion", async () => {
-    const api = await startTestApiServer();
+    const api = await createTestApiServer({ namespaces: ["default", "kube-system", "kube-node-lease", "e2e"] });
     const agent = createNodeAgent({
       kubeConfig: api.kubeConfig(),
       nodeName: "e2e-node",
@@ -192,9 +192,10 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
     });
     try {
       await agent.start();
-      expect(api.get({ resource: "nodes", name: "e2e-node" })?.status.nodeInfo.containerRuntimeVersion).toMatch(
-        /^containerd:\/\//,
-      );
+      const node = api.store.get("nodes", undefined, "e2e-node") as {
+        status: { nodeInfo: { containerRuntimeVersion: string } };
+      };
+      expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\//);
       const core = api.kubeConfig().makeApiClient(CoreV1Api);
       await core.createNamespacedPod({
         namespace: "e2e",
@@ -203,13 +204,14 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
           spec: { nodeName: "e2e-node", terminationGracePeriodSeconds: 5, containers: [c("app", serve)] },
         },
       });
-      const get = () => api.get({ resource: "pods", namespace: "e2e", name: "from-api" });
-      await api.waitFor(() => get()?.status?.phase === "Running", 30_000, "from-api Running");
+      // biome-ignore lint/suspicious/noExplicitAny: the API's pod, read field by field
+      const get = (): any => api.store.get("pods", "e2e", "from-api");
+      await api.waitFor(() => get()?.status?.phase === "Running", { timeoutMs: 30_000, message: "from-api Running" });
       const uid = get()!.metadata.uid as string;
       expect(get()!.status.containerStatuses[0].containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
       expect((await podObjects(uid)).containers).toHaveLength(1);
       await core.deleteNamespacedPod({ name: "from-api", namespace: "e2e" });
-      await api.waitFor(() => get() === undefined, 30_000, "from-api deleted");
+      await api.waitFor(() => get() === undefined, { timeoutMs: 30_000, message: "from-api deleted" });
       const until = Date.now() + 10_000;
       while ((await podObjects(uid)).items.length && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
       expect(await podObjects(uid)).toEqual({ items: [], containers: [] });

@@ -9,9 +9,21 @@ import { createFakeRuntime, type FakeRuntime } from "@nodekit/cri/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { createApiServerSource, createNodeAgent, type NodeAgent, registerNode } from "../src/apiserver/index.js";
 import type { Pod, PodSourceSink } from "../src/index.js";
-import { startTestApiServer, type TestApiServer } from "./support/kube-apiserver.js";
+import { createTestApiServer, type TestApiServer } from "./support/api-server/index.js";
 
 const NODE = "node-1";
+
+// biome-ignore lint/suspicious/noExplicitAny: API objects, read field by field in assertions
+type Obj = any;
+
+/** Waits until `predicate` holds, checked every 20 ms (no wall-clock assertion: the timeout only ends a hung test). */
+async function until(_api: TestApiServer, predicate: () => unknown, timeoutMs = 30_000, message = "condition") {
+  const end = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${message}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 const podManifest = (name: string, extra: Partial<NonNullable<V1Pod["spec"]>> = {}): V1Pod => ({
   apiVersion: "v1",
@@ -32,7 +44,7 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
   });
 
   async function setUp(options: { runtime?: FakeRuntime; staticPodPath?: string } = {}) {
-    const api: TestApiServer = await startTestApiServer({ bookmarkIntervalMs: 100 });
+    const api: TestApiServer = await createTestApiServer({ bookmarkIntervalMs: 100 });
     cleanup.push(() => api.close());
     const runtime = options.runtime ?? createFakeRuntime({ registry: ["*"], runtimeName: "nodekit-fake" });
     const agent = startAgent(api, runtime, options.staticPodPath);
@@ -50,6 +62,7 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
       useContainerEvents: false,
       staticPodPath,
       lease: { renewIntervalMs: 100 },
+      watch: { initialBackoffMs: 20, maxBackoffMs: 200 },
       statusRetryMs: 20,
       node: { addresses: [{ type: "InternalIP", address: "192.168.49.2" }], capacity: { cpu: "2", pods: "110" } },
       nodeIPs: ["192.168.49.2"],
@@ -57,7 +70,7 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
     cleanup.push(() => agent.stop());
     return agent;
   }
-  const pod = (api: TestApiServer, name: string) => api.get({ resource: "pods", namespace: "default", name });
+  const pod = (api: TestApiServer, name: string): Obj => api.store.get("pods", "default", name);
   const runningContainers = async (runtime: FakeRuntime, podName?: string) =>
     (await runtime.listContainers({ filter: { state: { state: 1 } } })).containers.filter(
       (c) => !podName || c.labels["io.kubernetes.pod.name"] === podName,
@@ -65,23 +78,23 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
 
   it("registers the Node and keeps its Lease", async () => {
     const { api, agent } = await setUp();
-    const node = api.get({ resource: "nodes", name: NODE })!;
+    const node: Obj = api.store.get("nodes", undefined, NODE)!;
     expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^nodekit-fake:\/\//);
     expect(node.status.addresses).toEqual([{ type: "InternalIP", address: "192.168.49.2" }]);
     expect(node.status.conditions.find((c: { type: string }) => c.type === "Ready").status).toBe("True");
     expect(node.metadata.labels["kubernetes.io/hostname"]).toBe(NODE);
     expect(agent.node?.metadata?.uid).toBe(node.metadata.uid);
-    await api.waitFor(() => api.get({ resource: "leases", namespace: "kube-node-lease", name: NODE }) !== undefined);
-    const lease = api.get({ resource: "leases", namespace: "kube-node-lease", name: NODE })!;
+    await until(api, () => api.store.get("leases", "kube-node-lease", NODE) !== undefined);
+    const lease: Obj = api.store.get("leases", "kube-node-lease", NODE)!;
     expect(lease.spec).toMatchObject({ holderIdentity: NODE, leaseDurationSeconds: 40 });
     expect(lease.metadata.ownerReferences).toEqual([
       { apiVersion: "v1", kind: "Node", name: NODE, uid: node.metadata.uid },
     ]);
     // It is renewed: its resourceVersion moves on.
     const first = lease.metadata.resourceVersion;
-    await api.waitFor(
-      () =>
-        api.get({ resource: "leases", namespace: "kube-node-lease", name: NODE })!.metadata.resourceVersion !== first,
+    await until(
+      api,
+      () => (api.store.get("leases", "kube-node-lease", NODE) as Obj).metadata.resourceVersion !== first,
     );
   });
 
@@ -89,7 +102,7 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
     const { api, runtime, core } = await setUp();
     await core.createNamespacedPod({ namespace: "default", body: podManifest("web") });
     await core.createNamespacedPod({ namespace: "default", body: podManifest("elsewhere", { nodeName: "node-2" }) });
-    await api.waitFor(() => pod(api, "web")?.status?.phase === "Running", 30_000, "web Running in the API");
+    await until(api, () => pod(api, "web")?.status?.phase === "Running", 30_000, "web Running in the API");
     const st = pod(api, "web")!.status;
     expect(st.containerStatuses.map((c: { name: string; ready: boolean }) => [c.name, c.ready])).toEqual([
       ["app", true],
@@ -108,11 +121,11 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
   it("kills a deleted pod gracefully, then deletes it from the API with grace 0", async () => {
     const { api, runtime, core } = await setUp();
     await core.createNamespacedPod({ namespace: "default", body: podManifest("doomed") });
-    await api.waitFor(() => pod(api, "doomed")?.status?.phase === "Running", 30_000, "doomed Running");
+    await until(api, () => pod(api, "doomed")?.status?.phase === "Running", 30_000, "doomed Running");
     const uid = pod(api, "doomed")!.metadata.uid;
     await core.deleteNamespacedPod({ name: "doomed", namespace: "default" });
     expect(pod(api, "doomed")?.metadata.deletionTimestamp).toBeDefined();
-    await api.waitFor(() => pod(api, "doomed") === undefined, 30_000, "doomed gone from the API");
+    await until(api, () => pod(api, "doomed") === undefined, 30_000, "doomed gone from the API");
     expect(await runningContainers(runtime, "doomed")).toHaveLength(0);
     const stop = runtime.callLog.find((c) => c.method === "StopContainer");
     expect(stop?.request).toMatchObject({ timeout: 5n });
@@ -127,11 +140,11 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
   it("resumes a broken watch from its resourceVersion without duplicate sandboxes or containers", async () => {
     const { api, runtime, core, agent } = await setUp();
     await core.createNamespacedPod({ namespace: "default", body: podManifest("a") });
-    await api.waitFor(() => pod(api, "a")?.status?.phase === "Running", 30_000, "a Running");
-    await api.waitFor(() => api.openWatches > 0);
+    await until(api, () => pod(api, "a")?.status?.phase === "Running", 30_000, "a Running");
+    await until(api, () => api.openWatches > 0);
     api.breakWatches();
     await core.createNamespacedPod({ namespace: "default", body: podManifest("b") });
-    await api.waitFor(() => pod(api, "b")?.status?.phase === "Running", 30_000, "b Running after the break");
+    await until(api, () => pod(api, "b")?.status?.phase === "Running", 30_000, "b Running after the break");
     expect(agent.apiSource.lists).toBe(1); // resumed, not listed again
     expect(runtime.calls.filter((c) => c === "RunPodSandbox")).toHaveLength(2);
     expect(await runningContainers(runtime)).toHaveLength(2);
@@ -141,24 +154,25 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
     const { api, runtime, core, agent } = await setUp();
     await core.createNamespacedPod({ namespace: "default", body: podManifest("keep") });
     await core.createNamespacedPod({ namespace: "default", body: podManifest("missed") });
-    await api.waitFor(
+    await until(
+      api,
       () => pod(api, "keep")?.status?.phase === "Running" && pod(api, "missed")?.status?.phase === "Running",
       30_000,
       "both Running",
     );
-    await api.waitFor(() => api.openWatches > 0);
+    await until(api, () => api.openWatches > 0);
     // While the agent is disconnected the pod goes and the history is compacted: resuming gets 410.
-    api.failNext(Number.POSITIVE_INFINITY, 503, (m, p) => m === "GET" && p === "/api/v1/pods");
+    api.failNext(3, 503, { method: "GET", path: /^\/api\/v1\/pods$/ });
     api.breakWatches();
-    api.delete({ resource: "pods", namespace: "default", name: "missed" }, 0);
+    api.store.remove("pods", "default", "missed");
     api.compact();
-    await api.waitFor(
+    await until(
+      api,
       () => api.requests.some((r) => r.path === "/api/v1/pods" && r.status === 503),
       10_000,
       "a failed reconnect",
     );
-    api.clearFailures();
-    await api.waitFor(() => agent.apiSource.lists >= 2, 30_000, "a second list");
+    await until(api, () => agent.apiSource.lists >= 2, 30_000, "a second list");
     for (let i = 0; i < 200 && (await runningContainers(runtime, "missed")).length > 0; i++)
       await new Promise((r) => setTimeout(r, 20));
     expect(await runningContainers(runtime, "missed")).toHaveLength(0);
@@ -168,12 +182,12 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
   it("picks up where it stopped after a restart: no new sandbox, statuses still written", async () => {
     const { api, runtime, core, agent } = await setUp();
     await core.createNamespacedPod({ namespace: "default", body: podManifest("steady") });
-    await api.waitFor(() => pod(api, "steady")?.status?.phase === "Running", 30_000, "steady Running");
+    await until(api, () => pod(api, "steady")?.status?.phase === "Running", 30_000, "steady Running");
     await agent.stop();
     const again = startAgent(api, runtime);
     await again.start();
     await core.createNamespacedPod({ namespace: "default", body: podManifest("later") });
-    await api.waitFor(() => pod(api, "later")?.status?.phase === "Running", 30_000, "later Running");
+    await until(api, () => pod(api, "later")?.status?.phase === "Running", 30_000, "later Running");
     expect(runtime.calls.filter((c) => c === "RunPodSandbox")).toHaveLength(2);
     expect(await runningContainers(runtime, "steady")).toHaveLength(1);
   });
@@ -186,10 +200,10 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
       "apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\nspec:\n  containers:\n  - name: etcd\n    image: busybox:1.36\n",
     );
     const { api, runtime } = await setUp({ staticPodPath: dir });
-    const mirror = () => api.get({ resource: "pods", namespace: "kube-system", name: `etcd-${NODE}` });
-    await api.waitFor(() => mirror()?.status?.phase === "Running", 30_000, "the mirror pod Running");
+    const mirror = (): Obj => api.store.get("pods", "kube-system", `etcd-${NODE}`);
+    await until(api, () => mirror()?.status?.phase === "Running", 30_000, "the mirror pod Running");
     const m = mirror()!;
-    const node = api.get({ resource: "nodes", name: NODE })!;
+    const node: Obj = api.store.get("nodes", undefined, NODE)!;
     expect(m.metadata.annotations["kubernetes.io/config.mirror"]).toBe(
       m.metadata.annotations["kubernetes.io/config.hash"],
     );
@@ -202,36 +216,37 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
 
   it("writes the latest status after an outage of the API server, retrying without losing it", async () => {
     const { api, core } = await setUp();
-    api.failNext(6, 503, (m, p) => p.endsWith("/pods/flaky/status") || (m === "GET" && p.endsWith("/pods/flaky")));
+    api.failNext(6, 503, { path: /\/pods\/flaky(\/status)?$/ });
     await core.createNamespacedPod({ namespace: "default", body: podManifest("flaky") });
-    await api.waitFor(() => pod(api, "flaky")?.status?.phase === "Running", 30_000, "flaky Running after the outage");
+    await until(api, () => pod(api, "flaky")?.status?.phase === "Running", 30_000, "flaky Running after the outage");
     expect(api.requests.filter((r) => r.path.includes("/pods/flaky") && r.status === 503).length).toBe(6);
     expect(pod(api, "flaky")!.status.containerStatuses[0].ready).toBe(true);
   });
 
   it("updates a Node that exists already, keeping its uid and others' labels", async () => {
-    const api = await startTestApiServer();
+    const api = await createTestApiServer();
     cleanup.push(() => api.close());
-    const before = api.put(
-      { resource: "nodes", name: NODE },
-      { metadata: { name: NODE, labels: { "example.com/zone": "a" } }, spec: {}, status: {} },
-    );
+    const before: Obj = api.store.put("nodes", {
+      metadata: { name: NODE, labels: { "example.com/zone": "a" } },
+      spec: {},
+      status: {},
+    });
     const node = await registerNode(api.kubeConfig(), {
       nodeName: NODE,
       runtime: { runtimeName: "containerd", runtimeVersion: "1.6.20" },
       capacity: { cpu: "4", pods: "110" },
     });
     expect(node.metadata?.uid).toBe(before.metadata.uid);
-    const stored = api.get({ resource: "nodes", name: NODE })!;
+    const stored: Obj = api.store.get("nodes", undefined, NODE)!;
     expect(stored.metadata.labels).toMatchObject({ "example.com/zone": "a", "kubernetes.io/hostname": NODE });
     expect(stored.status.nodeInfo.containerRuntimeVersion).toBe("containerd://1.6.20");
     expect(stored.status.capacity).toEqual({ cpu: "4", pods: "110" });
   });
 
   it("the API source hands over its whole set again on its resync period, without asking the API", async () => {
-    const api = await startTestApiServer();
+    const api = await createTestApiServer();
     cleanup.push(() => api.close());
-    api.put({ resource: "pods", namespace: "default", name: "r" }, podManifest("r") as Record<string, unknown>);
+    api.store.put("pods", podManifest("r") as Obj);
     const sets: string[][] = [];
     const sink: PodSourceSink = {
       add() {},
@@ -244,7 +259,7 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
     const stop = new AbortController();
     cleanup.push(() => stop.abort());
     void source.start(sink, stop.signal);
-    await api.waitFor(() => sets.length >= 3, 10_000, "two resyncs");
+    await until(api, () => sets.length >= 3, 10_000, "two resyncs");
     expect(sets.slice(0, 3)).toEqual([["r"], ["r"], ["r"]]);
     expect(source.lists).toBe(1);
     expect(api.requests.filter((r) => r.path === "/api/v1/pods" && r.query.watch === undefined)).toHaveLength(1);
@@ -258,8 +273,9 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
         core.createNamespacedPod({ namespace: "default", body: podManifest(`bulk-${i}`) }),
       ),
     );
-    await api.waitFor(
-      () => api.list("pods", "default").filter((p) => p.status?.phase === "Running").length === n,
+    await until(
+      api,
+      () => api.store.list("pods", "default").filter((p: Obj) => p.status?.phase === "Running").length === n,
       120_000,
       "1,000 pods Running in the API",
     );

@@ -1,11 +1,12 @@
 import type { PodCondition, PodStatus } from "../pod.js";
 
-/** The lists of a pod status merged by key in a strategic merge patch, with their patch merge keys. */
+/**
+ * The lists of a pod status the API merges by key in a strategic merge patch (their
+ * `patchStrategy:"merge"` and `patchMergeKey` in k8s.io/api): the others, the container status
+ * lists among them, are replaced whole when they change.
+ */
 const MERGE_KEYS: Readonly<Record<string, string>> = {
   conditions: "type",
-  containerStatuses: "name",
-  initContainerStatuses: "name",
-  ephemeralContainerStatuses: "name",
   podIPs: "ip",
   hostIPs: "ip",
 };
@@ -80,8 +81,9 @@ function diffList(field: string, mergeKey: string, old: unknown[], next: unknown
 /**
  * The strategic merge patch the kubelet sends to a pod's `status` subresource
  * (statusutil.PatchPodStatus): a two-way patch from the API's status to the new one, with the
- * pod's uid as a precondition, lists merged by their keys (`conditions` by `type`, container
- * statuses by `name`, `podIPs`/`hostIPs` by `ip`) with `$setElementOrder` and `$patch: delete`.
+ * pod's uid as a precondition, the lists the API merges by key (`conditions` by `type`,
+ * `podIPs`/`hostIPs` by `ip`) with `$setElementOrder` and `$patch: delete`, and the others (the
+ * container statuses) given whole when they changed.
  * Undefined when nothing changed.
  *
  * @example
