@@ -223,6 +223,20 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
     expect(pod(api, "flaky")!.status.containerStatuses[0].ready).toBe(true);
   });
 
+  it("stops while the API server is away, without waiting for the statuses it cannot write", async () => {
+    const { api, agent } = await setUp();
+    // Every read and write of the pod fails: its status stays queued, retried.
+    api.failNext(1_000_000, 503, { path: /\/pods\/late(\/status)?$/ });
+    api.store.put("pods", podManifest("late") as Obj);
+    await until(api, () => api.requests.some((r) => r.path.endsWith("/pods/late") && r.status === 503));
+    let stopped = false;
+    const stopping = agent.stop().then(() => {
+      stopped = true;
+    });
+    await until(api, () => stopped, 20_000, "stop() to resolve");
+    await stopping;
+  });
+
   it("updates a Node that exists already, keeping its uid and others' labels", async () => {
     const api = await createTestApiServer();
     cleanup.push(() => api.close());

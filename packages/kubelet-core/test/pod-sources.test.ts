@@ -131,6 +131,11 @@ describe("pod sources", () => {
     expect(await runningPods()).toEqual(["a", "c"]);
     await r.stop();
     expect(stopped).toBe(true);
+    // Started again by the next start() or pass.
+    stopped = false;
+    await r.syncAll();
+    await r.stop();
+    expect(stopped).toBe(true);
   });
 
   it("a source registered in the options blocks orphan removal until it has synced", async () => {

@@ -40,7 +40,7 @@ export interface NodeAgent {
   readonly node: V1Node | undefined;
   /** Registers the Node, starts the Lease, the pod sources and the reconciler. */
   start(): Promise<void>;
-  /** Stops everything; writes the statuses still queued first. */
+  /** Stops everything; writes the statuses still queued first (waiting at most 5 s for the API server). */
   stop(): Promise<void>;
   /** Resolves when every status queued so far is written. */
   flushStatuses(): Promise<void>;
@@ -171,7 +171,10 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
     async stop() {
       stopping.abort();
       await reconciler.stop();
-      await writer.flush();
+      // The statuses still queued are written, unless the API server is away: then at most 5 s.
+      let timer: unknown;
+      await Promise.race([writer.flush(), new Promise<void>((r) => (timer = clock.setTimeout(r, 5_000)))]);
+      clock.clearTimeout(timer);
       writer.stop();
       await lease?.stop();
       await mirrorLoop;

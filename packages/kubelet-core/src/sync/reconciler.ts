@@ -404,11 +404,12 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
 
   // --- passes --------------------------------------------------------------------------------
 
-  const sourcesAbort = new AbortController();
+  let sourcesAbort = new AbortController();
   let sourcesStarted = false;
   const startSources = () => {
     if (sourcesStarted) return;
     sourcesStarted = true;
+    sourcesAbort = new AbortController();
     for (const source of options.sources ?? []) {
       const sink = podConfig.sink(source.name);
       Promise.resolve()
@@ -512,6 +513,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       running = false;
       eventsAbort.abort();
       sourcesAbort.abort();
+      sourcesStarted = false; // a later start() starts them again
       for (const s of pods.values()) s.abort.abort();
       clock.clearTimeout(timer);
       await passInFlight;
