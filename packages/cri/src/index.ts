@@ -15,6 +15,8 @@ export { Code, CriError, codeName, isDeadlineExceeded, isNotFound, isUnavailable
 export type { CriErrorOptions } from "./errors.js";
 export { parseEndpoint } from "./endpoint.js";
 export type { ParsedEndpoint } from "./endpoint.js";
+export { createContainerLogStream, parseCriLogLine, readContainerLogs } from "./logs.js";
+export type { ContainerLogEntry, CriLogRecord, LogStreamType, ReadContainerLogsOptions } from "./logs.js";
 export type { CallOptions } from "./call-options.js";
 export type {
   ImageService,
