@@ -58,3 +58,13 @@ export type { EventRecorder, PodEvent } from "./sync/events.js";
 export type { Logger } from "./sync/listeners.js";
 export { createProber } from "./sync/prober.js";
 export type { ProbeHandler, ProbeKind, Prober } from "./sync/prober.js";
+export { defaultEvictionHard, parseEvictionThresholds, signals } from "./eviction/thresholds.js";
+export type {
+  EvictionSignal,
+  EvictionThreshold,
+  EvictionThresholdConfig,
+  ThresholdOperator,
+  ThresholdValue,
+} from "./eviction/thresholds.js";
+export { parseQuantity } from "./eviction/quantity.js";
+export type { Quantity, QuantityFormat } from "./eviction/quantity.js";
