@@ -58,7 +58,7 @@ export type { EventRecorder, PodEvent } from "./sync/events.js";
 export type { Logger } from "./sync/listeners.js";
 export { createProber } from "./sync/prober.js";
 export type { ProbeHandler, ProbeKind, Prober } from "./sync/prober.js";
-export { defaultEvictionHard, parseEvictionThresholds, signals } from "./eviction/thresholds.js";
+export { defaultEvictionHard, evictionSignals, parseEvictionThresholds } from "./eviction/thresholds.js";
 export type {
   EvictionSignal,
   EvictionThreshold,

@@ -5,8 +5,8 @@ import {
   defaultEvictionHard,
   type EvictionThreshold,
   type EvictionThresholdConfig,
+  evictionSignals,
   parseEvictionThresholds,
-  signals,
 } from "../src/eviction/thresholds.js";
 
 // Expected values come from the upstream tests: pkg/kubelet/eviction/helpers_test.go
@@ -209,7 +209,7 @@ describe("beyond the upstream table", () => {
   });
 
   it("accepts the signals validSignal accepts, not swap.available", () => {
-    for (const signal of signals) {
+    for (const signal of evictionSignals) {
       expect(parseEvictionThresholds({ evictionHard: { [signal]: "1" } })[0]?.signal).toBe(signal);
     }
     expect(() => parseEvictionThresholds({ evictionHard: { "swap.available": "1Gi" } })).toThrow(

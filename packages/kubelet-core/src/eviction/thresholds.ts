@@ -12,7 +12,7 @@ import { parseQuantity } from "./quantity.js";
  * later replaces `containerfs.*` thresholds with the nodefs or imagefs ones. `swap.available` has
  * an operator upstream but is not accepted.
  */
-export const signals = [
+export const evictionSignals = [
   "memory.available",
   "allocatableMemory.available",
   "nodefs.available",
@@ -25,7 +25,7 @@ export const signals = [
 ] as const;
 
 /** An eviction signal, e.g. `memory.available`. */
-export type EvictionSignal = (typeof signals)[number];
+export type EvictionSignal = (typeof evictionSignals)[number];
 
 /** How a signal is compared with its threshold; the kubelet has only `LessThan`. */
 export type ThresholdOperator = "LessThan";
@@ -83,7 +83,8 @@ const reason = "InvalidEvictionThreshold";
 const fail = (message: string): never => {
   throw new KubeletError(reason, message);
 };
-const validSignal = (signal: string): signal is EvictionSignal => (signals as readonly string[]).includes(signal);
+const validSignal = (signal: string): signal is EvictionSignal =>
+  (evictionSignals as readonly string[]).includes(signal);
 const checkSignal = (signal: string): EvictionSignal =>
   validSignal(signal) ? signal : fail(`unsupported eviction signal ${signal}`);
 
