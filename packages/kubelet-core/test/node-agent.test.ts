@@ -237,13 +237,51 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
     await stopping;
   });
 
+  it("removes from the API a pod that had finished before it was deleted", async () => {
+    const { api, core } = await setUp();
+    await core.createNamespacedPod({
+      namespace: "default",
+      body: podManifest("job", {
+        restartPolicy: "Never",
+        containers: [{ name: "app", image: "busybox:1.36", command: ["sh", "-c", "echo done"] }],
+      }),
+    });
+    await until(api, () => pod(api, "job")?.status?.phase === "Succeeded", 30_000, "job Succeeded");
+    // A graceful deletion as a registry that keeps finished pods would record it.
+    const p: Obj = pod(api, "job");
+    api.store.put("pods", {
+      ...p,
+      metadata: {
+        ...p.metadata,
+        deletionTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+        deletionGracePeriodSeconds: 5,
+      },
+    });
+    await until(api, () => pod(api, "job") === undefined, 30_000, "job removed from the API");
+  });
+
+  it("drops a status the API server refuses for good (403), instead of retrying it forever", async () => {
+    const { api, core, agent } = await setUp();
+    api.failNext(1_000_000, 403, { method: "PATCH", path: /\/pods\/refused\/status$/ });
+    await core.createNamespacedPod({ namespace: "default", body: podManifest("refused") });
+    await until(api, () => api.requests.some((r) => r.path.endsWith("/pods/refused/status") && r.status === 403));
+    let flushed = false;
+    void agent.flushStatuses().then(() => {
+      flushed = true;
+    });
+    await until(api, () => flushed, 20_000, "the status queue to drain");
+  });
+
   it("updates a Node that exists already, keeping its uid and others' labels", async () => {
     const api = await createTestApiServer();
     cleanup.push(() => api.close());
     const before: Obj = api.store.put("nodes", {
       metadata: { name: NODE, labels: { "example.com/zone": "a" } },
       spec: {},
-      status: {},
+      status: {
+        addresses: [{ type: "InternalIP", address: "10.0.0.9" }],
+        conditions: [{ type: "example.com/Gpu", status: "True" }],
+      },
     });
     const node = await registerNode(api.kubeConfig(), {
       nodeName: NODE,
@@ -255,6 +293,9 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
     expect(stored.metadata.labels).toMatchObject({ "example.com/zone": "a", "kubernetes.io/hostname": NODE });
     expect(stored.status.nodeInfo.containerRuntimeVersion).toBe("containerd://1.6.20");
     expect(stored.status.capacity).toEqual({ cpu: "4", pods: "110" });
+    // What this registration did not know stays as the Node had it.
+    expect(stored.status.addresses).toEqual([{ type: "InternalIP", address: "10.0.0.9" }]);
+    expect(stored.status.conditions.map((c: Obj) => c.type).sort()).toEqual(["Ready", "example.com/Gpu"]);
   });
 
   it("the API source hands over its whole set again on its resync period, without asking the API", async () => {

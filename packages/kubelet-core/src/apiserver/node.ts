@@ -97,7 +97,19 @@ export async function registerNode(kubeConfig: KubeConfig, facts: NodeFacts): Pr
   const existing = await core.readNode({ name: facts.nodeName });
   existing.metadata = { ...existing.metadata, labels: { ...existing.metadata?.labels, ...node.metadata?.labels } };
   const updated = await core.replaceNode({ name: facts.nodeName, body: existing });
-  updated.status = { ...updated.status, ...node.status };
+  // Only what this registration knows replaces what the Node has: the Ready condition (others'
+  // conditions stay), nodeInfo and daemonEndpoints always, addresses and resources when given.
+  const fresh = node.status!;
+  const others = (updated.status?.conditions ?? []).filter((c) => c.type !== "Ready");
+  updated.status = {
+    ...updated.status,
+    conditions: [...(fresh.conditions ?? []), ...others],
+    nodeInfo: fresh.nodeInfo!,
+    daemonEndpoints: fresh.daemonEndpoints!,
+    ...(facts.addresses ? { addresses: fresh.addresses! } : {}),
+    ...(facts.capacity ? { capacity: fresh.capacity!, allocatable: fresh.allocatable! } : {}),
+    ...(facts.allocatable ? { allocatable: fresh.allocatable! } : {}),
+  };
   return core.replaceNodeStatus({ name: facts.nodeName, body: updated });
 }
 

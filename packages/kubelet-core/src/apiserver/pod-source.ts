@@ -78,10 +78,12 @@ export function createApiServerSource(options: ApiServerSourceOptions): ApiServe
     sink.set(pods);
   };
 
-  /** One watch from `resourceVersion`: resolves when it ends; "gone" when the server says 410. */
-  const watchOnce = (sink: PodSourceSink, signal: AbortSignal): Promise<"ended" | "gone"> =>
+  /** One watch from `resourceVersion`: resolves when it ends; "gone" when the server says 410, "empty" when it ended at once with nothing. */
+  const watchOnce = (sink: PodSourceSink, signal: AbortSignal): Promise<"ended" | "gone" | "empty"> =>
     new Promise((resolve, reject) => {
       let gone = false;
+      let events = 0;
+      const opened = clock.now();
       let settled = false;
       const finish = (err?: unknown) => {
         if (settled) return;
@@ -89,7 +91,9 @@ export function createApiServerSource(options: ApiServerSourceOptions): ApiServe
         signal.removeEventListener("abort", onAbort);
         if (gone) resolve("gone");
         else if (err && !signal.aborted) reject(err);
-        else resolve("ended");
+        // A watch that closed within a second having delivered nothing (a proxy that answers and
+        // hangs up) is not reopened at once, as client-go's reflector treats a "very short watch".
+        else resolve(events === 0 && clock.now() - opened < 1000 && !signal.aborted ? "empty" : "ended");
       };
       let controller: AbortController | undefined;
       const onAbort = () => controller?.abort();
@@ -100,6 +104,7 @@ export function createApiServerSource(options: ApiServerSourceOptions): ApiServe
           "/api/v1/pods",
           { fieldSelector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
           (type: string, object: unknown) => {
+            events++;
             if (type === "ERROR") {
               const status = object as { code?: number; reason?: string; message?: string };
               if (status.code === 410) gone = true;
@@ -158,6 +163,7 @@ export function createApiServerSource(options: ApiServerSourceOptions): ApiServe
             listed = true;
           }
           const how = await watchOnce(sink, signal);
+          if (how === "empty") throw new Error("the watch closed at once without events");
           failures = 0;
           if (how === "gone") {
             log?.info("pod watch: resourceVersion too old, listing again", { resourceVersion });

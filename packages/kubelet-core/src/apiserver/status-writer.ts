@@ -112,7 +112,8 @@ export function createPodStatusWriter(options: PodStatusWriterOptions): PodStatu
         setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
       );
     }
-    if (!mirror && api.metadata?.deletionTimestamp && containersGone(next)) {
+    // Deleted from the API only once the reconciler has stopped the pod for good.
+    if (!mirror && update.terminated && api.metadata?.deletionTimestamp && containersGone(next)) {
       try {
         await core.deleteNamespacedPod({
           name,
@@ -135,6 +136,16 @@ export function createPodStatusWriter(options: PodStatusWriterOptions): PodStatu
         await writeOne(update);
         failures = 0;
       } catch (err) {
+        const code = codeOf(err);
+        if (code !== undefined && code >= 400 && code < 500 && code !== 409 && code !== 429) {
+          // Refused for good (403 by the node authorizer, 422 invalid): retrying would not help.
+          log?.warn("pod status refused by the API server", {
+            pod: `${update.pod.metadata?.namespace}/${update.pod.metadata?.name}`,
+            code,
+            error: messageOf(err),
+          });
+          continue;
+        }
         // Retry with the latest status of the pod, unless a newer one came meanwhile.
         if (!pending.has(uid)) pending.set(uid, update);
         failures++;

@@ -60,9 +60,9 @@ export function createPodWorkers(options: PodWorkersOptions): PodWorkers {
           }
           first = false;
         } while (worker.rerun);
-      })().finally(() => {
+        // Gone at once after the last check of `rerun`: a later update starts a new worker.
         workers.delete(uid);
-      });
+      })();
       return worker.running;
     },
     isBusy: (uid) => workers.has(uid),

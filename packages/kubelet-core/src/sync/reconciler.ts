@@ -234,7 +234,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     return s;
   };
 
-  const publish = (state: PodState, status: PodStatus): void => statuses.setStatus(state.uid, state.pod, status);
+  const publish = (state: PodState, status: PodStatus, terminated = false): void =>
+    statuses.setStatus(state.uid, state.pod, status, terminated);
 
   // --- desired pods: the pod config's changes -----------------------------------------------
 
@@ -346,7 +347,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       relister.markActed(uid);
       await executor.killPod(pod, rs);
       rs = (await relister.inspectPod(uid)) ?? emptyRuntimeStatus(pod);
-      publish(state, statusOf(state, pod, rs, true));
+      publish(state, statusOf(state, pod, rs, true), true);
       state.quiet = fingerprint(pod, rs);
       return;
     }
@@ -360,7 +361,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         await executor.killPod(pod, rs);
         rs = (await relister.inspectPod(uid)) ?? rs;
       }
-      publish(state, statusOf(state, pod, rs, true));
+      publish(state, statusOf(state, pod, rs, true), true);
       state.quiet = fingerprint(pod, rs);
       return;
     }

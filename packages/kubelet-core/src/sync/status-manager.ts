@@ -9,15 +9,22 @@ export interface PodStatusUpdate {
   pod: Pod;
   /** The new status. */
   status: PodStatus;
+  /**
+   * The pod's containers were stopped for good: its deletion or its terminal phase was carried
+   * out (the kubelet's pod termination). A pod being deleted may be removed from the API then.
+   */
+  terminated: boolean;
 }
 
 /**
  * Keeps the latest status of each pod and hands a status to its listeners only when it changed
- * (the kubelet's status manager; a `lastTransitionTime` alone is not a change).
+ * (the local half of the kubelet's status manager; a `lastTransitionTime` alone is not a change,
+ * a new `deletionTimestamp` or `terminated` is). Writing statuses to the API server is
+ * `createPodStatusWriter` of `@nodekit/kubelet-core/apiserver`.
  */
 export interface StatusManager {
   /** Records `status` as the pod's latest; notifies when it differs from the last one handed out for a known pod. */
-  setStatus(uid: string, pod: Pod | undefined, status: PodStatus): void;
+  setStatus(uid: string, pod: Pod | undefined, status: PodStatus, terminated?: boolean): void;
   /** The latest status of a pod. */
   getStatus(uid: string): PodStatus | undefined;
   /** Forgets a pod that is gone. */
@@ -39,15 +46,18 @@ export function createStatusManager(options: { logger?: Logger | undefined } = {
   const listeners = createListeners<PodStatusUpdate>(options.logger);
   const latest = new Map<string, { status: PodStatus; json: string }>();
   return {
-    setStatus(uid, pod, status) {
-      const json = JSON.stringify(status, (k, v) => (k === "lastTransitionTime" ? undefined : v));
+    setStatus(uid, pod, status, terminated = false) {
+      const json = `${terminated ? "T" : "-"}|${pod?.metadata?.deletionTimestamp ?? ""}|${JSON.stringify(
+        status,
+        (k, v) => (k === "lastTransitionTime" ? undefined : v),
+      )}`;
       const entry = latest.get(uid);
       if (!entry) latest.set(uid, { status, json: "" });
       else entry.status = status;
       const e = latest.get(uid)!;
       if (json === e.json || !pod) return;
       e.json = json;
-      listeners.notify({ uid, pod, status });
+      listeners.notify({ uid, pod, status, terminated });
     },
     getStatus: (uid) => latest.get(uid)?.status,
     forget: (uid) => void latest.delete(uid),
