@@ -87,6 +87,23 @@ describe("pod sources", () => {
     expect(r.podStatus("uid-c")?.containerStatuses?.[0]?.state?.terminated).toBeDefined();
   });
 
+  it("a pod removed after a forced deletion is killed with its grace period of 0 (the kubelet's minimum 2 s), not its spec's", async () => {
+    const { s, r } = await restartedNode();
+    const api = r.source("api");
+    const slow = pod("a");
+    slow.spec!.terminationGracePeriodSeconds = 30;
+    api.set([slow, pod("b"), pod("c")]);
+    await r.syncAll();
+    s.runtime.clearCalls();
+    api.remove({
+      ...slow,
+      metadata: { ...slow.metadata, deletionTimestamp: "2026-12-02T00:00:00Z", deletionGracePeriodSeconds: 0 },
+    });
+    await r.syncAll();
+    const stops = s.runtime.callLog.filter((c) => c.method === "StopContainer");
+    expect(stops.map((c) => c.request)).toEqual([expect.objectContaining({ timeout: 2n })]);
+  });
+
   it("a pod named by two sources stays while either names it", async () => {
     const { r, runningPods } = await restartedNode();
     const file = r.source("file");

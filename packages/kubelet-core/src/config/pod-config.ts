@@ -18,6 +18,8 @@ export type PodConfigChange =
       uid: string;
       /** The source that removed it last. */
       source: string;
+      /** The pod as that source last had it (a forced deletion's `deletionGracePeriodSeconds: 0`), when given. */
+      pod?: Pod | undefined;
     };
 
 /**
@@ -60,7 +62,8 @@ export function createPodConfig(onChange: (change: PodConfigChange) => void): Po
     owner.set(uid, source);
     onChange({ kind: "upsert", pod, source });
   };
-  const remove = (source: string, pods: Map<string, Pod>, uid: string) => {
+  const remove = (source: string, pods: Map<string, Pod>, uid: string, removed?: Pod) => {
+    const had = pods.get(uid);
     if (!pods.delete(uid)) return;
     if (owner.get(uid) !== source) return; // another source's pod counts: nothing changes
     for (const [name, other] of sources) {
@@ -72,7 +75,7 @@ export function createPodConfig(onChange: (change: PodConfigChange) => void): Po
       }
     }
     owner.delete(uid);
-    onChange({ kind: "remove", uid, source });
+    onChange({ kind: "remove", uid, source, pod: removed ?? had });
   };
 
   const sink = (name: string): PodSourceSink => {
@@ -87,7 +90,7 @@ export function createPodConfig(onChange: (change: PodConfigChange) => void): Po
         update: (pod: Pod) => upsert(name, pods, pod),
         remove: (pod: Pod) => {
           const uid = pod.metadata?.uid;
-          if (uid) remove(name, pods, uid);
+          if (uid) remove(name, pods, uid, pod);
         },
         set: (list: readonly Pod[]) => {
           const keep = new Set<string>();

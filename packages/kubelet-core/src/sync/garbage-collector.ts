@@ -5,9 +5,14 @@ import type { PodRuntimeStatus, RuntimeContainerStatus } from "../runtime-status
 export interface GarbageCollector {
   /**
    * For each pod: removes dead containers beyond the newest `maxDeadPerContainer` of each name,
-   * and sandboxes that are neither the newest, nor ready, nor hold a kept container.
+   * and sandboxes that are neither the newest, nor ready, nor hold a kept container. `skip` is
+   * asked again for each pod when its turn comes (a pod whose sync started meanwhile is left alone).
    */
-  collect(pods: Iterable<PodRuntimeStatus>, sandboxOf: (containerId: string) => string | undefined): Promise<void>;
+  collect(
+    pods: Iterable<PodRuntimeStatus>,
+    sandboxOf: (containerId: string) => string | undefined,
+    skip?: (uid: string) => boolean,
+  ): Promise<void>;
 }
 
 /** Options of {@link createGarbageCollector}. */
@@ -31,8 +36,9 @@ export function createGarbageCollector(options: GarbageCollectorOptions): Garbag
   const { runtime } = options;
   const maxDead = options.maxDeadPerContainer ?? 1;
   return {
-    async collect(pods, sandboxOf) {
+    async collect(pods, sandboxOf, skip) {
       for (const rs of pods) {
+        if (skip?.(rs.uid)) continue;
         const byName = new Map<string, RuntimeContainerStatus[]>();
         for (const c of rs.containerStatuses) {
           if (c.state === "running" || c.state === "unknown") continue;

@@ -134,6 +134,8 @@ interface PodState {
   quiet: string;
   /** The pod left the desired set: kill and remove it, then forget it. */
   removed: boolean;
+  /** The deletion grace period of the pod as its source removed it (0 after a forced deletion). */
+  removalGrace: number | undefined;
   /** The last valid desired pod: what runs (an invalid update keeps the previous spec running). */
   valid: Pod | undefined;
   /** The desired pod as JSON, to tell a real update from the same pod given again. */
@@ -225,6 +227,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         error: undefined,
         quiet: "",
         removed: false,
+        removalGrace: undefined,
         valid: undefined,
         podJson: "",
         abort: new AbortController(),
@@ -246,6 +249,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     const wasRemoved = state.removed;
     state.pod = pod;
     state.removed = false;
+    state.removalGrace = undefined;
     if (json === state.podJson && !wasRemoved) return; // the same pod again: nothing to do
     state.podJson = json;
     state.quiet = "";
@@ -272,6 +276,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     const state = pods.get(change.uid);
     if (!state || state.removed) return;
     state.removed = true;
+    state.removalGrace = change.pod?.metadata?.deletionGracePeriodSeconds;
     state.abort.abort();
   });
 
@@ -315,7 +320,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       // The pod left the desired set (or was never known: an orphan). Kill, then remove.
       if (rs) {
         const known = state.valid;
-        const grace = known ? gracePeriodOf(known) : graceFromAnnotations(rs, relister.containerAnnotations);
+        const grace =
+          state.removalGrace ??
+          (known ? gracePeriodOf(known) : graceFromAnnotations(rs, relister.containerAnnotations));
         relister.markActed(uid);
         await executor.killPod(known ?? podFromRuntime(rs), rs, grace);
         rs = await relister.inspectPod(uid);
@@ -473,7 +480,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       if (isQuiet(state)) continue;
       eligible.push(rs);
     }
-    return collector.collect(eligible, relister.sandboxOf);
+    return collector.collect(eligible, relister.sandboxOf, (uid) => workers.isBusy(uid));
   };
 
   let timer: unknown;
