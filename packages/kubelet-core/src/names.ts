@@ -14,49 +14,55 @@ export const totalAnnotationSizeLimitBytes = 256 * 1024;
 const regexError = (message: string, format: string, ...examples: string[]): string =>
   `${message} (e.g. ${examples.map((e) => `'${e}', `).join("or ")}regex used for validation is '${format}')`;
 
+/** At most `max` characters, matching `pattern`; `message` when it does not match. */
+function lengthAndPattern(value: string, max: number, pattern: RegExp, message: string): string[] {
+  const problems: string[] = [];
+  if (value.length > max) problems.push(`must be no more than ${max} characters`);
+  if (!pattern.test(value)) problems.push(message);
+  return problems;
+}
+
+const DNS1123_LABEL_MESSAGE = regexError(
+  "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+  "[a-z0-9]([-a-z0-9]*[a-z0-9])?",
+  "my-name",
+  "123-abc",
+);
+const DNS1123_SUBDOMAIN_MESSAGE = regexError(
+  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+  "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
+  "example.com",
+);
+const LABEL_VALUE_MESSAGE = regexError(
+  "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+  "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?",
+  "MyValue",
+  "my_value",
+  "12345",
+);
+const QUALIFIED_NAME_MESSAGE = regexError(
+  "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+  "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]",
+  "MyName",
+  "my.name",
+  "123-abc",
+);
+const UID_MESSAGE =
+  "must consist of letters, digits or '-', and must start and end with a letter or digit (a UUID such as '8a3c1f1e-6f0b-4a8e-9d3e-2b7f4c1a9e10', or a hex hash)";
+
 /** Problems of `value` as an RFC 1123 label (namespaces, container names, hostnames): at most 63 characters. */
 export function dns1123LabelProblems(value: string): string[] {
-  const problems: string[] = [];
-  if (value.length > 63) problems.push("must be no more than 63 characters");
-  if (!DNS1123_LABEL.test(value)) {
-    problems.push(
-      regexError(
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
-        "[a-z0-9]([-a-z0-9]*[a-z0-9])?",
-        "my-name",
-        "123-abc",
-      ),
-    );
-  }
-  return problems;
+  return lengthAndPattern(value, 63, DNS1123_LABEL, DNS1123_LABEL_MESSAGE);
 }
 
 /** Problems of `value` as an RFC 1123 subdomain (pod names): at most 253 characters. */
 export function dns1123SubdomainProblems(value: string): string[] {
-  const problems: string[] = [];
-  if (value.length > 253) problems.push("must be no more than 253 characters");
-  if (!DNS1123_SUBDOMAIN.test(value)) {
-    problems.push(
-      regexError(
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
-        "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
-        "example.com",
-      ),
-    );
-  }
-  return problems;
+  return lengthAndPattern(value, 253, DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MESSAGE);
 }
 
 /** Problems of `value` as a label or annotation key: `[prefix/]name`, prefix a DNS subdomain, name at most 63. */
 export function qualifiedNameProblems(value: string): string[] {
   const parts = value.split("/");
-  const qualifiedNameMessage = regexError(
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-    "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]",
-    "MyName",
-    "my.name",
-    "123-abc",
-  );
   let name: string;
   const problems: string[] = [];
   if (parts.length === 1) name = parts[0]!;
@@ -67,31 +73,18 @@ export function qualifiedNameProblems(value: string): string[] {
     else for (const p of dns1123SubdomainProblems(prefix)) problems.push(`prefix part ${p}`);
   } else {
     return [
-      `a qualified name ${qualifiedNameMessage} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`,
+      `a qualified name ${QUALIFIED_NAME_MESSAGE} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`,
     ];
   }
   if (name.length === 0) problems.push("name part must be non-empty");
   else if (name.length > 63) problems.push("name part must be no more than 63 characters");
-  if (name.length > 0 && !QUALIFIED_NAME.test(name)) problems.push(`name part ${qualifiedNameMessage}`);
+  if (name.length > 0 && !QUALIFIED_NAME.test(name)) problems.push(`name part ${QUALIFIED_NAME_MESSAGE}`);
   return problems;
 }
 
 /** Problems of `value` as a label value: empty, or at most 63 characters of `[A-Za-z0-9._-]` starting and ending alphanumeric. */
 export function labelValueProblems(value: string): string[] {
-  const problems: string[] = [];
-  if (value.length > 63) problems.push("must be no more than 63 characters");
-  if (!LABEL_VALUE.test(value)) {
-    problems.push(
-      regexError(
-        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-        "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?",
-        "MyValue",
-        "my_value",
-        "12345",
-      ),
-    );
-  }
-  return problems;
+  return lengthAndPattern(value, 63, LABEL_VALUE, LABEL_VALUE_MESSAGE);
 }
 
 /**
@@ -102,14 +95,7 @@ export function labelValueProblems(value: string): string[] {
  * or the `_` that separates the log folder's parts.
  */
 export function podUidProblems(value: string): string[] {
-  const problems: string[] = [];
-  if (value.length > 128) problems.push("must be no more than 128 characters");
-  if (!UID.test(value)) {
-    problems.push(
-      "must consist of letters, digits or '-', and must start and end with a letter or digit (a UUID such as '8a3c1f1e-6f0b-4a8e-9d3e-2b7f4c1a9e10', or a hex hash)",
-    );
-  }
-  return problems;
+  return lengthAndPattern(value, 128, UID, UID_MESSAGE);
 }
 
 /** Problems of a map of labels (keys qualified names, values label values), with each key's path. */

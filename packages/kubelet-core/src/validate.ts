@@ -109,9 +109,14 @@ export function podProblems(pod: Pod): string[] {
  * ```
  */
 export function validatePod(pod: Pod): void {
+  const error = invalidPodError(pod);
+  if (error) throw error;
+}
+
+/** The {@link KubeletError} (reason `InvalidPod`) listing what {@link podProblems} finds; undefined when the pod can run. */
+export function invalidPodError(pod: Pod): KubeletError | undefined {
   const problems = podProblems(pod);
-  if (problems.length) {
-    const name = `${pod.metadata?.namespace ?? "?"}/${pod.metadata?.name ?? "?"}`;
-    throw new KubeletError("InvalidPod", `pod ${name} is invalid: ${problems.join("; ")}`, { pod: name });
-  }
+  if (!problems.length) return undefined;
+  const name = `${pod.metadata?.namespace ?? "?"}/${pod.metadata?.name ?? "?"}`;
+  return new KubeletError("InvalidPod", `pod ${name} is invalid: ${problems.join("; ")}`, { pod: name });
 }

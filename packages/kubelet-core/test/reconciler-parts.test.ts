@@ -13,6 +13,7 @@ import {
   createPodWorkers,
   createRelister,
   createStatusManager,
+  type Executor,
   type Pod,
   type PodActions,
   type PodEvent,
@@ -136,22 +137,21 @@ const emptyActions: PodActions = {
   ephemeralContainersToStart: [],
 };
 
+/** Starts a pod that has nothing on the node yet: a sandbox and its container. */
+const startFresh = (executor: Executor, p: Pod) =>
+  executor.syncPod(
+    p,
+    { uid: p.metadata!.uid!, name: "", namespace: "", ips: [], sandboxStatuses: [], containerStatuses: [] },
+    emptyActions,
+    { startFailures: new Map(), signal: new AbortController().signal },
+  );
+
 describe("createExecutor and createRelister, without a reconciler", () => {
   it("starts one pod, and kills one pod on request (as an eviction manager would), with the grace period given", async () => {
     const { runtime, events, executor, relister } = parts();
     const a = podOf("a");
     const b = podOf("b");
-    for (const p of [a, b]) {
-      const rs = {
-        uid: p.metadata!.uid!,
-        name: "",
-        namespace: "",
-        ips: [],
-        sandboxStatuses: [],
-        containerStatuses: [],
-      };
-      await executor.syncPod(p, rs, emptyActions, { startFailures: new Map(), signal: new AbortController().signal });
-    }
+    for (const p of [a, b]) await startFresh(executor, p);
     const snapshot = await relister.relist();
     expect([...snapshot.keys()].sort()).toEqual(["uid-a", "uid-b"]);
     expect(snapshot.get("uid-a")?.containerStatuses[0]?.state).toBe("running");
@@ -170,17 +170,7 @@ describe("createExecutor and createRelister, without a reconciler", () => {
 
   it("the relister marks pods acted on as stale, and leaves out a pod it could not read", async () => {
     const { runtime, executor, relister } = parts();
-    for (const p of [podOf("a"), podOf("b")]) {
-      const rs = {
-        uid: p.metadata!.uid!,
-        name: "",
-        namespace: "",
-        ips: [],
-        sandboxStatuses: [],
-        containerStatuses: [],
-      };
-      await executor.syncPod(p, rs, emptyActions, { startFailures: new Map(), signal: new AbortController().signal });
-    }
+    for (const p of [podOf("a"), podOf("b")]) await startFresh(executor, p);
     await relister.relist();
     expect(relister.isStale("uid-a")).toBe(false);
     relister.markActed("uid-a");
@@ -202,8 +192,7 @@ describe("createGarbageCollector", () => {
   it("keeps the newest dead containers of each name and the sandboxes still in use", async () => {
     const { clock, runtime, executor, relister } = parts();
     const p = podOf("gc", { restartPolicy: "Always" });
-    const rs0 = { uid: "uid-gc", name: "", namespace: "", ips: [], sandboxStatuses: [], containerStatuses: [] };
-    await executor.syncPod(p, rs0, emptyActions, { startFailures: new Map(), signal: new AbortController().signal });
+    await startFresh(executor, p);
     // Three dead instances of "app" in the same sandbox.
     let rs = (await relister.relist()).get("uid-gc")!;
     const sandboxId = rs.sandboxStatuses[0]!.id;

@@ -2,6 +2,7 @@ import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node"
 import { configHashAnnotation } from "../config/file-source-manifest.js";
 import type { Pod } from "../pod.js";
 import { podFromApi } from "./convert.js";
+import { deletePodNow, statusCodeOf } from "./requests.js";
 import { configMirrorAnnotation } from "./status-writer.js";
 
 /**
@@ -51,37 +52,18 @@ export async function syncMirrorPods(
     const hash = m.annotations?.[configHashAnnotation] ?? m.uid;
     const mirror = mirrors.get(key);
     if (mirror && mirror.metadata?.annotations?.[configMirrorAnnotation] === hash) continue;
-    if (mirror) {
-      const uid = mirror.metadata?.uid ?? "";
-      await core
-        .deleteNamespacedPod({
-          name: m.name ?? "",
-          namespace: m.namespace ?? "default",
-          body: { gracePeriodSeconds: 0, preconditions: { uid } },
-        })
-        .catch(ignoreGone);
-    }
+    if (mirror) await deletePodNow(core, m.namespace ?? "default", m.name ?? "", mirror.metadata?.uid ?? "");
     await core
       .createNamespacedPod({ namespace: m.namespace ?? "default", body: mirrorPodOf(sp, node) })
       .catch(ignoreExists);
   }
   for (const [key, mirror] of mirrors) {
     if (wanted.has(key)) continue;
-    const uid = mirror.metadata?.uid ?? "";
-    await core
-      .deleteNamespacedPod({
-        name: mirror.metadata?.name ?? "",
-        namespace: mirror.metadata?.namespace ?? "default",
-        body: { gracePeriodSeconds: 0, preconditions: { uid } },
-      })
-      .catch(ignoreGone);
+    const mm = mirror.metadata ?? {};
+    await deletePodNow(core, mm.namespace ?? "default", mm.name ?? "", mm.uid ?? "");
   }
 }
 
-const codeOf = (err: unknown) => (err as { code?: number }).code;
-const ignoreGone = (err: unknown) => {
-  if (codeOf(err) !== 404 && codeOf(err) !== 409) throw err;
-};
 const ignoreExists = (err: unknown) => {
-  if (codeOf(err) !== 409) throw err;
+  if (statusCodeOf(err) !== 409) throw err;
 };

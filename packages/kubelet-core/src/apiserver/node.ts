@@ -2,6 +2,7 @@ import { CoordinationV1Api, CoreV1Api, type KubeConfig, V1MicroTime, type V1Node
 import { type Clock, sleep, systemClock } from "../clock.js";
 import { type Logger, messageOf } from "../sync/listeners.js";
 import { rfc3339 } from "./convert.js";
+import { statusCodeOf } from "./requests.js";
 
 /** The namespace of node leases. */
 export const nodeLeaseNamespace = "kube-node-lease";
@@ -77,11 +78,6 @@ export function nodeObject(facts: NodeFacts, now: Date = new Date()): V1Node {
   };
 }
 
-const codeOf = (err: unknown): number | undefined => {
-  const e = err as { code?: unknown; statusCode?: unknown };
-  return typeof e?.code === "number" ? e.code : typeof e?.statusCode === "number" ? e.statusCode : undefined;
-};
-
 /**
  * Registers the node as the kubelet does (registerWithAPIServer): creates the Node; if it exists,
  * updates its labels and status instead. Returns the Node as the API server has it (with its uid).
@@ -92,7 +88,7 @@ export async function registerNode(kubeConfig: KubeConfig, facts: NodeFacts): Pr
   try {
     return await core.createNode({ body: node });
   } catch (err) {
-    if (codeOf(err) !== 409) throw err;
+    if (statusCodeOf(err) !== 409) throw err;
   }
   const existing = await core.readNode({ name: facts.nodeName });
   existing.metadata = { ...existing.metadata, labels: { ...existing.metadata?.labels, ...node.metadata?.labels } };
@@ -175,7 +171,7 @@ export function createNodeLease(options: NodeLeaseOptions): NodeLease {
       lease.spec = { ...lease.spec, ...spec() };
       await api.replaceNamespacedLease({ name, namespace: nodeLeaseNamespace, body: lease });
     } catch (err) {
-      if (codeOf(err) !== 404) throw err;
+      if (statusCodeOf(err) !== 404) throw err;
       await api.createNamespacedLease({
         namespace: nodeLeaseNamespace,
         body: {

@@ -4,6 +4,7 @@ import type { PodSource, PodSourceSink } from "../config/pod-source.js";
 import type { Pod } from "../pod.js";
 import { type Logger, messageOf } from "../sync/listeners.js";
 import { podFromApi } from "./convert.js";
+import { statusCodeOf } from "./requests.js";
 import { configMirrorAnnotation } from "./status-writer.js";
 
 /** Options of {@link createApiServerSource}. */
@@ -171,9 +172,7 @@ export function createApiServerSource(options: ApiServerSourceOptions): ApiServe
           }
         } catch (err) {
           if (signal.aborted) return;
-          const code =
-            (err as { code?: number; statusCode?: number }).code ?? (err as { statusCode?: number }).statusCode;
-          if (code === 410) listed = false;
+          if (statusCodeOf(err) === 410) listed = false;
           failures++;
           const wait = Math.min(max, initial * 2 ** Math.min(failures - 1, 16));
           log?.warn("pod list/watch failed", { error: messageOf(err), retryInMs: wait });

@@ -5,6 +5,7 @@ import type { Pod, PodStatus } from "../pod.js";
 import { type Logger, messageOf } from "../sync/listeners.js";
 import type { PodStatusUpdate } from "../sync/status-manager.js";
 import { podFromApi } from "./convert.js";
+import { deletePodNow, statusCodeOf } from "./requests.js";
 import { mergePodStatus, podStatusPatch } from "./status-patch.js";
 
 /** The annotation of a mirror pod: the config hash (uid) of the static pod it mirrors. */
@@ -40,12 +41,6 @@ export interface PodStatusWriterOptions {
 const isStatic = (pod: Pod) => {
   const source = pod.metadata?.annotations?.[configSourceAnnotation];
   return source !== undefined && source !== "api";
-};
-
-const codeOf = (err: unknown): number | undefined => {
-  const e = err as { code?: unknown; statusCode?: unknown; response?: { statusCode?: unknown } };
-  for (const c of [e?.code, e?.statusCode, e?.response?.statusCode]) if (typeof c === "number") return c;
-  return undefined;
 };
 
 /** No container of the pod runs any more: the kubelet may delete a pod being deleted (canBeDeleted). */
@@ -94,7 +89,7 @@ export function createPodStatusWriter(options: PodStatusWriterOptions): PodStatu
     try {
       api = podFromApi(await core.readNamespacedPod({ name, namespace }));
     } catch (err) {
-      if (codeOf(err) !== 404) throw err;
+      if (statusCodeOf(err) !== 404) throw err;
       if (mirror) waitingForMirror.set(update.uid, update);
       return true; // gone from the API (or no mirror of this static pod yet): nothing to write to
     }
@@ -114,15 +109,7 @@ export function createPodStatusWriter(options: PodStatusWriterOptions): PodStatu
     }
     // Deleted from the API only once the reconciler has stopped the pod for good.
     if (!mirror && update.terminated && api.metadata?.deletionTimestamp && containersGone(next)) {
-      try {
-        await core.deleteNamespacedPod({
-          name,
-          namespace,
-          body: { gracePeriodSeconds: 0, preconditions: { uid: target } },
-        });
-      } catch (err) {
-        if (codeOf(err) !== 404 && codeOf(err) !== 409) throw err;
-      }
+      await deletePodNow(core, namespace, name, target);
     }
     return true;
   };
@@ -136,7 +123,7 @@ export function createPodStatusWriter(options: PodStatusWriterOptions): PodStatu
         await writeOne(update);
         failures = 0;
       } catch (err) {
-        const code = codeOf(err);
+        const code = statusCodeOf(err);
         if (code !== undefined && code >= 400 && code < 500 && code !== 409 && code !== 429) {
           // Refused for good (403 by the node authorizer, 422 invalid): retrying would not help.
           log?.warn("pod status refused by the API server", {

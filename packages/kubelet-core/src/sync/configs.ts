@@ -17,6 +17,12 @@ export interface ConfigOptions {
   runtimeHandler?: string | undefined;
 }
 
+/** An `InvalidPod` {@link KubeletError} about `pod` (and one of its containers). */
+function invalidPod(pod: Pod, message: string, container?: string): KubeletError {
+  const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+  return new KubeletError("InvalidPod", `pod ${name}: ${message}`, { pod: name, container });
+}
+
 /**
  * `<root>/<namespace>_<name>_<uid>`: the kubelet's pod log folder. Checks the pod's metadata again
  * (as {@link podMetadataProblems} does) and that the folder is a direct child of `root`, so no pod
@@ -26,19 +32,12 @@ export interface ConfigOptions {
  */
 export function podLogDirectory(pod: Pod, root: string): string {
   const problems = podMetadataProblems({ metadata: { ...pod.metadata, labels: undefined, annotations: undefined } });
+  if (problems.length) throw invalidPod(pod, `no log folder for an invalid pod: ${problems.join("; ")}`);
   const m = pod.metadata ?? {};
-  const name = `${m.namespace}/${m.name}`;
-  if (problems.length) {
-    throw new KubeletError("InvalidPod", `pod ${name}: no log folder for an invalid pod: ${problems.join("; ")}`, {
-      pod: name,
-    });
-  }
   const base = root.replace(/\/+$/, "");
   const dir = `${base}/${m.namespace}_${m.name}_${m.uid}`;
   if (posix.dirname(posix.resolve(base || "/", dir)) !== posix.resolve(base || "/")) {
-    throw new KubeletError("InvalidPod", `pod ${name}: log folder ${JSON.stringify(dir)} is outside ${root}`, {
-      pod: name,
-    });
+    throw invalidPod(pod, `log folder ${JSON.stringify(dir)} is outside ${root}`);
   }
   return dir;
 }
@@ -47,11 +46,10 @@ export function podLogDirectory(pod: Pod, root: string): string {
 function containerLogPath(pod: Pod, container: Container, restartCount: number): string {
   const problems = dns1123LabelProblems(String(container.name));
   if (problems.length || !Number.isSafeInteger(restartCount) || restartCount < 0) {
-    const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
-    throw new KubeletError(
-      "InvalidPod",
-      `pod ${name}: no log path for container ${JSON.stringify(container.name)} (restart ${restartCount}): ${problems.join("; ") || "bad restart count"}`,
-      { pod: name, container: String(container.name) },
+    throw invalidPod(
+      pod,
+      `no log path for container ${JSON.stringify(container.name)} (restart ${restartCount}): ${problems.join("; ") || "bad restart count"}`,
+      String(container.name),
     );
   }
   return `${container.name}/${restartCount}.log`;
@@ -69,11 +67,9 @@ function checkCgroupParent(pod: Pod, value: string): string {
     value.split("/").some((part) => part === "." || part === "..") ||
     (!value.startsWith("/") && value.includes("/"));
   if (bad) {
-    const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
-    throw new KubeletError(
-      "InvalidPod",
-      `pod ${name}: cgroup parent ${JSON.stringify(value)} must be an absolute cgroupfs path or a systemd slice name, without "." or ".." parts, whitespace or control characters`,
-      { pod: name },
+    throw invalidPod(
+      pod,
+      `cgroup parent ${JSON.stringify(value)} must be an absolute cgroupfs path or a systemd slice name, without "." or ".." parts, whitespace or control characters`,
     );
   }
   return value;
@@ -109,14 +105,7 @@ export function generatePodSandboxConfig(
   const cgroupParent = given ? checkCgroupParent(pod, given) : undefined;
   const hostname = podHostname(m.name ?? "", spec.hostname);
   if (!hostNetwork && (hostname === undefined || dns1123SubdomainProblems(hostname).length)) {
-    const name = `${m.namespace}/${m.name}`;
-    throw new KubeletError(
-      "InvalidPod",
-      `hostname for pod ${JSON.stringify(m.name)} was invalid: ${JSON.stringify(hostname ?? "")}`,
-      {
-        pod: name,
-      },
-    );
+    throw invalidPod(pod, `hostname for pod ${JSON.stringify(m.name)} was invalid: ${JSON.stringify(hostname ?? "")}`);
   }
   return {
     metadata: { name: m.name ?? "", namespace: m.namespace ?? "", uid: m.uid ?? "", attempt },

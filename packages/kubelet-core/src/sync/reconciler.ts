@@ -10,7 +10,7 @@ import { computePodActions } from "../plan/compute-pod-actions.js";
 import type { Container, Pod, PodStatus } from "../pod.js";
 import type { PodRuntimeStatus } from "../runtime-status.js";
 import { computePodStatus, type StartFailure } from "../status/compute-pod-status.js";
-import { podProblems } from "../validate.js";
+import { invalidPodError } from "../validate.js";
 import { createEventRecorder, type PodEvent } from "./events.js";
 import { createExecutor, gracePeriodOf } from "./executor.js";
 import { createGarbageCollector } from "./garbage-collector.js";
@@ -253,11 +253,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     if (json === state.podJson && !wasRemoved) return; // the same pod again: nothing to do
     state.podJson = json;
     state.quiet = "";
-    const problems = podProblems(pod);
-    const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
-    state.error = problems.length
-      ? new KubeletError("InvalidPod", `pod ${name} is invalid: ${problems.join("; ")}`, { pod: name })
-      : undefined;
+    state.error = invalidPodError(pod);
     if (state.error) {
       emit(pod, "Warning", "FailedValidation", state.error.message);
       // Never valid: it fails. Valid before: the last valid spec keeps running.
@@ -412,16 +408,16 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
 
   // --- passes --------------------------------------------------------------------------------
 
-  let sourcesAbort = new AbortController();
-  let sourcesStarted = false;
+  /** Set while the sources run: from the first pass or start() until stop(). */
+  let sourcesAbort: AbortController | undefined;
   const startSources = () => {
-    if (sourcesStarted) return;
-    sourcesStarted = true;
+    if (sourcesAbort) return;
     sourcesAbort = new AbortController();
+    const { signal } = sourcesAbort;
     for (const source of options.sources ?? []) {
       const sink = podConfig.sink(source.name);
       Promise.resolve()
-        .then(() => source.start(sink, sourcesAbort.signal))
+        .then(() => source.start(sink, signal))
         .catch((err) => log?.warn("pod source failed", { source: source.name, error: messageOf(err) }));
     }
   };
@@ -520,8 +516,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     async stop() {
       running = false;
       eventsAbort.abort();
-      sourcesAbort.abort();
-      sourcesStarted = false; // a later start() starts them again
+      sourcesAbort?.abort();
+      sourcesAbort = undefined; // a later start() or pass starts them again
       for (const s of pods.values()) s.abort.abort();
       clock.clearTimeout(timer);
       await passInFlight;

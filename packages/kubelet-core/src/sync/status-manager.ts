@@ -51,12 +51,11 @@ export function createStatusManager(options: { logger?: Logger | undefined } = {
         status,
         (k, v) => (k === "lastTransitionTime" ? undefined : v),
       )}`;
-      const entry = latest.get(uid);
-      if (!entry) latest.set(uid, { status, json: "" });
-      else entry.status = status;
-      const e = latest.get(uid)!;
-      if (json === e.json || !pod) return;
-      e.json = json;
+      const entry = latest.get(uid) ?? { status, json: "" };
+      latest.set(uid, entry);
+      entry.status = status;
+      if (json === entry.json || !pod) return;
+      entry.json = json;
       listeners.notify({ uid, pod, status, terminated });
     },
     getStatus: (uid) => latest.get(uid)?.status,
