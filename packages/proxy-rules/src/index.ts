@@ -6,8 +6,8 @@ export type {
   IptablesCompilation,
   IptablesResult,
   IptablesStats,
-  ProxyInput,
 } from "./iptables/compile.js";
+export type { ProxyInput } from "./plan/input.js";
 export {
   conntrackArgs,
   type ConntrackEntry,
@@ -16,13 +16,13 @@ export {
   type PlanConntrackCleanupOptions,
   parseConntrack,
   planConntrackCleanup,
-} from "./iptables/conntrack.js";
+} from "./plan/conntrack.js";
 export { canaryFlushed, IPTABLES_CANARY, renderCanary } from "./iptables/canary.js";
 export {
   type ServiceHealthCheck,
   type ServiceHealthChecksOptions,
   serviceHealthChecks,
-} from "./iptables/health-check.js";
+} from "./plan/health-check.js";
 export { InvalidInputError } from "./errors.js";
 export type { InvalidObjectRef } from "./errors.js";
 export { sortIptablesRules } from "./iptables/sort.js";

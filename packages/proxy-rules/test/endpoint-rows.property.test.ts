@@ -59,7 +59,7 @@ function sliceOf(c: CaseSpec, name: string, eps: CaseSpec["endpoints"]) {
 }
 
 function plain(rows: EndpointRows) {
-  return rows.ips.map((ip, i) => ({ ip, suffix: suffixOf(rows, i), chain: rows.chainNames[i] }));
+  return rows.ips.map((ip, i) => ({ ip, suffix: suffixOf(rows, i) }));
 }
 
 describe("readyClusterRows (the fast path)", () => {

@@ -3,8 +3,8 @@
 
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { hash16, sepChainName, sepChainNames, sha256, useSha256x4 } from "../src/model/hash.js";
-import { createSha256x4 } from "../src/model/sha256-simd.js";
+import { hash16, sepChainName, sepChainNames, sha256, useSha256x4 } from "../src/iptables/chain-hash.js";
+import { createSha256x4 } from "../src/iptables/sha256-simd.js";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 

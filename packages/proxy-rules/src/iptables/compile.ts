@@ -3,22 +3,14 @@
 // syncProxyRules), per IP family, deterministic, with partial sync.
 
 import { InvalidInputError } from "../errors.js";
-import type { HostFacts, KubeProxyConfiguration, NodeInfo } from "../model/config.js";
 import { type FamilyContext, parseNode, resolveFamilyContext } from "../model/context.js";
 import { type IPFamily, isLoopback, parseIP } from "../model/ip.js";
-import type { EndpointSlice, Service } from "../model/kube-types.js";
-import type { NormalizedService, NormalizedSlice } from "../model/normalize.js";
-import {
-  clusterIPOf,
-  type EndpointInfo,
-  type EndpointRows,
-  endpointsFor,
-  readyClusterRows,
-  type ServicePortInfo,
-  servicePortsFor,
-} from "../model/service-port.js";
+import type { NormalizedService } from "../model/normalize.js";
+import { asList, compareErrors, defaultFamilies, firstError, type ProxyInput } from "../plan/input.js";
+import { compareStrings, InputIndex, type SliceGroup } from "../plan/input-index.js";
+import { EMPTY_GROUP, endpointBound, planService, type ServicePlan } from "../plan/service-plan.js";
+import { UndoLog } from "../plan/undo-log.js";
 import { chainFromRules, chainFromText, linesOf, type SizedChain } from "./chain.js";
-import { compareStrings, crossObjectError, InputIndex, isCrossObjectError, type SliceGroup } from "./input-index.js";
 import type { IptablesChain, IptablesJump, IptablesTables } from "./ir.js";
 import { IPTABLES_JUMPS, renderJumps } from "./jumps.js";
 import { chainLine, quoteComment as q } from "./render.js";
@@ -38,21 +30,6 @@ import {
   type TextSpan,
   writeServicePort,
 } from "./service-rules.js";
-import { UndoLog } from "./undo-log.js";
-
-/** The input of the compiler: the API objects and the node they are programmed on. */
-export interface ProxyInput {
-  /** v1 Services, as `kubectl get services -A -o json` lists them (`.items`). */
-  readonly services: readonly Service[];
-  /** discovery.k8s.io/v1 EndpointSlices. */
-  readonly endpointSlices: readonly EndpointSlice[];
-  /** The node kube-proxy runs on. */
-  readonly node: NodeInfo;
-  /** kube-proxy's configuration; every field defaults as in kube-proxy. */
-  readonly config?: KubeProxyConfiguration | undefined;
-  /** Facts kube-proxy probes on the host (iptables features, nfacct, sysctls). */
-  readonly host?: HostFacts | undefined;
-}
 
 /** Options of {@link compileIptables}. */
 export interface CompileIptablesOptions {
@@ -255,8 +232,6 @@ const states = new WeakMap<IptablesCompilation, InternalState>();
 const SERVICE_CHAIN_PREFIXES = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"];
 const CT_INVALID_COUNTER = "ct_state_invalid_dropped_pkts";
 const SLOTS = 6;
-const EMPTY_GROUP: SliceGroup = [];
-const NO_ERRORS: readonly InvalidInputError[] = [];
 
 /**
  * Compiles Services and EndpointSlices into the iptables rules kube-proxy's iptables mode would
@@ -438,34 +413,6 @@ function checkOptions(options: CompileIptablesOptions): readonly string[] | unde
   return names;
 }
 
-/** The error to throw of sorted errors: an object's own before a mismatch between objects. */
-function firstError(errors: readonly InvalidInputError[]): InvalidInputError {
-  return errors.find((e) => !isCrossObjectError(e)) ?? errors[0]!;
-}
-
-/** The order errors are reported in: by kind, namespace, name, field. */
-function compareErrors(a: InvalidInputError, b: InvalidInputError): number {
-  return (
-    compareStrings(a.object.kind, b.object.kind) ||
-    compareStrings(a.object.namespace ?? "", b.object.namespace ?? "") ||
-    compareStrings(a.object.name ?? "", b.object.name ?? "") ||
-    compareStrings(a.field, b.field) ||
-    compareStrings(a.reason, b.reason)
-  );
-}
-
-function asList<T>(v: readonly T[] | undefined, field: string): readonly T[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new InvalidInputError({ kind: "ProxyInput" }, field, "must be a list", v);
-  return v;
-}
-
-function defaultFamilies(present: IPFamily[]): IPFamily[] {
-  const out: IPFamily[] = [];
-  for (const f of present) if (!out.includes(f)) out.push(f);
-  return out.length > 0 ? out : ["IPv4"];
-}
-
 /** Whether two fragments declare the same chains with the same rules. */
 function sameChains(a: Fragment, b: Fragment): boolean {
   return a.chainDecl === b.chainDecl && a.chainText === b.chainText;
@@ -498,38 +445,6 @@ function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-interface PortPlan {
-  readonly sp: ServicePortInfo;
-  /** The port's endpoints, or in the common case its rows, already categorised. */
-  readonly endpoints: readonly EndpointInfo[] | EndpointRows;
-}
-
-interface ServicePlan {
-  readonly key: string;
-  readonly svc: NormalizedService;
-  readonly group: SliceGroup;
-  readonly ports: readonly PortPlan[];
-  readonly endpointCount: number;
-  readonly errors: readonly InvalidInputError[];
-}
-
-function planService(ctx: FamilyContext, key: string, norm: NormalizedService, group: SliceGroup): ServicePlan {
-  const ports = servicePortsFor(norm, ctx.config.family);
-  const { usable, errors } = checkSlices(norm, ports, group, ctx.config.family);
-  let endpointCount = 0;
-  const plan = ports.map((sp): PortPlan => {
-    const rows = readyClusterRows(sp, usable);
-    if (rows) {
-      endpointCount += rows.ips.length;
-      return { sp, endpoints: rows };
-    }
-    const endpoints = endpointsFor(sp, usable, ctx.topology.nodeName);
-    endpointCount += endpoints.length;
-    return { sp, endpoints };
-  });
-  return { key, svc: norm, group, ports: plan, endpointCount, errors };
 }
 
 /** Differences between the old and new fragment of a Service, accumulated over a compilation. */
@@ -768,110 +683,12 @@ function lowerBound(sorted: readonly string[], key: string): number {
   return lo;
 }
 
-/**
- * Cross-object check of a Service's slices (of this family): every port of a slice must match a
- * port (name and protocol) of the Service. Slices that do not are left out and reported.
- */
-function checkSlices(
-  svc: NormalizedService,
-  ports: readonly ServicePortInfo[],
-  slices: readonly NormalizedSlice[],
-  family: IPFamily,
-): { usable: readonly NormalizedSlice[]; errors: readonly InvalidInputError[] } {
-  let errors: InvalidInputError[] | undefined;
-  if (ports.length === 0) return { usable: [], errors: NO_ERRORS };
-  // the slices themselves when all are usable (the common case), else the usable ones
-  let usable: NormalizedSlice[] | undefined;
-  for (let i = 0; i < slices.length; i++) {
-    const s = slices[i]!;
-    const bad = s.family === family ? unmatchedPort(s, ports) : -2;
-    if (bad === -1) {
-      usable?.push(s);
-      continue;
-    }
-    usable ??= slices.slice(0, i);
-    if (bad === -2) continue;
-    const p = s.ports[bad]!;
-    errors ??= [];
-    errors.push(
-      crossObjectError(
-        new InvalidInputError(
-          { kind: "EndpointSlice", namespace: svc.namespace, name: s.name },
-          `ports[${bad}]`,
-          `port ${JSON.stringify(p.name)}/${p.protocol.toUpperCase()} matches no port of Service ${JSON.stringify(svc.key)}`,
-          p,
-        ),
-      ),
-    );
-  }
-  return { usable: usable ?? slices, errors: errors ?? NO_ERRORS };
-}
-
-/** The index of the first port of the slice that matches no Service port (name and protocol), or -1. */
-function unmatchedPort(s: NormalizedSlice, ports: readonly ServicePortInfo[]): number {
-  for (let j = 0; j < s.ports.length; j++) {
-    const p = s.ports[j]!;
-    let found = false;
-    for (let k = 0; k < ports.length && !found; k++)
-      found = ports[k]!.portName === p.name && ports[k]!.protocol === p.protocol;
-    if (!found) return j;
-  }
-  return -1;
-}
-
-/**
- * For the helpers beside the compiler: validates and indexes the input as `compileIptables`
- * does, then visits every valid Service, in `namespace/name` order, once per family, with its
- * ports and the slices that match them. Throws the first error unless `partial`.
- */
-export function visitServicePorts(
-  input: Pick<ProxyInput, "services" | "endpointSlices">,
-  families: readonly IPFamily[],
-  partial: boolean,
-  visit: (
-    svc: NormalizedService,
-    family: IPFamily,
-    ports: ServicePortInfo[],
-    slices: readonly NormalizedSlice[],
-  ) => void,
-): void {
-  const index = new InputIndex();
-  index.build(asList(input.services, "services"), asList(input.endpointSlices, "endpointSlices"));
-  index.sortGroups();
-  const errors = index.errors();
-  for (const key of index.sortedKeys()) {
-    const svc = index.serviceByKey.get(key)!;
-    for (const family of families) {
-      const ports = servicePortsFor(svc, family);
-      const { usable, errors: mismatches } = checkSlices(svc, ports, index.groups.get(key) ?? EMPTY_GROUP, family);
-      errors.push(...mismatches);
-      visit(svc, family, ports, usable);
-    }
-  }
-  if (errors.length > 0 && !partial) {
-    errors.sort(compareErrors);
-    throw firstError(errors);
-  }
-}
-
 /** Writes a planned Service with `w`; its text can be read once `w` is flushed. */
 function writeFragment(ctx: FamilyContext, plan: ServicePlan, largeClusterMode: boolean, w: FragmentWriter): Fragment {
   w.begin();
-  for (const { sp, endpoints } of plan.ports) writeServicePort(ctx, sp, endpoints, largeClusterMode, w);
+  for (const port of plan.ports) writeServicePort(ctx, port, largeClusterMode, w);
   const span = w.end();
   return new Fragment(plan.key, plan.svc, plan.group, plan.ports.length, plan.endpointCount, plan.errors, span);
-}
-
-/**
- * An upper bound of the endpoints a Service's ports get from its slices of the family (what
- * `endpointsFor` counts, before de-duplication and without leaving out mismatched slices): a slice
- * port matches at most one Service port and gives each of the slice's endpoints once.
- */
-function endpointBound(svc: NormalizedService, slices: readonly NormalizedSlice[], family: IPFamily): number {
-  if (svc.skip || clusterIPOf(svc, family) === undefined) return 0;
-  let n = 0;
-  for (const s of slices) if (s.family === family) n += s.ips.length * s.ports.length;
-  return n;
 }
 
 /** The global rules, the final text and the structured form. */

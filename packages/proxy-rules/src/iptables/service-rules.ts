@@ -8,20 +8,10 @@
 // declaration order (EXT, FW, SVC, SVL, SEP…); the one rule kube-proxy writes ahead of its chain
 // (the masquerade rule of the internal-traffic chain) is held until that chain starts.
 
-import type { FamilyContext } from "../model/context.js";
-import { cidrContains } from "../model/ip.js";
-import {
-  categorizeEndpoints,
-  type EndpointInfo,
-  type EndpointRows,
-  externallyAccessible,
-  NO_ROWS,
-  rowsOf,
-  type ServicePortInfo,
-  suffixOf,
-  usesClusterEndpoints,
-  usesLocalEndpoints,
-} from "../model/service-port.js";
+import type { FamilyContext, LocalDetector } from "../model/context.js";
+import { type EndpointRows, NO_ROWS, type ServicePortInfo, suffixOf } from "../model/service-port.js";
+import type { MissingEndpointsVerdict, ServicePortPlan } from "../plan/service-port-plan.js";
+import { hash16, sepChainName, sepChainNames } from "./chain-hash.js";
 import { probability } from "./probability.js";
 import { isPlainToken, isQuotable, quoteComment as q } from "./render.js";
 
@@ -68,6 +58,25 @@ function statistic(n: number): string {
   }
   return s;
 }
+/** The comment of a verdict for missing endpoints. */
+function verdictComment(spn: string, verdict: MissingEndpointsVerdict | undefined): string {
+  if (verdict === undefined) return "";
+  return q(verdict === "REJECT" ? `${spn} has no endpoints` : `${spn} has no local endpoints`);
+}
+
+/** The local-traffic detector's match: traffic from this node's pods (or, negated, not). */
+export function detectorArgs(d: LocalDetector, local: boolean): string {
+  const not = local ? "" : "! ";
+  switch (d.kind) {
+    case "cidr":
+      return `${not}-s ${d.cidr}`;
+    case "interface":
+      return `${not}-i ${d.name}`;
+    case "interfacePrefix":
+      return `${not}-i ${d.prefix}+`;
+  }
+}
+
 /** Longest comment value written as it is (see quoteComment). */
 const MAX_COMMENT = 255;
 
@@ -293,79 +302,38 @@ export class FragmentWriter {
   }
 }
 
-/** The rules of one service port, as kube-proxy's syncProxyRules writes them. */
+/** The rules of one planned service port, as kube-proxy's syncProxyRules writes them. */
 export function writeServicePort(
   ctx: FamilyContext,
-  sp: ServicePortInfo,
-  allEndpoints: readonly EndpointInfo[] | EndpointRows,
+  plan: ServicePortPlan,
   largeClusterMode: boolean,
   w: FragmentWriter,
 ): void {
   const cfg = ctx.config;
+  const sp = plan.port;
   const proto = sp.protocol;
   const spn = sp.nameString;
-  let clusterEndpoints: EndpointRows;
-  let localEndpoints: EndpointRows;
-  let allReachableEndpoints: EndpointRows;
-  let hasAnyEndpoints: boolean;
-  if (isRows(allEndpoints)) {
-    // the common case, already categorised (readyClusterRows)
-    clusterEndpoints = allEndpoints;
-    localEndpoints = NO_ROWS;
-    allReachableEndpoints = allEndpoints;
-    hasAnyEndpoints = allEndpoints.ips.length > 0;
-  } else {
-    const c = categorizeEndpoints(allEndpoints, sp, ctx.topology);
-    const family = ctx.config.family;
-    clusterEndpoints = rowsOf(c.clusterEndpoints, family);
-    localEndpoints = rowsOf(c.localEndpoints, family);
-    allReachableEndpoints =
-      c.allReachableEndpoints === c.clusterEndpoints ? clusterEndpoints : rowsOf(c.allReachableEndpoints, family);
-    hasAnyEndpoints = c.hasAnyEndpoints;
-  }
-
-  const clusterPolicyChain = `KUBE-SVC-${sp.hash}`;
-  const usesClusterPolicyChain = clusterEndpoints.ips.length > 0 && usesClusterEndpoints(sp);
-  const localPolicyChain = `KUBE-SVL-${sp.hash}`;
-  const usesLocalPolicyChain = localEndpoints.ips.length > 0 && usesLocalEndpoints(sp);
-
-  let internalPolicyChain = clusterPolicyChain;
-  let hasInternalEndpoints = hasAnyEndpoints;
-  if (sp.internalPolicyLocal) {
-    internalPolicyChain = localPolicyChain;
-    if (localEndpoints.ips.length === 0) hasInternalEndpoints = false;
-  }
-  let externalPolicyChain = clusterPolicyChain;
-  let hasExternalEndpoints = hasAnyEndpoints;
-  if (sp.externalPolicyLocal) {
-    externalPolicyChain = localPolicyChain;
-    if (localEndpoints.ips.length === 0) hasExternalEndpoints = false;
-  }
-  const extChain = `KUBE-EXT-${sp.hash}`;
-  const usesExternalTrafficChain = hasAnyEndpoints && externallyAccessible(sp);
-  const fwChain = `KUBE-FW-${sp.hash}`;
-  const usesFWChain = hasAnyEndpoints && sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
+  const { clusterEndpoints, localEndpoints, allReachableEndpoints, hasAnyEndpoints } = plan;
+  const hash = hash16(spn, proto);
+  const clusterPolicyChain = `KUBE-SVC-${hash}`;
+  const usesClusterPolicyChain = plan.usesClusterEndpoints;
+  const localPolicyChain = `KUBE-SVL-${hash}`;
+  const usesLocalPolicyChain = plan.usesLocalEndpoints;
+  const internalPolicyChain = plan.internal.policy === "Local" ? localPolicyChain : clusterPolicyChain;
+  const hasInternalEndpoints = plan.internal.hasEndpoints;
+  const externalPolicyChain = plan.external.policy === "Local" ? localPolicyChain : clusterPolicyChain;
+  const hasExternalEndpoints = plan.external.hasEndpoints;
+  const extChain = `KUBE-EXT-${hash}`;
+  const usesExternalTrafficChain = plan.usesExternalTraffic;
+  const fwChain = `KUBE-FW-${hash}`;
+  const usesFWChain = plan.firewall !== undefined;
   const lbChain = usesFWChain ? fwChain : extChain;
 
-  let internalTarget = "";
-  let internalComment = "";
-  let externalTarget = "";
-  let externalComment = "";
-  if (!hasAnyEndpoints) {
-    internalTarget = "REJECT";
-    internalComment = q(`${spn} has no endpoints`);
-    externalTarget = "REJECT";
-    externalComment = internalComment;
-  } else {
-    if (!hasInternalEndpoints) {
-      internalTarget = "DROP";
-      internalComment = q(`${spn} has no local endpoints`);
-    }
-    if (!hasExternalEndpoints) {
-      externalTarget = "DROP";
-      externalComment = q(`${spn} has no local endpoints`);
-    }
-  }
+  const internalTarget = plan.internal.verdict ?? "";
+  const externalTarget = plan.external.verdict ?? "";
+  const internalComment = verdictComment(spn, plan.internal.verdict);
+  const externalComment =
+    plan.external.verdict === plan.internal.verdict ? internalComment : verdictComment(spn, plan.external.verdict);
   // q() of comments made of spn and constant words with a blank: spn is checked once (a valid
   // Service port name is a plain token, so they are quoted as they are)
   const plain = isPlainToken(spn) && spn.length <= MAX_COMMENT - 64;
@@ -441,23 +409,23 @@ export function writeServicePort(
 
   // internal traffic: masquerade off-cluster sources (written first in its chain, below)
   let masqRule = "";
-  if (hasInternalEndpoints) {
-    if (cfg.masqueradeAll) masqRule = `${clusterComment}${clusterMatch} --dport ${sp.port} -j ${KUBE_MARK_MASQ}`;
-    else if (ctx.detector) {
-      masqRule = `${clusterComment}${clusterMatch} --dport ${sp.port} ${ctx.detector.ifNotLocal.join(" ")} -j ${KUBE_MARK_MASQ}`;
-    }
+  if (plan.internalMasquerade === "all") {
+    masqRule = `${clusterComment}${clusterMatch} --dport ${sp.port} -j ${KUBE_MARK_MASQ}`;
+  } else if (plan.internalMasquerade === "notLocal") {
+    masqRule = `${clusterComment}${clusterMatch} --dport ${sp.port} ${detectorArgs(ctx.detector!, false)} -j ${KUBE_MARK_MASQ}`;
   }
 
   // external traffic: every external destination goes through KUBE-EXT
   if (usesExternalTrafficChain) {
     w.chain(extChain);
-    if (!sp.externalPolicyLocal) {
+    if (plan.externalMasqueradeAll) {
       w.rule(`-m comment --comment ${qs("masquerade traffic for ", " external destinations")} -j `, KUBE_MARK_MASQ);
-    } else {
-      if (ctx.detector) {
-        const comment = q(`pod traffic for ${spn} external destinations`);
-        w.rule(`-m comment --comment ${comment} ${ctx.detector.ifLocal.join(" ")} -j `, clusterPolicyChain);
-      }
+    }
+    if (plan.podTrafficToCluster) {
+      const comment = q(`pod traffic for ${spn} external destinations`);
+      w.rule(`-m comment --comment ${comment} ${detectorArgs(ctx.detector!, true)} -j `, clusterPolicyChain);
+    }
+    if (plan.nodeTrafficToCluster) {
       const masq = q(`masquerade LOCAL traffic for ${spn} external destinations`);
       w.rule(`-m comment --comment ${masq} -m addrtype --src-type LOCAL -j `, KUBE_MARK_MASQ);
       const route = q(`route LOCAL traffic for ${spn} external destinations`);
@@ -467,27 +435,24 @@ export function writeServicePort(
   }
 
   // load-balancer source ranges
-  if (usesFWChain) {
+  if (plan.firewall) {
     w.chain(fwChain);
     const comment = `-m comment --comment ${q(`${spn} loadbalancer IP`)} -s `;
-    let allowFromNode = false;
-    for (const cidr of sp.loadBalancerSourceRanges) {
-      w.rule(comment, cidr.text, " -j ", extChain);
-      if (ctx.nodeIP && cidrContains(cidr, ctx.nodeIP)) allowFromNode = true;
-    }
-    if (allowFromNode) for (const ip of sp.loadBalancerVIPs) w.rule(comment, ip, " -j ", extChain);
+    for (const cidr of plan.firewall.sourceRanges) w.rule(comment, cidr.text, " -j ", extChain);
+    if (plan.firewall.allowFromNode) for (const ip of sp.loadBalancerVIPs) w.rule(comment, ip, " -j ", extChain);
     w.rule(`-m comment --comment ${q(`other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL`)}`);
   }
 
+  const sep = endpointChainNames(spn + proto, allReachableEndpoints);
   if (usesClusterPolicyChain) {
     w.chain(clusterPolicyChain);
     if (masqRule && internalPolicyChain === clusterPolicyChain) w.rule(masqRule);
-    writeServiceToEndpointRules(sp, clusterEndpoints, largeClusterMode, w);
+    writeServiceToEndpointRules(sp, clusterEndpoints, namesFor(clusterEndpoints, sep), largeClusterMode, w);
   }
   if (usesLocalPolicyChain) {
     w.chain(localPolicyChain);
     if (masqRule && internalPolicyChain === localPolicyChain) w.rule(masqRule);
-    writeServiceToEndpointRules(sp, localEndpoints, largeClusterMode, w);
+    writeServiceToEndpointRules(sp, localEndpoints, namesFor(localEndpoints, sep), largeClusterMode, w);
   }
 
   // endpoint chains
@@ -500,23 +465,57 @@ export function writeServicePort(
   // the DNAT rule's end, `:port\n`, shared when every endpoint has the same port
   const sharedEnd = rows.suffixes === undefined ? `${rows.suffix}\n` : "";
   for (let i = 0; i < rows.ips.length; i++) {
-    const sep = rows.chainNames[i]!;
-    w.chain(sep, rows.decls?.[i]);
+    const name = sep.names[i]!;
+    w.chain(name, sep.decls?.[i]);
     w.line(masqHead, rows.ips[i]!, MASQ_TAIL);
-    if (sp.stickyMaxAgeSeconds > 0) {
-      w.rule(comment, "-m recent --name ", sep, " --set", dnat, lead, rows.ips[i]! + suffixOf(rows, i));
+    if (plan.affinitySeconds > 0) {
+      w.rule(comment, "-m recent --name ", name, " --set", dnat, lead, rows.ips[i]! + suffixOf(rows, i));
     } else if (sharedEnd !== "" && lead === "") w.line(dnatHead, rows.ips[i]!, sharedEnd);
     else w.rule(dnatHead, lead, rows.ips[i]!, suffixOf(rows, i));
   }
 }
 
-function isRows(e: readonly EndpointInfo[] | EndpointRows): e is EndpointRows {
-  return !Array.isArray(e);
+/** The endpoint chains of a port's reachable endpoints, and (in the common case) their declarations. */
+interface EndpointChains {
+  readonly rows: EndpointRows;
+  readonly names: readonly string[];
+  /** `:NAME - [0:0]\n` of each chain, when made along with the names. */
+  readonly decls: readonly string[] | undefined;
+}
+
+const NO_CHAINS: EndpointChains = { rows: NO_ROWS, names: [], decls: undefined };
+
+/** `KUBE-SEP-` + the hash of the port name, protocol and endpoint, for each row. */
+function endpointChainNames(prefix: string, rows: EndpointRows): EndpointChains {
+  const n = rows.ips.length;
+  if (n === 0) return NO_CHAINS;
+  const names = new Array<string>(n);
+  if (rows.suffixes === undefined) {
+    // one shared port: hashed in bulk, declarations made along
+    const decls = new Array<string>(n);
+    sepChainNames(rows.v6 ? `${prefix}[` : prefix, rows.ips, rows.suffix, names, decls);
+    return { rows, names, decls };
+  }
+  const suffixes = rows.suffixes;
+  if (rows.v6) for (let i = 0; i < n; i++) names[i] = sepChainName(prefix, `[${rows.ips[i]!}`, suffixes[i]!);
+  else for (let i = 0; i < n; i++) names[i] = sepChainName(prefix, rows.ips[i]!, suffixes[i]!);
+  return { rows, names, decls: undefined };
+}
+
+/** The chain names of `rows`, a subset of the reachable endpoints `all` names. */
+function namesFor(rows: EndpointRows, all: EndpointChains): readonly string[] {
+  if (rows === all.rows) return all.names;
+  const at = new Map<string, string>();
+  for (let i = 0; i < all.rows.ips.length; i++) at.set(all.rows.ips[i]! + suffixOf(all.rows, i), all.names[i]!);
+  const names = new Array<string>(rows.ips.length);
+  for (let i = 0; i < names.length; i++) names[i] = at.get(rows.ips[i]! + suffixOf(rows, i))!;
+  return names;
 }
 
 function writeServiceToEndpointRules(
   sp: ServicePortInfo,
   rows: EndpointRows,
+  names: readonly string[],
   largeClusterMode: boolean,
   w: FragmentWriter,
 ): void {
@@ -530,7 +529,6 @@ function writeServiceToEndpointRules(
   const inPieces = (i: number) =>
     pieces && spn.length + 4 + lead.length + rows.ips[i]!.length + suffixOf(rows, i).length <= MAX_COMMENT;
   const comment = (i: number) => (largeClusterMode ? "" : `-m comment --comment ${q(`${spn} -> ${endpoint(i)}`)} `);
-  const names = rows.chainNames;
   const n = names.length;
   if (sp.stickyMaxAgeSeconds > 0) {
     const rcheck = ` --rcheck --seconds ${sp.stickyMaxAgeSeconds} --reap -j `;

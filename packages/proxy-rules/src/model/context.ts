@@ -23,11 +23,15 @@ import {
 import { isDNS1123Subdomain } from "./normalize.js";
 import type { TopologyContext } from "./service-port.js";
 
-/** kube-proxy's LocalTrafficDetector: the match that tells pod traffic apart, if any. */
-export interface LocalDetector {
-  readonly ifLocal: readonly string[];
-  readonly ifNotLocal: readonly string[];
-}
+/**
+ * kube-proxy's LocalTrafficDetector: what tells traffic from this node's pods apart, whatever the
+ * backend writes for it. From the pods' CIDR (modes ClusterCIDR, NodeCIDR), their bridge
+ * (BridgeInterface) or their interfaces' name prefix (InterfaceNamePrefix).
+ */
+export type LocalDetector =
+  | { readonly kind: "cidr"; readonly cidr: string }
+  | { readonly kind: "interface"; readonly name: string }
+  | { readonly kind: "interfacePrefix"; readonly prefix: string };
 
 /** Everything the rule writer needs to know about the node and configuration for one family. */
 export interface FamilyContext {
@@ -213,17 +217,17 @@ export function resolveFamilyContext(
       cidrs = [...node.podCIDRs];
     }
     const mine = cidrs.find((c) => c.ip.family === family);
-    if (mine) detector = { ifLocal: ["-s", mine.text], ifNotLocal: ["!", "-s", mine.text] };
+    if (mine) detector = { kind: "cidr", cidr: mine.text };
   } else if (mode === "BridgeInterface") {
     const br = config.detectLocal?.bridgeInterface ?? "";
     const problem = interfaceNameProblem(br, 15);
     if (problem) throw cfgError("detectLocal.bridgeInterface", `an interface name ${problem}`, br);
-    detector = { ifLocal: ["-i", br], ifNotLocal: ["!", "-i", br] };
+    detector = { kind: "interface", name: br };
   } else if (mode === "InterfaceNamePrefix") {
     const p = config.detectLocal?.interfaceNamePrefix ?? "";
     const problem = interfaceNameProblem(p, 14);
     if (problem) throw cfgError("detectLocal.interfaceNamePrefix", `an interface name prefix ${problem}`, p);
-    detector = { ifLocal: ["-i", `${p}+`], ifNotLocal: ["!", "-i", `${p}+`] };
+    detector = { kind: "interfacePrefix", prefix: p };
   } else {
     throw cfgError(
       "detectLocalMode",

@@ -1,7 +1,6 @@
 // Per-family view of a Service port and its endpoints, as kube-proxy's ServicePortMap and
 // EndpointsMap hold them (pkg/proxy/serviceport.go, endpointslicecache.go, topology.go).
 
-import { hash16, sepChainName, sepChainNames } from "./hash.js";
 import { type IPFamily, joinHostPort, type ParsedCIDR, type ParsedIP } from "./ip.js";
 import {
   EP_READY,
@@ -30,8 +29,6 @@ export interface ServicePortInfo {
   readonly stickyMaxAgeSeconds: number;
   readonly externalPolicyLocal: boolean;
   readonly internalPolicyLocal: boolean;
-  /** The 16-character hash shared by the port's SVC, SVL, EXT and FW chains. */
-  readonly hash: string;
 }
 
 /** One endpoint of a Service port (kube-proxy's `BaseEndpointInfo` plus its chain name). */
@@ -46,8 +43,6 @@ export interface EndpointInfo {
   readonly terminating: boolean;
   readonly zoneHints: readonly string[] | undefined;
   readonly nodeHints: readonly string[] | undefined;
-  /** `KUBE-SEP-…`. */
-  readonly chainName: string;
 }
 
 /** The Service's cluster IP of the family, if it has one. */
@@ -82,7 +77,6 @@ export function servicePortsFor(svc: NormalizedService, family: IPFamily): Servi
       stickyMaxAgeSeconds: svc.stickyMaxAgeSeconds,
       externalPolicyLocal: svc.externalPolicyLocal,
       internalPolicyLocal: svc.internalPolicyLocal,
-      hash: hash16(nameString, p.protocol),
     };
   });
 }
@@ -120,7 +114,6 @@ export function endpointsFor(
 ): EndpointInfo[] {
   const list: EndpointInfo[] = [];
   let seen: Map<string, number> | undefined;
-  const prefix = sp.nameString + sp.protocol;
   let matchingSlices = 0;
   for (const slice of slices) {
     for (const port of slice.ports) {
@@ -139,12 +132,12 @@ export function endpointsFor(
           if (at !== undefined) {
             // a non-terminating endpoint wins over a terminating one
             if ((flagsOf(eps, k) & EP_TERMINATING) === 0)
-              list[at] = makeEndpoint(eps, k, port.port, endpoint, prefix, nodeName);
+              list[at] = makeEndpoint(eps, k, port.port, endpoint, nodeName);
             continue;
           }
           seen.set(endpoint, list.length);
         }
-        list.push(makeEndpoint(eps, k, port.port, endpoint, prefix, nodeName));
+        list.push(makeEndpoint(eps, k, port.port, endpoint, nodeName));
       }
     }
   }
@@ -186,7 +179,6 @@ function makeEndpoint(
   k: number,
   port: number,
   endpoint: string,
-  prefix: string,
   nodeName: string,
 ): EndpointInfo {
   const flags = flagsOf(eps, k);
@@ -200,7 +192,6 @@ function makeEndpoint(
     terminating: (flags & EP_TERMINATING) !== 0,
     zoneHints: eps.zoneHints?.[k],
     nodeHints: eps.nodeHints?.[k],
-    chainName: sepChainName(prefix, endpoint),
   };
 }
 
@@ -210,9 +201,6 @@ function makeEndpoint(
  * is `]:port`).
  */
 export interface EndpointRows {
-  readonly chainNames: readonly string[];
-  /** The chains' declarations (`:NAME - [0:0]\n`) when made along with the names. */
-  readonly decls: readonly string[] | undefined;
   readonly ips: readonly string[];
   /** The suffix of each endpoint, or `undefined` when all have `suffix`. */
   readonly suffixes: readonly string[] | undefined;
@@ -227,8 +215,6 @@ export function suffixOf(rows: EndpointRows, i: number): string {
 
 /** No endpoints. */
 export const NO_ROWS: EndpointRows = {
-  chainNames: [],
-  decls: undefined,
   ips: [],
   suffixes: undefined,
   suffix: "",
@@ -240,16 +226,14 @@ export function rowsOf(list: readonly EndpointInfo[], family: IPFamily): Endpoin
   if (list.length === 0) return NO_ROWS;
   const v6 = family === "IPv6";
   const n = list.length;
-  const chainNames = new Array<string>(n);
   const ips = new Array<string>(n);
   const suffixes = new Array<string>(n);
   for (let i = 0; i < n; i++) {
     const ep = list[i]!;
-    chainNames[i] = ep.chainName;
     ips[i] = ep.ip;
     suffixes[i] = portSuffix(ep.port, v6);
   }
-  return { chainNames, decls: undefined, ips, suffixes, suffix: "", v6 };
+  return { ips, suffixes, suffix: "", v6 };
 }
 
 function portSuffix(port: number, v6: boolean): string {
@@ -288,12 +272,7 @@ export function readyClusterRows(sp: ServicePortInfo, slices: readonly Normalize
   const stop = v6 ? 93 : 58; // "]" or ":"
   const ips = sortedAddresses(eps.ips, stop) ? eps.ips : eps.ips.slice().sort((a, b) => compareAddresses(a, b, stop));
   for (let i = 1; i < n; i++) if (ips[i] === ips[i - 1]) return undefined;
-  const suffix = portSuffix(port, v6);
-  const prefix = v6 ? `${sp.nameString}${sp.protocol}[` : sp.nameString + sp.protocol;
-  const chainNames = new Array<string>(n);
-  const decls = new Array<string>(n);
-  sepChainNames(prefix, ips, suffix, chainNames, decls);
-  return { chainNames, decls, ips, suffixes: undefined, suffix, v6 };
+  return { ips, suffixes: undefined, suffix: portSuffix(port, v6), v6 };
 }
 
 function sortedAddresses(ips: readonly string[], stop: number): boolean {

@@ -7,7 +7,8 @@
 
 import { type IPFamily, parseIP } from "../model/ip.js";
 import { endpointsFor } from "../model/service-port.js";
-import { type ProxyInput, visitServicePorts } from "./compile.js";
+import type { ProxyInput } from "./input.js";
+import { visitServicePorts } from "./service-plan.js";
 
 /** One conntrack entry: its protocol and the original and reply tuples. */
 export interface ConntrackEntry {

@@ -6,7 +6,8 @@
 import { parseNode } from "../model/context.js";
 import type { IPFamily } from "../model/ip.js";
 import { endpointsFor } from "../model/service-port.js";
-import { type ProxyInput, visitServicePorts } from "./compile.js";
+import type { ProxyInput } from "./input.js";
+import { visitServicePorts } from "./service-plan.js";
 
 /** The health check of one Service on this node, and the HTTP response kube-proxy gives for it. */
 export interface ServiceHealthCheck {
