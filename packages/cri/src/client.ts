@@ -10,6 +10,7 @@ import {
   type RuntimeService,
   runtimeServiceMethods,
 } from "./gen/services.js";
+import { validateResponse } from "./response-validation.js";
 import { decodeWith } from "./wire.js";
 
 /** The default deadline of a CRI call: the kubelet's `--runtime-request-timeout`, 2 minutes. */
@@ -47,6 +48,15 @@ export interface ClientOptions {
    * See {@link RuntimeClient.verifyRuntime}.
    */
   verify?: boolean;
+  /**
+   * Check responses as k8s.io/cri-client does (default true): a response that lacks a field it
+   * requires (a PodSandboxStatus without `status.metadata.uid`, a ContainerStatus without
+   * `status.imageRef`, a PullImage without `imageRef`, a Status with fewer than two conditions, …)
+   * fails with an `Internal` {@link CriError} naming the method and the field (see
+   * {@link validateResponse} for the list, {@link isInvalidResponse} to recognise it), instead of
+   * handing proto defaults on. Set false to get responses as the runtime sent them.
+   */
+  validateResponses?: boolean;
   /** Extra grpc-js channel options, applied last. */
   channelOptions?: grpc.ChannelOptions;
 }
@@ -99,7 +109,7 @@ export interface ImageClient extends ImageService, ClientBase {}
  */
 export function createRuntimeClient(endpoint: string, options: ClientOptions = {}): RuntimeClient {
   const client = buildClient(endpoint, "runtime.v1.RuntimeService", runtimeServiceMethods, options);
-  const callVersion = client.methods.version as (
+  const callVersion = client.unvalidated.version as (
     req: DeepPartial<VersionResponse>,
     o?: CallOptions,
   ) => Promise<VersionResponse>;
@@ -188,6 +198,8 @@ type AnyFn = (request: any, options?: CallOptions) => any;
 
 interface BuiltClient {
   methods: Record<string, AnyFn>;
+  /** Version without response validation: verifyRuntime checks it itself (FailedPrecondition). */
+  unvalidated: Record<string, AnyFn>;
   close(): void;
   beforeCall?: ((method: string, rpc: string) => Promise<unknown> | undefined) | undefined;
 }
@@ -218,8 +230,10 @@ function buildClient(
     });
   // Per list call: a runtime may stream some lists and not others.
   const streamingOff = new Set<string>(options.useStreaming === false ? Object.keys(streamTwins) : []);
+  const validate = options.validateResponses !== false;
   const built: BuiltClient = {
     methods: {},
+    unvalidated: {},
     close() {
       if (closed) return;
       closed = true;
@@ -235,7 +249,7 @@ function buildClient(
   const fail = (m: MethodInfo, err: unknown, message: unknown, timeoutMs: number): CriError =>
     closed ? closedError(m.rpc) : errorFor(m, err, message, timeoutMs, receiveLimit);
 
-  const unary = (m: MethodInfo) => {
+  const unary = (m: MethodInfo, validating: boolean) => {
     const deserialize = (bytes: Buffer): unknown => decodeWith(m.response, bytes);
     const send = (request: EncodedRequest, callOptions: CallOptions | undefined): Promise<unknown> => {
       const { message, bytes } = request;
@@ -270,8 +284,16 @@ function buildClient(
             (err, value) => {
               inFlight.delete(settle);
               signal?.removeEventListener("abort", onAbort);
-              if (err) reject(fail(m, err, message, timeoutMs));
-              else resolve(value);
+              if (err) {
+                reject(fail(m, err, message, timeoutMs));
+                return;
+              }
+              try {
+                if (validating) validateResponse(m.rpc, value, message);
+                resolve(value);
+              } catch (invalid) {
+                reject(invalid);
+              }
             },
           );
         } catch (err) {
@@ -346,7 +368,14 @@ function buildClient(
     };
   };
 
-  for (const m of table) built.methods[m.name] = m.serverStream ? serverStream(m) : unary(m);
+  for (const m of table) {
+    if (m.serverStream) {
+      built.methods[m.name] = serverStream(m);
+      continue;
+    }
+    built.methods[m.name] = unary(m, validate);
+    if (m.name === "version") built.unvalidated[m.name] = validate ? unary(m, false) : (built.methods[m.name] as AnyFn);
+  }
 
   // List calls with a Stream* twin: stream first, plain call after UNIMPLEMENTED.
   for (const [listName, [streamName, streamField, listField]] of Object.entries(streamTwins)) {

@@ -46,6 +46,11 @@ export interface CriErrorOptions {
   method?: string | undefined;
   /** The underlying error (a grpc-js `ServiceError`, a thrown value). */
   cause?: unknown;
+  /**
+   * The field the error is about, as a dotted path in the TypeScript (camelCase) names, e.g.
+   * `status.metadata.uid` for a response that lacks it (see {@link isInvalidResponse}).
+   */
+  field?: string | undefined;
 }
 
 /**
@@ -71,6 +76,8 @@ export class CriError extends Error {
   readonly method: string | undefined;
   /** The status message without the code and method prefix. */
   readonly rawMessage: string;
+  /** The field the error is about (dotted camelCase path), when it is about one. */
+  readonly field: string | undefined;
 
   constructor(code: Code, message: string, options: CriErrorOptions = {}) {
     const prefix = `${options.method ? `${options.method}: ` : ""}[${codeName(code)}]`;
@@ -79,6 +86,7 @@ export class CriError extends Error {
     this.code = code;
     this.method = options.method;
     this.rawMessage = message;
+    this.field = options.field;
     Object.defineProperty(this, brand, { value: true });
   }
 
@@ -95,7 +103,11 @@ export class CriError extends Error {
   static from(reason: unknown, method?: string): CriError {
     if (reason instanceof CriError) {
       if (reason.method !== undefined || method === undefined) return reason;
-      return new CriError(reason.code, reason.rawMessage, { method, cause: reason.cause ?? reason });
+      return new CriError(reason.code, reason.rawMessage, {
+        method,
+        cause: reason.cause ?? reason,
+        field: reason.field,
+      });
     }
     if (isServiceError(reason)) {
       return new CriError(reason.code as Code, reason.details ?? reason.message, { method, cause: reason });
@@ -121,26 +133,41 @@ export function codeName(code: Code): string {
   return Code[code] ?? `Code${code}`;
 }
 
-function hasCode(err: unknown, code: Code): boolean {
+function hasCode(err: unknown, code: Code): err is CriError {
   return err instanceof CriError && err.code === code;
 }
 
-/** True when `err` is a {@link CriError} with code `NotFound` (no such sandbox, container or image). */
-export function isNotFound(err: unknown): boolean {
+/**
+ * True when `err` is a {@link CriError} with code `NotFound` (no such sandbox, container or image).
+ * A type guard: in the true branch `err.code`, `err.method` and `err.rawMessage` are typed.
+ */
+export function isNotFound(err: unknown): err is CriError {
   return hasCode(err, Code.NotFound);
 }
 
 /** True when `err` is a {@link CriError} with code `Unimplemented` (the runtime lacks the RPC). */
-export function isUnimplemented(err: unknown): boolean {
+export function isUnimplemented(err: unknown): err is CriError {
   return hasCode(err, Code.Unimplemented);
 }
 
 /** True when `err` is a {@link CriError} with code `Unavailable` (the runtime is down or restarting). */
-export function isUnavailable(err: unknown): boolean {
+export function isUnavailable(err: unknown): err is CriError {
   return hasCode(err, Code.Unavailable);
 }
 
 /** True when `err` is a {@link CriError} with code `DeadlineExceeded` (the call ran out of time). */
-export function isDeadlineExceeded(err: unknown): boolean {
+export function isDeadlineExceeded(err: unknown): err is CriError {
   return hasCode(err, Code.DeadlineExceeded);
 }
+
+/**
+ * True when `err` is the {@link CriError} a client raises for a response that lacks a field
+ * k8s.io/cri-client requires (code `Internal`, `field` names it, e.g. `status.imageRef`). See
+ * `ClientOptions.validateResponses` and {@link validateResponse}.
+ */
+export function isInvalidResponse(err: unknown): err is CriError & { readonly field: string } {
+  return hasCode(err, Code.Internal) && err.field !== undefined && err.rawMessage.startsWith(INVALID_RESPONSE);
+}
+
+/** The start of the message of an invalid-response error. */
+export const INVALID_RESPONSE = "invalid response: ";

@@ -11,7 +11,17 @@ export { createCriServer, DEFAULT_PREFACE_TIMEOUT_MS, DEFAULT_STREAM_PAGE_BYTES 
 export type { CriServer, CriServerOptions } from "./server.js";
 export { requireFields } from "./validate.js";
 export { normalizeImageRef } from "./image-ref.js";
-export { Code, CriError, codeName, isDeadlineExceeded, isNotFound, isUnavailable, isUnimplemented } from "./errors.js";
+export {
+  Code,
+  CriError,
+  codeName,
+  isDeadlineExceeded,
+  isInvalidResponse,
+  isNotFound,
+  isUnavailable,
+  isUnimplemented,
+} from "./errors.js";
+export { validatedMethods, validateResponse } from "./response-validation.js";
 export type { CriErrorOptions } from "./errors.js";
 export { parseEndpoint } from "./endpoint.js";
 export type { ParsedEndpoint } from "./endpoint.js";

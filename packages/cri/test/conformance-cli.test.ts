@@ -82,6 +82,19 @@ describe("nodekit-cri-conformance CLI", () => {
     }
   });
 
+  it("stops at once with one line and exit 3 when nothing listens on the endpoint", async () => {
+    const err = (await run(process.execPath, [cli, "--endpoint", `${dir}/nobody.sock`]).catch((e: unknown) => e)) as {
+      code: number;
+      stdout: string;
+      stderr: string;
+    };
+    expect(err.code).toBe(3);
+    expect(err.stdout).toBe("");
+    expect(err.stderr).toMatch(
+      new RegExp(`^nodekit-cri-conformance: ${dir}/nobody\\.sock: cannot reach the runtime service: [^\\n]+\\n$`),
+    );
+  });
+
   it("exits 2 with usage on bad arguments", async () => {
     const err = (await run(process.execPath, [cli, "--bogus"]).catch((e: unknown) => e)) as {
       code: number;

@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, CriError, createCriServer, createImageClient, createRuntimeClient } from "../src/index.js";
+import {
+  Code,
+  ContainerState,
+  CriError,
+  createCriServer,
+  createImageClient,
+  createRuntimeClient,
+} from "../src/index.js";
 import {
   type ConformanceResult,
   conformanceCases,
@@ -120,6 +127,79 @@ describe("conformance suite against the fake runtime", () => {
     } finally {
       process.off("unhandledRejection", onRejection);
     }
+  });
+
+  it("fails at once, before any case, when nothing listens on the endpoint", async () => {
+    // Before: every case ran, and image/pull-unreachable-fails passed on the client's UNAVAILABLE.
+    const dead = join(tmpdir(), `nk-conf-dead-${process.pid}.sock`);
+    const runtime = createRuntimeClient(dead);
+    const image = createImageClient(dead);
+    const seen: string[] = [];
+    try {
+      const err = await runConformance({ runtime, image, onResult: (r) => seen.push(r.name) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CriError);
+      expect((err as CriError).code).toBe(Code.Unavailable);
+      expect((err as CriError).rawMessage).toMatch(/^cannot reach the runtime service: /);
+      expect(seen).toEqual([]);
+    } finally {
+      runtime.close();
+      image.close();
+    }
+  });
+
+  it("passes image/pull-unreachable-fails only on the runtime's refusal that names the registry", async () => {
+    const fake = createFakeRuntime();
+    const run = async (pullImage: () => Promise<never>) => {
+      const image = Object.create(fake) as typeof fake;
+      image.pullImage = pullImage;
+      const results = await runConformance({ runtime: fake, image, areas: ["image"] });
+      return results.find((r) => r.name === "image/pull-unreachable-fails");
+    };
+    const unavailable = await run(async () => {
+      throw new CriError(Code.Unavailable, "No connection established", { method: "PullImage" });
+    });
+    expect(unavailable).toMatchObject({
+      status: "failed",
+      message:
+        "PullImage 127.0.0.1:1/nodekit/unreachable:1: expected the runtime to refuse it, but the call failed with Unavailable: No connection established",
+    });
+    const timedOut = await run(async () => {
+      throw new CriError(Code.DeadlineExceeded, "Deadline exceeded", { method: "PullImage" });
+    });
+    expect(timedOut?.status).toBe("failed");
+    const notCri = await run(async () => {
+      throw new TypeError("cannot read properties of undefined");
+    });
+    expect(notCri).toMatchObject({ status: "failed", message: expect.stringContaining("got a TypeError") });
+    const elsewhere = await run(async () => {
+      throw new CriError(Code.Unknown, "disk full", { method: "PullImage" });
+    });
+    expect(elsewhere).toMatchObject({
+      status: "failed",
+      message: expect.stringContaining('its message does not name "127.0.0.1:1": disk full'),
+    });
+    const refused = await run(async () => {
+      throw new CriError(Code.Unknown, "dial tcp 127.0.0.1:1: connect: connection refused", { method: "PullImage" });
+    });
+    expect(refused?.status).toBe("passed");
+  });
+
+  it("passes exec/not-running only on the runtime's refusal", async () => {
+    const fake = createFakeRuntime();
+    const runtime = Object.create(fake) as typeof fake;
+    const execSync = fake.execSync.bind(fake);
+    runtime.execSync = async (request, o) => {
+      const status = await fake.containerStatus({ containerId: request.containerId ?? "" });
+      if (status.status?.state === ContainerState.CONTAINER_EXITED) {
+        throw new CriError(Code.Unavailable, "connection reset", { method: "ExecSync" });
+      }
+      return execSync(request, o);
+    };
+    const results = await runConformance({ runtime, image: fake, areas: ["exec"] });
+    expect(results.find((r) => r.name === "exec/not-running")).toMatchObject({
+      status: "failed",
+      message: expect.stringContaining("but the call failed with Unavailable: connection reset"),
+    });
   });
 
   it("gives in-process handlers complete requests, and takes a runtime's own known differences", async () => {

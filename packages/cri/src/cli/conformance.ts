@@ -1,6 +1,7 @@
 // nodekit-cri-conformance: runs the conformance suite against a CRI endpoint and prints a report.
 import { parseArgs } from "node:util";
 import { createImageClient, createRuntimeClient } from "../client.js";
+import { isUnavailable } from "../errors.js";
 import { type ConformanceArea, conformanceCases } from "../testing/conformance/cases.js";
 import { conformancePassed, runConformance } from "../testing/conformance/run-conformance.js";
 
@@ -23,7 +24,7 @@ Options:
   -h, --help               this help
 
 Exit status: 0 when no case failed (unsupported cases and listed known differences do not count),
-1 otherwise, 2 on bad usage.`;
+1 otherwise, 2 on bad usage, 3 when the endpoint cannot be reached (no case is run).`;
 
 async function main(): Promise<number> {
   let values: ReturnType<typeof parse>["values"];
@@ -95,6 +96,10 @@ async function main(): Promise<number> {
       );
     }
     return ok ? 0 : 1;
+  } catch (err) {
+    if (!isUnavailable(err)) throw err;
+    process.stderr.write(`nodekit-cri-conformance: ${endpoint}: ${err.rawMessage}\n`);
+    return 3;
   } finally {
     runtime.close();
     image.close();

@@ -96,14 +96,47 @@ async function expectCode(promise: Promise<unknown>, code: Code, what: string): 
   throw new Error(`${what}: expected ${Code[code]}, but it succeeded`);
 }
 
-async function expectFailure(promise: Promise<unknown>, what: string): Promise<void> {
+// Codes that say the call never reached a runtime's answer: the transport or the client failed.
+const notAnAnswer: ReadonlySet<Code> = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.Cancelled]);
+
+/**
+ * Expects the runtime to refuse the call. A failure that is not the runtime's answer (the runtime
+ * cannot be reached, the deadline passed, the call was cancelled, or something other than a
+ * CriError was thrown) fails the case: a suite run against a dead socket must not pass it.
+ * `mentions`, when given, is text the runtime's message must contain (what the call was about).
+ */
+async function expectFailure(promise: Promise<unknown>, what: string, mentions?: string): Promise<void> {
   try {
     await promise;
   } catch (err) {
     if (err instanceof CriError && err.code === Code.Unimplemented) throw err;
+    if (!(err instanceof CriError)) {
+      throw new Error(`${what}: expected the runtime to refuse it, got a ${describeThrown(err)}`);
+    }
+    if (notAnAnswer.has(err.code)) {
+      throw new Error(
+        `${what}: expected the runtime to refuse it, but the call failed with ${Code[err.code]}: ${err.rawMessage}`,
+      );
+    }
+    if (mentions !== undefined && !err.rawMessage.includes(mentions)) {
+      throw new Error(
+        `${what}: the runtime refused it with ${Code[err.code]}, but its message does not name ${JSON.stringify(mentions)}: ${err.rawMessage}`,
+      );
+    }
     return;
   }
   throw new Error(`${what}: expected an error, but it succeeded`);
+}
+
+function describeThrown(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : `thrown ${typeof err} ${String(err)}`;
+}
+
+/** The registry host of an image reference (`127.0.0.1:1` of `127.0.0.1:1/a/b:1`), or the reference. */
+function registryOf(ref: string): string {
+  const slash = ref.indexOf("/");
+  const first = slash < 0 ? "" : ref.slice(0, slash);
+  return first.includes(".") || first.includes(":") || first === "localhost" ? first : ref.replace(/[:@].*$/, "");
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
@@ -477,9 +510,12 @@ export const conformanceCases: readonly ConformanceCase[] = [
     name: "image/pull-unreachable-fails",
     area: "image",
     async run(ctx) {
+      // The runtime must answer the pull with an error about that registry (or image): a client
+      // that cannot reach the runtime, or a pull that times out, is no such answer.
       await expectFailure(
         ctx.image.pullImage({ image: { image: ctx.unpullableImage } }, { timeoutMs: 30_000 }),
         `PullImage ${ctx.unpullableImage}`,
+        registryOf(ctx.unpullableImage),
       );
     },
   },

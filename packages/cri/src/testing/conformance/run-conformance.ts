@@ -73,7 +73,9 @@ export interface ConformanceOptions {
  * Checks a CRI runtime against the semantics critest checks, in the areas runtime info, sandbox
  * and container lifecycle, exec, idempotency and NOT_FOUND rules, images, filters, stats and
  * events. Each case cleans up the sandboxes it made. Resolves to one result per case; it never
- * throws for a misbehaving runtime.
+ * throws for a misbehaving runtime. It fails at once, before any case, with an `Unavailable`
+ * {@link CriError} ("cannot reach the runtime service: …") when the runtime or image service
+ * cannot be reached, so that no case passes or fails for that reason.
  *
  * @example
  * ```ts
@@ -97,12 +99,26 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   const runId = randomUUID().slice(0, 8);
   const runLabels = { "nodekit-conformance": runId };
   const testImage = options.testImage ?? "docker.io/library/busybox:latest";
-  const runtimeName =
-    options.runtimeName ??
-    (await runtime.version({}).then(
-      (v) => v.runtimeName,
-      () => "unknown",
-    ));
+  // A runtime that cannot be reached fails the run at once, before any case: no case may pass
+  // (or fail) for that reason.
+  const reachable = async (what: string, call: () => Promise<unknown>): Promise<unknown> => {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof CriError && err.code === Code.Unavailable) {
+        throw new CriError(Code.Unavailable, `cannot reach the ${what}: ${err.rawMessage}`, {
+          method: err.method,
+          cause: err,
+        });
+      }
+      return undefined; // it answered (an error is a case's business)
+    }
+  };
+  const version = (await reachable("runtime service", () => runtime.version({}))) as
+    | { runtimeName?: string }
+    | undefined;
+  await reachable("image service", () => image.imageFsInfo({}));
+  const runtimeName = options.runtimeName ?? version?.runtimeName ?? "unknown";
   const expected = { ...knownDifferences[runtimeName], ...options.knownDifferences };
   const results: ConformanceResult[] = [];
   let sandboxCounter = 0;
