@@ -1,76 +1,12 @@
-// A packet tracer over a compiled ruleset, with the semantics of kube-proxy's test tracer
-// (tracePacket in pkg/proxy/iptables/proxier_test.go): nat KUBE-SERVICES first (where PREROUTING
-// and OUTPUT jump), probabilistic rules followed into every branch, then the filter chains
-// KUBE-SERVICES, KUBE-EXTERNAL-SERVICES, KUBE-NODEPORTS and KUBE-PROXY-FIREWALL. Rules that check
-// history (affinity, marks, conntrack state) never match; other unknown matches always do.
+// kube-proxy's packet-flow test tracer (tracePacket in pkg/proxy/iptables/proxier_test.go) answered
+// by the public explainPacket: a packet from a node address enters at OUTPUT, any other at
+// PREROUTING; the answer is written the way kube-proxy's tracer writes it — the DNAT destinations
+// of every random branch (comma-separated), then the ACCEPT / DROP / REJECT verdicts of the filter
+// chains kube-proxy's tracer runs (KUBE-SERVICES, KUBE-EXTERNAL-SERVICES, KUBE-NODEPORTS,
+// KUBE-PROXY-FIREWALL), and whether KUBE-MARK-MASQ marked it.
 
 import type { IptablesResult } from "../../src/index.js";
-import { cidrContains, parseCIDR, parseIP } from "../../src/model/ip.js";
-
-interface ParsedRule {
-  raw: string;
-  values: Map<string, { value: string; negated: boolean }>;
-  flags: Set<string>;
-}
-
-const WITH_VALUE = new Set([
-  "--comment",
-  "-p",
-  "-s",
-  "--src-type",
-  "-d",
-  "--dst-type",
-  "--dport",
-  "-j",
-  "--probability",
-  "--to-destination",
-  "--mark",
-  "--ctstate",
-  "--name",
-  "--seconds",
-  "--mode",
-  "--nfacct-name",
-  "-i",
-]);
-
-function parseRule(args: readonly string[], raw: string): ParsedRule {
-  const values = new Map<string, { value: string; negated: boolean }>();
-  const flags = new Set<string>();
-  let negated = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === "-m") {
-      i++;
-      continue;
-    }
-    if (a === "!") {
-      negated = true;
-      continue;
-    }
-    if (WITH_VALUE.has(a)) {
-      values.set(a, { value: args[i + 1]!, negated });
-      i++;
-    } else {
-      flags.add(a);
-    }
-    negated = false;
-  }
-  return { raw, values, flags };
-}
-
-function addressMatches(spec: { value: string; negated: boolean }, ip: string): boolean {
-  const parsed = parseIP(ip);
-  let matches = false;
-  if (parsed) {
-    if (spec.value.includes("/")) {
-      const cidr = parseCIDR(spec.value);
-      matches = cidr ? cidrContains(cidr, parsed) : false;
-    } else {
-      matches = parseIP(spec.value)?.text === parsed.text;
-    }
-  }
-  return spec.negated ? !matches : matches;
-}
+import { explainPacket } from "../../src/trace/index.js";
 
 export interface Trace {
   /** Terminal targets reached: `ip:port` of DNATs, or ACCEPT / DROP / REJECT, comma-separated. */
@@ -78,6 +14,13 @@ export interface Trace {
   masq: boolean;
   matches: string[];
 }
+
+const TRACED_FILTER_CHAINS = new Set([
+  "KUBE-SERVICES",
+  "KUBE-EXTERNAL-SERVICES",
+  "KUBE-NODEPORTS",
+  "KUBE-PROXY-FIREWALL",
+]);
 
 export function tracePacket(
   result: IptablesResult,
@@ -87,66 +30,33 @@ export function tracePacket(
   destIP: string,
   destPort: number,
 ): Trace {
-  const tables = { nat: new Map<string, ParsedRule[]>(), filter: new Map<string, ParsedRule[]>() };
-  for (const t of [result.tables.nat, result.tables.filter]) {
-    for (const c of t.chains) {
-      tables[t.name].set(
-        c.name,
-        c.rules.map((r) => parseRule(r.args, `-A ${c.name} ${r.text}`)),
-      );
-    }
-  }
   const local = new Set(["127.0.0.1", "::1", ...localIPs]);
+  const why = explainPacket(
+    result.text,
+    { from: local.has(sourceIP) ? "node" : "outside", source: sourceIP, destination: destIP, port: destPort, protocol },
+    { localAddresses: localIPs },
+  );
+  if (why.unknown) throw new Error(`explainPacket could not evaluate: ${why.unknown.reason} (${why.unknown.rule})`);
   const outputs: string[] = [];
-  const matches: string[] = [];
+  const filter: string[] = [];
   let masq = false;
-  let dst = destIP;
-  const port = String(destPort);
-
-  const ruleMatches = (r: ParsedRule): boolean => {
-    const s = r.values.get("-s");
-    if (s && !addressMatches(s, sourceIP)) return false;
-    const st = r.values.get("--src-type");
-    if (st && (st.value === (local.has(sourceIP) ? "LOCAL" : "not-matched")) === st.negated) return false;
-    const p = r.values.get("-p");
-    if (p && (p.value === protocol) === p.negated) return false;
-    const d = r.values.get("-d");
-    if (d && !addressMatches(d, dst)) return false;
-    const dt = r.values.get("--dst-type");
-    if (dt && (dt.value === (local.has(dst) ? "LOCAL" : "not-matched")) === dt.negated) return false;
-    const dp = r.values.get("--dport");
-    if (dp && (dp.value === port) === dp.negated) return false;
-    if (r.flags.has("--rcheck") || r.values.has("--mark") || r.values.has("--ctstate")) return false;
-    return true;
-  };
-
-  const runChain = (table: "nat" | "filter", chain: string): boolean => {
-    for (const r of tables[table].get(chain) ?? []) {
-      const jump = r.values.get("-j")?.value;
-      if (!jump || !ruleMatches(r)) continue;
-      matches.push(r.raw);
-      if (jump === "KUBE-MARK-MASQ") {
-        masq = true;
-        continue;
+  for (const o of why.outcomes) {
+    for (const step of o.path) {
+      if (step.kind !== "rule") continue;
+      if (step.table === "nat" && step.target === "KUBE-MARK-MASQ") masq = true;
+      if (step.table === "nat" && step.target === "DNAT") {
+        const to = step.text.slice(step.text.indexOf("--to-destination ") + 17).split(" ")[0]!;
+        if (!outputs.includes(to)) outputs.push(to);
       }
-      if (jump === "ACCEPT" || jump === "REJECT" || jump === "DROP") {
-        outputs.push(jump);
-        return true;
-      }
-      if (jump === "DNAT") {
-        outputs.push(r.values.get("--to-destination")!.value);
-        return true;
-      }
-      const terminated = runChain(table, jump);
-      if (terminated && !r.values.has("--probability")) return true;
+      if (
+        step.table === "filter" &&
+        TRACED_FILTER_CHAINS.has(step.chain) &&
+        (step.target === "ACCEPT" || step.target === "DROP" || step.target === "REJECT") &&
+        !filter.includes(step.target)
+      )
+        filter.push(step.target);
     }
-    return false;
-  };
-
-  runChain("nat", "KUBE-SERVICES");
-  if (outputs.length > 0) dst = outputs[0]!.split(":")[0]!;
-  for (const chain of ["KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL"]) {
-    runChain("filter", chain);
   }
-  return { output: outputs.join(", "), masq, matches };
+  const matches = why.matchedRules.map((r) => r.text);
+  return { output: [...outputs, ...filter].join(", "), masq, matches };
 }

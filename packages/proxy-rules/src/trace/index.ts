@@ -1,0 +1,21 @@
+// The packet tracer's public surface (re-exported by the package entry).
+
+export {
+  type EndpointShare,
+  type ExplainPacketOptions,
+  type ExplainStep,
+  explainPacket,
+  type PacketEntry,
+  type PacketExplanation,
+  type PacketOutcome,
+  type PacketSpec,
+  type PacketVerdict,
+} from "./explain.js";
+export type { CtState } from "./iptables-matches.js";
+export {
+  type IptablesRuleset,
+  type IptablesRulesetChain,
+  type IptablesRulesetRule,
+  parseIptablesRuleset,
+  type RulesetSource,
+} from "./iptables-ruleset.js";
