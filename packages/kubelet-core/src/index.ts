@@ -23,8 +23,8 @@ export { systemClock } from "./clock.js";
 export type { Clock } from "./clock.js";
 export { createImagePuller, defaultPullPolicy } from "./sync/image-puller.js";
 export type { EnsureImageRequest, ImagePuller, ImagePullerOptions, ImagePullEvent } from "./sync/image-puller.js";
-export { createExecHookRunner } from "./sync/hooks.js";
-export type { HookRequest, HookRunner } from "./sync/hooks.js";
+export { createExecHookRunner, createHookRunner } from "./sync/hooks.js";
+export type { HookRequest, HookRunner, HookRunnerOptions } from "./sync/hooks.js";
 export { generateContainerConfig, generatePodSandboxConfig, podLogDirectory } from "./sync/configs.js";
 export type { ConfigOptions } from "./sync/configs.js";
 export type * from "./pod.js";
@@ -56,8 +56,8 @@ export type { PodStatusUpdate, StatusManager } from "./sync/status-manager.js";
 export { createEventRecorder } from "./sync/events.js";
 export type { EventRecorder, PodEvent } from "./sync/events.js";
 export type { Logger } from "./sync/listeners.js";
-export { createProber } from "./sync/prober.js";
-export type { ProbeHandler, ProbeKind, Prober } from "./sync/prober.js";
+export { createProber, createProbeRunner, maxProbeRetries } from "./sync/prober.js";
+export type { ProbeHandler, ProbeKind, ProbeOutcome, Prober, ProberOptions, ProbeRequest } from "./sync/prober.js";
 export { defaultEvictionHard, evictionSignals, parseEvictionThresholds } from "./eviction/thresholds.js";
 export type {
   EvictionSignal,

@@ -10,11 +10,17 @@ export interface ExecAction {
   command?: string[];
 }
 
-/** `v1.LifecycleHandler` (only `exec` and `sleep` are run by nodekit; httpGet/tcpSocket are reported). */
+/** `v1.LifecycleHandler` (exec, httpGet and sleep run as the kubelet runs them; tcpSocket fails, as in the kubelet). */
 export interface LifecycleHandler {
   exec?: ExecAction;
   sleep?: { seconds: number };
-  httpGet?: { path?: string; port: number | string; host?: string; scheme?: string };
+  httpGet?: {
+    path?: string;
+    port: number | string;
+    host?: string;
+    scheme?: string;
+    httpHeaders?: { name: string; value: string }[];
+  };
   tcpSocket?: { port: number | string; host?: string };
 }
 

@@ -95,6 +95,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
     spec: Container | undefined,
     message: string,
     gracePeriodOverride?: number,
+    podIP?: string,
   ): Promise<void> => {
     let grace = gracePeriodOverride ?? gracePeriodOf(pod);
     emit(pod, "Normal", "Killing", message || `Stopping container ${c.name}`, c.name);
@@ -102,10 +103,11 @@ export function createExecutor(options: ExecutorOptions): Executor {
     if (preStop && grace > 0 && c.state === "running") {
       const started = clock.now();
       const budget = new AbortController();
-      const timer = clock.setTimeout(
-        () => budget.abort(new KubeletError("FailedPreStopHook", "preStop hook ran out of time")),
-        grace * 1000,
-      );
+      let outOfTime = false;
+      const timer = clock.setTimeout(() => {
+        outOfTime = true;
+        budget.abort(new KubeletError("FailedPreStopHook", "preStop hook ran out of time"));
+      }, grace * 1000);
       try {
         await hooks.run({
           pod,
@@ -115,11 +117,14 @@ export function createExecutor(options: ExecutorOptions): Executor {
           handler: preStop,
           timeoutMs: grace * 1000,
           signal: budget.signal,
+          podIP: podIP || undefined,
+          recordEvent: (type, reason, text) => emit(pod, type, reason, text, c.name),
         });
       } catch (err) {
-        // The hook's output may hold secrets: the kubelet reports that it failed, not what it said.
-        emit(pod, "Warning", "FailedPreStopHook", `PreStopHook failed`, c.name);
-        log?.warn("preStop hook failed", { container: c.name, error: String(err) });
+        // A hook still running when the grace period ends is left behind without an event, as the
+        // kubelet leaves it; one that failed is reported, without its output (it may hold secrets).
+        if (!outOfTime) emit(pod, "Warning", "FailedPreStopHook", "PreStopHook failed", c.name);
+        log?.warn("preStop hook failed", { container: c.name, error: messageOf(err) });
       } finally {
         clock.clearTimeout(timer);
       }
@@ -143,9 +148,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
     const running = rs.containerStatuses.filter((c) => c.state === "running" || c.state === "unknown");
     const sidecars = running.filter((c) => (specs.get(c.name)?.sidecarIndex ?? -1) >= 0);
     const others = running.filter((c) => !sidecars.includes(c));
-    await Promise.all(others.map((c) => killContainer(pod, c, specs.get(c.name)?.c, "", gracePeriodOverride)));
+    const ip = rs.ips[0];
+    await Promise.all(others.map((c) => killContainer(pod, c, specs.get(c.name)?.c, "", gracePeriodOverride, ip)));
     sidecars.sort((a, b) => specs.get(b.name)!.sidecarIndex - specs.get(a.name)!.sidecarIndex);
-    for (const c of sidecars) await killContainer(pod, c, specs.get(c.name)?.c, "", gracePeriodOverride);
+    for (const c of sidecars) await killContainer(pod, c, specs.get(c.name)?.c, "", gracePeriodOverride, ip);
     // Every sandbox, ready or not: a dead one may still hold its network.
     for (const sb of rs.sandboxStatuses) {
       try {
@@ -235,14 +241,18 @@ export function createExecutor(options: ExecutorOptions): Executor {
           kind: "postStart",
           handler: postStart,
           timeoutMs: gracePeriodOf(pod) * 1000,
+          // A sandbox made in this sync is not in `rs`: the hook runner then asks the runtime.
+          podIP: sandboxId === rs.sandboxStatuses[0]?.id ? rs.ips[0] : undefined,
+          recordEvent: (type, reason, text) => emit(pod, type, reason, text, container.name),
         });
       } catch (err) {
-        emit(pod, "Warning", "FailedPostStartHook", messageOf(err), container.name);
+        // The event does not carry the hook's message (it may hold secrets); the status does.
+        emit(pod, "Warning", "FailedPostStartHook", "PostStartHook failed", container.name);
         const started: RuntimeContainerStatus = {
           ...emptyContainer(containerId, container.name),
           state: "running",
         };
-        await killContainer(pod, started, container, "FailedPostStartHook");
+        await killContainer(pod, started, container, "FailedPostStartHook", undefined, rs.ips[0]);
         return fail("PostStartHookError", messageOf(err));
       }
     }
@@ -279,6 +289,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
           c,
           list?.find((s) => s.name === k.name),
           k.message,
+          undefined,
+          rs.ips[0],
         );
       }
     }

@@ -14,7 +14,7 @@ import { invalidPodError } from "../validate.js";
 import { createEventRecorder, type PodEvent } from "./events.js";
 import { createExecutor, gracePeriodOf } from "./executor.js";
 import { createGarbageCollector } from "./garbage-collector.js";
-import { createExecHookRunner, type HookRunner } from "./hooks.js";
+import { createHookRunner, type HookRunner } from "./hooks.js";
 import { createImagePuller, type ImagePuller } from "./image-puller.js";
 import { type Logger, messageOf } from "./listeners.js";
 import { createPodWorkers } from "./pod-workers.js";
@@ -57,11 +57,11 @@ export interface ReconcilerOptions {
   imagePuller?: ImagePuller;
   /** With the default image puller: pulls at once (default 1, as the kubelet's serializeImagePulls). */
   maxParallelImagePulls?: number;
-  /** Runs postStart and preStop hooks (default: exec through ExecSync, and sleep). */
+  /** Runs postStart and preStop hooks (default `createHookRunner`: exec, httpGet and sleep as the kubelet runs them). */
   hooks?: HookRunner;
   /**
-   * Runs one liveness/readiness/startup probe (default: exec through ExecSync, tcpSocket and
-   * httpGet against the pod IP; others pass).
+   * Runs one liveness/readiness/startup probe (default `createProbeRunner`: exec through ExecSync,
+   * httpGet, tcpSocket and gRPC against the pod IP, as the kubelet runs them).
    */
   probeHandler?: ProbeHandler;
   /** Called with every new pod status. */
@@ -192,9 +192,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const puller =
     options.imagePuller ??
     createImagePuller({ image, clock, maxParallelImagePulls: options.maxParallelImagePulls ?? 1 });
-  const hooks = options.hooks ?? createExecHookRunner(runtime, clock);
-  const prober = createProber({ runtime, clock, handler: options.probeHandler });
+  const hooks = options.hooks ?? createHookRunner({ runtime, clock });
   const recorder = createEventRecorder({ clock, logger: log });
+  const prober = createProber({ runtime, clock, handler: options.probeHandler, events: recorder });
   const statuses = createStatusManager({ logger: log });
   if (options.statusSink) statuses.onStatus(options.statusSink);
   if (options.eventSink) recorder.onEvent(options.eventSink);

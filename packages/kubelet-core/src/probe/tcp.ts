@@ -1,0 +1,30 @@
+import { connect } from "node:net";
+import { goDialError, goDialTimeout, joinHostPort } from "./go-format.js";
+
+/** The outcome of one probe run, as the kubelet's probers return it (`probe.Result` and output). */
+export interface ProbeOutcome {
+  /** `warning` is a success with something to report (an HTTP redirect to another host). */
+  result: "success" | "warning" | "failure" | "unknown";
+  /** What the probe said: a command's output, a response body, or why it failed. */
+  output: string;
+}
+
+/**
+ * The kubelet's TCP prober (`DoTCPProbe`): success when a connection to `host:port` opens within
+ * `timeoutMs`, else failure with Go's dial error (`dial tcp 10.0.0.5:80: connect: connection
+ * refused`, `dial tcp 10.0.0.5:80: i/o timeout`).
+ */
+export function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeOutcome> {
+  const addr = joinHostPort(host, port);
+  return new Promise((resolve) => {
+    const socket = connect({ host: host || "localhost", port });
+    const timer = setTimeout(() => done({ result: "failure", output: goDialTimeout(addr) }), timeoutMs);
+    const done = (outcome: ProbeOutcome) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(outcome);
+    };
+    socket.once("connect", () => done({ result: "success", output: "" }));
+    socket.once("error", (err) => done({ result: "failure", output: goDialError(addr, host, err) }));
+  });
+}
