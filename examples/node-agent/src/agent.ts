@@ -14,7 +14,7 @@ import {
 } from "@nodekit/cri";
 import { createFakeRuntime } from "@nodekit/cri/testing";
 import { createReconciler, type Pod, type PodEvent, type PodStatus, type Reconciler } from "@nodekit/kubelet-core";
-import { compileIptables, type EndpointSlice, type IptablesCompilation, type Service } from "@nodekit/proxy-rules";
+import { compileIptables, createProxier, type EndpointSlice, type IptablesCompilation, type Service } from "@nodekit/proxy-rules";
 import { buildEndpointSlices } from "./endpoint-slices.js";
 import { readManifests } from "./manifests.js";
 
@@ -94,7 +94,9 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
   let services: Service[] = [];
   let manifestSlices: EndpointSlice[] = [];
   let compiled: IptablesCompilation | undefined;
-  let lastApplied: IptablesCompilation | undefined;
+  // the stateful side for the node's own kernel: partial syncs after a successful load
+  const proxier = createProxier({ mode: "iptables", partialResults: true });
+  let loadedOnce = false;
   let lastInputKey = "";
   let dir = "";
   let server: CriServer | undefined;
@@ -132,9 +134,7 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
       if (options.apply && result.ipv4) {
         try {
           // A partial sync against what was loaded last, like kube-proxy; the first load is complete.
-          const payload = lastApplied
-            ? compileIptables(input, { partialResults: true, previous: lastApplied })
-            : result;
+          const payload = proxier.sync(input);
           const prefix = options.apply.netns ? ["ip", "netns", "exec", options.apply.netns] : [];
           const restore = async (text: string) => {
             const [cmd, ...args] = [...prefix, "iptables-restore", "--noflush"];
@@ -144,10 +144,12 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
           };
           await restore(payload.ipv4!.text);
           // On the first load, the jumps from the built-in chains (they target chains `text` made).
-          if (!lastApplied) await restore(payload.ipv4!.jumpsText);
-          lastApplied = result;
+          if (!loadedOnce) await restore(payload.ipv4!.jumpsText);
+          proxier.applied();
+          loadedOnce = true;
           applied = true;
         } catch (err) {
+          if (proxier.pending) proxier.failed(); // the next sync is full
           emit({ kind: "problem", message: `iptables-restore failed: ${(err as Error).message.split("\n")[0]}` });
         }
       }

@@ -9,6 +9,30 @@ export type {
 } from "./iptables/compile.js";
 export type { ProxyInput } from "./plan/input.js";
 export {
+  createProxier,
+  type Proxier,
+  type ProxierOptions,
+  type ProxierSyncOptions,
+  type ProxyMode,
+} from "./proxier.js";
+export {
+  type CtState,
+  type EndpointShare,
+  type ExplainPacketOptions,
+  type ExplainStep,
+  explainPacket,
+  type IptablesRuleset,
+  type IptablesRulesetChain,
+  type IptablesRulesetRule,
+  type PacketEntry,
+  type PacketExplanation,
+  type PacketOutcome,
+  type PacketSpec,
+  type PacketVerdict,
+  parseIptablesRuleset,
+  type RulesetSource,
+} from "./trace/index.js";
+export {
   conntrackArgs,
   type ConntrackEntry,
   type ConntrackFilter,

@@ -7,8 +7,8 @@
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  compileIptables,
   conntrackArgs,
+  createProxier,
   type IptablesCompilation,
   type ProxyInput,
   parseConntrack,
@@ -72,12 +72,14 @@ s.bind(sport, () => s.connect(port, host, next));
 describe.skipIf(!!why && !required)("kernel: stale UDP conntrack entries, planned and deleted", () => {
   const topo = new Topology();
   let last: IptablesCompilation;
+  const proxier = createProxier({ mode: "iptables" });
   /** The same flow (client port 40053 → VIP:53) each time: three datagrams. */
   const flow = () =>
     JSON.parse(topo.exec(topo.client, [process.execPath, "-e", FLOW, VIP, "53", "40053", "3"])) as string[];
   const sync = (ips: string[]) => {
-    last = compileIptables(input(ips), { previous: last });
+    last = proxier.sync(input(ips));
     topo.restore(last.ipv4!.text);
+    proxier.applied();
   };
   /** Packets the REJECT rule of the Service (no endpoints) has matched. */
   const rejected = () => topo.rulePackets("IPv4", "KUBE-SERVICES", "REJECT", VIP);
@@ -91,9 +93,10 @@ describe.skipIf(!!why && !required)("kernel: stale UDP conntrack entries, planne
   beforeAll(async () => {
     if (why) throw new Error(`conntrack e2e tests are required in CI but cannot run: ${why}`);
     await topo.create();
-    last = compileIptables(input([pod1]));
+    last = proxier.sync(input([pod1]));
     topo.exec(topo.node, ["iptables-restore"], last.ipv4!.text);
     topo.restore(last.ipv4!.jumpsText);
+    proxier.applied();
   });
   afterAll(() => topo.destroy());
 

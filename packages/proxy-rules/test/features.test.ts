@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import {
   compileIptables,
+  createProxier,
   IPTABLES_JUMPS,
   type IptablesResult,
   type KubeProxyConfiguration,
@@ -11,7 +12,7 @@ import {
 } from "../src/index.js";
 import { probability } from "../src/iptables/probability.js";
 import { quoteComment } from "../src/iptables/render.js";
-import { type EpSpec, type SvcSpec, service, slice } from "./support/objects.js";
+import { appliedSync, type EpSpec, type SvcSpec, service, slice } from "./support/objects.js";
 
 const NODE = "node-1";
 const node = { name: NODE, addresses: ["192.168.0.1"], labels: { "topology.kubernetes.io/zone": "z1" } };
@@ -421,15 +422,13 @@ describe("an address repeated within a slice, with another slice beside it", () 
     const udp = service({ name: "d", clusterIP: "10.96.0.13", ports: [{ name: "p", port: 80, protocol: "UDP" }] });
     const twice = slice({ service: "d", name: "d-1" }, [{ name: "p", port: 8080 }], ["10.244.1.4", "10.244.1.4"]);
     const empty = slice({ service: "d", name: "d-2" }, [{ name: "p", port: 8080 }], []);
-    const first = compileIptables({ services: [svc], endpointSlices: [twice, empty], node }, { partialResults: true });
+    const proxier = createProxier({ mode: "iptables", partialResults: true });
+    const first = appliedSync(proxier, { services: [svc], endpointSlices: [twice, empty], node });
     const decls = first.ipv4!.text.split("\n").filter((l) => l.startsWith(":KUBE-SEP-"));
     expect(decls).toHaveLength(1);
     expect(lines(first.ipv4!, "-j DNAT")).toHaveLength(1);
     // the Service turns UDP: its TCP slices no longer match, its chains go, each once
-    const next = compileIptables(
-      { services: [udp], endpointSlices: [twice, empty], node },
-      { previous: first, partialResults: true },
-    );
+    const next = proxier.sync({ services: [udp], endpointSlices: [twice, empty], node });
     const deletions = next.ipv4!.text.split("\n").filter((l) => l.startsWith("-X "));
     expect(deletions).toHaveLength(new Set(deletions).size);
     expect(deletions).toContain(`-X ${decls[0]!.slice(1, decls[0]!.indexOf(" "))}`);

@@ -3,13 +3,7 @@
 // Required in CI (CI=true); skipped with a reason elsewhere when not root or tools are missing.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  canaryFlushed,
-  compileIptables,
-  type IptablesCompilation,
-  type ProxyInput,
-  renderCanary,
-} from "../src/index.js";
+import { canaryFlushed, createProxier, type IptablesCompilation, type ProxyInput, renderCanary } from "../src/index.js";
 import {
   BRIDGE_IP,
   byPod,
@@ -126,18 +120,21 @@ const errorKinds = (c: ProbeCounts) =>
 describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-restore carry real traffic", () => {
   const topo = new Topology();
   let first: IptablesCompilation;
+  /** The proxier of the tests that sync in turn: each payload is restored, then acknowledged. */
+  const proxier = createProxier({ mode: "iptables" });
   /** The compilation last loaded by the tests that sync in turn. */
   let last: IptablesCompilation;
 
   beforeAll(async () => {
     if (blocker) throw new Error(`kernel e2e tests are required in CI but cannot run: ${blocker}`);
     await topo.create();
-    first = compileIptables(input());
+    first = proxier.sync(input());
     const v4 = first.ipv4!;
     topo.restore(v4.text, "IPv4", ["--test"]);
     // a fresh host: the whole payload without --noflush (fast with iptables-nft), then the jumps
     topo.exec(topo.node, ["iptables-restore"], v4.text);
     topo.restore(v4.jumpsText);
+    proxier.applied();
   });
   afterAll(() => topo.destroy());
 
@@ -214,11 +211,8 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
   });
 
   it("a partial sync applied with --noflush while traffic flows moves new connections only", async () => {
-    const second = compileIptables(
+    const second = proxier.sync(
       input([...services.slice(1), webService], [webSlice([pod1, pod2]), ...slices.slice(1)]),
-      {
-        previous: first,
-      },
     );
     const v4 = second.ipv4!;
     expect(v4.partial).toBe(true);
@@ -230,6 +224,7 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
     });
     await new Promise((r) => setTimeout(r, 250));
     topo.restore(v4.text);
+    proxier.applied();
     expect(finished).toBe(false); // the update landed while the client was still connecting
     const during = await background;
     expect(errorKinds(during)).toBe(0);
@@ -252,20 +247,22 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
     topo.exec(topo.node, ["iptables-restore"], "*mangle\nCOMMIT\n*nat\nCOMMIT\n*filter\nCOMMIT\n");
     expect(canaryFlushed(topo.exec(topo.node, ["iptables-save"]))).toBe(true);
     expect(await topo.probe(topo.node, "10.96.0.10", 80, 2, { timeoutMs: 500 })).not.toHaveProperty("pod1");
-    const resynced = compileIptables(input(), { previous: first, fullSync: true });
+    const resynced = proxier.sync(input(), { fullSync: true });
     const resync = resynced.ipv4!;
     expect(resync.partial).toBe(false);
     topo.restore(resync.text);
+    proxier.applied();
     topo.restore(resync.jumpsText);
     topo.restore(renderCanary());
     expect(canaryFlushed(topo.exec(topo.node, ["iptables-save"]))).toBe(false);
     const counts = await topo.probe(topo.node, "10.96.0.10", 80, 30);
     expect(errorKinds(counts)).toBe(0);
-    last = compileIptables(input(), { previous: resynced });
+    last = proxier.sync(input());
     topo.restore(last.ipv4!.text);
+    proxier.applied();
   });
 
-  it("a compilation that throws changes nothing: the retry removes a deleted Service's chains and DNAT rules", async () => {
+  it("a sync that throws changes nothing: the retry removes a deleted Service's chains and DNAT rules", async () => {
     // the Service "sticky" and the chains it has in the kernel now
     const natChains = () =>
       topo
@@ -284,14 +281,15 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
     const at = services.findIndex((s) => s.metadata?.name === "sticky");
     const broken = services.slice();
     broken[at] = { metadata: { namespace: "default", name: "sticky" }, spec: { clusterIP: "10.96.0.400" } };
-    expect(() => compileIptables(input(broken), { previous: last })).toThrow(/sticky/);
-    // then sticky is deleted; the next compilation, from the same previous, is loaded
+    expect(() => proxier.sync(input(broken))).toThrow(/sticky/);
+    // then sticky is deleted; the next sync is loaded
     const gone = input(
       services.filter((s) => s.metadata?.name !== "sticky"),
       slices.filter((s) => s.metadata?.labels?.["kubernetes.io/service-name"] !== "sticky"),
     );
-    const retry = compileIptables(gone, { previous: last }).ipv4!;
+    const retry = proxier.sync(gone).ipv4!;
     topo.restore(retry.text);
+    proxier.applied();
     const saved = topo.exec(topo.node, ["iptables-save", "-t", "nat"]);
     expect(saved).not.toContain("default/sticky");
     expect(saved).not.toMatch(/sticky.*-j DNAT/); // (its endpoints' DNAT rules)

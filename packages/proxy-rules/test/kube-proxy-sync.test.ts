@@ -1,9 +1,9 @@
 // Parity with kube-proxy's partial sync (TestSyncProxyRulesRepeated) and large-cluster mode
-// (TestSyncProxyRulesLargeClusterMode): successive compilations with `previous` give kube-proxy's
+// (TestSyncProxyRulesLargeClusterMode): successive syncs of one proxier give kube-proxy's
 // expected payloads, byte for byte once sorted.
 
 import { describe, expect, it } from "vitest";
-import { compileIptables, type EndpointSlice, type Service, sortIptablesRules } from "../src/index.js";
+import { createProxier, type EndpointSlice, type Service, sortIptablesRules } from "../src/index.js";
 import {
   checkRuleJumps,
   dedent,
@@ -12,6 +12,7 @@ import {
   makeTestEndpointSlice,
   makeTestService,
 } from "./support/kube-proxy-fixtures.js";
+import { appliedSync } from "./support/objects.js";
 
 const filterHead = `*filter
 :KUBE-NODEPORTS - [0:0]
@@ -68,7 +69,8 @@ describe("kube-proxy parity: TestSyncProxyRulesRepeated (partial sync)", () => {
     const check = (text: string, expected: string) => expect(sortIptablesRules(text)).toBe(expected);
 
     // initial full sync
-    const c1 = compileIptables(fakeProxierInput([svc1, svc2], [eps1, eps2]), opts);
+    const proxier = createProxier({ mode: "iptables", ...opts });
+    const c1 = appliedSync(proxier, fakeProxierInput([svc1, svc2], [eps1, eps2]));
     const e1 = `${filterHead}${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
 :KUBE-POSTROUTING - [0:0]
 :KUBE-SEP-SNQ3ZNILQDEJNDQO - [0:0]
@@ -92,7 +94,7 @@ COMMIT
     // add a Service and its endpoints: only its chains are written
     const svc3 = clusterIPService("ns3", "svc3", "172.30.0.43", "p80", 80);
     const eps3 = slice("ns3", "svc3", "p80", 80, ["10.0.3.1"]);
-    const c2 = compileIptables(fakeProxierInput([svc1, svc2, svc3], [eps1, eps2, eps3]), { ...opts, previous: c1 });
+    const c2 = appliedSync(proxier, fakeProxierInput([svc1, svc2, svc3], [eps1, eps2, eps3]));
     expect(c2.ipv4!.partial).toBe(true);
     check(
       c2.ipv4!.text,
@@ -109,11 +111,7 @@ COMMIT
     );
 
     // delete a Service: its chains are flushed and deleted
-    const c3 = compileIptables(fakeProxierInput([svc1, svc3], [eps1, eps2, eps3]), {
-      ...opts,
-      previous: c2,
-      partialResults: true,
-    });
+    const c3 = appliedSync(proxier, fakeProxierInput([svc1, svc3], [eps1, eps2, eps3]), { partialResults: true });
     check(
       c3.ipv4!.text,
       `${filterHead}${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
@@ -128,7 +126,7 @@ COMMIT
 
     // a Service without endpoints: a REJECT rule, no chains
     const svc4 = clusterIPService("ns4", "svc4", "172.30.0.44", "p80", 80);
-    const c4 = compileIptables(fakeProxierInput([svc1, svc3, svc4], [eps1, eps3]), { ...opts, previous: c3 });
+    const c4 = appliedSync(proxier, fakeProxierInput([svc1, svc3, svc4], [eps1, eps3]));
     check(
       c4.ipv4!.text,
       `${filterHead}-A KUBE-SERVICES -m comment --comment "ns4/svc4:p80 has no endpoints" -m tcp -p tcp -d 172.30.0.44 --dport 80 -j REJECT
@@ -140,7 +138,7 @@ ${svc1Rule}${svc3Rule}${lastRule}${natFixed}COMMIT
 
     // its endpoints arrive
     const eps4 = slice("ns4", "svc4", "p80", 80, ["10.0.4.1"]);
-    const c5 = compileIptables(fakeProxierInput([svc1, svc3, svc4], [eps1, eps3, eps4]), { ...opts, previous: c4 });
+    const c5 = appliedSync(proxier, fakeProxierInput([svc1, svc3, svc4], [eps1, eps3, eps4]));
     check(
       c5.ipv4!.text,
       `${filterHead}${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
@@ -157,7 +155,7 @@ COMMIT
 
     // an endpoint of svc3 changes address
     const eps3b = slice("ns3", "svc3", "p80", 80, ["10.0.3.2"]);
-    const c6 = compileIptables(fakeProxierInput([svc1, svc3, svc4], [eps1, eps3b, eps4]), { ...opts, previous: c5 });
+    const c6 = appliedSync(proxier, fakeProxierInput([svc1, svc3, svc4], [eps1, eps3b, eps4]));
     check(
       c6.ipv4!.text,
       `${filterHead}${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
@@ -176,7 +174,7 @@ COMMIT
 
     // an endpoint is added to svc3
     const eps3c = slice("ns3", "svc3", "p80", 80, ["10.0.3.2", "10.0.3.3"]);
-    const c7 = compileIptables(fakeProxierInput([svc1, svc3, svc4], [eps1, eps3c, eps4]), { ...opts, previous: c6 });
+    const c7 = appliedSync(proxier, fakeProxierInput([svc1, svc3, svc4], [eps1, eps3c, eps4]));
     check(
       c7.ipv4!.text,
       `${filterHead}${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
@@ -196,7 +194,7 @@ COMMIT
     );
 
     // nothing changed: no per-service chains
-    const c8 = compileIptables(fakeProxierInput([svc1, svc3, svc4], [eps1, eps3c, eps4]), { ...opts, previous: c7 });
+    const c8 = appliedSync(proxier, fakeProxierInput([svc1, svc3, svc4], [eps1, eps3c, eps4]));
     check(
       c8.ipv4!.text,
       `${filterHead}${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
@@ -206,11 +204,7 @@ ${svc1Rule}${svc3Rule}${svc4Rule}${lastRule}${natFixed}COMMIT
     );
 
     // svc4 deleted, then a full resync (as after a failed partial restore)
-    const c9 = compileIptables(fakeProxierInput([svc1, svc3], [eps1, eps3c]), {
-      ...opts,
-      previous: c8,
-      fullSync: true,
-    });
+    const c9 = appliedSync(proxier, fakeProxierInput([svc1, svc3], [eps1, eps3c]), { fullSync: true });
     expect(c9.ipv4!.partial).toBe(false);
     check(
       c9.ipv4!.text,
@@ -275,7 +269,8 @@ describe("kube-proxy parity: TestSyncProxyRulesLargeClusterMode", () => {
     };
     const opts = { ...fakeOptions, families: ["IPv4" as const] };
 
-    const c1 = compileIptables(input(svcs, [eps1, eps2]), opts);
+    const proxier = createProxier({ mode: "iptables", ...opts });
+    const c1 = appliedSync(proxier, input(svcs, [eps1, eps2]));
     let [first, n, comments] = countEndpointsAndComments(c1.ipv4!.text, "10.0.0.0");
     expect(first).toBe(
       "-A KUBE-SEP-DKGQUZGBKLTPAR56 -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.0.0.0:80",
@@ -283,26 +278,26 @@ describe("kube-proxy parity: TestSyncProxyRulesLargeClusterMode", () => {
     expect([n, comments]).toEqual([998, 998]);
 
     const eps3 = slice("ns3", "svc3", "p8081", 8081, ["203.0.113.4", "203.0.113.8", "203.0.113.12"]);
-    const c2 = compileIptables(input(svcs, [eps1, eps2, eps3]), { ...opts, previous: c1 });
+    const c2 = appliedSync(proxier, input(svcs, [eps1, eps2, eps3]));
     [first, n, comments] = countEndpointsAndComments(c2.ipv4!.text, "203.0.113.4");
     expect(first).toBe("-A KUBE-SEP-RUVVH7YV3PHQBDOS -m tcp -p tcp -j DNAT --to-destination 203.0.113.4:8081");
     expect([n, comments]).toEqual([3, 0]);
     expect(c2.ipv4!.stats.largeClusterMode).toBe(true);
 
-    const c3 = compileIptables(input(svcs, [eps1, eps2, eps3]), { ...opts, previous: c2, fullSync: true });
+    const c3 = appliedSync(proxier, input(svcs, [eps1, eps2, eps3]), { fullSync: true });
     [first, n, comments] = countEndpointsAndComments(c3.ipv4!.text, "10.0.0.0");
     expect(first).toBe("-A KUBE-SEP-DKGQUZGBKLTPAR56 -m tcp -p tcp -j DNAT --to-destination 10.0.0.0:80");
     expect([n, comments]).toEqual([1001, 0]);
 
     const svc4 = mk("ns4", "svc4", "172.30.0.44", "p8082", 8082);
     const eps4 = slice("ns4", "svc4", "p8082", 8082, ["10.4.0.1"]);
-    const c4 = compileIptables(input([...svcs, svc4], [eps1, eps2, eps3, eps4]), { ...opts, previous: c3 });
+    const c4 = appliedSync(proxier, input([...svcs, svc4], [eps1, eps2, eps3, eps4]));
     [first, n] = countEndpointsAndComments(c4.ipv4!.text, "10.4.0.1");
     expect(first).toBe("-A KUBE-SEP-SU5STNODRYEWJAUF -m tcp -p tcp -j DNAT --to-destination 10.4.0.1:8082");
     expect(n).toBe(1);
 
     // kube-proxy postpones this cleanup by up to a sync period in large clusters; we delete at once
-    const c5 = compileIptables(input(svcs, [eps1, eps2, eps3]), { ...opts, previous: c4, partialResults: true });
+    const c5 = appliedSync(proxier, input(svcs, [eps1, eps2, eps3]), { partialResults: true });
     expect(countEndpointsAndComments(c5.ipv4!.text, "10.4.0.1")[1]).toBe(0);
     expect(c5.ipv4!.text).toContain("-X KUBE-SVC-EBDQOQU5SJFXRIL3\n");
     expect(c5.ipv4!.text).toContain("-X KUBE-SEP-SU5STNODRYEWJAUF\n");

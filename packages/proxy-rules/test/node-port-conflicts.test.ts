@@ -5,7 +5,7 @@
 // out with `partialResults`; the earlier one keeps the port.
 
 import { describe, expect, it } from "vitest";
-import { compileIptables, InvalidInputError, type ProxyInput, type Service } from "../src/index.js";
+import { compileIptables, createProxier, InvalidInputError, type ProxyInput, type Service } from "../src/index.js";
 import { service, slice } from "./support/objects.js";
 import { applyRestore, dumpTables, emptyTables } from "./support/restore-model.js";
 
@@ -97,20 +97,22 @@ describe("duplicate node ports across Services", () => {
       applyRestore(t, compileIptables(i, { partialResults: true }).ipv4!.text);
       return dumpTables(t);
     };
-    const step = (i: ProxyInput, previous?: ReturnType<typeof compileIptables>) => {
-      const r = compileIptables(i, { previous, partialResults: true });
+    const proxier = createProxier({ mode: "iptables", partialResults: true });
+    const step = (i: ProxyInput) => {
+      const r = proxier.sync(i);
       applyRestore(kernel, r.ipv4!.text);
+      proxier.applied();
       expect(dumpTables(kernel)).toBe(fresh(i));
       return r;
     };
-    const first = step(input([a, c]));
+    step(input([a, c]));
     const base = input([a, c]);
     // c is replaced in place by b (a's port): b is refused
-    const second = step({ ...base, services: [a, b] }, first);
+    const second = step({ ...base, services: [a, b] });
     expect(second.errors.map((e) => `${e.object.name} ${e.field}`)).toContain("b spec.ports[0].nodePort");
     // a moves to another port in place: b gets 30080
     const moved = nodePortService("a", "10.96.0.10", 30081);
-    const third = step({ ...base, services: [moved, b] }, second);
+    const third = step({ ...base, services: [moved, b] });
     expect(third.errors.filter((e) => e.object.kind === "Service")).toEqual([]);
     expect(third.ipv4!.text).toContain("default/b:http");
   });

@@ -5,7 +5,7 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compileIptables, type IptablesCompilation } from "../src/index.js";
+import { createProxier } from "../src/index.js";
 import { applyRestore, dumpTables, emptyTables, reachable } from "./support/restore-model.js";
 import { fullState, opArb, World } from "./support/world.js";
 
@@ -15,33 +15,39 @@ describe("partial sync (property)", () => {
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 25 }), (ops) => {
         const world = new World();
         const kernel = emptyTables();
-        let prev: IptablesCompilation | undefined;
+        const proxier = createProxier({ mode: "iptables", partialResults: true });
         for (const op of ops) {
           world.apply(op);
           const input = world.input();
-          const c = compileIptables(input, { previous: prev, partialResults: true });
+          const c = proxier.sync(input);
           applyRestore(kernel, c.ipv4!.text);
+          proxier.applied();
           expect(dumpTables(kernel)).toBe(fullState(input));
-          prev = c;
         }
       }),
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 150) },
     );
   });
 
-  it("a previous compilation used twice still yields a correct (full) sync", () => {
+  it("after a failed payload (lost, or loaded though reported failed) the next sync is a correct full sync", () => {
     fc.assert(
-      fc.property(fc.array(opArb, { minLength: 2, maxLength: 12 }), opArb, (ops, extra) => {
+      fc.property(fc.array(opArb, { minLength: 2, maxLength: 12 }), opArb, fc.boolean(), (ops, extra, loaded) => {
         const world = new World();
         for (const op of ops) world.apply(op);
-        const base = compileIptables(world.input(), { partialResults: true });
+        const proxier = createProxier({ mode: "iptables", partialResults: true });
+        const base = proxier.sync(world.input());
         const kernel = emptyTables();
         applyRestore(kernel, base.ipv4!.text);
-        // a first successor consumes `base`, then its payload is lost (say the restore failed)
+        proxier.applied();
+        // the next payload fails: not loaded at all, or loaded and still reported failed
         world.apply(extra);
-        compileIptables(world.input(), { previous: base, partialResults: true });
-        const retry = compileIptables(world.input(), { previous: base, partialResults: true });
+        const lost = proxier.sync(world.input());
+        if (loaded) applyRestore(kernel, lost.ipv4!.text);
+        proxier.failed();
+        const retry = proxier.sync(world.input());
+        expect(retry.ipv4!.partial).toBe(false);
         applyRestore(kernel, retry.ipv4!.text);
+        proxier.applied();
         // what traffic can reach equals a fresh full sync; stale chains are harmless leftovers
         const live = reachable(kernel);
         expect(dumpTables(kernel, (c) => live.has(c))).toBe(fullState(world.input()));

@@ -1,20 +1,22 @@
 // A failed or repeated sync must not leave stale rules behind (issue 10, item 2). Each case is
 // checked where it matters, in the tables: payloads applied in turn to a model of
 // `iptables-restore --noflush` must end exactly as one full sync of the last input (no chain left
-// over, reachable or not), and a retry after a compilation that threw must give the very payload
-// a compilation that never threw gives.
+// over, reachable or not), and a retry after a sync that threw must give the very payload a
+// proxier that never saw the throw gives.
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   compileIptables,
+  createProxier,
   type EndpointSlice,
   InvalidInputError,
   type IptablesCompilation,
+  type Proxier,
   type ProxyInput,
   type Service,
 } from "../src/index.js";
-import { service, slice } from "./support/objects.js";
+import { appliedSync, service, slice } from "./support/objects.js";
 import { applyRestore, dumpTables, emptyTables } from "./support/restore-model.js";
 import { corrupted, fullState, opArb, World } from "./support/world.js";
 
@@ -78,31 +80,37 @@ function tablesAfter(...payloads: IptablesCompilation[]): string {
 /** The tables one full sync of `i` gives on a fresh host. */
 const fresh = (i: ProxyInput) => tablesAfter(compileIptables(i, { partialResults: true }));
 
-function throws(i: ProxyInput, previous: IptablesCompilation): void {
-  expect(() => compileIptables(i, { previous })).toThrow(InvalidInputError);
+const proxier = () => createProxier({ mode: "iptables" });
+
+function throws(p: Proxier<IptablesCompilation>, i: ProxyInput): void {
+  expect(() => p.sync(i)).toThrow(InvalidInputError);
+  expect(p.pending).toBe(false);
 }
 
-describe("a compilation that throws leaves `previous` as it was", () => {
+describe("a sync that throws leaves the proxier as it was", () => {
   it("the retry deletes the chains of a Service removed meanwhile (same array lengths)", () => {
-    const base = compileIptables(input([web, api], [webSlice, apiSlice]));
-    // api is replaced by an invalid object at the same position: the compilation throws
+    const p = proxier();
+    const base = appliedSync(p, input([web, api], [webSlice, apiSlice]));
+    // api is replaced by an invalid object at the same position: the sync throws
     const broken = { ...api, spec: { ...api.spec, clusterIP: "10.96.0.300", clusterIPs: ["10.96.0.300"] } };
-    throws(input([web, broken], [webSlice, apiSlice]), base);
+    throws(p, input([web, broken], [webSlice, apiSlice]));
     // the caller fixes the input: api is gone, with its slice
-    const retry = compileIptables(input([web], [webSlice]), { previous: base });
+    const retry = appliedSync(p, input([web], [webSlice]));
     expect(tablesAfter(base, retry)).toBe(fresh(input([web], [webSlice])));
     expect(tablesAfter(base, retry)).not.toContain("default/api");
-    // and it is the payload a compilation that never saw the throw gives
-    const twin = compileIptables(input([web, api], [webSlice, apiSlice]));
-    expect(retry.ipv4!.text).toBe(compileIptables(input([web], [webSlice]), { previous: twin }).ipv4!.text);
+    // and it is the payload a proxier that never saw the throw gives
+    const twin = proxier();
+    appliedSync(twin, input([web, api], [webSlice, apiSlice]));
+    expect(retry.ipv4!.text).toBe(twin.sync(input([web], [webSlice])).ipv4!.text);
   });
 
   it("a throw over a changed slice: the retry still removes the endpoint that went away", () => {
-    const base = compileIptables(input([web], [webSlice]));
+    const p = proxier();
+    const base = appliedSync(p, input([web], [webSlice]));
     const fewer = slice({ service: "web" }, http, ["10.244.0.11"]);
     const badSlice = slice({ service: "web", name: "web-zzz" }, http, ["10.244.0.999"]);
-    throws(input([web], [badSlice]), base);
-    const retry = compileIptables(input([web], [fewer]), { previous: base });
+    throws(p, input([web], [badSlice]));
+    const retry = p.sync(input([web], [fewer]));
     expect(retry.ipv4!.partial).toBe(true);
     expect(tablesAfter(base, retry)).toBe(fresh(input([web], [fewer])));
     expect(tablesAfter(base, retry)).not.toContain("10.244.0.12");
@@ -115,22 +123,22 @@ describe("a compilation that throws leaves `previous` as it was", () => {
         (steps) => {
           const world = seeded();
           const kernel = emptyTables();
-          let prev: IptablesCompilation | undefined;
-          let twin: IptablesCompilation | undefined; // the same history without the throws
+          const p = createProxier({ mode: "iptables", partialResults: true });
+          const twin = createProxier({ mode: "iptables", partialResults: true }); // the same history without the throws
+          let first = true;
           for (const [op, fault] of steps) {
             world.apply(op);
             const next = world.input();
-            if (fault !== undefined && prev !== undefined) {
+            if (fault !== undefined && !first) {
               const bad = corrupted(next, fault);
-              expect(() => compileIptables(bad, { previous: prev })).toThrow(InvalidInputError);
+              expect(() => p.sync(bad, { partialResults: false })).toThrow(InvalidInputError);
             }
-            const c = compileIptables(next, { previous: prev, partialResults: true });
-            const t = compileIptables(next, { previous: twin, partialResults: true });
+            const c = appliedSync(p, next);
+            const t = appliedSync(twin, next);
             expect(c.ipv4!.text).toBe(t.ipv4!.text);
             applyRestore(kernel, c.ipv4!.text);
             expect(dumpTables(kernel)).toBe(fullState(next));
-            prev = c;
-            twin = t;
+            first = false;
           }
         },
       ),
@@ -139,27 +147,30 @@ describe("a compilation that throws leaves `previous` as it was", () => {
   });
 });
 
-describe("a `previous` used twice", () => {
-  it("property: the second successor leaves no chain behind, whether the first was loaded or lost", () => {
+describe("a payload reported failed", () => {
+  it("property: the next (full) sync leaves no chain behind, whether the failed one was loaded or lost", () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 12 }), opArb, opArb, fc.boolean(), (ops, first, second, firstLoaded) => {
         const world = seeded();
         for (const op of ops) world.apply(op);
-        const base = compileIptables(world.input(), { partialResults: true });
+        const p = createProxier({ mode: "iptables", partialResults: true });
+        const base = appliedSync(p, world.input());
         const kernel = emptyTables();
         applyRestore(kernel, base.ipv4!.text);
         const a = world.clone();
         a.apply(first);
-        const lost = compileIptables(a.input(), { previous: base, partialResults: true });
+        const lost = p.sync(a.input());
         if (firstLoaded) applyRestore(kernel, lost.ipv4!.text);
+        p.failed();
         const b = world.clone();
         b.apply(second);
-        const retry = compileIptables(b.input(), { previous: base, partialResults: true });
+        const retry = appliedSync(p, b.input());
+        expect(retry.ipv4!.partial).toBe(false);
         applyRestore(kernel, retry.ipv4!.text);
         expect(dumpTables(kernel)).toBe(fullState(b.input()));
         // and the syncs after it are exact too
         b.apply(first);
-        const after = compileIptables(b.input(), { previous: retry, partialResults: true });
+        const after = appliedSync(p, b.input());
         applyRestore(kernel, after.ipv4!.text);
         expect(dumpTables(kernel)).toBe(fullState(b.input()));
       }),
@@ -167,16 +178,18 @@ describe("a `previous` used twice", () => {
     );
   });
 
-  it("the guide's recovery (the failed payload's previous, fullSync) deletes what the lost payload removed", () => {
-    const last = compileIptables(input([web, api], [webSlice, apiSlice]));
+  it("the recovery deletes what the lost payload removed", () => {
+    const p = proxier();
+    const last = appliedSync(p, input([web, api], [webSlice, apiSlice]));
     // the next payload removes api (same lengths: api's slice replaced by another of web's) and fails to load
     const webSlice2 = slice({ service: "web", name: "web-2" }, http, ["10.244.0.13"]);
     const next = input(
       [web, service({ name: "other", clusterIP: "10.96.0.30", ports: [{ port: 80 }] })],
       [webSlice, webSlice2],
     );
-    compileIptables(next, { previous: last });
-    const recovery = compileIptables(next, { previous: last, fullSync: true });
+    p.sync(next);
+    p.failed();
+    const recovery = p.sync(next);
     expect(tablesAfter(last, recovery)).toBe(fresh(next));
   });
 });
@@ -185,9 +198,10 @@ describe("fullSync recomputes from the objects", () => {
   it("an endpoint changed in place: the full sync programs the new address, not the old", () => {
     const s = structuredClone(webSlice) as unknown as { endpoints: { addresses: string[] }[] };
     const svc = structuredClone(web);
-    const base = compileIptables(input([svc], [s as unknown as EndpointSlice]));
+    const p = proxier();
+    const base = appliedSync(p, input([svc], [s as unknown as EndpointSlice]));
     s.endpoints[1]!.addresses = ["10.244.0.99"];
-    const full = compileIptables(input([svc], [s as unknown as EndpointSlice]), { previous: base, fullSync: true });
+    const full = p.sync(input([svc], [s as unknown as EndpointSlice]), { fullSync: true });
     const expected = fresh(input([structuredClone(svc)], [structuredClone(s) as unknown as EndpointSlice]));
     expect(tablesAfter(base, full)).toBe(expected);
     expect(full.ipv4!.text).toContain("10.244.0.99:8080");
@@ -197,23 +211,21 @@ describe("fullSync recomputes from the objects", () => {
   it("a Service fixed in place loses its error and is programmed", () => {
     const svc = structuredClone(web) as unknown as { spec: { ports: { name: string; port: number }[] } };
     svc.spec.ports[0]!.port = 70000;
-    const broken = compileIptables(input([svc as unknown as Service], [webSlice]), { partialResults: true });
+    const p = createProxier({ mode: "iptables", partialResults: true });
+    const broken = appliedSync(p, input([svc as unknown as Service], [webSlice]));
     expect(broken.errors.map((e) => e.field)).toContain("spec.ports[0].port");
     svc.spec.ports[0]!.port = 80;
-    const full = compileIptables(input([svc as unknown as Service], [webSlice]), {
-      previous: broken,
-      partialResults: true,
-      fullSync: true,
-    });
+    const full = p.sync(input([svc as unknown as Service], [webSlice]), { fullSync: true });
     expect(full.errors).toEqual([]);
     expect(tablesAfter(broken, full)).toBe(fresh(input([structuredClone(web)], [webSlice])));
   });
 
   it("a Service changed in place (port): the full sync rewrites its rules", () => {
     const svc = structuredClone(web) as unknown as { spec: { ports: { name: string; port: number }[] } };
-    const base = compileIptables(input([svc as unknown as Service], [webSlice]));
+    const p = proxier();
+    const base = appliedSync(p, input([svc as unknown as Service], [webSlice]));
     svc.spec.ports[0]!.port = 8081;
-    const full = compileIptables(input([svc as unknown as Service], [webSlice]), { previous: base, fullSync: true });
+    const full = p.sync(input([svc as unknown as Service], [webSlice]), { fullSync: true });
     expect(full.ipv4!.text).toContain("--dport 8081");
     expect(full.ipv4!.text).not.toContain("--dport 80 ");
     expect(tablesAfter(base, full)).toBe(fresh(input([structuredClone(svc) as unknown as Service], [webSlice])));

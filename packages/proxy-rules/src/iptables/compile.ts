@@ -9,6 +9,7 @@ import type { NormalizedService } from "../model/normalize.js";
 import { asList, compareErrors, defaultFamilies, firstError, type ProxyInput } from "../plan/input.js";
 import { compareStrings, InputIndex, type SliceGroup } from "../plan/input-index.js";
 import { EMPTY_GROUP, endpointBound, planService, type ServicePlan } from "../plan/service-plan.js";
+import type { SyncFrom, SyncOutput } from "../plan/sync.js";
 import { UndoLog } from "../plan/undo-log.js";
 import { chainFromRules, chainFromText, linesOf, type SizedChain } from "./chain.js";
 import type { IptablesChain, IptablesJump, IptablesTables } from "./ir.js";
@@ -34,27 +35,6 @@ import {
 /** Options of {@link compileIptables}. */
 export interface CompileIptablesOptions {
   /**
-   * The compilation whose payload was last loaded successfully (passing it says so). The new
-   * payload is then a partial sync for `iptables-restore --noflush`: the top-level chains are
-   * rewritten, per-service chains only for Services whose rules changed, and chains no longer used
-   * are deleted. When the configuration or node facts changed, a full payload is produced instead.
-   *
-   * Only the latest compilation made from it (or from its predecessors) can give a partial sync.
-   * A compilation that throws changes nothing: retry with the same `previous`. Passing an older
-   * compilation again (its successor's payload was lost, or not loaded) gives a full payload that
-   * also deletes every chain the payloads made since may have left in the kernel.
-   *
-   * Input objects are compared by identity: pass new objects for changed Services and slices
-   * (as informers do) and do not mutate objects in place (`fullSync` reads them all again).
-   */
-  readonly previous?: IptablesCompilation | undefined;
-  /**
-   * Produce a full payload even with `previous` (kube-proxy does so after a failed restore, on a
-   * node label change and periodically), computed from the objects as they are now (objects
-   * changed in place are read again). Chains of `previous` that are no longer used are deleted.
-   */
-  readonly fullSync?: boolean | undefined;
-  /**
    * Compile what is valid and report invalid objects in `errors` instead of throwing the first
    * {@link InvalidInputError}. An invalid object is left out entirely. Recommended for callers fed
    * by informers: there a slice whose Service is missing (not yet seen, or deleted) is normal for a
@@ -69,7 +49,7 @@ export interface CompileIptablesOptions {
   /**
    * Chains present in the nat table before this (full) sync, as `iptables-save` lists them.
    * kube-proxy deletes the stale `KUBE-SVC-`, `KUBE-SVL-`, `KUBE-EXT-`, `KUBE-FW-` and
-   * `KUBE-SEP-` chains among them. With `previous`, the chains of the previous compilation are used.
+   * `KUBE-SEP-` chains among them. (A proxier knows the chains of its earlier payloads.)
    */
   readonly existingChains?: Iterable<string> | undefined;
   /**
@@ -135,13 +115,12 @@ export interface IptablesCompilation {
 }
 
 // ---------------------------------------------------------------------------------------------
-// internal state carried from one compilation to the next (for partial sync and speed). The
-// compilations that follow one another through `previous` form a lineage; its latest member, the
-// tip, holds the live state (input index, fragments), which the next compilation from the tip
-// updates in place, recording every change in an undo log: when that compilation throws, the
-// changes are undone and the tip stays the tip. A compilation from any other member (a
-// `previous` used a second time) is a full sync, which deletes every chain the lineage's payloads
-// may have left in the kernel (decision 14).
+// The state carried from one sync to the next (for partial sync and speed) is owned by a proxier
+// (src/proxier.ts): the input index and the fragments of the last payload it was told was
+// applied. A partial sync updates that state in place and records every change in an undo log;
+// the proxier keeps the log until the payload is acknowledged: applied, the log is dropped;
+// failed (or a compilation that throws), the changes are undone. After a failure the next sync is
+// full and deletes every chain the failed payloads may have left in the kernel (decision 14).
 
 /**
  * Everything one Service contributes to the payload of one family. Its text lives in a
@@ -206,28 +185,21 @@ interface FamilyState {
   readonly servicePorts: number;
 }
 
-/** What compiling one family gives: the result, the state for the next compilation, the deleted chains. */
+/** What compiling one family gives: the result, the state for the next compilation, the chains its payload declares. */
 interface FamilyOutput {
   readonly result: IptablesResult;
   readonly state: FamilyState;
-  readonly deleted: readonly string[];
+  readonly declared: readonly string[];
 }
 
-interface InternalState {
+/** What a proxier keeps of the iptables payload it last saw applied. */
+export interface IptablesState {
   readonly index: InputIndex;
   readonly families: ReadonlyMap<IPFamily, FamilyState>;
-  /** Per family, the chains this compilation's payload deletes (sorted). */
-  readonly deleted: ReadonlyMap<IPFamily, readonly string[]>;
-  readonly lineage: Lineage;
 }
 
-/** The compilations that descend from one another through `previous`. */
-interface Lineage {
-  /** The latest compilation: the one whose state a successor may update in place. */
-  tip: IptablesCompilation;
-}
-
-const states = new WeakMap<IptablesCompilation, InternalState>();
+/** A sync of the iptables backend from a proxier's state. */
+export type IptablesSyncFrom = SyncFrom<IptablesState>;
 
 const SERVICE_CHAIN_PREFIXES = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"];
 const CT_INVALID_COUNTER = "ct_state_invalid_dropped_pkts";
@@ -236,7 +208,7 @@ const SLOTS = 6;
 /**
  * Compiles Services and EndpointSlices into the iptables rules kube-proxy's iptables mode would
  * program on `input.node`, one result per IP family. Pure and deterministic: the same input gives
- * the same text. With `options.previous` the result is a partial sync.
+ * the same text: a full sync. Partial syncs are made by a proxier (`createProxier`).
  *
  * Input is checked object by object and across objects. An EndpointSlice whose Service is not in
  * the input (or is invalid), and a slice port that matches no port of its Service (selector vs
@@ -271,6 +243,22 @@ const SLOTS = 6;
  * ```
  */
 export function compileIptables(input: ProxyInput, options: CompileIptablesOptions = {}): IptablesCompilation {
+  const log = new UndoLog();
+  const from: IptablesSyncFrom = { state: undefined, partialAllowed: false, failedObjects: new Map(), fullSync: false };
+  return syncIptables(input, options, from, log).compilation;
+}
+
+/**
+ * One sync of the iptables backend, for {@link compileIptables} (no state) and a proxier. What
+ * it changes of `from.state` in place is recorded in `log`; when it throws, the changes are
+ * undone already.
+ */
+export function syncIptables(
+  input: ProxyInput,
+  options: CompileIptablesOptions,
+  from: IptablesSyncFrom,
+  log: UndoLog,
+): SyncOutput<IptablesState, IptablesCompilation> {
   if (typeof input !== "object" || input === null) {
     throw new InvalidInputError({ kind: "ProxyInput" }, "", "must be an object", input);
   }
@@ -288,21 +276,20 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
   const services = asList(input.services, "services");
   const slices = asList(input.endpointSlices, "endpointSlices");
 
-  const prevState = options.previous ? states.get(options.previous) : undefined;
-  // the tip's state is updated in place (the changes recorded in `log`); any other previous
-  // gives a full sync. `fullSync` recomputes everything from the objects: no state is reused.
-  const fromTip = prevState !== undefined && prevState.lineage.tip === options.previous;
-  const log = new UndoLog();
+  const prevState = from.state;
+  // a partial sync updates the state in place (the changes recorded in `log`); `fullSync`
+  // recomputes everything from the objects: no state is reused.
+  const incrementalAllowed = prevState !== undefined && from.partialAllowed && !from.fullSync;
   try {
     let index: InputIndex | undefined;
     let dirty: Set<string> | undefined;
-    if (fromTip && !options.fullSync) {
+    if (incrementalAllowed) {
       dirty = prevState.index.update(services, slices, log);
       if (dirty) index = prevState.index;
       else log.rollback(); // (it may have stopped halfway)
     }
     if (!index) {
-      index = new InputIndex(options.fullSync ? undefined : prevState?.index);
+      index = new InputIndex(from.fullSync ? undefined : prevState?.index);
       index.build(services, slices);
       index.sortGroups();
     }
@@ -310,25 +297,27 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
     const threshold = options.largeClusterEndpointsThreshold ?? 1000;
     const results: IptablesResult[] = [];
     const familyStates = new Map<IPFamily, FamilyState>();
-    const deleted = new Map<IPFamily, readonly string[]>();
+    const declared = new Map<IPFamily, readonly string[]>();
     const errors = index.errors();
     let order: readonly string[] | undefined;
     for (const ctx of contexts) {
       const family = ctx.config.family;
       const prevFamily = prevState?.families.get(family);
-      const incremental = fromTip && prevFamily !== undefined && !options.fullSync && prevFamily.contextKey === ctx.key;
+      const incremental = incrementalAllowed && prevFamily !== undefined && prevFamily.contextKey === ctx.key;
       let out: FamilyOutput;
       if (incremental && dirty && index === prevState.index) {
         out = updateFamily(ctx, index, prevFamily, dirty, threshold, log);
       } else {
         order ??= index.sortedKeys();
-        const stale = incremental ? undefined : staleCandidates(prevState, fromTip, family, existingChains);
+        const stale = incremental
+          ? undefined
+          : staleCandidates(prevFamily, from.failedObjects.get(family), existingChains);
         out = buildFamily(ctx, order, index, incremental ? prevFamily : undefined, stale, threshold);
       }
       for (const f of out.state.fragments.values()) if (f.errors.length > 0) errors.push(...f.errors);
       results.push(out.result);
       familyStates.set(family, out.state);
-      deleted.set(family, out.deleted);
+      declared.set(family, out.declared);
     }
 
     errors.sort(compareErrors);
@@ -339,11 +328,7 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
       ipv6: results.find((r) => r.family === "IPv6"),
       errors: options.partialResults ? errors : [],
     };
-    // committed: the compilation is the new tip of its lineage
-    const lineage = prevState?.lineage ?? { tip: compilation };
-    lineage.tip = compilation;
-    states.set(compilation, { index, families: familyStates, deleted, lineage });
-    return compilation;
+    return { compilation, state: { index, families: familyStates }, declared };
   } catch (err) {
     log.rollback();
     throw err;
@@ -351,30 +336,17 @@ export function compileIptables(input: ProxyInput, options: CompileIptablesOptio
 }
 
 /**
- * The chains a full sync must delete unless it declares them: those the caller listed, and those
- * the lineage's payloads may have left in the kernel. From the tip (its payload loaded, by the
- * contract of `previous`), the tip's chains. From an earlier compilation (the tip's payload was
- * not loaded, or was): its chains and the tip's, and the chains the tip's payload deletes.
+ * The chains a full sync must delete unless it declares them: those the caller listed, those of
+ * the last applied payload, and those the payloads that failed since may have left in the kernel.
  */
 function staleCandidates(
-  prev: InternalState | undefined,
-  fromTip: boolean,
-  family: IPFamily,
+  applied: FamilyState | undefined,
+  failed: ReadonlySet<string> | undefined,
   existingChains: readonly string[] | undefined,
 ): Set<string> {
   const out = new Set<string>(existingChains ?? []);
-  if (!prev) return out;
-  const addChains = (s: FamilyState | undefined) => {
-    if (s) for (const f of s.fragments.values()) for (const name of f.chainNames) out.add(name);
-  };
-  const mine = prev.families.get(family);
-  addChains(mine);
-  if (!fromTip) {
-    const tip = states.get(prev.lineage.tip)!;
-    const theirs = tip.families.get(family);
-    if (theirs?.fragments !== mine?.fragments) addChains(theirs);
-    for (const name of tip.deleted.get(family) ?? []) out.add(name);
-  }
+  if (applied) for (const f of applied.fragments.values()) for (const name of f.chainNames) out.add(name);
+  if (failed) for (const name of failed) out.add(name);
   return out;
 }
 
@@ -388,10 +360,14 @@ function checkOptions(options: CompileIptablesOptions): readonly string[] | unde
   };
   if (typeof options !== "object" || options === null) fail("", "must be an object", options);
   const present = (v: unknown) => v !== undefined && v !== null;
-  const { previous, fullSync, partialResults, families, existingChains, masqueradeMark } = options;
+  const { partialResults, families, existingChains, masqueradeMark } = options;
   const threshold = options.largeClusterEndpointsThreshold;
-  if (present(previous) && typeof previous !== "object") fail("previous", "must be a compilation", previous);
-  if (present(fullSync) && typeof fullSync !== "boolean") fail("fullSync", "must be a boolean", fullSync);
+  // partial syncs moved to the proxier: an old caller's `previous` must not silently compile in full
+  for (const removed of ["previous", "fullSync"] as const) {
+    const v = (options as Record<string, unknown>)[removed];
+    if (present(v))
+      fail(removed, "is no longer an option of compileIptables: partial and full syncs are made by createProxier", v);
+  }
   if (present(partialResults) && typeof partialResults !== "boolean") {
     fail("partialResults", "must be a boolean", partialResults);
   }
@@ -604,7 +580,7 @@ function buildFamily(
   const { blocks, blockSizes } = buildBlocks(order, fragments, prev, changes.slotChanged);
   const state: FamilyState = { contextKey: ctx.key, order, fragments, blocks, blockSizes, endpoints, servicePorts };
   // (assemble sorts changes.deleted in place)
-  return { result: assemble(ctx, state, changes, partial, largeClusterMode), state, deleted: changes.deleted };
+  return { result: assemble(ctx, state, changes, partial, largeClusterMode), state, declared: declaredChains(changes) };
 }
 
 /** A partial sync touching only the Services in `dirty`; updates `prev` in place (recorded in `log`). */
@@ -663,7 +639,14 @@ function updateFamily(
   }
   const { blocks, blockSizes } = buildBlocks(order, fragments, prev, changes.slotChanged);
   const state: FamilyState = { contextKey: ctx.key, order, fragments, blocks, blockSizes, endpoints, servicePorts };
-  return { result: assemble(ctx, state, changes, true, largeClusterMode), state, deleted: changes.deleted };
+  return { result: assemble(ctx, state, changes, true, largeClusterMode), state, declared: declaredChains(changes) };
+}
+
+/** The Service chains a payload declares (those of the Services it rewrites). */
+function declaredChains(changes: Changes): string[] {
+  const out: string[] = [];
+  for (const f of changes.rewritten) for (const name of f.chainNames) out.push(name);
+  return out;
 }
 
 function sumRemoved(fragments: ReadonlyMap<string, Fragment>, removed: readonly string[]): number {

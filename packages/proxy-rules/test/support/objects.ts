@@ -1,6 +1,6 @@
 // Compact builders of Service / EndpointSlice JSON for tests.
 
-import type { EndpointSlice, Service } from "../../src/index.js";
+import type { EndpointSlice, Proxier, ProxierSyncOptions, ProxyInput, Service } from "../../src/index.js";
 
 export interface SvcSpec {
   ns?: string;
@@ -88,4 +88,11 @@ export function slice(
       };
     }),
   };
+}
+
+/** One sync of a proxier whose payload is then taken as loaded (`applied()`). */
+export function appliedSync<C>(proxier: Proxier<C>, input: ProxyInput, options?: ProxierSyncOptions): C {
+  const c = proxier.sync(input, options);
+  proxier.applied();
+  return c;
 }
