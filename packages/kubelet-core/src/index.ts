@@ -68,3 +68,38 @@ export type {
 } from "./eviction/thresholds.js";
 export { parseQuantity } from "./eviction/quantity.js";
 export type { Quantity, QuantityFormat } from "./eviction/quantity.js";
+export {
+  computeNodeStatus,
+  defaultMaxPods,
+  defaultNodeStatusMaxImages,
+  goPlatform,
+  maxNamesPerImageInNodeStatus,
+  nodeAllocatableReservation,
+  nodeStatusHasChanged,
+} from "./nodestatus/compute-node-status.js";
+export { observeRuntimeStatus, defaultRuntimeSyncThresholdMs } from "./nodestatus/runtime-state.js";
+export { nodeAddresses, validateNodeIP } from "./nodestatus/addresses.js";
+export type { NodeAddressInput } from "./nodestatus/addresses.js";
+export { formatQuantity, parseNodeQuantity } from "./nodestatus/quantity.js";
+export type { NodeQuantity } from "./nodestatus/quantity.js";
+export type {
+  ContainerImage,
+  MachineFacts,
+  NodeAddress,
+  NodeCondition,
+  NodeStatus,
+  NodeStatusEvent,
+  NodeStatusFacts,
+  NodeStatusOptions,
+  NodeStatusResult,
+  NodeSystemInfo,
+  RuntimeObservation,
+} from "./nodestatus/types.js";
+export { collectHostFacts, machineFactsOf, nodeStatusFactsOf, statFilesystem } from "./host/collect-host-facts.js";
+export type {
+  CgroupMemoryFacts,
+  CollectHostFactsOptions,
+  FilesystemFacts,
+  HostFacts,
+  RuntimeFilesystemFacts,
+} from "./host/collect-host-facts.js";

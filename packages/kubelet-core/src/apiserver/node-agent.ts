@@ -2,11 +2,20 @@ import type { KubeConfig, V1Node } from "@kubernetes/client-node";
 import { type Clock, sleep, systemClock } from "../clock.js";
 import { createFileSource, type FileSource } from "../config/file-source.js";
 import type { PodSource, PodSourceSink } from "../config/pod-source.js";
+import type { NodeStatusOptions } from "../nodestatus/types.js";
 import type { Pod } from "../pod.js";
 import { messageOf } from "../sync/listeners.js";
 import { createReconciler, type Reconciler, type ReconcilerOptions } from "../sync/reconciler.js";
 import { syncMirrorPods } from "./mirror-pods.js";
-import { createNodeLease, type NodeFacts, type NodeLease, registerNode } from "./node.js";
+import {
+  createNodeLease,
+  createNodeStatusReporter,
+  type NodeFacts,
+  type NodeLease,
+  type NodeStatusReporter,
+  type NodeStatusReporterOptions,
+  registerNode,
+} from "./node.js";
 import { type ApiServerSource, createApiServerSource } from "./pod-source.js";
 import { createPodStatusWriter, type PodStatusWriter } from "./status-writer.js";
 
@@ -26,6 +35,20 @@ export interface NodeAgentOptions extends Omit<ReconcilerOptions, "sources" | "s
   statusRetryMs?: number | undefined;
   /** Other pod sources of yours, besides the API server and the static pod folder. */
   extraSources?: readonly PodSource[] | undefined;
+  /**
+   * Report the Node's status as the kubelet does ({@link createNodeStatusReporter}): computed from
+   * the host facts, the runtime and the pressure every `updateFrequencyMs` (10 s), written when it
+   * changed or every `reportFrequencyMs` (5 min). Without it the Node keeps the status it was
+   * registered with from `node` (addresses, capacity) and only its Lease is renewed.
+   */
+  nodeStatus?: NodeAgentStatusOptions | undefined;
+}
+
+/** The node status part of {@link NodeAgentOptions}. */
+export interface NodeAgentStatusOptions
+  extends Pick<NodeStatusReporterOptions, "host" | "pressure" | "updateFrequencyMs" | "reportFrequencyMs" | "onEvent"> {
+  /** How the status is computed besides the node's name; `nodeIPs` defaults to the agent's `nodeIPs`. */
+  options?: Omit<NodeStatusOptions, "nodeName"> | undefined;
 }
 
 /** A node agent joined to a cluster: {@link createNodeAgent}. */
@@ -44,6 +67,8 @@ export interface NodeAgent {
   stop(): Promise<void>;
   /** Resolves when every status queued so far is written. */
   flushStatuses(): Promise<void>;
+  /** The Node status reporter, when `nodeStatus` was given. */
+  readonly nodeStatus: NodeStatusReporter | undefined;
 }
 
 /**
@@ -118,6 +143,7 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
     node: _n,
     lease: _l,
     watch: _w,
+    nodeStatus: _ns,
     extraSources,
     ...reconcilerOptions
   } = options;
@@ -128,6 +154,21 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
   });
   let node: V1Node | undefined;
   let lease: NodeLease | undefined;
+  const statusReporter = options.nodeStatus
+    ? createNodeStatusReporter({
+        kubeConfig,
+        runtime: options.runtime,
+        image: options.image,
+        clock,
+        logger: log,
+        host: options.nodeStatus.host,
+        pressure: options.nodeStatus.pressure,
+        updateFrequencyMs: options.nodeStatus.updateFrequencyMs,
+        reportFrequencyMs: options.nodeStatus.reportFrequencyMs,
+        onEvent: options.nodeStatus.onEvent,
+        status: { nodeIPs: options.nodeIPs, ...options.nodeStatus.options, nodeName },
+      })
+    : undefined;
   const stopping = new AbortController();
   let mirrorLoop: Promise<void> | undefined;
 
@@ -138,13 +179,25 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
     get node() {
       return node;
     },
+    nodeStatus: statusReporter,
     async start() {
       const version = await options.runtime.version({});
-      node = await registerNode(kubeConfig, {
-        ...options.node,
-        nodeName,
-        runtime: { runtimeName: version.runtimeName, runtimeVersion: version.runtimeVersion },
-      });
+      node = await registerNode(
+        kubeConfig,
+        {
+          ...options.node,
+          nodeName,
+          runtime: { runtimeName: version.runtimeName, runtimeVersion: version.runtimeVersion },
+        },
+        statusReporter ? await statusReporter.compute(undefined) : undefined,
+      );
+      if (statusReporter) {
+        // An existing Node gets its status now, then on the kubelet's cadence.
+        await statusReporter
+          .sync()
+          .catch((err) => log?.warn("updating the node status failed", { error: messageOf(err) }));
+        statusReporter.start();
+      }
       lease = createNodeLease({
         kubeConfig,
         nodeName,
@@ -176,6 +229,7 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
       await Promise.race([writer.flush(), new Promise<void>((r) => (timer = clock.setTimeout(r, 5_000)))]);
       clock.clearTimeout(timer);
       writer.stop();
+      await statusReporter?.stop();
       await lease?.stop();
       await mirrorLoop;
     },

@@ -1,7 +1,26 @@
-import { CoordinationV1Api, CoreV1Api, type KubeConfig, V1MicroTime, type V1Node } from "@kubernetes/client-node";
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  V1MicroTime,
+  type V1Node,
+  type V1NodeCondition,
+  type V1NodeStatus,
+} from "@kubernetes/client-node";
+import type { ImageService, RuntimeService } from "@nodekit/cri";
 import { type Clock, sleep, systemClock } from "../clock.js";
+import { type CollectHostFactsOptions, collectHostFacts, nodeStatusFactsOf } from "../host/collect-host-facts.js";
+import { computeNodeStatus, nodeStatusHasChanged } from "../nodestatus/compute-node-status.js";
+import { observeRuntimeStatus } from "../nodestatus/runtime-state.js";
+import type {
+  NodeStatus,
+  NodeStatusEvent,
+  NodeStatusFacts,
+  NodeStatusOptions,
+  RuntimeObservation,
+} from "../nodestatus/types.js";
 import { type Logger, messageOf } from "../sync/listeners.js";
-import { rfc3339 } from "./convert.js";
+import { fromApiObject, rfc3339 } from "./convert.js";
 import { statusCodeOf } from "./requests.js";
 
 /** The namespace of node leases. */
@@ -81,10 +100,13 @@ export function nodeObject(facts: NodeFacts, now: Date = new Date()): V1Node {
 /**
  * Registers the node as the kubelet does (registerWithAPIServer): creates the Node; if it exists,
  * updates its labels and status instead. Returns the Node as the API server has it (with its uid).
+ * With `status` (from {@link computeNodeStatus}), a new Node is created with it, and an existing
+ * Node's status is left to the {@link createNodeStatusReporter} that follows.
  */
-export async function registerNode(kubeConfig: KubeConfig, facts: NodeFacts): Promise<V1Node> {
+export async function registerNode(kubeConfig: KubeConfig, facts: NodeFacts, status?: NodeStatus): Promise<V1Node> {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const node = nodeObject(facts);
+  if (status) node.status = toV1NodeStatus(status);
   try {
     return await core.createNode({ body: node });
   } catch (err) {
@@ -93,6 +115,7 @@ export async function registerNode(kubeConfig: KubeConfig, facts: NodeFacts): Pr
   const existing = await core.readNode({ name: facts.nodeName });
   existing.metadata = { ...existing.metadata, labels: { ...existing.metadata?.labels, ...node.metadata?.labels } };
   const updated = await core.replaceNode({ name: facts.nodeName, body: existing });
+  if (status) return updated;
   // Only what this registration knows replaces what the Node has: the Ready condition (others'
   // conditions stay), nodeInfo and daemonEndpoints always, addresses and resources when given.
   const fresh = node.status!;
@@ -196,6 +219,185 @@ export function createNodeLease(options: NodeLeaseOptions): NodeLease {
             }),
           );
           await sleep(clock, interval, stopping.signal).catch(() => undefined);
+        }
+      })();
+    },
+    async stop() {
+      stopping.abort();
+      await loop;
+    },
+  };
+}
+
+/**
+ * A Node status of this package (RFC 3339 strings) in `@kubernetes/client-node`'s form (`Date`s
+ * in the conditions), which its `replaceNodeStatus` and serializer accept.
+ */
+export function toV1NodeStatus(status: NodeStatus): V1NodeStatus {
+  const { conditions, ...rest } = status;
+  const out = { ...rest } as V1NodeStatus;
+  if (conditions) {
+    out.conditions = conditions.map((c) => {
+      const { lastHeartbeatTime, lastTransitionTime, ...fields } = c;
+      const v: V1NodeCondition = { ...fields } as V1NodeCondition;
+      if (lastHeartbeatTime) v.lastHeartbeatTime = new Date(lastHeartbeatTime);
+      if (lastTransitionTime) v.lastTransitionTime = new Date(lastTransitionTime);
+      return v;
+    });
+  }
+  return out;
+}
+
+/** The kubelet's nodeStatusUpdateRetry: tries of one status update. */
+export const nodeStatusUpdateRetry = 5;
+
+/** Options of {@link createNodeStatusReporter}. */
+export interface NodeStatusReporterOptions {
+  /** The cluster. */
+  kubeConfig: KubeConfig;
+  /** How the status is computed (the node's name, node IPs, reservations, …). */
+  status: NodeStatusOptions;
+  /** The runtime: `Version` and `Status` (readiness). */
+  runtime: Pick<RuntimeService, "version" | "status">;
+  /** The image service: `ListImages` and `ImageFsInfo`. */
+  image: Pick<ImageService, "listImages" | "imageFsInfo">;
+  /** Host facts options (node root, pods cgroup); or your own collector. Default: {@link collectHostFacts} with defaults. */
+  host?: CollectHostFactsOptions | (() => Promise<Partial<NodeStatusFacts>>) | undefined;
+  /** Resource pressure, e.g. from the eviction manager (default none). */
+  pressure?: (() => { memory: boolean; disk: boolean; pid: boolean }) | undefined;
+  /** `nodeStatusUpdateFrequency` (default 10 s). */
+  updateFrequencyMs?: number | undefined;
+  /** `nodeStatusReportFrequency`: the longest time without a report when nothing changed (default 5 min, or the update frequency when only that is given). */
+  reportFrequencyMs?: number | undefined;
+  /** Node events the setters record (NodeReady, NodeHasSufficientMemory, Rebooted, …). */
+  onEvent?: ((event: NodeStatusEvent) => void) | undefined;
+  /** Clock (default the wall clock). */
+  clock?: Clock | undefined;
+  /** Log lines. */
+  logger?: Logger | undefined;
+}
+
+/** The kubelet's node status loop (syncNodeStatus): {@link createNodeStatusReporter}. */
+export interface NodeStatusReporter {
+  /** The status computed now against `previous` (for registration), with the runtime asked afresh. */
+  compute(previous: NodeStatus | undefined): Promise<NodeStatus>;
+  /** One `updateNodeStatus`: read the Node, compute, write if changed or due; retried 5 times. Resolves whether it wrote. */
+  sync(): Promise<boolean>;
+  /** Syncs every update period until {@link NodeStatusReporter.stop}. */
+  start(): void;
+  /** Stops the loop. */
+  stop(): Promise<void>;
+  /** When the status was last written (ms), or `undefined`. */
+  readonly lastReportAt: number | undefined;
+}
+
+/**
+ * The kubelet's node status reporting: every `updateFrequencyMs` (10 s) it reads the Node,
+ * computes its status from the host facts, the runtime's `Version`, `Status` and `ListImages`,
+ * and the pressure ({@link computeNodeStatus}), and writes it to the `status` subresource when it
+ * changed (anything but heartbeat times, {@link nodeStatusHasChanged}) or when `reportFrequencyMs`
+ * (5 min) passed since the last write; conflicts and failures are retried up to 5 times a period.
+ *
+ * @example
+ * ```ts
+ * const reporter = createNodeStatusReporter({ kubeConfig, runtime, image, status: { nodeName: "edge-1" } });
+ * reporter.start();
+ * ```
+ */
+export function createNodeStatusReporter(options: NodeStatusReporterOptions): NodeStatusReporter {
+  const core = options.kubeConfig.makeApiClient(CoreV1Api);
+  const clock = options.clock ?? systemClock;
+  const name = options.status.nodeName;
+  const update = options.updateFrequencyMs ?? 10_000;
+  const report = options.reportFrequencyMs ?? (options.updateFrequencyMs !== undefined ? update : 300_000);
+  const host = options.host;
+  const stopping = new AbortController();
+  let runtimeState: RuntimeObservation | undefined;
+  let lastReportAt: number | undefined;
+  let loop: Promise<void> | undefined;
+
+  const hostFacts = async (): Promise<Partial<NodeStatusFacts>> =>
+    typeof host === "function"
+      ? host()
+      : nodeStatusFactsOf(await collectHostFacts({ ...host, runtime: host?.runtime ?? options.image }));
+
+  const facts = async (): Promise<NodeStatusFacts> => {
+    const [h, version, status, images] = await Promise.all([
+      hostFacts(),
+      options.runtime.version({}).then(
+        (v) => v,
+        (err: unknown) => ({ error: messageOf(err) }),
+      ),
+      options.runtime.status({ verbose: false }).then(
+        (s) => s,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      ),
+      options.image.listImages({}).then(
+        (r) => r.images,
+        (err: unknown) => ({ error: messageOf(err) }),
+      ),
+    ]);
+    const now = clock.now();
+    runtimeState = observeRuntimeStatus(runtimeState, status, now);
+    const runtimeVersion = "error" in version ? { runtimeName: lastRuntimeName ?? "", ...version } : version;
+    if (!("error" in version)) lastRuntimeName = version.runtimeName;
+    return {
+      ...h,
+      now,
+      runtimeVersion,
+      runtime: runtimeState,
+      images,
+      pressure: options.pressure?.() ?? { memory: false, disk: false, pid: false },
+    };
+  };
+  let lastRuntimeName: string | undefined;
+
+  const compute = async (previous: NodeStatus | undefined) => {
+    const result = computeNodeStatus(await facts(), previous, options.status);
+    for (const e of result.events) options.onEvent?.(e);
+    for (const e of result.errors)
+      options.logger?.warn("failed to set some node status fields", { node: name, error: e });
+    return result.status;
+  };
+
+  const tryUpdate = async (): Promise<boolean> => {
+    const node = await core.readNode({ name });
+    const previous = node.status ? (fromApiObject(node.status) as NodeStatus) : undefined;
+    const status = await compute(previous);
+    const now = clock.now();
+    const due = lastReportAt === undefined || now - lastReportAt >= report;
+    if (!nodeStatusHasChanged(previous, status) && !due) return false;
+    await core.replaceNodeStatus({ name, body: { ...node, status: toV1NodeStatus(status) } });
+    lastReportAt = now;
+    return true;
+  };
+
+  const sync = async (): Promise<boolean> => {
+    let lastError: unknown;
+    for (let i = 0; i < nodeStatusUpdateRetry; i++) {
+      try {
+        return await tryUpdate();
+      } catch (err) {
+        lastError = err;
+        options.logger?.warn("error updating node status, will retry", { node: name, error: messageOf(err) });
+      }
+    }
+    throw new Error(`update node status exceeds retry count: ${messageOf(lastError)}`);
+  };
+
+  return {
+    compute,
+    sync,
+    get lastReportAt() {
+      return lastReportAt;
+    },
+    start() {
+      loop ??= (async () => {
+        while (!stopping.signal.aborted) {
+          await sync().catch((err) =>
+            options.logger?.warn("unable to update node status", { node: name, error: messageOf(err) }),
+          );
+          await sleep(clock, update, stopping.signal).catch(() => undefined);
         }
       })();
     },
