@@ -124,7 +124,7 @@ COMMIT
 COMMIT
 `;
 
-const eps = (e: PacketExplanation) =>
+const eps = (e: Pick<PacketExplanation, "endpoints">) =>
   e.endpoints.map((x) => [`${x.address}:${x.port}`, Number(x.probability.toFixed(6))]);
 const fromOf = (src: string) => (testNodeIPs.includes(src) || src.startsWith("127.") ? "node" : "outside");
 
