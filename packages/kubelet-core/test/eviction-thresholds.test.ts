@@ -165,7 +165,14 @@ const testCases: Record<string, Case> = {
 const show = (v: EvictionThreshold["value"] | undefined) =>
   v === undefined ? "-" : "quantity" in v ? `${v.quantity}n` : `${v.percentage}%`;
 const key = (t: EvictionThreshold) => `${t.signal} ${t.gracePeriodMs} ${show(t.value)} ${show(t.minReclaim)}`;
-const sorted = (list: EvictionThreshold[]) => [...list].sort((a, b) => (key(a) < key(b) ? -1 : 1));
+/** The printed text of a quantity is checked on its own below; the table compares values. */
+const valueOnly = (v: EvictionThreshold["value"]): EvictionThreshold["value"] =>
+  "quantity" in v ? { quantity: v.quantity } : v;
+const withoutText = (t: EvictionThreshold): EvictionThreshold =>
+  t.minReclaim === undefined
+    ? { ...t, value: valueOnly(t.value) }
+    : { ...t, value: valueOnly(t.value), minReclaim: valueOnly(t.minReclaim) };
+const sorted = (list: EvictionThreshold[]) => [...list].map(withoutText).sort((a, b) => (key(a) < key(b) ? -1 : 1));
 
 describe("TestParseThresholdConfig (pkg/kubelet/eviction/helpers_test.go)", () => {
   it.each(Object.entries(testCases))("%s", (_name, testCase) => {
@@ -200,7 +207,12 @@ describe("beyond the upstream table", () => {
       "imagefs.inodesFree": "5%",
     });
     expect(parseEvictionThresholds({ evictionHard: defaultEvictionHard })).toEqual([
-      { signal: "memory.available", operator: "LessThan", value: { quantity: 100n * Mi }, gracePeriodMs: 0 },
+      {
+        signal: "memory.available",
+        operator: "LessThan",
+        value: { quantity: 100n * Mi, text: "100Mi" },
+        gracePeriodMs: 0,
+      },
       { signal: "nodefs.available", operator: "LessThan", value: { percentage: f32(0.1) }, gracePeriodMs: 0 },
       { signal: "nodefs.inodesFree", operator: "LessThan", value: { percentage: f32(0.05) }, gracePeriodMs: 0 },
       { signal: "imagefs.available", operator: "LessThan", value: { percentage: f32(0.15) }, gracePeriodMs: 0 },
@@ -255,7 +267,8 @@ describe("beyond the upstream table", () => {
     expect(soft).toEqual({
       signal: "memory.available",
       operator: "LessThan",
-      value: { quantity: 1536n * Mi },
+      // 1.5Gi prints as Quantity.String() prints it: 1536Mi.
+      value: { quantity: 1536n * Mi, text: "1536Mi" },
       gracePeriodMs: 90_500,
     });
   });

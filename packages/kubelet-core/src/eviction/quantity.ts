@@ -286,3 +286,19 @@ function atLeastOne(d: Decimal): boolean {
   if (d.scale >= 0) return d.unscaled >= 1n;
   return d.unscaled >= pow10(-d.scale);
 }
+
+/**
+ * The text `resource.NewQuantity(value, format).String()` gives for an integer: what the kubelet
+ * prints for byte counts (`BinarySI`: `1536Mi`, `1500Mi`, `999`) and counts (`DecimalSI`: `1200`,
+ * `2M`).
+ *
+ * @example
+ * ```ts
+ * formatQuantity(1610612736n, "BinarySI"); // "1536Mi"
+ * formatQuantity(1200n, "DecimalSI");      // "1200"
+ * ```
+ */
+export function formatQuantity(value: bigint | number, format: QuantityFormat): string {
+  const unscaled = typeof value === "bigint" ? value : BigInt(Math.trunc(value));
+  return canonicalText({ unscaled, scale: 0 }, format);
+}

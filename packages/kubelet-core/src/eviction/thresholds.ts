@@ -35,7 +35,13 @@ export type ThresholdOperator = "LessThan";
  * `Quantity.Value()` does) or a fraction of capacity. `percentage` is a float32 value, as in the
  * kubelet (`10%` is `Math.fround(0.1)`), so capacity × percentage comes out as it does there.
  */
-export type ThresholdValue = { readonly quantity: bigint } | { readonly percentage: number };
+export type ThresholdValue =
+  | {
+      readonly quantity: bigint;
+      /** How the quantity prints (`Quantity.String()`, e.g. `100Mi`), as the kubelet's messages show it; default its BinarySI form. */
+      readonly text?: string;
+    }
+  | { readonly percentage: number };
 
 /** One eviction threshold, as the kubelet's `evictionapi.Threshold`. */
 export interface EvictionThreshold {
@@ -98,7 +104,7 @@ function parsing<T>(parse: () => T): T {
 }
 
 /** `parsePercentage`: trailing `%` signs dropped, parsed as float32, divided by 100 in float32. */
-const parsePercentage = (input: string): number =>
+export const parsePercentage = (input: string): number =>
   parsing(() => Math.fround(parseGoFloat32(input.replace(/%+$/, "")) / 100));
 
 interface Statement {
@@ -121,7 +127,7 @@ function parseThresholdStatement(name: string, val: string): Statement | undefin
   if (quantity.value <= 0n) {
     fail(`eviction threshold ${signal} must be positive: ${quantity.text}`);
   }
-  return { signal, value: { quantity: quantity.value } };
+  return { signal, value: { quantity: quantity.value, text: quantity.text } };
 }
 
 function parseThresholdStatements(statements: Readonly<Record<string, string>> | undefined): Statement[] {
@@ -158,7 +164,7 @@ function parseMinimumReclaims(
     }
     const quantity = parsing(() => parseQuantity(val));
     if (quantity.value < 0n) fail(`negative eviction minimum reclaim specified for ${signal}`);
-    results.set(signal, { quantity: quantity.value });
+    results.set(signal, { quantity: quantity.value, text: quantity.text });
   }
   return results;
 }
@@ -179,7 +185,7 @@ function parseMinimumReclaims(
  *   evictionSoftGracePeriod: { "memory.available": "1m30s" },
  *   evictionMinimumReclaim: { "nodefs.available": "500Mi" },
  * });
- * thresholds[0]; // { signal: "memory.available", operator: "LessThan", value: { quantity: 104857600n }, gracePeriodMs: 0 }
+ * thresholds[0]; // { signal: "memory.available", operator: "LessThan", value: { quantity: 104857600n, text: "100Mi" }, gracePeriodMs: 0 }
  * ```
  */
 export function parseEvictionThresholds(config: EvictionThresholdConfig): EvictionThreshold[] {
@@ -213,4 +219,69 @@ export function parseEvictionThresholds(config: EvictionThresholdConfig): Evicti
     }
   }
   return results;
+}
+
+/** What {@link updateContainerFsThresholds} gives back. */
+export interface ContainerFsThresholds {
+  /** The thresholds with the `containerfs.*` ones set from the nodefs or imagefs ones. */
+  readonly thresholds: EvictionThreshold[];
+  /** The kubelet's complaint when `containerfs.*` thresholds were given (they are overridden), else `undefined`. */
+  readonly warning: string | undefined;
+}
+
+const isHard = (t: EvictionThreshold) => t.gracePeriodMs === 0;
+
+/**
+ * Sets the `containerfs.available` and `containerfs.inodesFree` thresholds as the kubelet's
+ * `UpdateContainerFsThresholds` does once it knows the runtime's filesystems: a copy of the nodefs
+ * thresholds when containers write to the node's filesystem (one filesystem, or images apart and
+ * containers split off), a copy of the imagefs thresholds when images and containers share a
+ * dedicated image filesystem. Given `containerfs.*` thresholds are replaced in place (the warning
+ * says so); the others are appended. Unlike upstream, a copy whose source threshold does not exist
+ * is left out (upstream appends an operator-less threshold that can never be met).
+ *
+ * @example
+ * ```ts
+ * const { thresholds } = updateContainerFsThresholds(parseEvictionThresholds({ evictionHard: defaultEvictionHard }), false, false);
+ * thresholds.find((t) => t.signal === "containerfs.available")?.value; // { percentage: 0.1 } (nodefs's 10%)
+ * ```
+ */
+export function updateContainerFsThresholds(
+  thresholds: readonly EvictionThreshold[],
+  imageFs: boolean,
+  separateContainerImageFs: boolean,
+): ContainerFsThresholds {
+  const last = (signal: EvictionSignal, hard: boolean) =>
+    thresholds.findLast((t) => t.signal === signal && isHard(t) === hard);
+  const at = (signal: EvictionSignal, hard: boolean) =>
+    result.findLastIndex((t) => t.signal === signal && isHard(t) === hard);
+  const result = [...thresholds];
+  let warning: string | undefined;
+  for (const t of thresholds) {
+    if (t.signal === "containerfs.available" || t.signal === "containerfs.inodesFree") {
+      warning = `found ${t.signal} for ${isHard(t) ? "hard" : "soft"} eviction. ignoring`;
+    }
+  }
+  // A split container filesystem without an image filesystem is a layout the kubelet leaves alone.
+  if (!imageFs && separateContainerImageFs) return { thresholds: [...thresholds], warning };
+  const fromImageFs = imageFs && !separateContainerImageFs;
+  const copy = (target: EvictionSignal, source: EvictionSignal, hard: boolean) => {
+    const from = last(source, hard);
+    const index = at(target, hard);
+    if (from === undefined) {
+      // Upstream overwrites it with an operator-less threshold that is never met: the same as none.
+      if (index >= 0) result.splice(index, 1);
+      return;
+    }
+    const next: EvictionThreshold = { ...from, signal: target, gracePeriodMs: hard ? 0 : from.gracePeriodMs };
+    if (index >= 0) result[index] = next;
+    else result.push(next);
+  };
+  const bytes: EvictionSignal = fromImageFs ? "imagefs.available" : "nodefs.available";
+  const inodes: EvictionSignal = fromImageFs ? "imagefs.inodesFree" : "nodefs.inodesFree";
+  copy("containerfs.available", bytes, true);
+  copy("containerfs.available", bytes, false);
+  copy("containerfs.inodesFree", inodes, true);
+  copy("containerfs.inodesFree", inodes, false);
+  return { thresholds: result, warning };
 }
