@@ -12,7 +12,7 @@ export default defineConfig([
     splitting: true,
   },
   {
-    entry: { "cli/conformance": "src/cli/conformance.ts" },
+    entry: { "cli/conformance": "src/cli/conformance.ts", "cli/nodekit-cri": "src/cli/nodekit-cri.ts" },
     format: ["esm"],
     sourcemap: true,
     target: "node20",
