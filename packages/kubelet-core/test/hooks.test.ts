@@ -194,9 +194,10 @@ describe("handlers_test.go", () => {
     const { hooks, containerId } = await runner({
       runtime: { exec: () => ({ exitCode: 2, stdout: "", stderr: "ls: unrecognized option: a\n" }) },
     });
-    const err = await hooks
-      .run(request({ containerId, handler: { exec: { command: ["ls", "--a"] } } }))
-      .catch((e) => e);
+    const err = await hooks.run(request({ containerId, handler: { exec: { command: ["ls", "--a"] } } })).then(
+      () => new KubeletError("", "the hook succeeded"),
+      (e: unknown) => e as KubeletError,
+    );
     expect(err).toBeInstanceOf(KubeletError);
     expect(err.reason).toBe("PostStartHookError");
     expect(err.message).toBe(
@@ -207,9 +208,10 @@ describe("handlers_test.go", () => {
   it("TestRunHandlerHttpFailure", async () => {
     const port = await closedPort();
     const hooks = createHookRunner({ runtime: undefined as never, clock: undefined as never });
-    const err = await hooks
-      .run(request({ handler: { httpGet: { host: "127.0.0.1", port, path: "bar" } } }))
-      .catch((e: unknown) => e as Error);
+    const err = await hooks.run(request({ handler: { httpGet: { host: "127.0.0.1", port, path: "bar" } } })).then(
+      () => new Error("the hook succeeded"),
+      (e: unknown) => e as Error,
+    );
     expect(err.message).toBe(
       `HTTP lifecycle hook (bar) for Container "containerFoo" in Pod "${podDesc}" failed - error: Get "http://127.0.0.1:${port}/bar": dial tcp 127.0.0.1:${port}: connect: connection refused`,
     );
@@ -323,7 +325,10 @@ describe("httpGet hooks: where they go and what counts", () => {
           handler: { httpGet: { port: 80, path: "/" } },
         }),
       )
-      .catch((e: unknown) => e as Error);
+      .then(
+        () => new Error("the hook succeeded"),
+        (e: unknown) => e as Error,
+      );
     expect(err.message).toMatch(
       /^HTTP lifecycle hook \(\/\) for Container "containerFoo" in Pod "gone_default\(no-such-pod\)" failed - error: failed to find networking container: /,
     );
@@ -331,7 +336,10 @@ describe("httpGet hooks: where they go and what counts", () => {
 
   it("tcpSocket hooks are not run: the kubelet's invalid handler error", async () => {
     const hooks = createHookRunner({ runtime: undefined as never, clock: undefined as never });
-    const err = await hooks.run(request({ handler: { tcpSocket: { port: 8080 } } })).catch((e: unknown) => e as Error);
+    const err = await hooks.run(request({ handler: { tcpSocket: { port: 8080 } } })).then(
+      () => new Error("the hook succeeded"),
+      (e: unknown) => e as Error,
+    );
     expect(err).toBeInstanceOf(KubeletError);
     expect(err.message).toMatch(
       /^Cannot run handler: invalid handler: &LifecycleHandler\{.*TCPSocket:&TCPSocketAction\{/,
