@@ -1,0 +1,189 @@
+// End-to-end: nodekit-cri as a subprocess against a real containerd (the test harness's, on a
+// private socket): the crictl workflow runp → create → start → ps/logs/stats/inspect → stop →
+// rm → stopp → rmp, images, info, and a pull that the runtime refuses.
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { type ContainerdHarness, describeWithContainerd, startContainerd } from "./harness/containerd.js";
+
+const cli = join(import.meta.dirname, "../dist/cli/nodekit-cri.js");
+const describeE2e = describeWithContainerd();
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describeE2e("nodekit-cri against real containerd", () => {
+  let h: ContainerdHarness;
+  let emptyConfig: string;
+  const runId = randomUUID().slice(0, 8);
+
+  // containerd's sandbox runs take a moment: -t 30s, as one would give crictl here.
+  const cri = (...args: string[]): Promise<Result> =>
+    new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [cli, "-r", h.endpoint, "-t", "30s", ...args],
+        { env: { PATH: process.env.PATH, CRI_CONFIG_FILE: emptyConfig } },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  beforeAll(async () => {
+    h = await startContainerd();
+    emptyConfig = join(h.dir, "crictl.yaml");
+    writeFileSync(emptyConfig, "");
+  });
+  afterAll(async () => {
+    await h?.dispose();
+  });
+
+  it("version and info", async () => {
+    const v = await cri("version");
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(
+      /^Version: {2}0\.1\.0\nRuntimeName: {2}containerd\nRuntimeVersion: {2}\S+\nRuntimeApiVersion: {2}v1\n$/,
+    );
+    const info = JSON.parse((await cri("info")).stdout);
+    expect(info.status.conditions.map((c: { type: string; status: boolean }) => [c.type, c.status])).toEqual([
+      ["RuntimeReady", true],
+      ["NetworkReady", true],
+    ]);
+    // containerd's verbose info: JSON objects come back parsed (its CRI config).
+    expect(typeof info.config).toBe("object");
+  });
+
+  it("runs the crictl workflow on a pod and a container", async () => {
+    const uid = randomUUID();
+    const podConfig = join(h.dir, `pod-${runId}.yaml`);
+    writeFileSync(
+      podConfig,
+      [
+        "metadata:",
+        "  name: cli-pod",
+        "  namespace: e2e",
+        `  uid: ${uid}`,
+        "  attempt: 0",
+        `log_directory: ${h.dir}/logs/${uid}`,
+        "labels:",
+        `  nodekit-e2e: "${runId}"`,
+        "linux:",
+        `  cgroup_parent: ${h.cgroupParent}/pod${uid}`,
+        "  security_context:",
+        "    namespace_options:",
+        "      network: 2", // NODE: no CNI needed for this test
+        "",
+      ].join("\n"),
+    );
+    const ctrConfig = join(h.dir, `ctr-${runId}.json`);
+    writeFileSync(
+      ctrConfig,
+      JSON.stringify({
+        metadata: { name: "printer" },
+        image: { image: h.busyboxImage },
+        command: ["sh", "-c", "echo out1; echo err1 >&2; exec sleep 3600"],
+        log_path: "printer/0.log",
+        labels: { "nodekit-e2e": runId },
+      }),
+    );
+
+    const runp = await cri("runp", podConfig);
+    expect(runp.stderr).toBe("");
+    expect(runp.code).toBe(0);
+    const podId = runp.stdout.trim();
+    const create = await cri("create", podId, ctrConfig, podConfig);
+    expect(create.code).toBe(0);
+    const ctrId = create.stdout.trim();
+    expect((await cri("start", ctrId)).stdout).toBe(`${ctrId}\n`);
+
+    const pods = await cri("pods", "--label", `nodekit-e2e=${runId}`);
+    expect(pods.stdout.split("\n")[1]?.split(/ {2,}/)).toEqual([
+      podId.slice(0, 13),
+      expect.stringMatching(/ ago$/),
+      "Ready",
+      "cli-pod",
+      "e2e",
+      "0",
+      "(default)",
+    ]);
+    const ps = await cri("ps", "--pod", podId);
+    expect(ps.stdout.split("\n")[1]?.split(/ {2,}/)).toEqual([
+      ctrId.slice(0, 13),
+      expect.any(String), // containerd reports the image id or ref
+      expect.stringMatching(/ ago$/),
+      "Running",
+      "printer",
+      "0",
+      podId.slice(0, 13),
+      "unknown", // no io.kubernetes.pod.* labels
+      "unknown",
+    ]);
+
+    // logs: containerd's log file, both streams, each to its own.
+    let logs: Result = { code: -1, stdout: "", stderr: "" };
+    for (let i = 0; i < 50 && !(logs.stdout.includes("out1") && logs.stderr.includes("err1")); i++) {
+      logs = await cri("logs", ctrId);
+      if (!logs.stdout.includes("out1")) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(logs).toEqual({ code: 0, stdout: "out1\n", stderr: "err1\n" });
+    expect((await cri("logs", "-t", "--tail", "1", ctrId)).stderr).toMatch(
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) err1\n$/,
+    );
+
+    const inspect = JSON.parse((await cri("inspect", ctrId)).stdout);
+    expect(inspect.status).toMatchObject({ id: ctrId, state: "CONTAINER_RUNNING", metadata: { name: "printer" } });
+    expect(inspect.status.logPath).toBe(`${h.dir}/logs/${uid}/printer/0.log`);
+    expect(typeof inspect.info).toBe("object"); // containerd's verbose info, parsed
+    expect(JSON.parse((await cri("inspectp", podId)).stdout).status).toMatchObject({
+      id: podId,
+      state: "SANDBOX_READY",
+    });
+
+    // stats: a running container uses memory, so it shows without -a.
+    const stats = await cri("stats", "--id", ctrId);
+    expect(stats.code).toBe(0);
+    const statRow = stats.stdout.split("\n")[1]?.split(/ {2,}/) ?? [];
+    expect(statRow.slice(0, 2)).toEqual([ctrId.slice(0, 13), "printer"]);
+    expect(statRow[2]).toMatch(/^\d+\.\d\d$/);
+    expect(statRow[3]).toMatch(/^[\d.]+(B|kB|MB|GB)$/);
+
+    expect((await cri("rm", ctrId)).code).toBe(1); // running: needs -f
+    expect((await cri("stop", "-t", "0", ctrId)).stdout).toBe(`${ctrId}\n`);
+    expect(JSON.parse((await cri("inspect", ctrId)).stdout).status.state).toBe("CONTAINER_EXITED");
+    expect((await cri("ps", "-a", "--state", "exited", "-q", "--pod", podId)).stdout).toBe(`${ctrId}\n`);
+    expect((await cri("rm", ctrId)).stdout).toBe(`${ctrId}\n`);
+    expect((await cri("ps", "-aq", "--pod", podId)).stdout).toBe("");
+    expect((await cri("stopp", podId)).stdout).toBe(`Stopped sandbox ${podId}\n`);
+    expect((await cri("rmp", podId)).stdout).toBe(`Removed sandbox ${podId}\n`);
+    expect((await cri("pods", "-q", "--label", `nodekit-e2e=${runId}`)).stdout).toBe("");
+  });
+
+  it("lists and inspects images; rmi removes one; a pull from nowhere is refused by containerd", async () => {
+    const images = await cri("images");
+    const rows = images.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => l.split(/ {2,}/));
+    expect(rows[0]).toEqual(["IMAGE", "TAG", "IMAGE ID", "SIZE"]);
+    const [repo, tag] = h.busyboxImage.split(/:(?=[^:]*$)/);
+    expect(rows.some((r) => r[0] === repo && r[1] === tag && /^[0-9a-f]{13}$/.test(r[2] ?? ""))).toBe(true);
+    const inspecti = JSON.parse((await cri("inspecti", h.busyboxImage)).stdout);
+    expect(inspecti.status.repoTags).toContain(h.busyboxImage);
+    expect(Number(inspecti.status.size)).toBeGreaterThan(0);
+
+    expect(await cri("rmi", h.extraImage)).toEqual({ code: 0, stdout: `Deleted: ${h.extraImage}\n`, stderr: "" });
+    // (containerd 1.6 ignores ListImages' filter, so `images NAME` would list all: ask by status.)
+    expect((await cri("inspecti", h.extraImage)).stderr).toBe(
+      `nodekit-cri inspecti: no such image ${JSON.stringify(h.extraImage)} present\n`,
+    );
+
+    const pull = await cri("pull", "127.0.0.1:1/nodekit/unreachable:1");
+    expect(pull.code).toBe(1);
+    expect(pull.stdout).toBe("");
+    expect(pull.stderr).toMatch(/^nodekit-cri pull: pulling image: PullImage: \[\w+\] .*127\.0\.0\.1:1/);
+  });
+});
