@@ -99,7 +99,10 @@ export interface EndpointSlice {
   readonly metadata?: ObjectMeta | undefined;
   /** `IPv4`, `IPv6` or `FQDN` (ignored by kube-proxy). */
   readonly addressType: string;
-  /** `null` in the JSON of a slice without endpoints. */
-  readonly endpoints: readonly Endpoint[] | null;
+  /**
+   * Absent or `null` in the JSON of a slice without endpoints (client-node 1.x types it as
+   * required, 2.x as optional: both assign).
+   */
+  readonly endpoints?: readonly Endpoint[] | null | undefined;
   readonly ports?: readonly EndpointPort[] | undefined;
 }
