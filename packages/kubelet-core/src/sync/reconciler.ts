@@ -5,6 +5,13 @@ import { type Clock, systemClock } from "../clock.js";
 import { createPodConfig, type PodConfigChange } from "../config/pod-config.js";
 import type { PodSource, PodSourceSink } from "../config/pod-source.js";
 import { KubeletError } from "../errors.js";
+import {
+  createEvictionManager,
+  type EvictionManager,
+  type EvictionManagerOptions,
+  evictedStatus,
+  type PodEviction,
+} from "../eviction/manager.js";
 import { labels as L } from "../labels.js";
 import { computePodActions } from "../plan/compute-pod-actions.js";
 import type { Container, Pod, PodStatus } from "../pod.js";
@@ -89,7 +96,19 @@ export interface ReconcilerOptions {
    * names are removed only once every source has synced.
    */
   sources?: readonly PodSource[];
+  /**
+   * Node-pressure eviction, as the kubelet's eviction manager: thresholds (`parseEvictionThresholds`)
+   * and a stats provider; `start()` runs its passes, evicted pods end Failed/Evicted. See
+   * {@link Reconciler.eviction}.
+   */
+  eviction?: ReconcilerEvictionOptions;
 }
+
+/** The eviction manager's options the reconciler does not fill in itself (it gives the pods, the killing, the clock). */
+export type ReconcilerEvictionOptions = Omit<
+  EvictionManagerOptions<Pod>,
+  "activePods" | "evictPod" | "podCleanedUp" | "clock" | "logger" | "nodeName"
+>;
 
 /** The kubelet's pod sync as a reconciler: desired pods in, runtime state and pod statuses out. */
 export interface Reconciler {
@@ -122,6 +141,8 @@ export interface Reconciler {
   onEvent(listener: (event: PodEvent) => void): () => void;
   /** Pod events as an async iterable, until `signal` aborts. */
   events(signal?: AbortSignal): AsyncIterable<PodEvent>;
+  /** The eviction manager, when `eviction` was given: node pressure (`pressure()`), its events, one pass (`synchronize()`). */
+  readonly eviction: EvictionManager<Pod> | undefined;
 }
 
 interface PodState {
@@ -142,6 +163,8 @@ interface PodState {
   podJson: string;
   /** Aborts the sync in flight (a pull, a hook) when the pod is deleted, removed or changed. */
   abort: AbortController;
+  /** The eviction manager chose the pod: it is killed with this eviction's grace period and stays Failed/Evicted. */
+  evicted: PodEviction | undefined;
 }
 
 /**
@@ -231,6 +254,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         valid: undefined,
         podJson: "",
         abort: new AbortController(),
+        evicted: undefined,
       };
       pods.set(uid, s);
     }
@@ -294,7 +318,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     containerStatuses: [],
   });
 
-  const statusOf = (state: PodState, pod: Pod, rs: PodRuntimeStatus, terminal: boolean): PodStatus =>
+  const computedStatus = (state: PodState, pod: Pod, rs: PodRuntimeStatus, terminal: boolean): PodStatus =>
     computePodStatus(pod, rs, {
       previous: statuses.getStatus(state.uid) ?? pod.status,
       startFailures: state.startFailures,
@@ -305,6 +329,15 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       now: clock.now(),
       podIsTerminal: terminal,
     });
+
+  /** The computed status; an evicted pod's is Failed/Evicted with the DisruptionTarget condition, as the kubelet's. */
+  const statusOf = (state: PodState, pod: Pod, rs: PodRuntimeStatus, terminal: boolean): PodStatus => {
+    if (!state.evicted) return computedStatus(state, pod, rs, terminal);
+    const status = computedStatus(state, pod, rs, true);
+    const evicted = evictedStatus(state.evicted);
+    const conditions = (status.conditions ?? []).filter((c) => c.type !== "DisruptionTarget");
+    return { ...status, ...evicted, conditions: [...conditions, ...evicted.conditions] };
+  };
 
   const syncPod = async (uid: string, fresh: boolean): Promise<void> => {
     const state = pods.get(uid);
@@ -361,7 +394,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         rs.containerStatuses.some((c) => c.state === "running") ||
         rs.sandboxStatuses.some((s) => s.state === PodSandboxState.SANDBOX_READY)
       ) {
-        await executor.killPod(pod, rs);
+        // An evicted pod is killed with the eviction's grace period.
+        await executor.killPod(pod, rs, state.evicted?.gracePeriodSeconds);
         rs = (await relister.inspectPod(uid)) ?? rs;
       }
       publish(state, statusOf(state, pod, rs, true), true);
@@ -400,6 +434,53 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       if (state?.pod) emit(state.pod, "Warning", "FailedSync", `error syncing pod: ${messageOf(err)}`);
       if (state) state.quiet = "";
     },
+  });
+
+  // --- node-pressure eviction ----------------------------------------------------------------
+
+  const isTerminal = (state: PodState) => {
+    const phase = statuses.getStatus(state.uid)?.phase;
+    return phase === "Succeeded" || phase === "Failed";
+  };
+  const eviction = options.eviction
+    ? createEvictionManager<Pod>({
+        ...options.eviction,
+        clock,
+        logger: log,
+        nodeName: options.nodeName,
+        // The kubelet's active pods: admitted, not terminal, not being killed for good.
+        activePods: () => {
+          const active: Pod[] = [];
+          for (const s of pods.values()) {
+            if (s.valid && !s.removed && !s.evicted && !s.valid.metadata?.deletionTimestamp && !isTerminal(s)) {
+              active.push(s.valid);
+            }
+          }
+          return active;
+        },
+        // TerminatePodAbnormallyAndWait: the pod's worker kills it and reports it Failed/Evicted.
+        evictPod: async (pod, chosen) => {
+          const state = pods.get(pod.metadata?.uid ?? "");
+          if (!state) return;
+          state.evicted = chosen;
+          state.quiet = "";
+          state.abort.abort(); // a pull or hook in flight stops waiting
+          await workers.update(state.uid, true);
+        },
+        podCleanedUp: (pod) => {
+          const rs = relister.snapshot().get(pod.metadata?.uid ?? "");
+          return (
+            !rs ||
+            (!rs.containerStatuses.some((c) => c.state === "running") &&
+              !rs.sandboxStatuses.some((sb) => sb.state === PodSandboxState.SANDBOX_READY))
+          );
+        },
+      })
+    : undefined;
+  eviction?.onEvent((e) => {
+    if (e.involvedObject.kind !== "Pod") return;
+    const state = pods.get(e.involvedObject.uid);
+    if (state?.pod) emit(state.pod, e.type, e.reason, e.message);
   });
 
   /** Nothing changed in the last relist since a sync of this pod that had nothing to do. */
@@ -512,9 +593,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         );
       }
       tick();
+      eviction?.start();
     },
     async stop() {
       running = false;
+      await eviction?.stop();
       eventsAbort.abort();
       sourcesAbort?.abort();
       sourcesAbort = undefined; // a later start() or pass starts them again
@@ -528,6 +611,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     onStatus: (listener) => statuses.onStatus(listener),
     onEvent: (listener) => recorder.onEvent(listener),
     events: (signal) => recorder.events(signal),
+    eviction,
   };
 }
 
