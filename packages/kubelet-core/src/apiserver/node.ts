@@ -313,6 +313,7 @@ export function createNodeStatusReporter(options: NodeStatusReporterOptions): No
   const host = options.host;
   const stopping = new AbortController();
   let runtimeState: RuntimeObservation | undefined;
+  let lastRuntimeName: string | undefined;
   let lastReportAt: number | undefined;
   let loop: Promise<void> | undefined;
 
@@ -350,7 +351,6 @@ export function createNodeStatusReporter(options: NodeStatusReporterOptions): No
       pressure: options.pressure?.() ?? { memory: false, disk: false, pid: false },
     };
   };
-  let lastRuntimeName: string | undefined;
 
   const compute = async (previous: NodeStatus | undefined) => {
     const result = computeNodeStatus(await facts(), previous, options.status);

@@ -7,6 +7,7 @@ import { networkInterfaces, release } from "node:os";
 import { join } from "node:path";
 import type { ImageService } from "@nodekit/cri";
 import { KubeletError } from "../errors.js";
+import { validateNodeIP } from "../nodestatus/addresses.js";
 import { goPlatform } from "../nodestatus/compute-node-status.js";
 import type { MachineFacts, NodeStatusFacts } from "../nodestatus/types.js";
 
@@ -381,6 +382,7 @@ export function nodeStatusFactsOf(
     platform: facts.platform,
     rootfsCapacityBytes: facts.nodeFs.capacityBytes,
     interfaceAddresses: facts.interfaceAddresses,
-    hostAddresses: { defaultRoute: facts.interfaceAddresses },
+    // Without a route table, the usable interface addresses stand for the default route's.
+    hostAddresses: { defaultRoute: facts.interfaceAddresses.filter((a) => validateNodeIP(a) === undefined) },
   };
 }
