@@ -1,0 +1,281 @@
+// nodekit-proxy as a subprocess (the built dist/cli/nodekit-proxy.js, as npx runs it): compile on
+// the example manifests (examples/node-agent/manifests) with an EndpointSlice List as
+// `kubectl get -o json` prints it, a Node and a KubeProxyConfiguration; explain; diff; partial
+// syncs; errors naming file, object and field; exit statuses; colour only when asked.
+
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+const cli = new URL("../dist/cli/nodekit-proxy.js", import.meta.url).pathname;
+const manifests = new URL("../../../examples/node-agent/manifests", import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), "nodekit-proxy-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(args: string[], env: Record<string, string> = {}) {
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first (npm test does)`);
+  const r = spawnSync(process.execPath, [cli, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "", FORCE_COLOR: "", ...env },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const file = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+const sliceList = (ips: string[]) =>
+  JSON.stringify({
+    apiVersion: "v1",
+    kind: "List",
+    items: [
+      {
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: { name: "web-abcde", namespace: "demo", labels: { "kubernetes.io/service-name": "web" } },
+        addressType: "IPv4",
+        endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true }, nodeName: "node-1" })),
+        ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+      },
+    ],
+  });
+const nodeYaml = `apiVersion: v1
+kind: Node
+metadata:
+  name: node-1
+  labels: { kubernetes.io/hostname: node-1 }
+spec:
+  podCIDRs: [10.244.0.0/24]
+status:
+  addresses:
+    - { type: Hostname, address: node-1 }
+    - { type: InternalIP, address: 192.168.77.1 }
+`;
+const configYaml = `apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+clusterCIDR: 10.244.0.0/16
+iptables:
+  masqueradeAll: false
+  masqueradeBit: 14
+nodePortAddresses: null
+`;
+
+describe("nodekit-proxy", () => {
+  const slices2 = file("slices.json", sliceList(["10.244.0.11", "10.244.0.12"]));
+  const node = file("node.yaml", nodeYaml);
+  const config = file("config.yaml", configYaml);
+
+  it("compile: the example manifests, a slice List, a Node and kube-proxy's configuration", () => {
+    const r = run(["compile", "--node", node, "--config", config, manifests, slices2]);
+    expect(r.status, r.stderr).toBe(0);
+    // the NodePort Service demo/web: two endpoints, half each; the cache Service has none
+    const svc = r.stdout.split("\n").filter((l) => l.startsWith("-A KUBE-SVC-"));
+    expect(svc).toHaveLength(3);
+    expect(svc[0]).toContain("! -s 10.244.0.0/16 -j KUBE-MARK-MASQ");
+    expect(svc[1]).toContain(
+      '--comment "demo/web:http -> 10.244.0.11:8080" -m statistic --mode random --probability 0.5000000000',
+    );
+    expect(svc[2]).toContain('--comment "demo/web:http -> 10.244.0.12:8080" -j KUBE-SEP-');
+    expect(r.stdout).toContain(
+      '--comment "demo/cache has no endpoints" -m tcp -p tcp -d 10.96.0.63 --dport 6379 -j REJECT',
+    );
+    expect(r.stdout).toContain("--dport 30080 -j KUBE-EXT-");
+    expect(r.stderr).toContain("skipped 3 objects that are not a Service or EndpointSlice");
+    expect(r.stderr).toContain(`${manifests}/web.yaml (document 1): Pod demo/web-1`);
+    const json = JSON.parse(run(["compile", "--json", "--node", node, "--config", config, manifests, slices2]).stdout);
+    expect(json.results).toHaveLength(1);
+    expect(json.results[0].family).toBe("IPv4");
+    expect(json.results[0].text).toBe(r.stdout);
+    expect(json.skipped).toHaveLength(3);
+  });
+
+  it("compile --partial-from: the partial payload from the objects before to the objects now", () => {
+    const before = join(dir, "before");
+    rmSync(before, { recursive: true, force: true });
+    mkdirSync(before);
+    for (const f of [`${manifests}/web.yaml`, `${manifests}/cache.yaml`, slices2])
+      copyFileSync(f, join(before, f.split("/").pop()!));
+    const slices1 = file("slices-one.json", sliceList(["10.244.0.11"]));
+    const r = run(["compile", "--node", node, "--config", config, "--partial-from", before, manifests, slices1]);
+    expect(r.status, r.stderr).toBe(0);
+    // only demo/web's chains are rewritten; its second endpoint's chain is flushed and deleted
+    expect(r.stdout).toMatch(/^-X KUBE-SEP-/m);
+    expect(r.stdout.split("\n").filter((l) => l.startsWith("-A KUBE-SVC-"))).toHaveLength(2);
+    expect(r.stdout).not.toContain("demo/cache -> ");
+  });
+
+  it("compile: errors name the file, the object and the field (exit 1); bad YAML names file and line (exit 3)", () => {
+    const bad = file(
+      "bad.yaml",
+      `apiVersion: v1\nkind: Service\nmetadata: { name: bad, namespace: demo }\nspec:\n  clusterIP: 10.96.0.99\n  ports: [{ port: 80, protocol: TCPX }]\n`,
+    );
+    const r = run(["compile", bad]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(
+      new RegExp(`^nodekit-proxy compile: ${bad}: Service "demo/bad": spec\\.ports\\[0\\]\\.protocol: `),
+    );
+    const broken = file("broken.yaml", "kind: Service\nmetadata: { name: x\n  bad: [\n");
+    const y = run(["compile", broken]);
+    expect(y.status).toBe(3);
+    expect(y.stderr).toMatch(new RegExp(`^nodekit-proxy: ${broken}: line \\d+: not valid YAML or JSON`));
+    expect(run(["compile", join(dir, "missing.yaml")]).stderr).toContain("missing.yaml: cannot read: ENOENT");
+  });
+
+  it("usage errors exit 2; --mode nftables is not supported yet", () => {
+    const n = run(["compile", "--mode", "nftables", manifests]);
+    expect(n.status).toBe(2);
+    expect(n.stderr).toContain("--mode nftables is not supported yet");
+    expect(run(["frobnicate"]).status).toBe(2);
+    expect(run(["explain", "--rules", "x"]).stderr).toContain("explain needs --from");
+    expect(run(["compile", "--bogus", manifests]).status).toBe(2);
+    expect(run(["--help"]).stdout).toContain("Exit status:");
+  });
+
+  it("explain: text, JSON and Mermaid; a rule it cannot evaluate exits 1", () => {
+    const rules = file("web.rules", run(["compile", "--node", node, "--config", config, manifests, slices2]).stdout);
+    const args = [
+      "explain",
+      "--rules",
+      rules,
+      "--from",
+      "pod",
+      "--src",
+      "10.244.0.13",
+      "--dst",
+      "10.96.0.80",
+      "--port",
+      "80",
+      "--local-ip",
+      "192.168.77.1",
+    ];
+    const t = run(args);
+    expect(t.status, t.stderr).toBe(0);
+    expect(t.stdout).toContain("verdict DNAT to 2 endpoints");
+    expect(t.stdout).toMatch(/10\.244\.0\.11:8080 +50\.0%/);
+    expect(t.stdout).toMatch(/10\.244\.0\.12:8080 +50\.0%/);
+    expect(t.stdout).toContain(`${rules}:`); // rule locations name the file
+    expect(t.stdout).not.toContain("\u001b[");
+    expect(run(args, { FORCE_COLOR: "1" }).stdout).toContain("\u001b[");
+    const j = JSON.parse(run([...args, "--json"]).stdout);
+    expect(j.verdict).toBe("dnat");
+    expect(j.endpoints.map((e: { address: string }) => e.address)).toEqual(["10.244.0.11", "10.244.0.12"]);
+    expect(j.matchedRules[0]).toMatchObject({ table: "nat", chain: "PREROUTING" });
+    const m = run([...args, "--mermaid"]);
+    expect(m.stdout.startsWith("flowchart TD\n")).toBe(true);
+    expect(m.stdout).toContain("DNAT 10.244.0.12:8080");
+    // the NodePort from outside, and the REJECT of a Service without endpoints
+    expect(
+      run([
+        "explain",
+        "--rules",
+        rules,
+        "--from",
+        "outside",
+        "--src",
+        "192.168.77.2",
+        "--dst",
+        "192.168.77.1",
+        "--port",
+        "30080",
+        "--local-ip",
+        "192.168.77.1",
+      ]).stdout,
+    ).toContain("masqueraded");
+    expect(
+      run([
+        "explain",
+        "--rules",
+        rules,
+        "--from",
+        "node",
+        "--src",
+        "192.168.77.1",
+        "--dst",
+        "10.96.0.63",
+        "--port",
+        "6379",
+      ]).stdout,
+    ).toContain("verdict REJECT");
+    const ipset = file(
+      "ipset.rules",
+      "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT\nCOMMIT\n",
+    );
+    const u = run([
+      "explain",
+      "--rules",
+      ipset,
+      "--from",
+      "outside",
+      "--src",
+      "192.168.77.2",
+      "--dst",
+      "10.96.0.1",
+      "--port",
+      "443",
+    ]);
+    expect(u.status).toBe(1);
+    expect(u.stdout).toContain("cannot evaluate: -m set");
+    const badRules = file("bad.rules", "*nat\n-A NOPE -j ACCEPT\nCOMMIT\n");
+    const b = run([
+      "explain",
+      "--rules",
+      badRules,
+      "--from",
+      "node",
+      "--src",
+      "127.0.0.1",
+      "--dst",
+      "127.0.0.1",
+      "--port",
+      "1",
+    ]);
+    expect(b.status).toBe(3);
+    expect(b.stderr).toContain(`${badRules}: line 2: chain NOPE does not exist in table nat`);
+  });
+
+  it("diff: per Service port, exit 1 when they differ, 0 when not; compile --mermaid draws a Service", () => {
+    const a = file("a.rules", run(["compile", "--node", node, "--config", config, manifests, slices2]).stdout);
+    const b = file(
+      "b.rules",
+      run([
+        "compile",
+        "--node",
+        node,
+        "--config",
+        config,
+        manifests,
+        file("s1.json", sliceList(["10.244.0.12", "10.244.0.14"])),
+      ]).stdout,
+    );
+    const d = run(["diff", a, b]);
+    expect(d.status).toBe(1);
+    expect(d.stdout).toContain("~ demo/web:http changed");
+    expect(d.stdout).toContain("- endpoint 10.244.0.11:8080 (cluster) 50.0%");
+    expect(d.stdout).toContain("+ endpoint 10.244.0.14:8080 (cluster) 50.0%");
+    expect(JSON.parse(run(["diff", a, b, "--json"]).stdout).services[0].servicePort).toBe("demo/web:http");
+    const same = run(["diff", a, a]);
+    expect([same.status, same.stdout]).toEqual([0, "no difference\n"]);
+    const m = run([
+      "compile",
+      "--mermaid",
+      "--service",
+      "demo/web:http",
+      "--node",
+      node,
+      "--config",
+      config,
+      manifests,
+      slices2,
+    ]);
+    expect(m.status, m.stderr).toBe(0);
+    expect(m.stdout.startsWith("flowchart LR\n")).toBe(true);
+    expect(m.stdout).toContain("DNAT 10.244.0.11:8080");
+    expect(m.stdout).toContain("p=0.5000");
+  });
+});
