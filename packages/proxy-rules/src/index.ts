@@ -33,6 +33,14 @@ export {
   type RulesetSource,
 } from "./trace/index.js";
 export {
+  diffRulesets,
+  type EndpointWeight,
+  type RulesetDiff,
+  type ServicePortDiff,
+  type ServicePortRules,
+  servicePortRules,
+} from "./diff/index.js";
+export {
   conntrackArgs,
   type ConntrackEntry,
   type ConntrackFilter,
