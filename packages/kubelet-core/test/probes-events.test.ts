@@ -5,6 +5,7 @@ import { Code, CriError } from "@nodekit/cri";
 import { describe, expect, it } from "vitest";
 import type { Pod } from "../src/index.js";
 import { maxProbeRetries } from "../src/index.js";
+import { expandCommand } from "../src/sync/prober.js";
 import { createScenario, type Scenario } from "../src/testing/index.js";
 
 function pod(name: string, container: object): Pod {
@@ -200,5 +201,86 @@ describe("the worker's pauses (pkg/kubelet/prober/worker.go)", () => {
     await s.runFor(3_000);
     expect(sc.calls.slice(before).filter((c) => c.cmd === "alive")).toHaveLength(0);
     expect(s.events.filter((e) => e.message.includes("failed liveness probe"))).toHaveLength(0);
+  });
+});
+
+describe("exec probe commands: $(VAR) from the container's env (ExpandContainerCommandOnlyStatic)", () => {
+  // third_party/forked/golang/expansion/expand_test.go, doExpansionTest's cases, by name.
+  const env = [
+    { name: "VAR_A", value: "A" },
+    { name: "VAR_B", value: "B" },
+    { name: "VAR_C", value: "C" },
+    { name: "VAR_REF", value: "$(VAR_A)" },
+    { name: "VAR_EMPTY", value: "" },
+  ];
+  it.each([
+    ["whole string", "$(VAR_A)", "A"],
+    ["repeat", "$(VAR_A)-$(VAR_A)", "A-A"],
+    ["beginning", "$(VAR_A)-1", "A-1"],
+    ["middle", "___$(VAR_B)___", "___B___"],
+    ["end", "___$(VAR_C)", "___C"],
+    ["compound", "$(VAR_A)_$(VAR_B)_$(VAR_C)", "A_B_C"],
+    ["escape & expand", "$$(VAR_B)_$(VAR_A)", "$(VAR_B)_A"],
+    ["compound escape", "$$(VAR_A)_$$(VAR_B)", "$(VAR_A)_$(VAR_B)"],
+    ["mixed in escapes", "f000-$$VAR_A", "f000-$VAR_A"],
+    ["backslash escape ignored", "foo\\$(VAR_C)bar", "foo\\Cbar"],
+    ["backslash escape ignored (two)", "foo\\\\$(VAR_C)bar", "foo\\\\Cbar"],
+    ["lots of backslashes", "foo\\\\\\\\$(VAR_A)bar", "foo\\\\\\\\Abar"],
+    ["nested var references", "$(VAR_A$(VAR_B))", "$(VAR_A$(VAR_B))"],
+    ["nested var references second type", "$(VAR_A$(VAR_B)", "$(VAR_A$(VAR_B)"],
+    ["value is a reference", "$(VAR_REF)", "$(VAR_A)"],
+    ["value is a reference x 2", "%%$(VAR_REF)--$(VAR_REF)%%", "%%$(VAR_A)--$(VAR_A)%%"],
+    ["empty var", "foo$(VAR_EMPTY)bar", "foobar"],
+    ["unterminated expression", "foo$(VAR_Awhoops!", "foo$(VAR_Awhoops!"],
+    ["expression without operator", "f00__(VAR_A)__", "f00__(VAR_A)__"],
+    ["shell special vars pass through", "$?_boo_$!", "$?_boo_$!"],
+    ["bare operators are ignored", "$VAR_A", "$VAR_A"],
+    ["undefined vars are passed through", "$(VAR_DNE)", "$(VAR_DNE)"],
+    ["multiple (even) operators, var undefined", "$$$$$$(BIG_MONEY)", "$$$(BIG_MONEY)"],
+    ["multiple (even) operators, var defined", "$$$$$$(VAR_A)", "$$$(VAR_A)"],
+    ["multiple (odd) operators, var undefined", "$$$$$$$(GOOD_ODDS)", "$$$$(GOOD_ODDS)"],
+    ["multiple (odd) operators, var defined", "$$$$$$$(VAR_A)", "$$$A"],
+    ["missing open expression", "$VAR_A)", "$VAR_A)"],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell syntax the expansion leaves alone
+    ["shell syntax ignored", "${VAR_A}", "${VAR_A}"],
+    ["trailing incomplete expression not consumed", "$(VAR_B)_______$(A", "B_______$(A"],
+    ["trailing incomplete expression, no content, is not consumed", "$(VAR_C)_______$(", "C_______$("],
+    ["operator at end of input string is preserved", "$(VAR_A)foobarzab$", "Afoobarzab$"],
+    ["shell escaped incomplete expr", "foo-\\$(VAR_A", "foo-\\$(VAR_A"],
+    ["lots of $( in middle", "--$($($($($--", "--$($($($($--"],
+    ["lots of $( in beginning", "$($($($($--foo$(", "$($($($($--foo$("],
+    ["lots of $( at end", "foo0--$($($($(", "foo0--$($($($("],
+    ["escaped operators in variable names are not escaped", "$(foo$$var)", "$(foo$$var)"],
+    ["newline not expanded", "\n", "\n"],
+  ] as const)("%s", (_name, input, expected) => {
+    expect(expandCommand([input], { env })).toEqual([expected]);
+  });
+
+  it("the probe's command reaches ExecSync expanded", async () => {
+    const { s, sc } = setup({
+      env: [{ name: "CHECK_FILE", value: "/tmp/healthy" }],
+      readinessProbe: { exec: { command: ["cat", "$(CHECK_FILE)"] }, periodSeconds: 5 },
+    });
+    await s.runFor(2_000);
+    expect(sc.calls[0]?.cmd).toBe("cat /tmp/healthy");
+  });
+});
+
+describe("a probe's own terminationGracePeriodSeconds", () => {
+  it("a liveness kill stops the container with the probe's grace period, not the pod's", async () => {
+    const { s, sc } = setup({
+      livenessProbe: {
+        exec: { command: ["alive"] },
+        periodSeconds: 1,
+        failureThreshold: 1,
+        terminationGracePeriodSeconds: 3,
+      },
+    });
+    await s.runFor(2_000);
+    s.runtime.clearCalls();
+    sc.set("alive", { exitCode: 1 });
+    await s.runUntil(() => s.runtime.callLog.some((c) => c.method === "StopContainer"), 30_000);
+    const stop = s.runtime.callLog.find((c) => c.method === "StopContainer")?.request as { timeout: bigint };
+    expect(stop.timeout).toBe(3n); // the pod's default would be 30
   });
 });

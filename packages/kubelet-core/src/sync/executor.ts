@@ -70,6 +70,22 @@ export interface ExecutorOptions {
   sandboxConfig?: ((pod: Pod, config: DeepPartial<PodSandboxConfig>) => DeepPartial<PodSandboxConfig>) | undefined;
 }
 
+/**
+ * The kubelet's grace period for a kill by a liveness or startup probe: the probe's own
+ * `terminationGracePeriodSeconds` when set (and the pod is not being deleted), else undefined (the
+ * pod's).
+ */
+function probeGracePeriod(pod: Pod, container: Container | undefined, reason: string): number | undefined {
+  if (pod.metadata?.deletionGracePeriodSeconds !== undefined) return undefined;
+  const probe =
+    reason === "LivenessProbe"
+      ? container?.livenessProbe
+      : reason === "StartupProbe"
+        ? container?.startupProbe
+        : undefined;
+  return probe?.terminationGracePeriodSeconds ?? undefined;
+}
+
 /** The grace period of a pod: the deletion's, else the spec's, else 30 s. */
 export function gracePeriodOf(pod: Pod): number {
   return pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
@@ -284,14 +300,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
         const c = rs.containerStatuses.find((s) => s.id === id)!;
         const list =
           k.kind === "init" ? spec.initContainers : k.kind === "ephemeral" ? spec.ephemeralContainers : spec.containers;
-        await killContainer(
-          pod,
-          c,
-          list?.find((s) => s.name === k.name),
-          k.message,
-          undefined,
-          rs.ips[0],
-        );
+        const killed = list?.find((s) => s.name === k.name);
+        await killContainer(pod, c, killed, k.message, probeGracePeriod(pod, killed, k.reason), rs.ips[0]);
       }
     }
     // Only the newest exited instance of each init container is kept.

@@ -69,7 +69,11 @@ export function createProbeRunner(runtime: RuntimeService): (request: ProbeReque
     if (probe.exec) {
       try {
         const r = await runtime.execSync(
-          { containerId, cmd: probe.exec.command ?? [], timeout: BigInt(Math.trunc(timeoutS)) },
+          {
+            containerId,
+            cmd: expandCommand(probe.exec.command ?? [], container),
+            timeout: BigInt(Math.trunc(timeoutS)),
+          },
           // The kubelet's CRI client waits the runtime's 2 minutes beyond the command's timeout.
           { timeoutMs: timeoutS * 1000 + 120_000 },
         );
@@ -109,6 +113,41 @@ export function createProbeRunner(runtime: RuntimeService): (request: ProbeReque
     }
     throw new Error(`missing probe handler for ${formatPod(pod)}:${container.name}`);
   };
+}
+
+/**
+ * The kubelet's `ExpandContainerCommandOnlyStatic`: `$(NAME)` in an exec probe's command becomes
+ * the value of the container's env var NAME when it has a literal `value`; `$$` is a `$`; any
+ * other reference stays as written.
+ */
+export function expandCommand(command: readonly string[], container: Pick<Container, "env">): string[] {
+  const values = new Map<string, string>();
+  for (const e of container.env ?? []) if (e.value !== undefined) values.set(e.name, e.value);
+  return command.map((word) => {
+    let out = "";
+    for (let i = 0; i < word.length; i++) {
+      const ch = word[i]!;
+      const next = word[i + 1];
+      if (ch !== "$" || next === undefined) {
+        out += ch;
+      } else if (next === "$") {
+        out += "$";
+        i++;
+      } else if (next === "(") {
+        const close = word.indexOf(")", i + 2);
+        if (close < 0) {
+          out += word.slice(i);
+          break;
+        }
+        const name = word.slice(i + 2, close);
+        out += values.get(name) ?? `$(${name})`;
+        i = close;
+      } else {
+        out += ch;
+      }
+    }
+    return out;
+  });
 }
 
 interface Worker {
