@@ -803,7 +803,7 @@ describe("TestNodeAllocatableReservationForScheduling (cm)", () => {
     // Upstream checks each reserved resource that exists; memory is reserved even without memory capacity.
     for (const [k, v] of Object.entries(got)) expect(v).toBe(milli(expected)[k]);
   });
-  const eph = (v: string) => (v ? { "ephemeral-storage": v } : {});
+  const eph = (v: string): Record<string, string> => (v ? { "ephemeral-storage": v } : {});
   it.each([
     [eph("100Mi"), eph("10Gi"), undefined, eph("100Mi")],
     [eph("100Mi"), eph("10Gi"), "100Mi", eph("200Mi")],
