@@ -2,8 +2,8 @@
 // follows crictl (cmd/crictl in kubernetes-sigs/cri-tools): its column names, its tabwriter
 // layout (cells padded to the widest + 3, at least 20), its messages, its JSON (proto3 JSON with
 // default values).
-import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -217,6 +217,26 @@ describe("nodekit-cri against the fake runtime on a socket", () => {
     const both = await cri("logs", "--tail", "1", "--stream", "stdout", ctrId);
     expect([both.code, both.stderr]).toEqual([2, "nodekit-cri logs: --tail and --stream are mutually exclusive\n"]);
 
+    // logs -f: follows the file as it grows, and ends once the container no longer runs.
+    const follower = spawn(process.execPath, [cli, "-r", `unix://${sock}`, "logs", "-f", "--tail", "0", ctrId], {
+      env: { PATH: process.env.PATH, CRI_CONFIG_FILE: emptyConfig },
+    });
+    let followed = "";
+    follower.stdout.on("data", (d: Buffer) => {
+      followed += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => follower.on("exit", (code) => resolve(code)));
+    await new Promise((r) => setTimeout(r, 500));
+    appendFileSync(join(dir, "logs", "app/0.log"), "2026-01-02T03:04:08Z stdout F later\n");
+    for (let i = 0; i < 100 && !followed.includes("later"); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(followed).toBe("later\n");
+    await fake.stopContainer({ containerId: ctrId, timeout: 0n });
+    expect(await exited).toBe(0);
+    await fake.removeContainer({ containerId: ctrId });
+    const again = await cri("create", podId, join(dir, "ctr.yaml"), join(dir, "pod.json"));
+    const ctrId2 = again.stdout.trim();
+    await cri("start", ctrId2);
+
     // stats: the fake reports zero usage, so only -a shows the container (crictl skips idle ones).
     const stats = await cri("stats", "-a", "-s", "0");
     expect(stats.stdout.split("\n")[0]?.split(/ {2,}/)).toEqual([
@@ -229,7 +249,7 @@ describe("nodekit-cri against the fake runtime on a socket", () => {
       "SWAP",
     ]);
     expect(stats.stdout.split("\n")[1]?.split(/ {2,}/)).toEqual([
-      ctrId.slice(0, 13),
+      ctrId2.slice(0, 13),
       "app",
       "0.00",
       "0B",
@@ -237,17 +257,17 @@ describe("nodekit-cri against the fake runtime on a socket", () => {
       "0",
       "0B",
     ]);
-    expect(JSON.parse((await cri("stats", "-o", "json")).stdout).stats[0].attributes.id).toBe(ctrId);
+    expect(JSON.parse((await cri("stats", "-o", "json")).stdout).stats[0].attributes.id).toBe(ctrId2);
 
     // rm refuses a running container without -f; stop, then rm.
-    const refused = await cri("rm", ctrId);
+    const refused = await cri("rm", ctrId2);
     expect([refused.code, refused.stderr]).toEqual([
       1,
-      `nodekit-cri rm: container "${ctrId}" is running, please stop it first\n`,
+      `nodekit-cri rm: container "${ctrId2}" is running, please stop it first\n`,
     ]);
-    expect(await cri("stop", "-t", "0", ctrId)).toEqual({ code: 0, stdout: `${ctrId}\n`, stderr: "" });
-    expect(JSON.parse((await cri("inspect", ctrId)).stdout).status.state).toBe("CONTAINER_EXITED");
-    expect((await cri("rm", ctrId)).stdout).toBe(`${ctrId}\n`);
+    expect(await cri("stop", "-t", "0", ctrId2)).toEqual({ code: 0, stdout: `${ctrId2}\n`, stderr: "" });
+    expect(JSON.parse((await cri("inspect", ctrId2)).stdout).status.state).toBe("CONTAINER_EXITED");
+    expect((await cri("rm", ctrId2)).stdout).toBe(`${ctrId2}\n`);
     expect((await cri("ps", "-aq")).stdout).toBe("");
 
     // rmp refuses a ready pod without -f; stopp, then rmp.

@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { createImageClient, createRuntimeClient, type ImageClient, type RuntimeClient } from "../../client.js";
 import { parseEndpoint } from "../../endpoint.js";
+import { protoJson } from "./proto-json.js";
 import { DEFAULT_RUNTIME_ENDPOINTS, type Settings } from "./settings.js";
 
 /** Exit codes of nodekit-cri. */
@@ -93,11 +94,11 @@ export function createCommandContext(io: CliIo, settings: Settings): CommandCont
     warn,
     endpoint,
     runtime() {
-      runtime ??= createRuntimeClient(endpoint(), { timeoutMs: settings.timeoutMs });
+      runtime ??= traced(createRuntimeClient(endpoint(), { timeoutMs: settings.timeoutMs }), settings.debug, io);
       return runtime;
     },
     image() {
-      image ??= createImageClient(imageEndpoint(), { timeoutMs: settings.timeoutMs });
+      image ??= traced(createImageClient(imageEndpoint(), { timeoutMs: settings.timeoutMs }), settings.debug, io);
       return image;
     },
     close() {
@@ -119,4 +120,34 @@ function checked(ep: string): string {
     throw new CliError(`cannot reach the runtime at ${ep}: no socket at ${socketPath}`, Exit.unreachable);
   }
   return ep;
+}
+
+/** With --debug, each unary call's request and response on stderr, as crictl's -D logs them. */
+function traced<T extends object>(client: T, debug: boolean, io: CliIo): T {
+  if (!debug) return client;
+  const show = (value: unknown) => JSON.stringify(protoJson(value, "container"));
+  return new Proxy(client, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver) as unknown;
+      if (typeof value !== "function" || typeof key !== "string" || key === "close") return value;
+      const rpc = key.charAt(0).toUpperCase() + key.slice(1);
+      return (request: unknown, options?: unknown) => {
+        io.stderr.write(`DEBU: ${rpc}Request: ${show(request ?? {})}\n`);
+        const result = (value as (r: unknown, o?: unknown) => unknown).call(target, request, options);
+        if (result instanceof Promise) {
+          return result.then(
+            (res: unknown) => {
+              io.stderr.write(`DEBU: ${rpc}Response: ${show(res)}\n`);
+              return res;
+            },
+            (err: unknown) => {
+              io.stderr.write(`DEBU: ${rpc}Response: error: ${(err as Error).message}\n`);
+              throw err;
+            },
+          );
+        }
+        return result;
+      };
+    },
+  });
 }

@@ -1,0 +1,194 @@
+// Installs the packages as a user does, and uses them: packs every published package, installs
+// the tarballs into fresh ESM, CommonJS and strict-TypeScript (module nodenext) projects, each once
+// with @kubernetes/client-node 1.x and once with 2.x, and runs a small program per package there
+// (the TypeScript projects are type-checked, the JavaScript ones run).
+//
+//   node test/packaging/check-packages.mjs        (Node.js 22+, after npm run build; CI runs it)
+//
+// Needs the npm registry (or a warm npm cache) for the packages' own dependencies. Prints one line
+// per project and exits non-zero when any fails.
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const PACKAGES = ["cri", "kubelet-core", "proxy-rules"];
+const CLIENT_NODE = { "1.x": "1.3.0", "2.x": "2.0.1" };
+if (Number(process.versions.node.split(".")[0]) < 22) {
+  // client-node 2.x needs Node.js 22 or newer (its undici does)
+  console.log(`FAIL run this check with Node.js 22 or newer (this is ${process.version}): client-node 2.x needs it`);
+  process.exit(1);
+}
+const work = mkdtempSync(join(tmpdir(), "nodekit-packaging-"));
+
+function run(cmd, args, cwd) {
+  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} (in ${cwd}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+// the tarballs
+const tarballs = join(work, "tarballs");
+mkdirSync(tarballs);
+for (const p of PACKAGES) run("npm", ["pack", "--silent", "--pack-destination", tarballs], join(root, "packages", p));
+const files = readdirSync(tarballs).map((f) => join(tarballs, f));
+
+const program = {
+  // ESM: every package through its entry points, the CRI over a real socket
+  esm: `
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createCriServer, createRuntimeClient, isNotFound } from "@nodekit/cri";
+import { createFakeRuntime } from "@nodekit/cri/testing";
+import { createScenario } from "@nodekit/kubelet-core/testing";
+import { toV1PodStatus } from "@nodekit/kubelet-core/apiserver";
+import { compileIptables, createProxier } from "@nodekit/proxy-rules";
+
+const endpoint = "unix://" + join(mkdtempSync(join(tmpdir(), "nk-")), "cri.sock");
+const fake = createFakeRuntime();
+const server = createCriServer({ runtime: fake, image: fake });
+await server.listen(endpoint);
+const runtime = createRuntimeClient(endpoint);
+const { runtimeName } = await runtime.version({});
+const missing = await runtime.podSandboxStatus({ podSandboxId: "nope" }).catch((e) => e);
+runtime.close();
+await server.close();
+
+const s = createScenario({ pods: [{ metadata: { name: "web", namespace: "default", uid: "web-1" },
+  spec: { containers: [{ name: "app", image: "busybox", command: ["sleep", "60"] }] } }] });
+await s.runUntil(() => s.status("web")?.phase === "Running");
+const v1 = toV1PodStatus(s.status("web"));
+
+const input = { services: [{ metadata: { namespace: "default", name: "web" },
+    spec: { clusterIP: "10.96.0.10", ports: [{ port: 80 }] } }],
+  endpointSlices: [], node: { name: "n" } };
+const text = compileIptables(input).ipv4.text;
+const proxier = createProxier({ mode: "iptables" });
+proxier.sync(input);
+proxier.applied();
+console.log(runtimeName, isNotFound(missing), v1.phase, v1.startTime instanceof Date, text.includes("has no endpoints"));
+`,
+  // CommonJS: the same through require()
+  cjs: `
+const { mkdtempSync } = require("node:fs");
+const { tmpdir } = require("node:os");
+const { join } = require("node:path");
+const { createCriServer, createRuntimeClient, isNotFound } = require("@nodekit/cri");
+const { createFakeRuntime } = require("@nodekit/cri/testing");
+const { createScenario } = require("@nodekit/kubelet-core/testing");
+const { toV1PodStatus } = require("@nodekit/kubelet-core/apiserver");
+const { compileIptables, createProxier } = require("@nodekit/proxy-rules");
+
+(async () => {
+  const endpoint = "unix://" + join(mkdtempSync(join(tmpdir(), "nk-")), "cri.sock");
+  const fake = createFakeRuntime();
+  const server = createCriServer({ runtime: fake, image: fake });
+  await server.listen(endpoint);
+  const runtime = createRuntimeClient(endpoint);
+  const { runtimeName } = await runtime.version({});
+  const missing = await runtime.podSandboxStatus({ podSandboxId: "nope" }).catch((e) => e);
+  runtime.close();
+  await server.close();
+  const s = createScenario({ pods: [{ metadata: { name: "web", namespace: "default", uid: "web-1" },
+    spec: { containers: [{ name: "app", image: "busybox", command: ["sleep", "60"] }] } }] });
+  await s.runUntil(() => s.status("web")?.phase === "Running");
+  const v1 = toV1PodStatus(s.status("web"));
+  const input = { services: [{ metadata: { namespace: "default", name: "web" },
+      spec: { clusterIP: "10.96.0.10", ports: [{ port: 80 }] } }],
+    endpointSlices: [], node: { name: "n" } };
+  const text = compileIptables(input).ipv4.text;
+  const proxier = createProxier({ mode: "iptables" });
+  proxier.sync(input);
+  proxier.applied();
+  console.log(runtimeName, isNotFound(missing), v1.phase, v1.startTime instanceof Date, text.includes("has no endpoints"));
+})().catch((e) => { console.error(e); process.exit(1); });
+`,
+  // strict TypeScript: client-node's objects go into the packages' types and back
+  ts: `
+import type { V1EndpointSlice, V1Pod, V1PodStatus, V1Service } from "@kubernetes/client-node";
+import { createRuntimeClient, type DeepPartial, isNotFound, type PodSandboxConfig, type RuntimeService } from "@nodekit/cri";
+import { createFakeRuntime } from "@nodekit/cri/testing";
+import { computePodActions, type Pod } from "@nodekit/kubelet-core";
+import { toV1PodStatus } from "@nodekit/kubelet-core/apiserver";
+import { createScenario } from "@nodekit/kubelet-core/testing";
+import { compileIptables, type EndpointSlice, type Service } from "@nodekit/proxy-rules";
+
+export async function check(v1pod: V1Pod, v1svc: V1Service, v1slice: V1EndpointSlice): Promise<V1PodStatus | undefined> {
+  const pod: Pod = v1pod;
+  const services: Service[] = [v1svc];
+  const endpointSlices: EndpointSlice[] = [v1slice];
+  const runtime: RuntimeService = createFakeRuntime();
+  const client: RuntimeService = createRuntimeClient("unix:///run/x.sock");
+  const config: DeepPartial<PodSandboxConfig> = { metadata: { name: pod.metadata?.name ?? "" } };
+  void config; void client; void runtime; void computePodActions;
+  const err: unknown = await client.version({}).catch((e: unknown) => e);
+  if (isNotFound(err)) console.log(err.code);
+  const text: string | undefined = compileIptables({ services, endpointSlices, node: { name: "n" } }).ipv4?.text;
+  void text;
+  const s = createScenario({ pods: [pod] });
+  const status = s.status("web");
+  return status ? toV1PodStatus(status) : undefined;
+}
+`,
+};
+const EXPECTED = "nodekit-fake true Running true true";
+
+const manifest = (kind, clientNode) =>
+  JSON.stringify({
+    name: `check-${kind}`,
+    private: true,
+    version: "0.0.0",
+    ...(kind === "cjs" ? {} : { type: "module" }),
+    dependencies: { "@kubernetes/client-node": clientNode },
+  });
+
+let failures = 0;
+for (const [label, version] of Object.entries(CLIENT_NODE)) {
+  for (const kind of ["esm", "cjs", "ts"]) {
+    const dir = join(work, `${kind}-client-node-${label}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, "package.json"), manifest(kind, version));
+    try {
+      // (client-node 1.x's own types need @types/ws, as for any user of it under TypeScript)
+      const extra = kind === "ts" ? ["typescript@6.0.3", "@types/node@22", "@types/ws@8"] : [];
+      run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--silent", ...files, ...extra], dir);
+      if (kind === "ts") {
+        writeFileSync(join(dir, "main.ts"), program.ts);
+        writeFileSync(
+          join(dir, "tsconfig.json"),
+          JSON.stringify({
+            compilerOptions: {
+              module: "nodenext",
+              moduleResolution: "nodenext",
+              target: "es2022",
+              strict: true,
+              exactOptionalPropertyTypes: true,
+              noUncheckedIndexedAccess: true,
+              verbatimModuleSyntax: true,
+              noEmit: true,
+              types: ["node"],
+            },
+            files: ["main.ts"],
+          }),
+        );
+        run(join(dir, "node_modules/.bin/tsc"), ["-p", "tsconfig.json"], dir);
+        console.log(`ok   ${kind} client-node ${label}: type-checks (strict, nodenext)`);
+      } else {
+        const file = kind === "esm" ? "main.mjs" : "main.cjs";
+        writeFileSync(join(dir, file), program[kind]);
+        const out = execFileSync(process.execPath, [file], { cwd: dir, encoding: "utf8" }).trim();
+        if (out !== EXPECTED) throw new Error(`printed ${JSON.stringify(out)}, expected ${JSON.stringify(EXPECTED)}`);
+        console.log(`ok   ${kind} client-node ${label}: ${out}`);
+      }
+    } catch (err) {
+      failures++;
+      console.log(`FAIL ${kind} client-node ${label}: ${String(err.message ?? err).slice(0, 4000)}`);
+    }
+  }
+}
+if (failures === 0) rmSync(work, { recursive: true, force: true });
+else console.log(`(projects left in ${work})`);
+process.exitCode = failures === 0 ? 0 : 1;
