@@ -545,6 +545,11 @@ describe("TestNodeAddress_NoCloudProvider", () => {
 });
 
 describe("TestDaemonEndpoints", () => {
+  it("empty daemon endpoints", () => {
+    expect(computeNodeStatus(facts(), undefined, opts({ kubeletPort: 0 })).status.daemonEndpoints).toEqual({
+      kubeletEndpoint: { Port: 0 },
+    });
+  });
   it("daemon endpoints with specific port", () => {
     expect(computeNodeStatus(facts(), undefined, opts({ kubeletPort: 5678 })).status.daemonEndpoints).toEqual({
       kubeletEndpoint: { Port: 5678 },

@@ -38,7 +38,8 @@ export interface NodeAgentOptions extends Omit<ReconcilerOptions, "sources" | "s
   /**
    * Report the Node's status as the kubelet does ({@link createNodeStatusReporter}): computed from
    * the host facts, the runtime and the pressure every `updateFrequencyMs` (10 s), written when it
-   * changed or every `reportFrequencyMs` (5 min). Without it the Node keeps the status it was
+   * changed or every `reportFrequencyMs` (5 min); the pressure conditions come from the
+   * reconciler's eviction manager when `eviction` is set. Without it the Node keeps the status it was
    * registered with from `node` (addresses, capacity) and only its Lease is renewed.
    */
   nodeStatus?: NodeAgentStatusOptions | undefined;
@@ -162,7 +163,10 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
         clock,
         logger: log,
         host: options.nodeStatus.host,
-        pressure: options.nodeStatus.pressure,
+        // The reconciler's eviction manager (when `eviction` is configured) unless told otherwise.
+        pressure:
+          options.nodeStatus.pressure ??
+          (() => reconciler.eviction?.pressure() ?? { memory: false, disk: false, pid: false }),
         updateFrequencyMs: options.nodeStatus.updateFrequencyMs,
         reportFrequencyMs: options.nodeStatus.reportFrequencyMs,
         onEvent: options.nodeStatus.onEvent,
