@@ -396,6 +396,7 @@ describe("nodekit-cri against the fake runtime on a socket", () => {
     expect((await cri("runp", join(dir, "absent.json"))).stderr).toBe(
       `nodekit-cri runp: config at ${join(dir, "absent.json")} not found\n`,
     );
+    expect(await run(["--version"])).toEqual({ code: 0, stdout: "nodekit-cri version 0.1.0\n", stderr: "" });
     const help = await run(["--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("Exit status: 0 success; 1 the runtime refused a call");

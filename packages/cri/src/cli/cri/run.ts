@@ -98,11 +98,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return Exit.usage;
   }
   const name = rest[0];
+  if (global.version && name === undefined) {
+    io.stdout.write(`nodekit-cri version ${packageVersion()}\n`);
+    return Exit.ok;
+  }
   if (global.help || name === "help" || name === undefined) {
-    if (name === undefined && !global.help) {
-      io.stderr.write(usageText());
-      return Exit.usage;
-    }
     const target = name === "help" ? rest[1] : undefined;
     const c = target ? commands.find((x) => x.name === (aliases[target] ?? target)) : undefined;
     io.stdout.write(c ? commandUsage(c) : usageText());
@@ -195,6 +195,19 @@ function report(
   }
   io.stderr.write(`nodekit-cri ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
   return Exit.failed;
+}
+
+/** The version of @nodekit/cri, from its package.json (dist/cli/ → ../../package.json). */
+function packageVersion(): string {
+  for (const rel of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "@nodekit/cri" && pkg.version) return pkg.version;
+    } catch {
+      // try the next place
+    }
+  }
+  return "unknown";
 }
 
 function takesValue(arg: string | undefined): boolean {
