@@ -31,12 +31,17 @@ export const protobufFileName = "runtime/v1/api.proto";
  * Written for nodekit. Every service, RPC, message, field number, field name
  * and enum value matches the upstream cri-api schema (v0.37), so the wire and
  * JSON encodings are identical; `../shared/tools/cri-proto-compat` checks it.
- * Comments here are short pointers; the semantics are those of the CRI.
+ * Every element has a one-line description of nodekit's own (carried into the
+ * generated TypeScript and the API reference); the semantics are those of the CRI.
  */
 
+/** Transport protocol of a port mapping. */
 export enum Protocol {
+  /** TCP - TCP. */
   TCP = 0,
+  /** UDP - UDP. */
   UDP = 1,
+  /** SCTP - SCTP. */
   SCTP = 2,
   UNRECOGNIZED = -1,
 }
@@ -73,9 +78,13 @@ export function protocolToJSON(object: Protocol): string {
   }
 }
 
+/** How mount events propagate between the host and a container's mount. */
 export enum MountPropagation {
+  /** PROPAGATION_PRIVATE - No propagation either way (rprivate). */
   PROPAGATION_PRIVATE = 0,
+  /** PROPAGATION_HOST_TO_CONTAINER - Host mounts appear in the container, not back (rslave). */
   PROPAGATION_HOST_TO_CONTAINER = 1,
+  /** PROPAGATION_BIDIRECTIONAL - Mounts propagate both ways (rshared). */
   PROPAGATION_BIDIRECTIONAL = 2,
   UNRECOGNIZED = -1,
 }
@@ -112,10 +121,15 @@ export function mountPropagationToJSON(object: MountPropagation): string {
   }
 }
 
+/** Which namespace a container or sandbox uses for one namespace kind. */
 export enum NamespaceMode {
+  /** POD - The pod's namespace, shared by its containers. */
   POD = 0,
+  /** CONTAINER - A namespace of the container's own. */
   CONTAINER = 1,
+  /** NODE - The node's (host) namespace. */
   NODE = 2,
+  /** TARGET - The namespace of the container named by `target_id`. */
   TARGET = 3,
   UNRECOGNIZED = -1,
 }
@@ -157,8 +171,11 @@ export function namespaceModeToJSON(object: NamespaceMode): string {
   }
 }
 
+/** How supplemental groups of a container's processes are computed. */
 export enum SupplementalGroupsPolicy {
+  /** Merge - Groups from the image's /etc/group for the user, merged with the given ones. */
   Merge = 0,
+  /** Strict - Only the groups given in the request. */
   Strict = 1,
   UNRECOGNIZED = -1,
 }
@@ -190,8 +207,11 @@ export function supplementalGroupsPolicyToJSON(object: SupplementalGroupsPolicy)
   }
 }
 
+/** State of a sandbox. */
 export enum PodSandboxState {
+  /** SANDBOX_READY - Running and ready for containers. */
   SANDBOX_READY = 0,
+  /** SANDBOX_NOTREADY - Stopped, or not (yet) usable. */
   SANDBOX_NOTREADY = 1,
   UNRECOGNIZED = -1,
 }
@@ -223,72 +243,139 @@ export function podSandboxStateToJSON(object: PodSandboxState): string {
   }
 }
 
+/** A signal that stops a container. */
 export enum Signal {
+  /** SIGNAL_RUNTIME_DEFAULT - The image's stop signal, else SIGTERM. */
   SIGNAL_RUNTIME_DEFAULT = 0,
+  /** SIGNAL_SIGABRT - SIGABRT. */
   SIGNAL_SIGABRT = 1,
+  /** SIGNAL_SIGALRM - SIGALRM. */
   SIGNAL_SIGALRM = 2,
+  /** SIGNAL_SIGBUS - SIGBUS. */
   SIGNAL_SIGBUS = 3,
+  /** SIGNAL_SIGCHLD - SIGCHLD. */
   SIGNAL_SIGCHLD = 4,
+  /** SIGNAL_SIGCLD - SIGCLD. */
   SIGNAL_SIGCLD = 5,
+  /** SIGNAL_SIGCONT - SIGCONT. */
   SIGNAL_SIGCONT = 6,
+  /** SIGNAL_SIGFPE - SIGFPE. */
   SIGNAL_SIGFPE = 7,
+  /** SIGNAL_SIGHUP - SIGHUP. */
   SIGNAL_SIGHUP = 8,
+  /** SIGNAL_SIGILL - SIGILL. */
   SIGNAL_SIGILL = 9,
+  /** SIGNAL_SIGINT - SIGINT. */
   SIGNAL_SIGINT = 10,
+  /** SIGNAL_SIGIO - SIGIO. */
   SIGNAL_SIGIO = 11,
+  /** SIGNAL_SIGIOT - SIGIOT. */
   SIGNAL_SIGIOT = 12,
+  /** SIGNAL_SIGKILL - SIGKILL. */
   SIGNAL_SIGKILL = 13,
+  /** SIGNAL_SIGPIPE - SIGPIPE. */
   SIGNAL_SIGPIPE = 14,
+  /** SIGNAL_SIGPOLL - SIGPOLL. */
   SIGNAL_SIGPOLL = 15,
+  /** SIGNAL_SIGPROF - SIGPROF. */
   SIGNAL_SIGPROF = 16,
+  /** SIGNAL_SIGPWR - SIGPWR. */
   SIGNAL_SIGPWR = 17,
+  /** SIGNAL_SIGQUIT - SIGQUIT. */
   SIGNAL_SIGQUIT = 18,
+  /** SIGNAL_SIGSEGV - SIGSEGV. */
   SIGNAL_SIGSEGV = 19,
+  /** SIGNAL_SIGSTKFLT - SIGSTKFLT. */
   SIGNAL_SIGSTKFLT = 20,
+  /** SIGNAL_SIGSTOP - SIGSTOP. */
   SIGNAL_SIGSTOP = 21,
+  /** SIGNAL_SIGSYS - SIGSYS. */
   SIGNAL_SIGSYS = 22,
+  /** SIGNAL_SIGTERM - SIGTERM. */
   SIGNAL_SIGTERM = 23,
+  /** SIGNAL_SIGTRAP - SIGTRAP. */
   SIGNAL_SIGTRAP = 24,
+  /** SIGNAL_SIGTSTP - SIGTSTP. */
   SIGNAL_SIGTSTP = 25,
+  /** SIGNAL_SIGTTIN - SIGTTIN. */
   SIGNAL_SIGTTIN = 26,
+  /** SIGNAL_SIGTTOU - SIGTTOU. */
   SIGNAL_SIGTTOU = 27,
+  /** SIGNAL_SIGURG - SIGURG. */
   SIGNAL_SIGURG = 28,
+  /** SIGNAL_SIGUSR1 - SIGUSR1. */
   SIGNAL_SIGUSR1 = 29,
+  /** SIGNAL_SIGUSR2 - SIGUSR2. */
   SIGNAL_SIGUSR2 = 30,
+  /** SIGNAL_SIGVTALRM - SIGVTALRM. */
   SIGNAL_SIGVTALRM = 31,
+  /** SIGNAL_SIGWINCH - SIGWINCH. */
   SIGNAL_SIGWINCH = 32,
+  /** SIGNAL_SIGXCPU - SIGXCPU. */
   SIGNAL_SIGXCPU = 33,
+  /** SIGNAL_SIGXFSZ - SIGXFSZ. */
   SIGNAL_SIGXFSZ = 34,
+  /** SIGNAL_SIGRTMIN - SIGRTMIN. */
   SIGNAL_SIGRTMIN = 35,
+  /** SIGNAL_SIGRTMINPLUS1 - SIGRTMIN+1. */
   SIGNAL_SIGRTMINPLUS1 = 36,
+  /** SIGNAL_SIGRTMINPLUS2 - SIGRTMIN+2. */
   SIGNAL_SIGRTMINPLUS2 = 37,
+  /** SIGNAL_SIGRTMINPLUS3 - SIGRTMIN+3. */
   SIGNAL_SIGRTMINPLUS3 = 38,
+  /** SIGNAL_SIGRTMINPLUS4 - SIGRTMIN+4. */
   SIGNAL_SIGRTMINPLUS4 = 39,
+  /** SIGNAL_SIGRTMINPLUS5 - SIGRTMIN+5. */
   SIGNAL_SIGRTMINPLUS5 = 40,
+  /** SIGNAL_SIGRTMINPLUS6 - SIGRTMIN+6. */
   SIGNAL_SIGRTMINPLUS6 = 41,
+  /** SIGNAL_SIGRTMINPLUS7 - SIGRTMIN+7. */
   SIGNAL_SIGRTMINPLUS7 = 42,
+  /** SIGNAL_SIGRTMINPLUS8 - SIGRTMIN+8. */
   SIGNAL_SIGRTMINPLUS8 = 43,
+  /** SIGNAL_SIGRTMINPLUS9 - SIGRTMIN+9. */
   SIGNAL_SIGRTMINPLUS9 = 44,
+  /** SIGNAL_SIGRTMINPLUS10 - SIGRTMIN+10. */
   SIGNAL_SIGRTMINPLUS10 = 45,
+  /** SIGNAL_SIGRTMINPLUS11 - SIGRTMIN+11. */
   SIGNAL_SIGRTMINPLUS11 = 46,
+  /** SIGNAL_SIGRTMINPLUS12 - SIGRTMIN+12. */
   SIGNAL_SIGRTMINPLUS12 = 47,
+  /** SIGNAL_SIGRTMINPLUS13 - SIGRTMIN+13. */
   SIGNAL_SIGRTMINPLUS13 = 48,
+  /** SIGNAL_SIGRTMINPLUS14 - SIGRTMIN+14. */
   SIGNAL_SIGRTMINPLUS14 = 49,
+  /** SIGNAL_SIGRTMINPLUS15 - SIGRTMIN+15. */
   SIGNAL_SIGRTMINPLUS15 = 50,
+  /** SIGNAL_SIGRTMAXMINUS14 - SIGRTMAX-14. */
   SIGNAL_SIGRTMAXMINUS14 = 51,
+  /** SIGNAL_SIGRTMAXMINUS13 - SIGRTMAX-13. */
   SIGNAL_SIGRTMAXMINUS13 = 52,
+  /** SIGNAL_SIGRTMAXMINUS12 - SIGRTMAX-12. */
   SIGNAL_SIGRTMAXMINUS12 = 53,
+  /** SIGNAL_SIGRTMAXMINUS11 - SIGRTMAX-11. */
   SIGNAL_SIGRTMAXMINUS11 = 54,
+  /** SIGNAL_SIGRTMAXMINUS10 - SIGRTMAX-10. */
   SIGNAL_SIGRTMAXMINUS10 = 55,
+  /** SIGNAL_SIGRTMAXMINUS9 - SIGRTMAX-9. */
   SIGNAL_SIGRTMAXMINUS9 = 56,
+  /** SIGNAL_SIGRTMAXMINUS8 - SIGRTMAX-8. */
   SIGNAL_SIGRTMAXMINUS8 = 57,
+  /** SIGNAL_SIGRTMAXMINUS7 - SIGRTMAX-7. */
   SIGNAL_SIGRTMAXMINUS7 = 58,
+  /** SIGNAL_SIGRTMAXMINUS6 - SIGRTMAX-6. */
   SIGNAL_SIGRTMAXMINUS6 = 59,
+  /** SIGNAL_SIGRTMAXMINUS5 - SIGRTMAX-5. */
   SIGNAL_SIGRTMAXMINUS5 = 60,
+  /** SIGNAL_SIGRTMAXMINUS4 - SIGRTMAX-4. */
   SIGNAL_SIGRTMAXMINUS4 = 61,
+  /** SIGNAL_SIGRTMAXMINUS3 - SIGRTMAX-3. */
   SIGNAL_SIGRTMAXMINUS3 = 62,
+  /** SIGNAL_SIGRTMAXMINUS2 - SIGRTMAX-2. */
   SIGNAL_SIGRTMAXMINUS2 = 63,
+  /** SIGNAL_SIGRTMAXMINUS1 - SIGRTMAX-1. */
   SIGNAL_SIGRTMAXMINUS1 = 64,
+  /** SIGNAL_SIGRTMAX - SIGRTMAX. */
   SIGNAL_SIGRTMAX = 65,
   UNRECOGNIZED = -1,
 }
@@ -640,10 +727,15 @@ export function signalToJSON(object: Signal): string {
   }
 }
 
+/** State of a container. */
 export enum ContainerState {
+  /** CONTAINER_CREATED - Created, not started. */
   CONTAINER_CREATED = 0,
+  /** CONTAINER_RUNNING - Running. */
   CONTAINER_RUNNING = 1,
+  /** CONTAINER_EXITED - Exited. */
   CONTAINER_EXITED = 2,
+  /** CONTAINER_UNKNOWN - The runtime cannot tell. */
   CONTAINER_UNKNOWN = 3,
   UNRECOGNIZED = -1,
 }
@@ -685,10 +777,15 @@ export function containerStateToJSON(object: ContainerState): string {
   }
 }
 
+/** Kind of container event. */
 export enum ContainerEventType {
+  /** CONTAINER_CREATED_EVENT - A container was created. */
   CONTAINER_CREATED_EVENT = 0,
+  /** CONTAINER_STARTED_EVENT - A container started. */
   CONTAINER_STARTED_EVENT = 1,
+  /** CONTAINER_STOPPED_EVENT - A container stopped. */
   CONTAINER_STOPPED_EVENT = 2,
+  /** CONTAINER_DELETED_EVENT - A container was removed. */
   CONTAINER_DELETED_EVENT = 3,
   UNRECOGNIZED = -1,
 }
@@ -730,8 +827,11 @@ export function containerEventTypeToJSON(object: ContainerEventType): string {
   }
 }
 
+/** Kind of metric. */
 export enum MetricType {
+  /** COUNTER - A cumulative value that only grows. */
   COUNTER = 0,
+  /** GAUGE - A value that goes up and down. */
   GAUGE = 1,
   UNRECOGNIZED = -1,
 }
@@ -763,8 +863,11 @@ export function metricTypeToJSON(object: MetricType): string {
   }
 }
 
+/** How cgroups are managed. */
 export enum CgroupDriver {
+  /** SYSTEMD - Through systemd (slices). */
   SYSTEMD = 0,
+  /** CGROUPFS - By writing cgroupfs directly. */
   CGROUPFS = 1,
   UNRECOGNIZED = -1,
 }
@@ -796,93 +899,171 @@ export function cgroupDriverToJSON(object: CgroupDriver): string {
   }
 }
 
+/** Asks for the runtime's name and version. */
 export interface VersionRequest {
+  /** The CRI version the kubelet speaks (informational; e.g. "v1"). */
   version: string;
 }
 
+/** The runtime's identity and the CRI version it serves. */
 export interface VersionResponse {
+  /** Version of the runtime's own API (historically "0.1.0"). */
   version: string;
+  /** Name of the runtime, e.g. "containerd" or "cri-o". */
   runtimeName: string;
+  /** Version of the runtime, e.g. "1.7.20". */
   runtimeVersion: string;
+  /** CRI version the runtime serves, "v1" for this API. */
   runtimeApiVersion: string;
 }
 
+/** The resolv.conf a sandbox gets. */
 export interface DNSConfig {
+  /** Name server addresses, in order. */
   servers: string[];
+  /** Search domains, in order. */
   searches: string[];
+  /** resolv.conf options such as "ndots:5". */
   options: string[];
 }
 
+/** A container port published on the host (a pod's hostPort). */
 export interface PortMapping {
+  /** Protocol of the port. */
   protocol: Protocol;
+  /** Port inside the sandbox. */
   containerPort: number;
+  /** Port on the node; 0 when none is published. */
   hostPort: number;
+  /** Node address to bind; empty for all addresses. */
   hostIp: string;
 }
 
+/** A mount of a host path (or an image) into a container. */
 export interface Mount {
+  /** Absolute path of the mount inside the container. */
   containerPath: string;
+  /** Path on the host to mount; unused when `image` is set. */
   hostPath: string;
+  /** The mount is read-only. */
   readonly: boolean;
+  /** Relabel the content for the container's SELinux label. */
   selinuxRelabel: boolean;
+  /** Mount propagation mode. */
   propagation: MountPropagation;
+  /** User ID mappings of an idmapped mount. */
   uidMappings: IDMapping[];
+  /** Group ID mappings of an idmapped mount. */
   gidMappings: IDMapping[];
+  /** Make every submount read-only too (needs `readonly`). */
   recursiveReadOnly: boolean;
-  image?: ImageSpec | undefined;
+  /** An image to mount instead of a host path (image volumes). */
+  image?:
+    | ImageSpec
+    | undefined;
+  /** Subdirectory of the image volume to mount. */
   imageSubPath: string;
+  /** Extra mount options passed to the runtime. */
   mountOptions: string[];
 }
 
+/** A range of IDs mapped from the host into a user namespace. */
 export interface IDMapping {
+  /** First ID of the range on the host. */
   hostId: number;
+  /** First ID of the range inside the container. */
   containerId: number;
+  /** Number of IDs in the range. */
   length: number;
 }
 
+/** The user namespace of a pod and its ID mappings. */
 export interface UserNamespace {
+  /** POD for a user namespace of the pod's own, NODE for the host's. */
   mode: NamespaceMode;
+  /** User ID mappings (only with mode POD). */
   uids: IDMapping[];
+  /** Group ID mappings (only with mode POD). */
   gids: IDMapping[];
 }
 
+/** The namespaces a sandbox or container runs in. */
 export interface NamespaceOption {
+  /** Network namespace mode (POD or NODE). */
   network: NamespaceMode;
+  /** PID namespace mode (CONTAINER, POD, NODE or TARGET). */
   pid: NamespaceMode;
+  /** IPC namespace mode (POD or NODE). */
   ipc: NamespaceMode;
+  /** Container whose PID namespace to join when `pid` is TARGET. */
   targetId: string;
+  /** User namespace of the pod; unset for the host's. */
   usernsOptions?: UserNamespace | undefined;
 }
 
+/** An optional int64 (set means present, even when 0). */
 export interface Int64Value {
+  /** The value. */
   value: bigint;
 }
 
+/** Security settings of a Linux sandbox and its infra process. */
 export interface LinuxSandboxSecurityContext {
-  namespaceOptions?: NamespaceOption | undefined;
-  selinuxOptions?: SELinuxOption | undefined;
-  runAsUser?: Int64Value | undefined;
-  runAsGroup?: Int64Value | undefined;
+  /** Namespaces of the sandbox. */
+  namespaceOptions?:
+    | NamespaceOption
+    | undefined;
+  /** SELinux label of the sandbox. */
+  selinuxOptions?:
+    | SELinuxOption
+    | undefined;
+  /** UID of the sandbox process. */
+  runAsUser?:
+    | Int64Value
+    | undefined;
+  /** GID of the sandbox process. */
+  runAsGroup?:
+    | Int64Value
+    | undefined;
+  /** The sandbox's root filesystem is read-only. */
   readonlyRootfs: boolean;
+  /** Extra groups of the sandbox process. */
   supplementalGroups: bigint[];
+  /** How the supplemental groups are computed. */
   supplementalGroupsPolicy: SupplementalGroupsPolicy;
+  /** The sandbox may hold privileged containers. */
   privileged: boolean;
-  seccomp?: SecurityProfile | undefined;
+  /** Seccomp profile of the sandbox. */
+  seccomp?:
+    | SecurityProfile
+    | undefined;
+  /** AppArmor profile of the sandbox. */
   apparmor?:
     | SecurityProfile
     | undefined;
-  /** @deprecated */
+  /**
+   * Deprecated: use `seccomp`.
+   *
+   * @deprecated
+   */
   seccompProfilePath: string;
 }
 
+/** A seccomp or AppArmor profile. */
 export interface SecurityProfile {
+  /** Kind of profile. */
   profileType: SecurityProfile_ProfileType;
+  /** Path or name of the node-local profile (profile type Localhost). */
   localhostRef: string;
 }
 
+/** Kind of profile. */
 export enum SecurityProfile_ProfileType {
+  /** RuntimeDefault - The runtime's default profile. */
   RuntimeDefault = 0,
+  /** Unconfined - No profile. */
   Unconfined = 1,
+  /** Localhost - A profile stored on the node, named by `localhost_ref`. */
   Localhost = 2,
   UNRECOGNIZED = -1,
 }
@@ -919,11 +1100,21 @@ export function securityProfile_ProfileTypeToJSON(object: SecurityProfile_Profil
   }
 }
 
+/** Linux settings of a sandbox. */
 export interface LinuxPodSandboxConfig {
+  /** Parent cgroup of the pod (e.g. kubepods-burstable-pod<uid>.slice). */
   cgroupParent: string;
-  securityContext?: LinuxSandboxSecurityContext | undefined;
+  /** Security settings of the sandbox. */
+  securityContext?:
+    | LinuxSandboxSecurityContext
+    | undefined;
+  /** Namespaced sysctls to set in the sandbox. */
   sysctls: { [key: string]: string };
-  overhead?: LinuxContainerResources | undefined;
+  /** Resources the sandbox itself consumes (pod overhead). */
+  overhead?:
+    | LinuxContainerResources
+    | undefined;
+  /** Sum of the resources of the pod's containers. */
   resources?: LinuxContainerResources | undefined;
 }
 
@@ -932,22 +1123,43 @@ export interface LinuxPodSandboxConfig_SysctlsEntry {
   value: string;
 }
 
+/** Identity of the pod a sandbox belongs to. */
 export interface PodSandboxMetadata {
+  /** Pod name. */
   name: string;
+  /** Pod UID. */
   uid: string;
+  /** Pod namespace. */
   namespace: string;
+  /** How many sandboxes were created for the pod before this one. */
   attempt: number;
 }
 
+/** Everything needed to create a pod sandbox. */
 export interface PodSandboxConfig {
-  metadata?: PodSandboxMetadata | undefined;
+  /** Pod identity; name, uid and namespace are required. */
+  metadata?:
+    | PodSandboxMetadata
+    | undefined;
+  /** Hostname of the sandbox; empty for the node's when on host network. */
   hostname: string;
+  /** Directory under which container log paths are relative. */
   logDirectory: string;
-  dnsConfig?: DNSConfig | undefined;
+  /** DNS settings of the sandbox. */
+  dnsConfig?:
+    | DNSConfig
+    | undefined;
+  /** Ports published on the node. */
   portMappings: PortMapping[];
+  /** Labels to select the sandbox by (the kubelet sets its own). */
   labels: { [key: string]: string };
+  /** Arbitrary metadata stored with the sandbox; may configure the runtime. */
   annotations: { [key: string]: string };
-  linux?: LinuxPodSandboxConfig | undefined;
+  /** Linux settings. */
+  linux?:
+    | LinuxPodSandboxConfig
+    | undefined;
+  /** Windows settings. */
   windows?: WindowsPodSandboxConfig | undefined;
 }
 
@@ -961,60 +1173,101 @@ export interface PodSandboxConfig_AnnotationsEntry {
   value: string;
 }
 
+/** Creates and starts a sandbox. */
 export interface RunPodSandboxRequest {
-  config?: PodSandboxConfig | undefined;
+  /** The sandbox to create. */
+  config?:
+    | PodSandboxConfig
+    | undefined;
+  /** Runtime handler (RuntimeClass) to use; empty for the default. */
   runtimeHandler: string;
 }
 
+/** The sandbox created. */
 export interface RunPodSandboxResponse {
+  /** ID of the new sandbox. */
   podSandboxId: string;
 }
 
+/** Stops a sandbox. */
 export interface StopPodSandboxRequest {
+  /** ID of the sandbox. */
   podSandboxId: string;
 }
 
+/** Empty. */
 export interface StopPodSandboxResponse {
 }
 
+/** Removes a sandbox and its containers. */
 export interface RemovePodSandboxRequest {
+  /** ID of the sandbox. */
   podSandboxId: string;
 }
 
+/** Empty. */
 export interface RemovePodSandboxResponse {
 }
 
+/** Asks for the status of one sandbox. */
 export interface PodSandboxStatusRequest {
+  /** ID of the sandbox. */
   podSandboxId: string;
+  /** Also return runtime-specific details in `info`. */
   verbose: boolean;
 }
 
+/** One IP address of a pod. */
 export interface PodIP {
+  /** The address. */
   ip: string;
 }
 
+/** The network addresses of a sandbox. */
 export interface PodSandboxNetworkStatus {
+  /** Primary IP address. */
   ip: string;
+  /** Further addresses (the other IP family of a dual-stack pod). */
   additionalIps: PodIP[];
 }
 
+/** Namespaces of a sandbox, as reported in its status. */
 export interface Namespace {
+  /** Namespace modes in use. */
   options?: NamespaceOption | undefined;
 }
 
+/** Linux part of a sandbox status. */
 export interface LinuxPodSandboxStatus {
+  /** Namespaces of the sandbox. */
   namespaces?: Namespace | undefined;
 }
 
+/** Status of a sandbox. */
 export interface PodSandboxStatus {
+  /** ID of the sandbox. */
   id: string;
-  metadata?: PodSandboxMetadata | undefined;
+  /** Pod identity it was created with. */
+  metadata?:
+    | PodSandboxMetadata
+    | undefined;
+  /** Current state. */
   state: PodSandboxState;
+  /** Creation time in nanoseconds since the Unix epoch. */
   createdAt: bigint;
-  network?: PodSandboxNetworkStatus | undefined;
-  linux?: LinuxPodSandboxStatus | undefined;
+  /** Network addresses; unset on host network. */
+  network?:
+    | PodSandboxNetworkStatus
+    | undefined;
+  /** Linux details. */
+  linux?:
+    | LinuxPodSandboxStatus
+    | undefined;
+  /** Labels it was created with. */
   labels: { [key: string]: string };
+  /** Annotations it was created with. */
   annotations: { [key: string]: string };
+  /** Runtime handler it runs with. */
   runtimeHandler: string;
 }
 
@@ -1028,10 +1281,17 @@ export interface PodSandboxStatus_AnnotationsEntry {
   value: string;
 }
 
+/** Status of a sandbox, and optionally of its containers. */
 export interface PodSandboxStatusResponse {
-  status?: PodSandboxStatus | undefined;
+  /** The sandbox status (required). */
+  status?:
+    | PodSandboxStatus
+    | undefined;
+  /** Runtime-specific details (with `verbose`), values as JSON text. */
   info: { [key: string]: string };
+  /** Statuses of its containers (evented PLEG runtimes). */
   containersStatuses: ContainerStatus[];
+  /** When the status was taken, nanoseconds since the epoch. */
   timestamp: bigint;
 }
 
@@ -1040,13 +1300,21 @@ export interface PodSandboxStatusResponse_InfoEntry {
   value: string;
 }
 
+/** A sandbox state used as an optional filter value. */
 export interface PodSandboxStateValue {
+  /** The state. */
   state: PodSandboxState;
 }
 
+/** Criteria to list sandboxes by; all set criteria must match. */
 export interface PodSandboxFilter {
+  /** Sandbox ID (the runtime may match a prefix). */
   id: string;
-  state?: PodSandboxStateValue | undefined;
+  /** Sandbox state. */
+  state?:
+    | PodSandboxStateValue
+    | undefined;
+  /** Labels the sandbox must have, with these values. */
   labelSelector: { [key: string]: string };
 }
 
@@ -1055,17 +1323,29 @@ export interface PodSandboxFilter_LabelSelectorEntry {
   value: string;
 }
 
+/** Lists sandboxes. */
 export interface ListPodSandboxRequest {
+  /** Criteria; unset lists all. */
   filter?: PodSandboxFilter | undefined;
 }
 
+/** A sandbox as listed. */
 export interface PodSandbox {
+  /** ID of the sandbox. */
   id: string;
-  metadata?: PodSandboxMetadata | undefined;
+  /** Pod identity. */
+  metadata?:
+    | PodSandboxMetadata
+    | undefined;
+  /** Current state. */
   state: PodSandboxState;
+  /** Creation time in nanoseconds since the Unix epoch. */
   createdAt: bigint;
+  /** Labels. */
   labels: { [key: string]: string };
+  /** Annotations. */
   annotations: { [key: string]: string };
+  /** Runtime handler it runs with. */
   runtimeHandler: string;
 }
 
@@ -1079,28 +1359,41 @@ export interface PodSandbox_AnnotationsEntry {
   value: string;
 }
 
+/** Sandboxes that matched. */
 export interface ListPodSandboxResponse {
+  /** The sandboxes. */
   items: PodSandbox[];
 }
 
+/** Lists sandboxes as a stream of pages. */
 export interface StreamPodSandboxesRequest {
+  /** Criteria; unset lists all. */
   filter?: PodSandboxFilter | undefined;
 }
 
+/** One page of sandboxes. */
 export interface StreamPodSandboxesResponse {
+  /** The sandboxes of this page. */
   podSandboxes: PodSandbox[];
 }
 
+/** Asks for the resource usage of one sandbox. */
 export interface PodSandboxStatsRequest {
+  /** ID of the sandbox. */
   podSandboxId: string;
 }
 
+/** Resource usage of one sandbox. */
 export interface PodSandboxStatsResponse {
+  /** The usage. */
   stats?: PodSandboxStats | undefined;
 }
 
+/** Criteria to list sandbox stats by. */
 export interface PodSandboxStatsFilter {
+  /** Sandbox ID. */
   id: string;
+  /** Labels the sandbox must have. */
   labelSelector: { [key: string]: string };
 }
 
@@ -1109,26 +1402,41 @@ export interface PodSandboxStatsFilter_LabelSelectorEntry {
   value: string;
 }
 
+/** Lists sandbox resource usage. */
 export interface ListPodSandboxStatsRequest {
+  /** Criteria; unset lists all. */
   filter?: PodSandboxStatsFilter | undefined;
 }
 
+/** Usage of the sandboxes that matched. */
 export interface ListPodSandboxStatsResponse {
+  /** One entry per sandbox. */
   stats: PodSandboxStats[];
 }
 
+/** Lists sandbox resource usage as a stream of pages. */
 export interface StreamPodSandboxStatsRequest {
+  /** Criteria; unset lists all. */
   filter?: PodSandboxStatsFilter | undefined;
 }
 
+/** One page of sandbox usage. */
 export interface StreamPodSandboxStatsResponse {
+  /** The entries of this page. */
   podSandboxStats: PodSandboxStats[];
 }
 
+/** Identity of a sandbox in its stats. */
 export interface PodSandboxAttributes {
+  /** ID of the sandbox. */
   id: string;
-  metadata?: PodSandboxMetadata | undefined;
+  /** Pod identity. */
+  metadata?:
+    | PodSandboxMetadata
+    | undefined;
+  /** Labels. */
   labels: { [key: string]: string };
+  /** Annotations. */
   annotations: { [key: string]: string };
 }
 
@@ -1142,72 +1450,157 @@ export interface PodSandboxAttributes_AnnotationsEntry {
   value: string;
 }
 
+/** Resource usage of a sandbox. */
 export interface PodSandboxStats {
-  attributes?: PodSandboxAttributes | undefined;
-  linux?: LinuxPodSandboxStats | undefined;
+  /** Which sandbox. */
+  attributes?:
+    | PodSandboxAttributes
+    | undefined;
+  /** Usage on Linux. */
+  linux?:
+    | LinuxPodSandboxStats
+    | undefined;
+  /** Usage on Windows. */
   windows?: WindowsPodSandboxStats | undefined;
 }
 
+/** Resource usage of a Linux sandbox (its cgroup). */
 export interface LinuxPodSandboxStats {
-  cpu?: CpuUsage | undefined;
-  memory?: MemoryUsage | undefined;
-  network?: NetworkUsage | undefined;
-  process?: ProcessUsage | undefined;
+  /** CPU usage. */
+  cpu?:
+    | CpuUsage
+    | undefined;
+  /** Memory usage. */
+  memory?:
+    | MemoryUsage
+    | undefined;
+  /** Network usage. */
+  network?:
+    | NetworkUsage
+    | undefined;
+  /** Process count. */
+  process?:
+    | ProcessUsage
+    | undefined;
+  /** Usage of each of its containers. */
   containers: ContainerStats[];
+  /** IO pressure. */
   io?: IoUsage | undefined;
 }
 
+/** Resource usage of a Windows sandbox. */
 export interface WindowsPodSandboxStats {
-  cpu?: WindowsCpuUsage | undefined;
-  memory?: WindowsMemoryUsage | undefined;
-  network?: WindowsNetworkUsage | undefined;
-  process?: WindowsProcessUsage | undefined;
+  /** CPU usage. */
+  cpu?:
+    | WindowsCpuUsage
+    | undefined;
+  /** Memory usage. */
+  memory?:
+    | WindowsMemoryUsage
+    | undefined;
+  /** Network usage. */
+  network?:
+    | WindowsNetworkUsage
+    | undefined;
+  /** Process count. */
+  process?:
+    | WindowsProcessUsage
+    | undefined;
+  /** Usage of each of its containers. */
   containers: WindowsContainerStats[];
 }
 
+/** Network usage of a sandbox. */
 export interface NetworkUsage {
+  /** When it was sampled, nanoseconds since the epoch. */
   timestamp: bigint;
-  defaultInterface?: NetworkInterfaceUsage | undefined;
+  /** Usage of the default interface (eth0). */
+  defaultInterface?:
+    | NetworkInterfaceUsage
+    | undefined;
+  /** Usage of the other interfaces. */
   interfaces: NetworkInterfaceUsage[];
 }
 
+/** Network usage of a Windows sandbox. */
 export interface WindowsNetworkUsage {
+  /** When it was sampled, nanoseconds since the epoch. */
   timestamp: bigint;
-  defaultInterface?: WindowsNetworkInterfaceUsage | undefined;
+  /** Usage of the default interface. */
+  defaultInterface?:
+    | WindowsNetworkInterfaceUsage
+    | undefined;
+  /** Usage of the other interfaces. */
   interfaces: WindowsNetworkInterfaceUsage[];
 }
 
+/** Counters of one network interface. */
 export interface NetworkInterfaceUsage {
+  /** Interface name. */
   name: string;
-  rxBytes?: UInt64Value | undefined;
-  rxErrors?: UInt64Value | undefined;
-  txBytes?: UInt64Value | undefined;
+  /** Bytes received, cumulative. */
+  rxBytes?:
+    | UInt64Value
+    | undefined;
+  /** Receive errors, cumulative. */
+  rxErrors?:
+    | UInt64Value
+    | undefined;
+  /** Bytes sent, cumulative. */
+  txBytes?:
+    | UInt64Value
+    | undefined;
+  /** Transmit errors, cumulative. */
   txErrors?: UInt64Value | undefined;
 }
 
+/** Counters of one Windows network interface. */
 export interface WindowsNetworkInterfaceUsage {
+  /** Interface name. */
   name: string;
-  rxBytes?: UInt64Value | undefined;
-  rxPacketsDropped?: UInt64Value | undefined;
-  txBytes?: UInt64Value | undefined;
+  /** Bytes received, cumulative. */
+  rxBytes?:
+    | UInt64Value
+    | undefined;
+  /** Received packets dropped, cumulative. */
+  rxPacketsDropped?:
+    | UInt64Value
+    | undefined;
+  /** Bytes sent, cumulative. */
+  txBytes?:
+    | UInt64Value
+    | undefined;
+  /** Sent packets dropped, cumulative. */
   txPacketsDropped?: UInt64Value | undefined;
 }
 
+/** Process count of a sandbox. */
 export interface ProcessUsage {
+  /** When it was sampled, nanoseconds since the epoch. */
   timestamp: bigint;
+  /** Number of processes. */
   processCount?: UInt64Value | undefined;
 }
 
+/** Process count of a Windows sandbox. */
 export interface WindowsProcessUsage {
+  /** When it was sampled, nanoseconds since the epoch. */
   timestamp: bigint;
+  /** Number of processes. */
   processCount?: UInt64Value | undefined;
 }
 
+/** Names an image, in a request or a status. */
 export interface ImageSpec {
+  /** Image reference: a name with tag or digest, or an image ID. */
   image: string;
+  /** Annotations that may steer the runtime (e.g. the platform). */
   annotations: { [key: string]: string };
+  /** The image as the pod spec wrote it, before resolution. */
   userSpecifiedImage: string;
+  /** Runtime handler the image is for (per-handler image stores). */
   runtimeHandler: string;
+  /** Resolved reference the runtime uses for the image (set in statuses). */
   imageRef: string;
 }
 
@@ -1216,21 +1609,35 @@ export interface ImageSpec_AnnotationsEntry {
   value: string;
 }
 
+/** An environment variable. */
 export interface KeyValue {
+  /** Variable name. */
   key: string;
+  /** Variable value, as bytes. */
   value: Buffer;
 }
 
+/** Linux resource limits of a container (or of a pod's cgroup). */
 export interface LinuxContainerResources {
+  /** CFS period in microseconds (cpu.cfs_period_us); 0 for the default. */
   cpuPeriod: bigint;
+  /** CFS quota in microseconds per period; 0 or -1 for no limit. */
   cpuQuota: bigint;
+  /** Relative CPU weight (cpu.shares; converted to cpu.weight on cgroup v2). */
   cpuShares: bigint;
+  /** Memory limit in bytes; 0 for none. */
   memoryLimitInBytes: bigint;
+  /** oom_score_adj of the container's processes (-1000 to 1000). */
   oomScoreAdj: bigint;
+  /** CPUs the container may run on, as a cpuset list ("0-3,6"). */
   cpusetCpus: string;
+  /** Memory nodes the container may use, as a cpuset list. */
   cpusetMems: string;
+  /** Hugepage limits, one per page size. */
   hugepageLimits: HugepageLimit[];
+  /** cgroup v2 files to write, by file name ("memory.high": "…"). */
   unified: { [key: string]: string };
+  /** Memory plus swap limit in bytes; 0 for the default. */
   memorySwapLimitInBytes: bigint;
 }
 
@@ -1239,132 +1646,253 @@ export interface LinuxContainerResources_UnifiedEntry {
   value: string;
 }
 
+/** A hugepage limit for one page size. */
 export interface HugepageLimit {
+  /** Page size as the cgroup file names it, e.g. "2MB" or "1GB". */
   pageSize: string;
+  /** Limit in bytes. */
   limit: bigint;
 }
 
+/** An SELinux label. */
 export interface SELinuxOption {
+  /** SELinux user. */
   user: string;
+  /** SELinux role. */
   role: string;
+  /** SELinux type. */
   type: string;
+  /** SELinux level (MLS/MCS range). */
   level: string;
 }
 
+/** Linux capabilities to add to or drop from a container. */
 export interface Capability {
+  /** Capabilities to add (names without CAP_; "ALL" for every one). */
   addCapabilities: string[];
+  /** Capabilities to drop ("ALL" for every one). */
   dropCapabilities: string[];
+  /** Capabilities to add to the ambient set. */
   addAmbientCapabilities: string[];
 }
 
+/** Security settings of a Linux container. */
 export interface LinuxContainerSecurityContext {
-  capabilities?: Capability | undefined;
+  /** Capabilities to add and drop. */
+  capabilities?:
+    | Capability
+    | undefined;
+  /** Run privileged (all capabilities and devices, no confinement). */
   privileged: boolean;
-  namespaceOptions?: NamespaceOption | undefined;
-  selinuxOptions?: SELinuxOption | undefined;
-  runAsUser?: Int64Value | undefined;
-  runAsGroup?: Int64Value | undefined;
+  /** Namespaces of the container. */
+  namespaceOptions?:
+    | NamespaceOption
+    | undefined;
+  /** SELinux label of the container. */
+  selinuxOptions?:
+    | SELinuxOption
+    | undefined;
+  /** UID to run as; unset for the image's user. */
+  runAsUser?:
+    | Int64Value
+    | undefined;
+  /** GID to run as (needs a user). */
+  runAsGroup?:
+    | Int64Value
+    | undefined;
+  /** User name to run as, resolved in the image. */
   runAsUsername: string;
+  /** The root filesystem is read-only. */
   readonlyRootfs: boolean;
+  /** Extra groups of the container's first process. */
   supplementalGroups: bigint[];
+  /** How the supplemental groups are computed. */
   supplementalGroupsPolicy: SupplementalGroupsPolicy;
+  /** Set no_new_privs (processes cannot gain privileges). */
   noNewPrivs: boolean;
+  /** Paths to hide from the container. */
   maskedPaths: string[];
+  /** Paths to make read-only in the container. */
   readonlyPaths: string[];
-  seccomp?: SecurityProfile | undefined;
+  /** Seccomp profile. */
+  seccomp?:
+    | SecurityProfile
+    | undefined;
+  /** AppArmor profile. */
   apparmor?:
     | SecurityProfile
     | undefined;
-  /** @deprecated */
+  /**
+   * Deprecated: use `apparmor`.
+   *
+   * @deprecated
+   */
   apparmorProfile: string;
-  /** @deprecated */
+  /**
+   * Deprecated: use `seccomp`.
+   *
+   * @deprecated
+   */
   seccompProfilePath: string;
 }
 
+/** Linux settings of a container. */
 export interface LinuxContainerConfig {
-  resources?: LinuxContainerResources | undefined;
+  /** Resource limits. */
+  resources?:
+    | LinuxContainerResources
+    | undefined;
+  /** Security settings. */
   securityContext?: LinuxContainerSecurityContext | undefined;
 }
 
+/** The user a Linux container's first process runs as. */
 export interface LinuxContainerUser {
+  /** User ID. */
   uid: bigint;
+  /** Primary group ID. */
   gid: bigint;
+  /** Supplemental group IDs. */
   supplementalGroups: bigint[];
 }
 
+/** Namespaces of a Windows sandbox. */
 export interface WindowsNamespaceOption {
+  /** Network namespace mode. */
   network: NamespaceMode;
 }
 
+/** Security settings of a Windows sandbox. */
 export interface WindowsSandboxSecurityContext {
+  /** User name to run as. */
   runAsUsername: string;
+  /** Group managed service account credential spec (JSON). */
   credentialSpec: string;
+  /** A HostProcess pod (runs on the host). */
   hostProcess: boolean;
+  /** Namespaces of the sandbox. */
   namespaceOptions?: WindowsNamespaceOption | undefined;
 }
 
+/** Windows settings of a sandbox. */
 export interface WindowsPodSandboxConfig {
+  /** Security settings. */
   securityContext?: WindowsSandboxSecurityContext | undefined;
 }
 
+/** Security settings of a Windows container. */
 export interface WindowsContainerSecurityContext {
+  /** User name to run as. */
   runAsUsername: string;
+  /** Group managed service account credential spec (JSON). */
   credentialSpec: string;
+  /** A HostProcess container. */
   hostProcess: boolean;
 }
 
+/** Windows settings of a container. */
 export interface WindowsContainerConfig {
-  resources?: WindowsContainerResources | undefined;
+  /** Resource limits. */
+  resources?:
+    | WindowsContainerResources
+    | undefined;
+  /** Security settings. */
   securityContext?: WindowsContainerSecurityContext | undefined;
 }
 
+/** Windows resource limits of a container. */
 export interface WindowsContainerResources {
+  /** Relative CPU weight (1 to 10000). */
   cpuShares: bigint;
+  /** Number of CPUs usable. */
   cpuCount: bigint;
+  /** CPU cycles usable, in 1/10000ths of the CPUs. */
   cpuMaximum: bigint;
+  /** Memory limit in bytes. */
   memoryLimitInBytes: bigint;
+  /** Size of the root filesystem in bytes. */
   rootfsSizeInBytes: bigint;
+  /** CPU groups and masks the container may run on. */
   affinityCpus: WindowsCpuGroupAffinity[];
 }
 
+/** CPUs of one Windows processor group. */
 export interface WindowsCpuGroupAffinity {
+  /** Bit mask of the CPUs in the group. */
   cpuMask: bigint;
+  /** Processor group number. */
   cpuGroup: number;
 }
 
+/** Identity of a container within its pod. */
 export interface ContainerMetadata {
+  /** Container name from the pod spec. */
   name: string;
+  /** Restart count: how many containers of this name ran in the sandbox before. */
   attempt: number;
 }
 
+/** A host device made available in a container. */
 export interface Device {
+  /** Path of the device in the container. */
   containerPath: string;
+  /** Path of the device on the host. */
   hostPath: string;
+  /** cgroup device permissions: any of r, w, m. */
   permissions: string;
 }
 
+/** A device named by the Container Device Interface. */
 export interface CDIDevice {
+  /** Fully qualified CDI name, e.g. "vendor.com/gpu=0". */
   name: string;
 }
 
+/** Everything needed to create a container. */
 export interface ContainerConfig {
-  metadata?: ContainerMetadata | undefined;
-  image?: ImageSpec | undefined;
+  /** Container identity; name is required. */
+  metadata?:
+    | ContainerMetadata
+    | undefined;
+  /** Image to run (required). */
+  image?:
+    | ImageSpec
+    | undefined;
+  /** Entrypoint; empty for the image's. */
   command: string[];
+  /** Arguments; empty for the image's. */
   args: string[];
+  /** Working directory; empty for the image's. */
   workingDir: string;
+  /** Environment variables. */
   envs: KeyValue[];
+  /** Mounts. */
   mounts: Mount[];
+  /** Host devices. */
   devices: Device[];
+  /** Labels to select the container by (the kubelet sets its own). */
   labels: { [key: string]: string };
+  /** Arbitrary metadata stored with the container. */
   annotations: { [key: string]: string };
+  /** Log file path, relative to the sandbox's log directory. */
   logPath: string;
+  /** Keep a stdin open for attach. */
   stdin: boolean;
+  /** Close stdin after the first attach ends. */
   stdinOnce: boolean;
+  /** Allocate a terminal. */
   tty: boolean;
-  linux?: LinuxContainerConfig | undefined;
-  windows?: WindowsContainerConfig | undefined;
+  /** Linux settings. */
+  linux?:
+    | LinuxContainerConfig
+    | undefined;
+  /** Windows settings. */
+  windows?:
+    | WindowsContainerConfig
+    | undefined;
+  /** CDI devices to inject. */
   CDIDevices: CDIDevice[];
+  /** Signal that stops the container; default: the image's, else SIGTERM. */
   stopSignal: Signal;
 }
 
@@ -1378,46 +1906,73 @@ export interface ContainerConfig_AnnotationsEntry {
   value: string;
 }
 
+/** Creates a container in a sandbox. */
 export interface CreateContainerRequest {
+  /** Sandbox to create it in. */
   podSandboxId: string;
-  config?: ContainerConfig | undefined;
+  /** The container to create. */
+  config?:
+    | ContainerConfig
+    | undefined;
+  /** The sandbox's own config, for context. */
   sandboxConfig?: PodSandboxConfig | undefined;
 }
 
+/** The container created. */
 export interface CreateContainerResponse {
+  /** ID of the new container. */
   containerId: string;
 }
 
+/** Starts a created container. */
 export interface StartContainerRequest {
+  /** ID of the container. */
   containerId: string;
 }
 
+/** Empty. */
 export interface StartContainerResponse {
 }
 
+/** Stops a container. */
 export interface StopContainerRequest {
+  /** ID of the container. */
   containerId: string;
+  /** Seconds to wait after the stop signal before killing; 0 kills at once. */
   timeout: bigint;
 }
 
+/** Empty. */
 export interface StopContainerResponse {
 }
 
+/** Removes a container. */
 export interface RemoveContainerRequest {
+  /** ID of the container. */
   containerId: string;
 }
 
+/** Empty. */
 export interface RemoveContainerResponse {
 }
 
+/** A container state used as an optional filter value. */
 export interface ContainerStateValue {
+  /** The state. */
   state: ContainerState;
 }
 
+/** Criteria to list containers by; all set criteria must match. */
 export interface ContainerFilter {
+  /** Container ID (the runtime may match a prefix). */
   id: string;
-  state?: ContainerStateValue | undefined;
+  /** Container state. */
+  state?:
+    | ContainerStateValue
+    | undefined;
+  /** Sandbox the container belongs to. */
   podSandboxId: string;
+  /** Labels the container must have, with these values. */
   labelSelector: { [key: string]: string };
 }
 
@@ -1426,20 +1981,37 @@ export interface ContainerFilter_LabelSelectorEntry {
   value: string;
 }
 
+/** Lists containers. */
 export interface ListContainersRequest {
+  /** Criteria; unset lists all. */
   filter?: ContainerFilter | undefined;
 }
 
+/** A container as listed. */
 export interface Container {
+  /** ID of the container. */
   id: string;
+  /** ID of its sandbox. */
   podSandboxId: string;
-  metadata?: ContainerMetadata | undefined;
-  image?: ImageSpec | undefined;
+  /** Container identity. */
+  metadata?:
+    | ContainerMetadata
+    | undefined;
+  /** Image as requested. */
+  image?:
+    | ImageSpec
+    | undefined;
+  /** Resolved image (digest or ID) the container runs. */
   imageRef: string;
+  /** Current state. */
   state: ContainerState;
+  /** Creation time in nanoseconds since the Unix epoch. */
   createdAt: bigint;
+  /** Labels. */
   labels: { [key: string]: string };
+  /** Annotations. */
   annotations: { [key: string]: string };
+  /** ID of the image the container runs. */
   imageId: string;
 }
 
@@ -1453,42 +2025,79 @@ export interface Container_AnnotationsEntry {
   value: string;
 }
 
+/** Containers that matched. */
 export interface ListContainersResponse {
+  /** The containers. */
   containers: Container[];
 }
 
+/** Lists containers as a stream of pages. */
 export interface StreamContainersRequest {
+  /** Criteria; unset lists all. */
   filter?: ContainerFilter | undefined;
 }
 
+/** One page of containers. */
 export interface StreamContainersResponse {
+  /** The containers of this page. */
   containers: Container[];
 }
 
+/** Asks for the status of one container. */
 export interface ContainerStatusRequest {
+  /** ID of the container. */
   containerId: string;
+  /** Also return runtime-specific details in `info`. */
   verbose: boolean;
 }
 
+/** Status of a container. */
 export interface ContainerStatus {
+  /** ID of the container. */
   id: string;
-  metadata?: ContainerMetadata | undefined;
+  /** Container identity. */
+  metadata?:
+    | ContainerMetadata
+    | undefined;
+  /** Current state. */
   state: ContainerState;
+  /** Creation time, nanoseconds since the epoch. */
   createdAt: bigint;
+  /** Start time, nanoseconds since the epoch; 0 if never started. */
   startedAt: bigint;
+  /** Exit time, nanoseconds since the epoch; 0 if still running. */
   finishedAt: bigint;
+  /** Exit code; meaningful once exited. */
   exitCode: number;
-  image?: ImageSpec | undefined;
+  /** Image as requested. */
+  image?:
+    | ImageSpec
+    | undefined;
+  /** Resolved image (digest or ID) the container runs. */
   imageRef: string;
+  /** Short reason for the state, e.g. "OOMKilled", "Completed", "Error". */
   reason: string;
+  /** Human-readable details of the state. */
   message: string;
+  /** Labels. */
   labels: { [key: string]: string };
+  /** Annotations. */
   annotations: { [key: string]: string };
+  /** Mounts of the container. */
   mounts: Mount[];
+  /** Absolute path of the log file. */
   logPath: string;
-  resources?: ContainerResources | undefined;
+  /** Resource limits in effect. */
+  resources?:
+    | ContainerResources
+    | undefined;
+  /** ID of the image the container runs. */
   imageId: string;
-  user?: ContainerUser | undefined;
+  /** User the first process runs as. */
+  user?:
+    | ContainerUser
+    | undefined;
+  /** Signal that stops it. */
   stopSignal: Signal;
 }
 
@@ -1502,8 +2111,13 @@ export interface ContainerStatus_AnnotationsEntry {
   value: string;
 }
 
+/** Status of a container. */
 export interface ContainerStatusResponse {
-  status?: ContainerStatus | undefined;
+  /** The status (required). */
+  status?:
+    | ContainerStatus
+    | undefined;
+  /** Runtime-specific details (with `verbose`), values as JSON text. */
   info: { [key: string]: string };
 }
 
@@ -1512,19 +2126,35 @@ export interface ContainerStatusResponse_InfoEntry {
   value: string;
 }
 
+/** Resource limits of a container, per OS. */
 export interface ContainerResources {
-  linux?: LinuxContainerResources | undefined;
+  /** Linux limits. */
+  linux?:
+    | LinuxContainerResources
+    | undefined;
+  /** Windows limits. */
   windows?: WindowsContainerResources | undefined;
 }
 
+/** User of a container's first process, per OS. */
 export interface ContainerUser {
+  /** Linux user and groups. */
   linux?: LinuxContainerUser | undefined;
 }
 
+/** Changes a container's resource limits in place. */
 export interface UpdateContainerResourcesRequest {
+  /** ID of the container. */
   containerId: string;
-  linux?: LinuxContainerResources | undefined;
-  windows?: WindowsContainerResources | undefined;
+  /** New Linux limits. */
+  linux?:
+    | LinuxContainerResources
+    | undefined;
+  /** New Windows limits. */
+  windows?:
+    | WindowsContainerResources
+    | undefined;
+  /** Annotations the runtime may read along. */
   annotations: { [key: string]: string };
 }
 
@@ -1533,93 +2163,157 @@ export interface UpdateContainerResourcesRequest_AnnotationsEntry {
   value: string;
 }
 
+/** Empty. */
 export interface UpdateContainerResourcesResponse {
 }
 
+/** Runs a command in a container and waits for it. */
 export interface ExecSyncRequest {
+  /** ID of the container. */
   containerId: string;
+  /** Command and arguments. */
   cmd: string[];
+  /** Seconds before the command is killed; 0 for no limit. */
   timeout: bigint;
 }
 
+/** Output and exit code of a command. */
 export interface ExecSyncResponse {
+  /** Everything written to stdout. */
   stdout: Buffer;
+  /** Everything written to stderr. */
   stderr: Buffer;
+  /** Exit code of the command. */
   exitCode: number;
 }
 
+/** Prepares an interactive exec. */
 export interface ExecRequest {
+  /** ID of the container. */
   containerId: string;
+  /** Command and arguments. */
   cmd: string[];
+  /** Allocate a terminal (stderr then goes to stdout). */
   tty: boolean;
+  /** Stream stdin. */
   stdin: boolean;
+  /** Stream stdout. */
   stdout: boolean;
+  /** Stream stderr. */
   stderr: boolean;
 }
 
+/** Where to run the exec. */
 export interface ExecResponse {
+  /** URL of the streaming server to open. */
   url: string;
 }
 
+/** Prepares an attach to a running container. */
 export interface AttachRequest {
+  /** ID of the container. */
   containerId: string;
+  /** Stream stdin. */
   stdin: boolean;
+  /** The container has a terminal. */
   tty: boolean;
+  /** Stream stdout. */
   stdout: boolean;
+  /** Stream stderr. */
   stderr: boolean;
 }
 
+/** Where to attach. */
 export interface AttachResponse {
+  /** URL of the streaming server to open. */
   url: string;
 }
 
+/** Prepares port forwarding into a sandbox. */
 export interface PortForwardRequest {
+  /** ID of the sandbox. */
   podSandboxId: string;
+  /** Ports to forward (informational; the stream names its ports). */
   port: number[];
 }
 
+/** Where to forward. */
 export interface PortForwardResponse {
+  /** URL of the streaming server to open. */
   url: string;
 }
 
+/** Criteria to list images by. */
 export interface ImageFilter {
+  /** Image to match. */
   image?: ImageSpec | undefined;
 }
 
+/** Lists images. */
 export interface ListImagesRequest {
+  /** Criteria; unset lists all. */
   filter?: ImageFilter | undefined;
 }
 
+/** An image present on the node. */
 export interface Image {
+  /** Image ID (usually the config digest). */
   id: string;
+  /** Tags referring to it, e.g. "docker.io/library/busybox:1.36". */
   repoTags: string[];
+  /** Repository digests referring to it, e.g. "busybox@sha256:…". */
   repoDigests: string[];
+  /** Size on disk in bytes. */
   size: bigint;
-  uid?: Int64Value | undefined;
+  /** UID the image's user maps to, when it is numeric. */
+  uid?:
+    | Int64Value
+    | undefined;
+  /** User name the image runs as, when not numeric. */
   username: string;
-  spec?: ImageSpec | undefined;
+  /** The image as requested, with its annotations. */
+  spec?:
+    | ImageSpec
+    | undefined;
+  /** The image is never garbage-collected. */
   pinned: boolean;
 }
 
+/** Images that matched. */
 export interface ListImagesResponse {
+  /** The images. */
   images: Image[];
 }
 
+/** Lists images as a stream of pages. */
 export interface StreamImagesRequest {
+  /** Criteria; unset lists all. */
   filter?: ImageFilter | undefined;
 }
 
+/** One page of images. */
 export interface StreamImagesResponse {
+  /** The images of this page. */
   images: Image[];
 }
 
+/** Asks for one image. */
 export interface ImageStatusRequest {
-  image?: ImageSpec | undefined;
+  /** The image. */
+  image?:
+    | ImageSpec
+    | undefined;
+  /** Also return runtime-specific details in `info`. */
   verbose: boolean;
 }
 
+/** One image, if present. */
 export interface ImageStatusResponse {
-  image?: Image | undefined;
+  /** The image; unset when it is not on the node (not an error). */
+  image?:
+    | Image
+    | undefined;
+  /** Runtime-specific details (with `verbose`), values as JSON text. */
   info: { [key: string]: string };
 }
 
@@ -1628,82 +2322,135 @@ export interface ImageStatusResponse_InfoEntry {
   value: string;
 }
 
+/** Registry credentials for a pull. */
 export interface AuthConfig {
+  /** User name. */
   username: string;
+  /** Password. */
   password: string;
+  /** base64 of "username:password". */
   auth: string;
+  /** Registry the credentials are for. */
   serverAddress: string;
+  /** Token to exchange for a registry token. */
   identityToken: string;
+  /** Bearer token for the registry. */
   registryToken: string;
 }
 
+/** Pulls an image. */
 export interface PullImageRequest {
-  image?: ImageSpec | undefined;
-  auth?: AuthConfig | undefined;
+  /** The image to pull. */
+  image?:
+    | ImageSpec
+    | undefined;
+  /** Credentials; unset for anonymous pulls. */
+  auth?:
+    | AuthConfig
+    | undefined;
+  /** Config of the sandbox the image is for, if any. */
   sandboxConfig?: PodSandboxConfig | undefined;
 }
 
+/** The image pulled. */
 export interface PullImageResponse {
+  /** Reference of the pulled image (its ID or digest). */
   imageRef: string;
 }
 
+/** Removes an image. */
 export interface RemoveImageRequest {
+  /** The image. */
   image?: ImageSpec | undefined;
 }
 
+/** Empty. */
 export interface RemoveImageResponse {
 }
 
+/** Node-level network settings for the runtime. */
 export interface NetworkConfig {
+  /** CIDR the node's pod addresses come from. */
   podCidr: string;
 }
 
+/** Node-level settings pushed to the runtime. */
 export interface RuntimeConfig {
+  /** Network settings. */
   networkConfig?: NetworkConfig | undefined;
 }
 
+/** Pushes node-level settings. */
 export interface UpdateRuntimeConfigRequest {
+  /** The settings. */
   runtimeConfig?: RuntimeConfig | undefined;
 }
 
+/** Empty. */
 export interface UpdateRuntimeConfigResponse {
 }
 
+/** One readiness condition of the runtime. */
 export interface RuntimeCondition {
+  /** Condition type: "RuntimeReady" or "NetworkReady" (others allowed). */
   type: string;
+  /** Whether the condition holds. */
   status: boolean;
+  /** Short reason, in CamelCase. */
   reason: string;
+  /** Human-readable details. */
   message: string;
 }
 
+/** Readiness of the runtime. */
 export interface RuntimeStatus {
+  /** Its conditions; RuntimeReady and NetworkReady are required. */
   conditions: RuntimeCondition[];
 }
 
+/** Asks for the runtime's status. */
 export interface StatusRequest {
+  /** Also return runtime-specific details in `info`. */
   verbose: boolean;
 }
 
+/** Features one runtime handler supports. */
 export interface RuntimeHandlerFeatures {
+  /** Recursive read-only mounts. */
   recursiveReadOnlyMounts: boolean;
+  /** User namespaces for pods. */
   userNamespaces: boolean;
 }
 
+/** A runtime handler (RuntimeClass) the runtime offers. */
 export interface RuntimeHandler {
+  /** Handler name; empty for the default one. */
   name: string;
+  /** Its features. */
   features?: RuntimeHandlerFeatures | undefined;
 }
 
+/** Features of the runtime as a whole. */
 export interface RuntimeFeatures {
+  /** SupplementalGroupsPolicy is honoured. */
   supplementalGroupsPolicy: boolean;
+  /** User namespaces work with host network. */
   userNamespacesHostNetwork: boolean;
+  /** Mount options in Mount are honoured. */
   mountOptions: boolean;
 }
 
+/** Status of the runtime. */
 export interface StatusResponse {
-  status?: RuntimeStatus | undefined;
+  /** Readiness conditions (required). */
+  status?:
+    | RuntimeStatus
+    | undefined;
+  /** Runtime-specific details (with `verbose`), values as JSON text. */
   info: { [key: string]: string };
+  /** Handlers offered, with their features. */
   runtimeHandlers: RuntimeHandler[];
+  /** Runtime-wide features. */
   features?: RuntimeFeatures | undefined;
 }
 
@@ -1712,50 +2459,83 @@ export interface StatusResponse_InfoEntry {
   value: string;
 }
 
+/** Asks for the usage of the image and container filesystems. */
 export interface ImageFsInfoRequest {
 }
 
+/** An optional uint64 (set means present, even when 0). */
 export interface UInt64Value {
+  /** The value. */
   value: bigint;
 }
 
+/** Names a filesystem. */
 export interface FilesystemIdentifier {
+  /** Its mount point. */
   mountpoint: string;
 }
 
+/** Usage of one filesystem. */
 export interface FilesystemUsage {
+  /** When it was sampled, nanoseconds since the epoch. */
   timestamp: bigint;
-  fsId?: FilesystemIdentifier | undefined;
-  usedBytes?: UInt64Value | undefined;
+  /** Which filesystem. */
+  fsId?:
+    | FilesystemIdentifier
+    | undefined;
+  /** Bytes used by images or containers (not the whole filesystem). */
+  usedBytes?:
+    | UInt64Value
+    | undefined;
+  /** Inodes used by images or containers. */
   inodesUsed?: UInt64Value | undefined;
 }
 
+/** Usage of one Windows filesystem. */
 export interface WindowsFilesystemUsage {
+  /** When it was sampled, nanoseconds since the epoch. */
   timestamp: bigint;
-  fsId?: FilesystemIdentifier | undefined;
+  /** Which filesystem. */
+  fsId?:
+    | FilesystemIdentifier
+    | undefined;
+  /** Bytes used. */
   usedBytes?: UInt64Value | undefined;
 }
 
+/** Usage of the filesystems the runtime stores on. */
 export interface ImageFsInfoResponse {
+  /** Filesystems holding images. */
   imageFilesystems: FilesystemUsage[];
+  /** Filesystems holding writable layers, when split from images. */
   containerFilesystems: FilesystemUsage[];
 }
 
+/** Asks for the resource usage of one container. */
 export interface ContainerStatsRequest {
+  /** ID of the container. */
   containerId: string;
 }
 
+/** Resource usage of one container. */
 export interface ContainerStatsResponse {
+  /** The usage. */
   stats?: ContainerStats | undefined;
 }
 
+/** Lists container resource usage. */
 export interface ListContainerStatsRequest {
+  /** Criteria; unset lists all. */
   filter?: ContainerStatsFilter | undefined;
 }
 
+/** Criteria to list container stats by. */
 export interface ContainerStatsFilter {
+  /** Container ID. */
   id: string;
+  /** Sandbox the container belongs to. */
   podSandboxId: string;
+  /** Labels the container must have. */
   labelSelector: { [key: string]: string };
 }
 
@@ -1764,22 +2544,35 @@ export interface ContainerStatsFilter_LabelSelectorEntry {
   value: string;
 }
 
+/** Usage of the containers that matched. */
 export interface ListContainerStatsResponse {
+  /** One entry per container. */
   stats: ContainerStats[];
 }
 
+/** Lists container resource usage as a stream of pages. */
 export interface StreamContainerStatsRequest {
+  /** Criteria; unset lists all. */
   filter?: ContainerStatsFilter | undefined;
 }
 
+/** One page of container usage. */
 export interface StreamContainerStatsResponse {
+  /** The entries of this page. */
   containerStats: ContainerStats[];
 }
 
+/** Identity of a container in its stats. */
 export interface ContainerAttributes {
+  /** ID of the container. */
   id: string;
-  metadata?: ContainerMetadata | undefined;
+  /** Container identity. */
+  metadata?:
+    | ContainerMetadata
+    | undefined;
+  /** Labels. */
   labels: { [key: string]: string };
+  /** Annotations. */
   annotations: { [key: string]: string };
 }
 
@@ -1793,97 +2586,205 @@ export interface ContainerAttributes_AnnotationsEntry {
   value: string;
 }
 
+/** Resource usage of a Linux container. */
 export interface ContainerStats {
-  attributes?: ContainerAttributes | undefined;
-  cpu?: CpuUsage | undefined;
-  memory?: MemoryUsage | undefined;
-  writableLayer?: FilesystemUsage | undefined;
-  swap?: SwapUsage | undefined;
+  /** Which container. */
+  attributes?:
+    | ContainerAttributes
+    | undefined;
+  /** CPU usage. */
+  cpu?:
+    | CpuUsage
+    | undefined;
+  /** Memory usage. */
+  memory?:
+    | MemoryUsage
+    | undefined;
+  /** Usage of its writable layer. */
+  writableLayer?:
+    | FilesystemUsage
+    | undefined;
+  /** Swap usage. */
+  swap?:
+    | SwapUsage
+    | undefined;
+  /** IO pressure. */
   io?: IoUsage | undefined;
 }
 
+/** Resource usage of a Windows container. */
 export interface WindowsContainerStats {
-  attributes?: ContainerAttributes | undefined;
-  cpu?: WindowsCpuUsage | undefined;
-  memory?: WindowsMemoryUsage | undefined;
+  /** Which container. */
+  attributes?:
+    | ContainerAttributes
+    | undefined;
+  /** CPU usage. */
+  cpu?:
+    | WindowsCpuUsage
+    | undefined;
+  /** Memory usage. */
+  memory?:
+    | WindowsMemoryUsage
+    | undefined;
+  /** Usage of its writable layer. */
   writableLayer?: WindowsFilesystemUsage | undefined;
 }
 
+/** Pressure stall information of one resource. */
 export interface PsiStats {
-  Full?: PsiData | undefined;
+  /** Time all non-idle tasks were stalled. */
+  Full?:
+    | PsiData
+    | undefined;
+  /** Time at least one task was stalled. */
   Some?: PsiData | undefined;
 }
 
+/** One line of a PSI file. */
 export interface PsiData {
+  /** Total stall time in microseconds, cumulative. */
   Total: bigint;
+  /** Share of time stalled over the last 10 s, in percent. */
   Avg10: number;
+  /** Share of time stalled over the last 60 s, in percent. */
   Avg60: number;
+  /** Share of time stalled over the last 300 s, in percent. */
   Avg300: number;
 }
 
+/** CPU usage of a container or sandbox. */
 export interface CpuUsage {
+  /** When it was sampled, nanoseconds since the epoch. */
   timestamp: bigint;
-  usageCoreNanoSeconds?: UInt64Value | undefined;
-  usageNanoCores?: UInt64Value | undefined;
+  /** CPU time used in nanoseconds, cumulative. */
+  usageCoreNanoSeconds?:
+    | UInt64Value
+    | undefined;
+  /** Recent CPU use in billionths of a core. */
+  usageNanoCores?:
+    | UInt64Value
+    | undefined;
+  /** CPU pressure. */
   psi?: PsiStats | undefined;
 }
 
+/** CPU usage of a Windows container or sandbox. */
 export interface WindowsCpuUsage {
+  /** When it was sampled, nanoseconds since the epoch. */
   timestamp: bigint;
-  usageCoreNanoSeconds?: UInt64Value | undefined;
+  /** CPU time used in nanoseconds, cumulative. */
+  usageCoreNanoSeconds?:
+    | UInt64Value
+    | undefined;
+  /** Recent CPU use in billionths of a core. */
   usageNanoCores?: UInt64Value | undefined;
 }
 
+/** Memory usage of a container or sandbox. */
 export interface MemoryUsage {
+  /** When it was sampled, nanoseconds since the epoch. */
   timestamp: bigint;
-  workingSetBytes?: UInt64Value | undefined;
-  availableBytes?: UInt64Value | undefined;
-  usageBytes?: UInt64Value | undefined;
-  rssBytes?: UInt64Value | undefined;
-  pageFaults?: UInt64Value | undefined;
-  majorPageFaults?: UInt64Value | undefined;
+  /** Working set in bytes: usage minus inactive file pages. */
+  workingSetBytes?:
+    | UInt64Value
+    | undefined;
+  /** Bytes left before the limit. */
+  availableBytes?:
+    | UInt64Value
+    | undefined;
+  /** Memory in use in bytes, page cache included. */
+  usageBytes?:
+    | UInt64Value
+    | undefined;
+  /** Anonymous memory and swap cache in bytes. */
+  rssBytes?:
+    | UInt64Value
+    | undefined;
+  /** Page faults, cumulative. */
+  pageFaults?:
+    | UInt64Value
+    | undefined;
+  /** Major page faults, cumulative. */
+  majorPageFaults?:
+    | UInt64Value
+    | undefined;
+  /** Memory pressure. */
   psi?: PsiStats | undefined;
 }
 
+/** IO pressure of a container or sandbox. */
 export interface IoUsage {
+  /** When it was sampled, nanoseconds since the epoch. */
   timestamp: bigint;
+  /** IO pressure. */
   psi?: PsiStats | undefined;
 }
 
+/** Swap usage of a container. */
 export interface SwapUsage {
+  /** When it was sampled, nanoseconds since the epoch. */
   timestamp: bigint;
-  swapAvailableBytes?: UInt64Value | undefined;
+  /** Swap left before the limit, in bytes. */
+  swapAvailableBytes?:
+    | UInt64Value
+    | undefined;
+  /** Swap in use, in bytes. */
   swapUsageBytes?: UInt64Value | undefined;
 }
 
+/** Memory usage of a Windows container or sandbox. */
 export interface WindowsMemoryUsage {
+  /** When it was sampled, nanoseconds since the epoch. */
   timestamp: bigint;
-  workingSetBytes?: UInt64Value | undefined;
-  availableBytes?: UInt64Value | undefined;
-  pageFaults?: UInt64Value | undefined;
+  /** Working set in bytes. */
+  workingSetBytes?:
+    | UInt64Value
+    | undefined;
+  /** Bytes left before the limit. */
+  availableBytes?:
+    | UInt64Value
+    | undefined;
+  /** Page faults, cumulative. */
+  pageFaults?:
+    | UInt64Value
+    | undefined;
+  /** Committed memory in bytes. */
   commitMemoryBytes?: UInt64Value | undefined;
 }
 
+/** Asks the runtime to reopen a container's log file (after rotation). */
 export interface ReopenContainerLogRequest {
+  /** ID of the container. */
   containerId: string;
 }
 
+/** Empty. */
 export interface ReopenContainerLogResponse {
 }
 
+/** Checkpoints a container. */
 export interface CheckpointContainerRequest {
+  /** ID of the container. */
   containerId: string;
+  /** Where to write the checkpoint archive. */
   location: string;
+  /** Seconds the checkpoint may take; 0 for the runtime's default. */
   timeout: bigint;
 }
 
+/** Empty. */
 export interface CheckpointContainerResponse {
 }
 
+/** Checkpoints a pod sandbox. */
 export interface CheckpointPodRequest {
+  /** ID of the sandbox. */
   podSandboxId: string;
+  /** Where to write the checkpoint. */
   outputPath: string;
+  /** Containers to include; empty for all. */
   containerIds: string[];
+  /** Runtime-specific options. */
   options: { [key: string]: string };
 }
 
@@ -1892,14 +2793,23 @@ export interface CheckpointPodRequest_OptionsEntry {
   value: string;
 }
 
+/** Empty. */
 export interface CheckpointPodResponse {
 }
 
+/** Restores a pod sandbox from a checkpoint. */
 export interface RestorePodRequest {
+  /** Path of the checkpoint. */
   checkpointPath: string;
-  config?: PodSandboxConfig | undefined;
+  /** Config of the sandbox to restore into. */
+  config?:
+    | PodSandboxConfig
+    | undefined;
+  /** Runtime handler to use. */
   runtimeHandler: string;
+  /** Runtime-specific options. */
   options: { [key: string]: string };
+  /** Configs of the containers to restore. */
   containerConfigs: ContainerConfig[];
 }
 
@@ -1908,90 +2818,143 @@ export interface RestorePodRequest_OptionsEntry {
   value: string;
 }
 
+/** A container restored from a checkpoint. */
 export interface RestoredContainer {
+  /** Container name. */
   name: string;
+  /** ID of the restored container. */
   containerId: string;
 }
 
+/** The sandbox restored. */
 export interface RestorePodResponse {
+  /** ID of the restored sandbox. */
   podSandboxId: string;
+  /** The containers restored in it. */
   restoredContainers: RestoredContainer[];
 }
 
+/** Subscribes to container events. */
 export interface GetEventsRequest {
 }
 
+/** A container lifecycle event. */
 export interface ContainerEventResponse {
+  /** ID of the container. */
   containerId: string;
+  /** What happened. */
   containerEventType: ContainerEventType;
+  /** When, in nanoseconds since the epoch. */
   createdAt: bigint;
-  podSandboxStatus?: PodSandboxStatus | undefined;
+  /** Status of its sandbox at that time. */
+  podSandboxStatus?:
+    | PodSandboxStatus
+    | undefined;
+  /** Statuses of the sandbox's containers at that time. */
   containersStatuses: ContainerStatus[];
 }
 
+/** Asks which metrics ListPodSandboxMetrics returns. */
 export interface ListMetricDescriptorsRequest {
 }
 
+/** The metrics offered. */
 export interface ListMetricDescriptorsResponse {
+  /** One per metric. */
   descriptors: MetricDescriptor[];
 }
 
+/** Describes a metric (as a Prometheus HELP line does). */
 export interface MetricDescriptor {
+  /** Metric name. */
   name: string;
+  /** What it measures. */
   help: string;
+  /** Names of its labels, in the order of Metric.label_values. */
   labelKeys: string[];
 }
 
+/** Asks for the metrics of every sandbox. */
 export interface ListPodSandboxMetricsRequest {
 }
 
+/** Metrics of every sandbox. */
 export interface ListPodSandboxMetricsResponse {
+  /** One entry per sandbox. */
   podMetrics: PodSandboxMetrics[];
 }
 
+/** Asks for sandbox metrics as a stream of pages. */
 export interface StreamPodSandboxMetricsRequest {
 }
 
+/** One page of sandbox metrics. */
 export interface StreamPodSandboxMetricsResponse {
+  /** The entries of this page. */
   podSandboxMetrics: PodSandboxMetrics[];
 }
 
+/** Metrics of a sandbox and its containers. */
 export interface PodSandboxMetrics {
+  /** ID of the sandbox. */
   podSandboxId: string;
+  /** Sandbox-level metrics. */
   metrics: Metric[];
+  /** Metrics of each container. */
   containerMetrics: ContainerMetrics[];
 }
 
+/** Metrics of one container. */
 export interface ContainerMetrics {
+  /** ID of the container. */
   containerId: string;
+  /** Its metrics. */
   metrics: Metric[];
 }
 
+/** One sample of a metric. */
 export interface Metric {
+  /** Metric name (see its descriptor). */
   name: string;
+  /** When it was sampled, nanoseconds since the epoch. */
   timestamp: bigint;
+  /** Counter or gauge. */
   metricType: MetricType;
+  /** Label values, in the order of the descriptor's label_keys. */
   labelValues: string[];
+  /** The value. */
   value?: UInt64Value | undefined;
 }
 
+/** Asks for configuration the kubelet must match. */
 export interface RuntimeConfigRequest {
 }
 
+/** Configuration the kubelet must match. */
 export interface RuntimeConfigResponse {
+  /** Linux settings. */
   linux?: LinuxRuntimeConfiguration | undefined;
 }
 
+/** Linux settings the kubelet must match. */
 export interface LinuxRuntimeConfiguration {
+  /** The runtime's cgroup driver. */
   cgroupDriver: CgroupDriver;
 }
 
+/** Tells the runtime the new resources of a resized pod. */
 export interface UpdatePodSandboxResourcesRequest {
+  /** ID of the sandbox. */
   podSandboxId: string;
-  overhead?: LinuxContainerResources | undefined;
+  /** Pod overhead. */
+  overhead?:
+    | LinuxContainerResources
+    | undefined;
+  /** New sum of the containers' resources. */
   resources?: LinuxContainerResources | undefined;
 }
 
+/** Empty. */
 export interface UpdatePodSandboxResourcesResponse {
 }
 
