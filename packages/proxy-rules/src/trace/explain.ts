@@ -156,6 +156,8 @@ export interface PacketExplanation {
           readonly after: { readonly address: string; readonly port: number };
           readonly verdict: PacketVerdict | "mixed";
           readonly endpoints: readonly EndpointShare[];
+          /** The second packet's branches, with their paths. */
+          readonly outcomes: readonly PacketOutcome[];
         }[];
       }
     | undefined;
@@ -311,6 +313,7 @@ export function explainPacket(
       after: { address: string; port: number };
       verdict: PacketVerdict | "mixed";
       endpoints: EndpointShare[];
+      outcomes: PacketOutcome[];
     }[] = [];
     let seconds: number | undefined;
     for (const r of first.runs) {
@@ -318,7 +321,7 @@ export function explainPacket(
       const again = enumerate(r.recent);
       for (const a of again.runs) if (a.seconds !== undefined) seconds = a.seconds;
       const outs = again.runs.map(toOutcome);
-      next.push({ after: r.endpoint, verdict: summaryVerdict(outs), endpoints: shares(outs) });
+      next.push({ after: r.endpoint, verdict: summaryVerdict(outs), endpoints: shares(outs), outcomes: outs });
     }
     affinity = { seconds, next };
   }
