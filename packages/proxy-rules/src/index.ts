@@ -8,6 +8,13 @@ export type {
   IptablesStats,
 } from "./iptables/compile.js";
 export type { ProxyInput } from "./plan/input.js";
+export { compileNftables } from "./nftables/compile.js";
+export type {
+  CompileNftablesOptions,
+  NftablesCompilation,
+  NftablesResult,
+  NftablesStats,
+} from "./nftables/compile.js";
 export {
   createProxier,
   type Proxier,
