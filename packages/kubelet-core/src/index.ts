@@ -29,7 +29,7 @@ export { generateContainerConfig, generatePodSandboxConfig, podLogDirectory } fr
 export type { ConfigOptions } from "./sync/configs.js";
 export type * from "./pod.js";
 export { createReconciler } from "./sync/reconciler.js";
-export type { Reconciler, ReconcilerOptions } from "./sync/reconciler.js";
+export type { Reconciler, ReconcilerEvictionOptions, ReconcilerOptions } from "./sync/reconciler.js";
 export { createPodConfig } from "./config/pod-config.js";
 export type { PodConfig, PodConfigChange } from "./config/pod-config.js";
 export type { PodSource, PodSourceSink } from "./config/pod-source.js";
@@ -68,6 +68,65 @@ export type {
 } from "./eviction/thresholds.js";
 export { parseQuantity } from "./eviction/quantity.js";
 export type { Quantity, QuantityFormat } from "./eviction/quantity.js";
+export { updateContainerFsThresholds } from "./eviction/thresholds.js";
+export type { ContainerFsThresholds } from "./eviction/thresholds.js";
+export { createEvictionManager, evictedStatus, immediateEvictionGracePeriodSeconds } from "./eviction/manager.js";
+export type {
+  EvictionAdmitResult,
+  EvictionEvent,
+  EvictionManager,
+  EvictionManagerOptions,
+  NodePressure,
+  PodEviction,
+  SynchronizeResult,
+} from "./eviction/manager.js";
+export {
+  makeSignalObservations,
+  mergeThresholds,
+  nodeConditions,
+  rankPods,
+  signalCondition,
+  signalNodeReclaims,
+  signalRankMeasures,
+  signalResource,
+  sortByEvictionPriority,
+  thresholdQuantity,
+  thresholdsMet,
+  thresholdsMetGracePeriod,
+  thresholdsUpdatedStats,
+} from "./eviction/helpers.js";
+export type {
+  EvictionResource,
+  FsLayout,
+  FsStatsType,
+  NodeReclaim,
+  PodStatsOf,
+  PressureCondition,
+  RankMeasure,
+  SignalObservation,
+  SignalObservations,
+} from "./eviction/helpers.js";
+export { evictedReason, evictionAnnotations, evictionMessage } from "./eviction/message.js";
+export { isCriticalPod, podRequest, systemCriticalPriority } from "./eviction/pod-resources.js";
+export type {
+  EvictionContainer,
+  EvictionPod,
+  EvictionToleration,
+  EvictionVolume,
+  QuantityValue,
+} from "./eviction/pod-resources.js";
+export { createCriStatsProvider, readCgroupMemory } from "./eviction/cri-stats.js";
+export type { CgroupMemory, CriStatsProviderOptions } from "./eviction/cri-stats.js";
+export type {
+  FsStats,
+  MemoryStats,
+  NodeStats,
+  PodStats,
+  StatsSummary,
+  StatsTime,
+  SummaryContainerStats,
+  VolumeStats,
+} from "./eviction/stats.js";
 export {
   computeNodeStatus,
   defaultMaxPods,

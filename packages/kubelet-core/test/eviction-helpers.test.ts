@@ -15,6 +15,8 @@ import {
   type PodComparator,
   type PressureCondition,
   type RankMeasure,
+  rankComparators,
+  rankPods,
   type SignalObservation,
   signalNodeReclaims,
   sortByEvictionPriority,
@@ -597,4 +599,42 @@ describe("buildSignalToNodeReclaimFuncs", () => {
     expect(signalNodeReclaims(split, "nodefs.available")).toEqual(["containerGC"]);
     expect(signalNodeReclaims(split, "containerfs.inodesFree")).toEqual(["containerGC"]);
   });
+});
+
+describe("rankPods (the kubelet's rankings in one comparator) ranks as orderPods with rankComparators", () => {
+  let seed = 42;
+  const rand = (n: number) => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed % n;
+  };
+  const measures: RankMeasure[] = [memory, disk, inodes, { resource: "pids" }];
+  it.each(measures.map((m) => [m.resource, m] as const))(
+    "%s, 200 random pods with ties and missing stats",
+    (_r, measure) => {
+      for (let round = 0; round < 20; round++) {
+        const pods: EvictionPod[] = [];
+        const stats = new Map<EvictionPod, PodStats>();
+        for (let i = 0; i < 200; i++) {
+          const req = ["", "10Mi", "100Mi"][rand(3)] as string;
+          const p = newPod(
+            `p${i}`,
+            rand(3) - 1,
+            [newContainer("c", newResourceList("", req, req))],
+            [emptyDirVolume("local-volume")],
+          );
+          pods.push(p);
+          if (rand(10) === 0) continue; // no stats
+          const used = `${rand(4) * 50}Mi`;
+          stats.set(p, {
+            ...newPodMemoryStats(p, used),
+            containers: [{ name: "c", rootfs: { usedBytes: q(used), inodesUsed: rand(5) }, logs: { usedBytes: 0 } }],
+            process_stats: { process_count: rand(4) },
+          });
+        }
+        expect(names(rankPods(pods, statsFn(stats), measure))).toEqual(
+          names(orderPods(pods, statsFn(stats), measure, [...rankComparators(measure)])),
+        );
+      }
+    },
+  );
 });

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { type ContainerStats as CriContainerStats, isUnimplemented, type RuntimeService } from "@nodekit/cri";
 import { KubeletError } from "../errors.js";
 import { labels } from "../labels.js";
-import type { ContainerStats, NodeStats, PodStats, StatsSummary } from "./stats.js";
+import type { NodeStats, PodStats, StatsSummary, SummaryContainerStats } from "./stats.js";
 
 /** A cgroup's memory, as cAdvisor reads it. */
 export interface CgroupMemory {
@@ -99,7 +99,7 @@ export interface CriStatsProviderOptions {
 
 const n = (v: { value: bigint } | undefined): number | undefined => (v === undefined ? undefined : Number(v.value));
 
-function containerStatsOf(c: CriContainerStats): ContainerStats {
+function containerStatsOf(c: CriContainerStats): SummaryContainerStats {
   const layer = c.writableLayer;
   return {
     name: c.attributes?.labels[labels.containerName] ?? c.attributes?.metadata?.name ?? "",

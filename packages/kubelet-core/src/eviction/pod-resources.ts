@@ -101,13 +101,14 @@ export function quantityValue(value: QuantityValue | undefined, cache?: Quantity
 export function podRequest(pod: EvictionPod, resource: string, cache?: QuantityCache): number {
   const spec = pod.spec;
   if (!spec) return 0;
-  const of = (c: EvictionContainer) => quantityValue(c.resources?.requests?.[resource], cache);
   let sum = 0;
-  for (const c of spec.containers) sum += of(c);
+  for (const c of spec.containers) sum += quantityValue(c.resources?.requests?.[resource], cache);
   let sidecars = 0;
   let initMax = 0;
-  for (const c of spec.initContainers ?? []) {
-    const need = of(c);
+  const inits = spec.initContainers;
+  if (inits === undefined || inits.length === 0) return withOverhead(spec, resource, sum, cache);
+  for (const c of inits) {
+    const need = quantityValue(c.resources?.requests?.[resource], cache);
     if (c.restartPolicy === "Always") {
       sum += need;
       sidecars += need;
@@ -116,10 +117,18 @@ export function podRequest(pod: EvictionPod, resource: string, cache?: QuantityC
       initMax = Math.max(initMax, need + sidecars);
     }
   }
-  let request = Math.max(sum, initMax);
+  return withOverhead(spec, resource, Math.max(sum, initMax), cache);
+}
+
+/** Adds the pod overhead of `resource` to a request that is not zero. */
+function withOverhead(
+  spec: NonNullable<EvictionPod["spec"]>,
+  resource: string,
+  request: number,
+  cache: QuantityCache | undefined,
+): number {
   const overhead = spec.overhead?.[resource];
-  if (overhead !== undefined && request !== 0) request += quantityValue(overhead, cache);
-  return request;
+  return overhead !== undefined && request !== 0 ? request + quantityValue(overhead, cache) : request;
 }
 
 /** `PodPriority`: `spec.priority`, 0 when unset. */

@@ -33,8 +33,8 @@ export interface MemoryStats {
   workingSetBytes?: number | undefined;
 }
 
-/** `ContainerStats`: one container of a pod, or a system container of the node (`pods` is the pods' cgroup). */
-export interface ContainerStats {
+/** `SummaryContainerStats`: one container of a pod, or a system container of the node (`pods` is the pods' cgroup). */
+export interface SummaryContainerStats {
   /** The container's name (`pods`, `kubelet`, `runtime` for system containers). */
   name: string;
   /** Its memory. */
@@ -58,7 +58,7 @@ export interface PodStats {
   /** The pod's cgroup memory. */
   memory?: MemoryStats | undefined;
   /** Its containers. */
-  containers?: ContainerStats[] | undefined;
+  containers?: SummaryContainerStats[] | undefined;
   /** Its volumes (the summary's `volume`). */
   volume?: VolumeStats[] | undefined;
   /** Its ephemeral storage, in all (the summary's `ephemeral-storage`). */
@@ -72,7 +72,7 @@ export interface NodeStats {
   /** The node's memory (the root cgroup): `availableBytes` and `workingSetBytes`. */
   memory?: MemoryStats | undefined;
   /** System containers; `pods` (the pods' parent cgroup) gives `allocatableMemory.available`. */
-  systemContainers?: ContainerStats[] | undefined;
+  systemContainers?: SummaryContainerStats[] | undefined;
   /** The node's filesystem (nodefs: kubelet root, logs, volumes). */
   fs?: FsStats | undefined;
   /** The runtime's filesystems. */
