@@ -106,6 +106,24 @@ describe("nodekit-cri against the fake runtime on a socket", () => {
     expect((await cri("ps", "--state", "created", "-q")).stdout).toBe(`${ctrId}\n`);
     expect(await cri("start", ctrId)).toEqual({ code: 0, stdout: `${ctrId}\n`, stderr: "" });
 
+    // exec -s: ExecSync; the command's output on our stdout/stderr, its exit code as ours.
+    expect(await cri("exec", "-s", ctrId, "echo", "hello", "cli")).toEqual({
+      code: 0,
+      stdout: "hello cli\n",
+      stderr: "",
+    });
+    expect(await cri("exec", "-s", ctrId, "sh", "-c", "echo oops >&2; exit 3")).toEqual({
+      code: 3,
+      stdout: "",
+      stderr: "oops\n",
+    });
+    expect(await cri("exec", "-s", "--name", "^app$", "echo", "x")).toEqual({
+      code: 0,
+      stdout: `${ctrId}:\nx\n`,
+      stderr: "",
+    });
+    expect((await cri("exec", ctrId, "echo", "x")).code).toBe(2); // streaming exec: not yet
+
     const pods = await cri("pods");
     const [header, row, end] = pods.stdout.split("\n");
     // crictl's columns; each cell but the last padded to max(20, widest + 3).

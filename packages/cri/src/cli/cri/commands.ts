@@ -47,6 +47,8 @@ export interface Command {
   usage: string;
   args: string;
   options: Options;
+  /** Flags end at the first argument (the rest is a command line to run, as for exec). */
+  flagsBeforeArgs?: boolean;
   run(ctx: CommandContext, values: Values, args: string[]): Promise<number | undefined>;
 }
 
@@ -1392,9 +1394,73 @@ const start: Command = {
   },
 };
 
+// ---------------------------------------------------------------------------------------- exec
+
+const exec: Command = {
+  name: "exec",
+  usage: "Run a command in a running container",
+  args: "[CONTAINER-ID] COMMAND [ARG...]",
+  flagsBeforeArgs: true,
+  options: {
+    sync: { type: "boolean", short: "s" },
+    timeout: { type: "string" },
+    tty: { type: "boolean", short: "t" },
+    interactive: { type: "boolean", short: "i" },
+    name: { type: "string" },
+    pod: { type: "string", short: "p" },
+    image: { type: "string" },
+    state: { type: "string" },
+    label: { type: "string", multiple: true },
+    latest: { type: "boolean", short: "l" },
+    last: { type: "string", short: "n" },
+    quiet: { type: "boolean", short: "q" },
+    "ignore-errors": { type: "boolean", short: "e" },
+    parallel: { type: "boolean", short: "x" },
+  },
+  async run(ctx, v, args) {
+    const filtered = ["name", "pod", "image", "state", "label", "latest", "last"].some((k) => v[k] !== undefined);
+    let ids: string[];
+    let cmd: string[];
+    if (filtered) {
+      cmd = args;
+      ids = (await listContainers(ctx, { ...containerListOptions(v), all: false })).map((c) => c.id);
+      if (ids.length === 0) throw usageError("No containers found per filter flags");
+    } else {
+      if (args.length < 2) throw usageError("exec needs a CONTAINER-ID and a COMMAND");
+      ids = [args[0] as string];
+      cmd = args.slice(1);
+    }
+    if (cmd.length === 0) throw usageError("exec needs a COMMAND");
+    if (!bool(v, "sync")) {
+      throw usageError(
+        "exec without --sync needs the streaming client, which nodekit-cri does not have yet; use exec -s",
+      );
+    }
+    const timeout = BigInt(int(v, "timeout", 0));
+    const label = filtered && !bool(v, "quiet") && !bool(v, "parallel");
+    let code = 0;
+    for (const id of ids) {
+      if (label) ctx.out(`${id}:\n`);
+      try {
+        const r = await ctx
+          .runtime()
+          .execSync({ containerId: id, cmd, timeout })
+          .catch((err: unknown) => rethrow(err, `execing command in container ${id} synchronously`));
+        ctx.io.stdout.write(r.stdout);
+        ctx.io.stderr.write(r.stderr);
+        if (r.exitCode !== 0 && code === 0) code = r.exitCode;
+      } catch (err) {
+        if (!bool(v, "ignore-errors")) throw err;
+      }
+    }
+    return bool(v, "ignore-errors") ? 0 : code;
+  },
+};
+
 /** Every command, by name. */
 export const commands: readonly Command[] = [
   create,
+  exec,
   images,
   info,
   inspect,

@@ -110,7 +110,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
   const command = commands.find((c) => c.name === (aliases[name] ?? name));
   if (!command) {
-    const known = ["exec", "attach", "port-forward"].includes(name)
+    const known = ["attach", "port-forward"].includes(name)
       ? `${name} is not available yet in nodekit-cri`
       : `No help topic for '${name}'`;
     io.stderr.write(`nodekit-cri: ${known}\n\n${usageText()}`);
@@ -118,13 +118,23 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   let positionals: string[];
+  let args = rest.slice(1);
+  let after: string[] = [];
+  if (command.flagsBeforeArgs) {
+    const at = firstArgument(args, command.options);
+    if (at >= 0) {
+      after = args.slice(args[at] === "--" ? at + 1 : at);
+      args = args.slice(0, at);
+    }
+  }
   try {
     ({ values, positionals } = parseArgs({
-      args: rest.slice(1),
+      args,
       options: { ...command.options, help: { type: "boolean", short: "h" } },
       strict: true,
       allowPositionals: true,
     }));
+    positionals = [...positionals, ...after];
   } catch (err) {
     io.stderr.write(`nodekit-cri ${command.name}: ${(err as Error).message}\n\n${commandUsage(command)}`);
     return Exit.usage;
@@ -201,13 +211,32 @@ function report(
 function packageVersion(): string {
   for (const rel of ["../../package.json", "../../../package.json"]) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === "@nodekit/cri" && pkg.version) return pkg.version;
     } catch {
       // try the next place
     }
   }
   return "unknown";
+}
+
+/** The index of the first argument that is not a flag or a flag's value (`--` ends the flags). */
+function firstArgument(args: readonly string[], options: NonNullable<ParseArgsConfig["options"]>): number {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === "--") return i;
+    if (!a.startsWith("-") || a === "-") return i;
+    if (a.includes("=")) continue;
+    const name = a.replace(/^--?/, "");
+    const valued = Object.entries(options).some(
+      ([long, o]) => o.type === "string" && (a.startsWith("--") ? long === name : "short" in o && o.short === name),
+    );
+    if (valued) i++;
+  }
+  return -1;
 }
 
 function takesValue(arg: string | undefined): boolean {
