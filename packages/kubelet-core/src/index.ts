@@ -117,6 +117,8 @@ export type {
 } from "./eviction/pod-resources.js";
 export { createCriStatsProvider, readCgroupMemory } from "./eviction/cri-stats.js";
 export type { CgroupMemory, CriStatsProviderOptions } from "./eviction/cri-stats.js";
+export { nodeStatsFromHostFacts } from "./eviction/host-stats.js";
+export type { NodeStatsFromHostFactsOptions } from "./eviction/host-stats.js";
 export type {
   FsStats,
   MemoryStats,
