@@ -72,6 +72,22 @@ describe("httpGet probes (pkg/probe/http DoHTTPProbe)", () => {
     });
   });
 
+  it("no pod IP (a host-network pod on a runtime that reports none): Go's empty host, the local system", async () => {
+    const port = await closedPort();
+    const outcome = await run({
+      pod,
+      container,
+      containerId: "c1",
+      probe: { httpGet: { path: "/healthz", port } },
+      kind: "liveness",
+      podIP: "",
+    });
+    expect(outcome).toEqual({
+      result: "failure",
+      output: `Get "http://:${port}/healthz": dial tcp 127.0.0.1:${port}: connect: connection refused`,
+    });
+  });
+
   it("no answer within timeoutSeconds: a failure saying the client timed out awaiting headers", async () => {
     const port = await serve(() => {}); // never answers
     expect(await probeOnce({ httpGet: { path: "/", port }, timeoutSeconds: 1 })).toEqual({

@@ -103,7 +103,8 @@ export function grpcProbe(host: string, service: string, port: number, timeoutSe
   const addr = joinHostPort(host, port);
   const timeout = goDurationSeconds(timeoutSeconds);
   const deadline = Date.now() + timeoutSeconds * 1000;
-  const client = new Client(joinHostPort(host || "localhost", port), credentials.createInsecure(), {
+  // No host (a pod without an IP): Go dials the local system; the message keeps ":port".
+  const client = new Client(joinHostPort(host || "127.0.0.1", port), credentials.createInsecure(), {
     "grpc.primary_user_agent": `kube-probe/${kubeUserAgentVersion}`,
     "grpc.enable_retries": 0,
     "grpc.service_config_disable_resolution": 1,

@@ -134,7 +134,7 @@ const redirectCodes = new Set([301, 302, 303, 307, 308]);
  */
 export async function httpGet(req: HttpGetRequest, options: HttpGetOptions = {}): Promise<HttpAnswer> {
   const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
-  const first = new URL(req.url);
+  const first = new URL(parseable(req.url));
   let url = req.url;
   for (let redirects = 0; ; redirects++) {
     const answer = await getOnce(url, req.headers, deadline, options.signal);
@@ -142,7 +142,7 @@ export async function httpGet(req: HttpGetRequest, options: HttpGetOptions = {})
     if (!redirectCodes.has(answer.statusCode) || location === undefined) return answer;
     let next: URL;
     try {
-      next = new URL(location, url);
+      next = new URL(location, parseable(url));
     } catch {
       return answer;
     }
@@ -161,7 +161,7 @@ function getOnce(
   return new Promise((resolve, reject) => {
     let parsed: URL;
     try {
-      parsed = new URL(url);
+      parsed = new URL(parseable(url));
     } catch (err) {
       reject(new HttpGetError(url, (err as Error).message));
       return;
@@ -265,6 +265,14 @@ function getOnce(
     }
     req.end();
   });
+}
+
+/**
+ * A URL Node can parse: Go's `http://:8080/x` (no host: a pod without an IP) dials the local
+ * system, so it is read as 127.0.0.1; messages keep the URL as Go writes it.
+ */
+function parseable(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)(?=:\d)/i, "$1127.0.0.1");
 }
 
 function answerOf(res: IncomingMessage, chunks: Buffer[], url: string): HttpAnswer & { location: string | undefined } {

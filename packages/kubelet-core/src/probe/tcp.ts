@@ -15,9 +15,11 @@ export interface ProbeOutcome {
  * refused`, `dial tcp 10.0.0.5:80: i/o timeout`).
  */
 export function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeOutcome> {
-  const addr = joinHostPort(host, port);
+  // No host (a pod without an IP): Go dials the local system, and names the address it dialed.
+  const target = host || "127.0.0.1";
+  const addr = joinHostPort(target, port);
   return new Promise((resolve) => {
-    const socket = connect({ host: host || "localhost", port });
+    const socket = connect({ host: target, port });
     const timer = setTimeout(() => done({ result: "failure", output: goDialTimeout(addr) }), timeoutMs);
     const done = (outcome: ProbeOutcome) => {
       clearTimeout(timer);
@@ -25,6 +27,6 @@ export function tcpProbe(host: string, port: number, timeoutMs: number): Promise
       resolve(outcome);
     };
     socket.once("connect", () => done({ result: "success", output: "" }));
-    socket.once("error", (err) => done({ result: "failure", output: goDialError(addr, host, err) }));
+    socket.once("error", (err) => done({ result: "failure", output: goDialError(addr, target, err) }));
   });
 }

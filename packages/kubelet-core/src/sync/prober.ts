@@ -385,7 +385,7 @@ export function createProber(options: ProberOptions): Prober {
           if (w.running || now < w.lastRunAt + (probe.periodSeconds ?? 10) * 1000) continue;
           w.running = true;
           w.lastRunAt = now;
-          const podIP = rs.ips[0] || (pod.spec?.hostNetwork ? "127.0.0.1" : "");
+          const podIP = rs.ips[0] ?? "";
           due.push(probeOnce(w, kind, { pod, container: c, containerId: status.id, probe, kind, podIP }));
         }
       }
