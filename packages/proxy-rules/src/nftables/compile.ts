@@ -492,11 +492,22 @@ function renderFragment(
   };
 }
 
-function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
+/**
+ * The same slices of the family, by identity: a family's table only depends on its own slices (as
+ * each of kube-proxy's per-family proxiers only tracks the slices of its address type).
+ */
+function sameSlices(a: SliceGroup, b: SliceGroup, family: IPFamily): boolean {
   if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  let i = 0;
+  let j = 0;
+  for (;;) {
+    while (i < a.length && a[i]!.family !== family) i++;
+    while (j < b.length && b[j]!.family !== family) j++;
+    if (i === a.length || j === b.length) return i === a.length && j === b.length;
+    if (a[i] !== b[j]) return false;
+    i++;
+    j++;
+  }
 }
 
 /** Deletes the stale chains whose grace is over (kube-proxy's earlier transaction). */
@@ -563,7 +574,10 @@ function buildFamily(
     const svc = index.serviceByKey.get(key)!;
     const group = index.groups.get(key) ?? EMPTY_GROUP;
     const old = reuse?.fragments.get(key);
-    const frag = old && old.svc === svc && sameItems(old.slices, group) ? old : renderFragment(ctx, spell, index, key)!;
+    const frag =
+      old && old.svc === svc && sameSlices(old.slices, group, ctx.config.family)
+        ? old
+        : renderFragment(ctx, spell, index, key)!;
     fragments.set(key, frag);
     endpoints += frag.endpointCount;
     servicePorts += frag.servicePorts;
@@ -702,7 +716,7 @@ function updateFamily(
     const old = prev.fragments.get(key);
     const entry = index.serviceByKey.get(key);
     const group = index.groups.get(key) ?? EMPTY_GROUP;
-    if (old && entry && old.svc === entry && sameItems(old.slices, group)) continue;
+    if (old && entry && old.svc === entry && sameSlices(old.slices, group, ctx.config.family)) continue;
     const frag = entry ? renderFragment(ctx, spell, index, key) : undefined;
     if (!old && !frag) continue;
     // claims: the old ones out, the new ones in
