@@ -223,6 +223,38 @@ describe("Go renderings", () => {
 });
 
 describe("httpGet probes through the reconciler (fake runtime, real server)", () => {
+  it("a redirect to another host: ready, with a Warning ProbeWarning event carrying the body", async () => {
+    const port = await serve((_, res) => res.writeHead(302, { Location: "http://0.0.0.0/" }).end("moved"));
+    const p: Pod = {
+      metadata: { name: "moved", namespace: "default", uid: "uid-moved" },
+      spec: {
+        hostNetwork: true,
+        containers: [
+          {
+            name: "app",
+            image: "busybox:1.36",
+            command: ["sleep", "3600"],
+            readinessProbe: { httpGet: { path: "/", port }, periodSeconds: 1 },
+          },
+        ],
+      },
+    };
+    const s = createScenario({ pods: [p] });
+    const ready = () => s.status("moved")?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+    for (let i = 0; i < 200 && !ready(); i++) {
+      await s.runFor(1_000);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(ready()).toBe(true);
+    expect(s.events.find((e) => e.reason === "ProbeWarning")).toMatchObject({
+      type: "Warning",
+      container: "app",
+      message: "Readiness probe warning: Probe terminated redirects, Response body: moved",
+    });
+    expect(s.events.some((e) => e.reason === "Unhealthy")).toBe(false);
+    await s.reconciler.stop();
+  });
+
   it("liveness: an Unhealthy event for every failed run, then the kill and restart after failureThreshold", async () => {
     let code = 200;
     const port = await serve((_, res) => {

@@ -1,7 +1,7 @@
 import { Client, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { goDurationSeconds, goGrpcCodeName, goQuote, joinHostPort } from "./go-format.js";
 import { kubeUserAgentVersion } from "./http.js";
-import type { ProbeOutcome } from "./tcp.js";
+import type { ProbeOutcome } from "./outcome.js";
 
 // grpc.health.v1 (the standard gRPC health checking protocol), written from its schema:
 //   package grpc.health.v1;

@@ -1,13 +1,6 @@
 import { connect } from "node:net";
 import { goDialError, goDialTimeout, joinHostPort } from "./go-format.js";
-
-/** The outcome of one probe run, as the kubelet's probers return it (`probe.Result` and output). */
-export interface ProbeOutcome {
-  /** `warning` is a success with something to report (an HTTP redirect to another host). */
-  result: "success" | "warning" | "failure" | "unknown";
-  /** What the probe said: a command's output, a response body, or why it failed. */
-  output: string;
-}
+import type { ProbeOutcome } from "./outcome.js";
 
 /**
  * The kubelet's TCP prober (`DoTCPProbe`): success when a connection to `host:port` opens within

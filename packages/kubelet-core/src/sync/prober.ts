@@ -6,12 +6,13 @@ import type { Container, Pod, Probe } from "../pod.js";
 import { formatPod, goErrorText } from "../probe/go-format.js";
 import { grpcProbe } from "../probe/grpc.js";
 import { HttpGetError, httpGet, maxResponseBodyBytes, newRequestForHttpGet } from "../probe/http.js";
+import type { ProbeOutcome } from "../probe/outcome.js";
 import { resolveContainerPort } from "../probe/port.js";
-import { type ProbeOutcome, tcpProbe } from "../probe/tcp.js";
+import { tcpProbe } from "../probe/tcp.js";
 import type { PodRuntimeStatus } from "../runtime-status.js";
 import type { EventRecorder } from "./events.js";
 
-export type { ProbeOutcome } from "../probe/tcp.js";
+export type { ProbeOutcome } from "../probe/outcome.js";
 
 /** The three kinds of probes. */
 export type ProbeKind = "liveness" | "readiness" | "startup";
