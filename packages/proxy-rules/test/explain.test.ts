@@ -391,8 +391,15 @@ describe("explainPacket: chains, marks and what it cannot evaluate", () => {
     expect(() => parseIptablesRuleset("*filter\n-A NOPE -j ACCEPT\nCOMMIT\n")).toThrow(
       'Ruleset "rules": line 2: chain NOPE does not exist in table filter',
     );
-    expect(() =>
-      parseIptablesRuleset({ name: "a.rules", text: '*nat\n-A PREROUTING -m comment --comment "x\nCOMMIT' }),
-    ).toThrow('Ruleset "a.rules": line 2: unterminated quote');
+    // a rule's own arguments: read up front with validate, else when a packet first reaches it
+    const unterminated = { name: "a.rules", text: '*nat\n-A PREROUTING -m comment --comment "x\nCOMMIT' };
+    expect(() => parseIptablesRuleset(unterminated, { validate: true })).toThrow(
+      'Ruleset "a.rules": line 2: unterminated quote',
+    );
+    const lazy = parseIptablesRuleset(unterminated);
+    expect(() => explainPacket(lazy, fwd)).toThrow('Ruleset "a.rules": line 2: unterminated quote');
+    expect(() => parseIptablesRuleset("*filter\n-A FORWARD -m tcp --dport\nCOMMIT\n", { validate: true })).toThrow(
+      'Ruleset "rules": line 2: bad port ""',
+    );
   });
 });

@@ -262,14 +262,21 @@ function explainJson(e: PacketExplanation) {
   };
 }
 
-function loadRules(files: readonly string[]): IptablesRuleset {
+/** A ruleset error (kind Ruleset: the file and line) as an input file error (exit status 3). */
+function rulesetError(e: unknown): unknown {
+  return e instanceof InvalidInputError && e.object.kind === "Ruleset"
+    ? new InputFileError(e.object.name ?? "rules", `${e.field}: ${e.reason}`)
+    : e;
+}
+
+function loadRules(files: readonly string[], validate = false): IptablesRuleset {
   try {
     return parseIptablesRuleset(
       files.map((f, i) => ({ name: f === "-" ? "stdin" : f, text: readText(f), noflush: i > 0 })),
+      { validate },
     );
   } catch (e) {
-    if (e instanceof InvalidInputError) throw new InputFileError(e.object.name ?? "rules", `${e.field}: ${e.reason}`);
-    throw e;
+    throw rulesetError(e);
   }
 }
 
@@ -320,8 +327,9 @@ function explainCommand(args: string[]): number {
   try {
     e = explainPacket(rs, packet, { localAddresses: values["local-ip"] });
   } catch (x) {
-    if (x instanceof InvalidInputError) throw new UsageError(`the packet: ${x.field}: ${x.reason}`);
-    throw x;
+    if (x instanceof InvalidInputError && x.object.kind === "Packet")
+      throw new UsageError(`the packet: ${x.field}: ${x.reason}`);
+    throw rulesetError(x);
   }
   if (values.json) out(`${JSON.stringify(explainJson(e), null, 2)}\n`);
   else if (values.mermaid) out(explanationMermaid(e));
@@ -332,8 +340,8 @@ function explainCommand(args: string[]): number {
 function diffCommand(args: string[]): number {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: "boolean" } } });
   if (positionals.length !== 2) throw new UsageError("diff needs two ruleset files: diff A B");
-  const a = loadRules([positionals[0]!]);
-  const b = loadRules([positionals[1]!]);
+  const a = loadRules([positionals[0]!], true);
+  const b = loadRules([positionals[1]!], true);
   const d = diffRulesets(a, b);
   if (values.json) out(`${JSON.stringify(d, null, 2)}\n`);
   else out(formatDiff(d, makeStyle(colour())));

@@ -475,7 +475,7 @@ function runOnce(
     if (depth > MAX_DEPTH)
       throw new CannotEvaluate(`cannot evaluate: chains nest deeper than ${MAX_DEPTH} (a loop?)`, undefined);
     const rules = chain.rules;
-    const cands = candidateRules(chain, addrKey(st.dst));
+    const cands = candidateRules(chain, addrKey(st.dst), st.dport);
     const n = cands ? cands.length : rules.length;
     for (let k = 0; k < n; k++) {
       const idx = cands ? cands[k]! : k;

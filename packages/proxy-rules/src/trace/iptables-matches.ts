@@ -72,12 +72,21 @@ export interface CompiledRule {
   readonly targetName: string | undefined;
   /** A positive single-address `-d` (for indexing long chains). */
   readonly exactDst: Addr | undefined;
+  /** A positive single `--dport` of the tcp/udp/sctp match (for indexing long chains). */
+  readonly exactDport: number | undefined;
   /** The address family the rule's addresses are of, if any. */
   readonly family: 4 | 6 | undefined;
   /** `-m recent` timeouts (`--seconds`) this rule checks, for the affinity summary. */
   readonly recentSeconds: number | undefined;
   /** `-m recent --set` list this rule records into. */
   readonly recentSet: string | undefined;
+}
+
+interface RuleInfo {
+  comment?: string;
+  recentSeconds?: number;
+  recentSet?: string;
+  exactDport?: number;
 }
 
 interface Opt {
@@ -129,7 +138,11 @@ const CORE_WITH_VALUE: Record<string, string> = {
 
 /** Whether the token starts an option (and is not a value such as a negative number). */
 function isOption(t: string): boolean {
-  return t === "!" || (t.length > 1 && t.charCodeAt(0) === 0x2d && !/^-\d/.test(t));
+  if (t.length < 1) return false;
+  if (t === "!") return true;
+  if (t.charCodeAt(0) !== 0x2d || t.length < 2) return false;
+  const c = t.charCodeAt(1);
+  return c < 0x30 || c > 0x39;
 }
 
 const cannot =
@@ -203,12 +216,7 @@ const protoIs =
   (s) =>
     s.proto === proto;
 
-function moduleMatchers(
-  name: string,
-  opts: Opt[],
-  out: Matcher[],
-  info: { comment?: string; recentSeconds?: number; recentSet?: string },
-): string | undefined {
+function moduleMatchers(name: string, opts: Opt[], out: Matcher[], info: RuleInfo): string | undefined {
   const push = (test: MatchTest) => out.push({ kind: "test", test });
   const firstValue = (o: Opt) => o.values[0] ?? "";
   switch (name) {
@@ -231,6 +239,7 @@ function moduleMatchers(
           o.name === "--source-port"
         ) {
           const which = o.name === "--dport" || o.name === "--destination-port" ? "dport" : "sport";
+          if (which === "dport" && !o.neg && /^\d+$/.test(firstValue(o))) info.exactDport = Number(firstValue(o));
           const t = portsTest([firstValue(o)], o.neg, which);
           if (typeof t === "string") return t;
           push(t);
@@ -389,11 +398,7 @@ function moduleMatchers(
   }
 }
 
-function recentMatcher(
-  opts: Opt[],
-  out: Matcher[],
-  info: { recentSeconds?: number; recentSet?: string },
-): string | undefined {
+function recentMatcher(opts: Opt[], out: Matcher[], info: RuleInfo): string | undefined {
   let listName = "DEFAULT";
   let mode: "set" | "rcheck" | "update" | "remove" | undefined;
   let neg = false;
@@ -664,7 +669,7 @@ export function compileRule(args: readonly string[]): CompiledRule | string {
   // the packets explained are whole, never fragments
   if (fragment !== undefined) matchers.push({ kind: "test", test: () => !fragment });
 
-  const info: { comment?: string; recentSeconds?: number; recentSet?: string } = {};
+  const info: RuleInfo = {};
   for (const m of modules) {
     const err = moduleMatchers(m.name, m.opts, matchers, info);
     if (err) return err;
@@ -683,6 +688,7 @@ export function compileRule(args: readonly string[]): CompiledRule | string {
     comment: info.comment,
     targetName,
     exactDst,
+    exactDport: info.exactDport,
     family,
     recentSeconds: info.recentSeconds,
     recentSet: info.recentSet,

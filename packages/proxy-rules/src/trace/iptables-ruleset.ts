@@ -82,34 +82,48 @@ interface MutableChain {
   index?: ChainIndex | undefined;
 }
 
-/** For a long chain: rule positions per exact `-d` address, and the positions of all other rules. */
+/**
+ * For a long chain: rule positions per exact `-d` address, per exact `--dport` (rules without an
+ * exact address), and the positions of all other rules.
+ */
 export interface ChainIndex {
   readonly byDst: ReadonlyMap<string, readonly number[]>;
+  readonly byPort: ReadonlyMap<number, readonly number[]>;
   readonly other: readonly number[];
 }
 
 const INDEX_MIN_RULES = 24;
 
-/** Positions of the rules of a chain that can match a packet to `dstKey`, in order. */
-export function candidateRules(chain: IptablesRulesetChain, dstKey: string): readonly number[] | undefined {
-  const c = chain as MutableChain;
-  if (c.rules.length < INDEX_MIN_RULES) return undefined;
-  if (!c.index) c.index = buildIndex(c.rules);
-  const own = c.index.byDst.get(dstKey);
-  const other = c.index.other;
-  if (!own) return other;
+const EMPTY: readonly number[] = [];
+
+function merge(a: readonly number[], b: readonly number[]): readonly number[] {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
   const out: number[] = [];
   let i = 0;
   let j = 0;
-  while (i < own.length || j < other.length) {
-    if (j >= other.length || (i < own.length && own[i]! < other[j]!)) out.push(own[i++]!);
-    else out.push(other[j++]!);
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && a[i]! < b[j]!)) out.push(a[i++]!);
+    else out.push(b[j++]!);
   }
   return out;
 }
 
+/** Positions of the rules of a chain that can match a packet to `dstKey`:`dport`, in order. */
+export function candidateRules(
+  chain: IptablesRulesetChain,
+  dstKey: string,
+  dport: number,
+): readonly number[] | undefined {
+  const c = chain as MutableChain;
+  if (c.rules.length < INDEX_MIN_RULES) return undefined;
+  if (!c.index) c.index = buildIndex(c.rules);
+  return merge(merge(c.index.byDst.get(dstKey) ?? EMPTY, c.index.byPort.get(dport) ?? EMPTY), c.index.other);
+}
+
 function buildIndex(rules: readonly IptablesRulesetRule[]): ChainIndex {
   const byDst = new Map<string, number[]>();
+  const byPort = new Map<number, number[]>();
   const other: number[] = [];
   rules.forEach((r, i) => {
     const d = r.exactDst;
@@ -118,15 +132,36 @@ function buildIndex(rules: readonly IptablesRulesetRule[]): ChainIndex {
       const list = byDst.get(k);
       if (list) list.push(i);
       else byDst.set(k, [i]);
+    } else if (r.exactDport !== undefined) {
+      const list = byPort.get(r.exactDport);
+      if (list) list.push(i);
+      else byPort.set(r.exactDport, [i]);
     } else other.push(i);
   });
-  return { byDst, other };
+  return { byDst, byPort, other };
 }
 
 /** Splits a rule line into argv tokens: blanks separate, double or single quotes group (`\"` escapes). */
 export function splitArgs(text: string): string[] | string {
-  if (!text.includes('"') && !text.includes("'") && !text.includes("\\")) {
-    return text.split(" ").filter((t) => t !== "");
+  const simple = !text.includes("'") && !text.includes("\\") && !text.includes("\t");
+  if (simple && !text.includes('"')) return text.split(" ").filter((t) => t !== "");
+  if (simple) {
+    // double-quoted values at token boundaries, as iptables-save and compileIptables write them
+    const parts = text.split('"');
+    if (parts.length % 2 === 0) return "unterminated quote";
+    const out: string[] = [];
+    let ok = true;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (i % 2 === 1) {
+        out.push(part);
+        continue;
+      }
+      if (i > 0 && part !== "" && part.charCodeAt(0) !== 0x20) ok = false;
+      if (i < parts.length - 1 && part !== "" && part.charCodeAt(part.length - 1) !== 0x20) ok = false;
+      for (const t of part.split(" ")) if (t !== "") out.push(t);
+    }
+    if (ok) return out;
   }
   const out: string[] = [];
   let cur = "";
@@ -167,7 +202,8 @@ export function splitArgs(text: string): string[] | string {
  * as with `--noflush`. When the result has no built-in chain in the `nat` and `filter` tables at
  * all (a compiled payload alone), the jumps kube-proxy installs are assumed, and said so in
  * `assumptions`. Throws {@link InvalidInputError} (kind `Ruleset`, field `line N`) for a line
- * iptables-restore would refuse to parse.
+ * iptables-restore would refuse (an unknown command, a rule for a chain never declared); a rule's
+ * own arguments are read when first needed unless `validate` is set (see below).
  *
  * @example
  * ```ts
@@ -177,16 +213,24 @@ export function splitArgs(text: string): string[] | string {
  */
 export function parseIptablesRuleset(
   sources: string | RulesetSource | readonly (string | RulesetSource)[],
-  options: { readonly assumeKubeJumps?: boolean | undefined } = {},
+  options: {
+    /** Add kube-proxy's jumps when the built-in chains are absent (default true). */
+    readonly assumeKubeJumps?: boolean | undefined;
+    /**
+     * Read every rule's argv now and throw for a malformed one. Otherwise (the default) a rule is
+     * read when a packet or a diff first reaches it, and a malformed one throws then — the same
+     * InvalidInputError, naming its source and line — which keeps reading a large node's rules cheap.
+     */
+    readonly validate?: boolean | undefined;
+  } = {},
 ): IptablesRuleset {
   const list = (Array.isArray(sources) ? sources : [sources]) as readonly (string | RulesetSource)[];
   const tables = new Map<string, Map<string, MutableChain>>();
   const assumptions: string[] = [];
-  const fam = { v4: 0, v6: 0 };
   list.forEach((s, i) => {
     const src: RulesetSource = typeof s === "string" ? { text: s } : s;
     const name = src.name ?? (list.length === 1 ? "rules" : `rules[${i}]`);
-    loadSource(tables, src.text, name, src.noflush ?? i > 0, fam);
+    loadSource(tables, src.text, name, src.noflush ?? i > 0);
   });
   const kubeChains = [...tables.values()].some((t) => [...t.keys()].some((c) => c.startsWith("KUBE-")));
   const hasBuiltin = ["nat", "filter"].some((t) => {
@@ -196,14 +240,32 @@ export function parseIptablesRuleset(
   if ((options.assumeKubeJumps ?? true) && kubeChains && !hasBuiltin) {
     const jumps = "kube-proxy's jumps";
     const missing = IPTABLES_JUMPS.filter((j) => !tables.get(j.table)?.has(j.target)).map((j) => j.target);
-    loadSource(tables, renderJumps(IPTABLES_JUMPS, missing), jumps, true, fam);
+    loadSource(tables, renderJumps(IPTABLES_JUMPS, missing), jumps, true);
     assumptions.push(
       "the rules have no built-in chains: kube-proxy's jumps from PREROUTING, INPUT, FORWARD, OUTPUT and POSTROUTING are assumed (renderJumps())",
     );
   }
   let ruleCount = 0;
-  for (const t of tables.values()) for (const c of t.values()) ruleCount += c.rules.length;
-  return { kind: "iptables", family: fam.v6 > fam.v4 ? 6 : 4, tables, assumptions, ruleCount };
+  let family: 4 | 6 | undefined;
+  for (const t of tables.values())
+    for (const c of t.values()) {
+      ruleCount += c.rules.length;
+      for (const r of c.rules) {
+        if (options.validate) (r as RulesetRule).compile();
+        family ??= addressFamilyOf(r.text);
+      }
+    }
+  return { kind: "iptables", family: family ?? 4, tables, assumptions, ruleCount };
+}
+
+const ADDRESS = / (?:-s|-d|--to-destination|--to-source) (\S+)/;
+
+/** The family of the first address a rule's text names, read without compiling it. */
+function addressFamilyOf(text: string): 4 | 6 | undefined {
+  const m = ADDRESS.exec(text);
+  if (!m) return undefined;
+  const v = m[1]!;
+  return v.startsWith("[") || v.split(":").length > 2 ? 6 : 4;
 }
 
 function bad(source: string, line: number, reason: string, value?: string): InvalidInputError {
@@ -235,7 +297,6 @@ function loadSource(
   text: string,
   source: string,
   noflush: boolean,
-  fam: { v4: number; v6: number },
 ): void {
   let table: string | undefined;
   let lineNo = 0;
@@ -291,9 +352,68 @@ function loadSource(
         counters = { packets: Number(m[1]), bytes: Number(m[2]) };
         body = line.slice(close + 1).trimStart();
       }
-      applyCommand(tables, table, body, counters, source, lineNo, fam);
+      applyCommand(tables, table, body, counters, source, lineNo);
     }
     if (end === n) break;
+  }
+}
+
+/** A rule read from text; its argv is tokenized and compiled when first looked at. */
+class RulesetRule implements IptablesRulesetRule {
+  #compiled: CompiledRule | undefined;
+  readonly #args: string | readonly string[];
+
+  constructor(
+    readonly table: string,
+    readonly chain: string,
+    readonly source: string,
+    readonly line: number,
+    readonly text: string,
+    readonly counters: { readonly packets: number; readonly bytes: number } | undefined,
+    args: string | readonly string[],
+  ) {
+    this.#args = args;
+  }
+
+  /** Compiles the rule; throws InvalidInputError (the source and line) when it is malformed. */
+  compile(): CompiledRule {
+    if (this.#compiled) return this.#compiled;
+    const tokens = typeof this.#args === "string" ? splitArgs(this.#args) : this.#args;
+    if (typeof tokens === "string") throw bad(this.source, this.line, tokens, this.text);
+    const c = compileRule(tokens);
+    if (typeof c === "string") throw bad(this.source, this.line, c, this.text);
+    this.#compiled = c;
+    return c;
+  }
+  get args() {
+    return this.compile().args;
+  }
+  get matchers() {
+    return this.compile().matchers;
+  }
+  get target() {
+    return this.compile().target;
+  }
+  get comment() {
+    return this.compile().comment;
+  }
+  get targetName() {
+    return this.compile().targetName;
+  }
+  get exactDst() {
+    return this.compile().exactDst;
+  }
+  get exactDport() {
+    return this.compile().exactDport;
+  }
+  get family() {
+    return this.compile().family;
+  }
+  get recentSeconds() {
+    return this.compile().recentSeconds;
+  }
+  get recentSet() {
+    return this.compile().recentSet;
   }
 }
 
@@ -304,8 +424,17 @@ function applyCommand(
   counters: { packets: number; bytes: number } | undefined,
   source: string,
   line: number,
-  fam: { v4: number; v6: number },
 ): void {
+  // the common case, `-A CHAIN args…`: the argv is read only when the rule is first needed
+  if (body.startsWith("-A ") && !body.includes(" -c ")) {
+    const sp = body.indexOf(" ", 3);
+    const chainName = sp < 0 ? body.slice(3) : body.slice(3, sp);
+    const c = chainOf(tables, table, chainName, false);
+    if (!c) throw bad(source, line, `chain ${chainName} does not exist in table ${table}`, body);
+    c.rules.push(new RulesetRule(table, c.name, source, line, body, counters, sp < 0 ? "" : body.slice(sp + 1)));
+    c.index = undefined;
+    return;
+  }
   const tokens = splitArgs(body);
   if (typeof tokens === "string") throw bad(source, line, tokens, body);
   const cmd = tokens[0];
@@ -334,16 +463,13 @@ function applyCommand(
         counters = { packets: Number(args[ci + 1]), bytes: Number(args[ci + 2]) };
         args = [...args.slice(0, ci), ...args.slice(ci + 3)];
       }
-      const compiled = compileRule(args);
-      if (typeof compiled === "string") throw bad(source, line, compiled, body);
-      if (compiled.family === 4) fam.v4++;
-      else if (compiled.family === 6) fam.v6++;
       const text =
         cmd === "-A" || cmd === "--append"
           ? body
           : body.replace(/^(-I|--insert)\s+\S+(\s+\d+(?=\s|$))?/, `-A ${chainName}`);
-      const rule: IptablesRulesetRule = { ...compiled, table, chain: c.name, source, line, text, counters };
-      c.rules.splice(at, 0, rule);
+      const rule = new RulesetRule(table, c.name, source, line, text, counters, args);
+      if (at === c.rules.length) c.rules.push(rule);
+      else c.rules.splice(at, 0, rule);
       c.index = undefined;
       break;
     }
