@@ -7,6 +7,47 @@ export type {
   IptablesResult,
   IptablesStats,
 } from "./iptables/compile.js";
+export { compileIpvs, syncIpvs } from "./ipvs/compile.js";
+export type {
+  CompileIpvsOptions,
+  IpvsCompilation,
+  IpvsResult,
+  IpvsState,
+  IpvsStats,
+  IpvsSyncFrom,
+} from "./ipvs/compile.js";
+export { DEFAULT_IPVS_SCHEDULER, IPVS_KERNEL_SCHEDULERS } from "./ipvs/config.js";
+export { IPVS_IPSETS, type IpsetInfo, type IpsetType, ipsetName } from "./ipvs/ipsets.js";
+export type { IpvsDrainingServer, IpvsOperation, IpvsReconcilePlan } from "./ipvs/operations.js";
+export {
+  type IpsetKernelSet,
+  type IpvsKernelOutputs,
+  type IpvsKernelRealServer,
+  type IpvsKernelState,
+  type IpvsKernelVirtualServer,
+  ipvsKernelState,
+  parseIpAddrShow,
+  parseIpsetSave,
+  parseIpvsadmList,
+  parseIpvsadmSave,
+} from "./ipvs/parse.js";
+export { type PlanIpvsReconcileOptions, planIpvsReconcile } from "./ipvs/reconcile.js";
+export {
+  IPVS_DUMMY_DEVICE,
+  IPVS_IPTABLES_JUMPS,
+  type IpvsIpset,
+  type IpvsIptablesChain,
+  type IpvsIptablesJump,
+  type IpvsIptablesTables,
+} from "./ipvs/render.js";
+export {
+  FLAG_PERSISTENT,
+  FLAG_SOURCE_HASH,
+  type IpvsProtocol,
+  type IpvsRealServer,
+  type IpvsVirtualServer,
+  type IpvsVirtualServerKind,
+} from "./ipvs/services.js";
 export type { ProxyInput } from "./plan/input.js";
 export { compileNftables } from "./nftables/compile.js";
 export type {

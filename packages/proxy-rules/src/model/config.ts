@@ -37,6 +37,31 @@ export interface KubeProxyConfiguration {
       }
     | undefined;
   /**
+   * IPVS-mode settings (kube-proxy's `KubeProxyIPVSConfiguration`), read by `compileIpvs` and
+   * checked there (`ipvs.*` field paths). The masquerade settings are `iptables.masqueradeAll` /
+   * `iptables.masqueradeBit`, as kube-proxy's IPVS mode reads them too.
+   */
+  readonly ipvs?:
+    | {
+        /**
+         * The IPVS scheduler of every virtual server: `rr` (default, also for `""`), `wrr`, `lc`,
+         * `wlc`, `lblc`, `lblcr`, `sh`, `dh`, `sed`, `nq`, `mh` (with the `mh-port` flag), or
+         * any other kernel scheduler name (kube-proxy accepts any since v1.27).
+         */
+        readonly scheduler?: string | undefined;
+        /** CIDRs whose virtual servers kube-proxy leaves alone when it cleans up (not its own). */
+        readonly excludeCIDRs?: readonly string[] | undefined;
+        /** Sets `arp_ignore=1` / `arp_announce=2`. Default `false`. */
+        readonly strictARP?: boolean | undefined;
+        /** IPVS TCP session timeout, a Go duration (`"900s"`, `"15m"`); `0` keeps the kernel's. */
+        readonly tcpTimeout?: string | undefined;
+        /** IPVS TCP timeout after a FIN, a Go duration; `0` keeps the kernel's. */
+        readonly tcpFinTimeout?: string | undefined;
+        /** IPVS UDP timeout, a Go duration; `0` keeps the kernel's. */
+        readonly udpTimeout?: string | undefined;
+      }
+    | undefined;
+  /**
    * Feature gates. `PreferSameTrafficDistribution` (default `true`) makes node hints
    * (`hints.forNodes`, trafficDistribution PreferSameNode) count.
    */

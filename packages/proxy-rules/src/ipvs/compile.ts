@@ -1,0 +1,700 @@
+// compileIpvs / syncIpvs: Services + EndpointSlices + node + KubeProxyConfiguration → what
+// kube-proxy's IPVS mode programs (pkg/proxy/ipvs/proxier.go, syncProxyRules), per IP family:
+// virtual and real servers, the kube-ipvs0 addresses, the ipsets and the companion iptables rules,
+// structured and as text; rendered from the mode-neutral plan (src/plan). A proxier's sync also
+// gives the reconcile plan from the last applied state (only what the changed Services changed).
+
+import { InvalidInputError } from "../errors.js";
+import { type FamilyContext, type ParsedNode, parseNode, resolveFamilyContext } from "../model/context.js";
+import type { IPFamily } from "../model/ip.js";
+import { asList, compareErrors, defaultFamilies, firstError, type ProxyInput } from "../plan/input.js";
+import { compareStrings, InputIndex } from "../plan/input-index.js";
+import { EMPTY_GROUP, planService } from "../plan/service-plan.js";
+import type { SyncFrom, SyncOutput } from "../plan/sync.js";
+import { UndoLog } from "../plan/undo-log.js";
+import { type ResolvedIpvsConfig, resolveIpvsConfig } from "./config.js";
+import { ipvsNodePortAddresses, validNodeAddress } from "./endpoints.js";
+import { IPVS_IPS, IPVS_IPSETS, ipsetNames, SET_COUNT } from "./ipsets.js";
+import { gracefulTerminationNeeded, type IpvsReconcilePlan, OperationList } from "./operations.js";
+import {
+  IPVS_IPTABLES_JUMPS,
+  type IpvsIpset,
+  type IpvsIptablesJump,
+  type IpvsIptablesTables,
+  ipAddrCommands,
+  ipvsIpsets,
+  ipvsIptablesTables,
+  renderIpBatch,
+  renderIpsets,
+  renderIpvsadm,
+  renderIpvsIptables,
+  renderIpvsJumps,
+} from "./render.js";
+import {
+  type IpvsFamilyFacts,
+  type IpvsFragment,
+  type IpvsRealServer,
+  type IpvsVirtualServer,
+  type OutFilterEntry,
+  writeIpvsFragment,
+} from "./services.js";
+
+/** Options of {@link compileIpvs} (and of a proxier in `ipvs` mode). */
+export interface CompileIpvsOptions {
+  /** Compile what is valid and list invalid objects in `errors` instead of throwing (see compileIptables). */
+  readonly partialResults?: boolean | undefined;
+  /** The IP families to compile. Default: the families of `node.addresses` (IPv4 when it has none). */
+  readonly families?: readonly IPFamily[] | undefined;
+  /** Use this mark instead of the one from `iptables.masqueradeBit` (kube-proxy prints `0x00004000`). */
+  readonly masqueradeMark?: string | undefined;
+}
+
+/** Counters of a result. */
+export interface IpvsStats {
+  readonly servicePorts: number;
+  readonly endpoints: number;
+  readonly virtualServers: number;
+  readonly realServers: number;
+  readonly ipsetEntries: number;
+  readonly boundAddresses: number;
+  /** Services whose contribution this sync rewrote (all of them in a full sync). */
+  readonly rewrittenServices: number;
+}
+
+/** What kube-proxy's IPVS mode programs for one IP family. */
+export interface IpvsResult {
+  readonly family: IPFamily;
+  /** Every virtual server with its real servers, sorted by key. */
+  readonly virtualServers: readonly IpvsVirtualServer[];
+  /** kube-proxy's ipsets (all of them, empty ones too, as it creates them all), in its order. */
+  readonly ipsets: readonly IpvsIpset[];
+  /** The addresses bound to kube-ipvs0 (KUBE-IPVS-IPS), sorted. */
+  readonly addresses: readonly string[];
+  /** The companion iptables rules, structured. */
+  readonly iptables: IpvsIptablesTables;
+  /** The jumps from built-in chains kube-proxy ensures with `iptables -I`. */
+  readonly jumps: readonly IpvsIptablesJump[];
+  /** `ipvsadm-restore` input (as `ipvsadm -S -n` prints the state). */
+  readonly ipvsadmText: string;
+  /** `ipset restore` input (as `ipset save` prints the sets). */
+  readonly ipsetText: string;
+  /** `iptables-restore --noflush` input (`ip6tables-restore` for IPv6), as kube-proxy writes it. */
+  readonly iptablesText: string;
+  /** The jumps as `iptables-restore --noflush` input (load once, after `iptablesText`). */
+  readonly jumpsText: string;
+  /** `ip` commands (argv without `ip`): create kube-ipvs0, bind every address. */
+  readonly ipCommands: readonly (readonly string[])[];
+  /** The same as `ip -batch` input. */
+  readonly ipText: string;
+  /** The sysctls kube-proxy's IPVS mode sets (path under /proc/sys → value). */
+  readonly sysctls: Readonly<Record<string, string>>;
+  /** `ipvsadm --set tcp tcpfin udp` arguments when a timeout is configured. */
+  readonly ipvsTimeouts: readonly string[] | undefined;
+  /** CIDRs whose virtual servers a reconcile leaves alone (`ipvs.excludeCIDRs`). */
+  readonly excludeCIDRs: readonly string[];
+  /**
+   * The operations from the state of the last applied payload to this one (only what changed;
+   * from nothing for a first sync or `compileIpvs`). Removed TCP real servers are set to weight 0
+   * and listed in `draining`: reconcile against the kernel (`planIpvsReconcile`, with
+   * `ipvsadm -L -n` connection counts) to remove them once they are idle.
+   */
+  readonly changes: IpvsReconcilePlan;
+  readonly stats: IpvsStats;
+}
+
+/** The result of {@link compileIpvs}: one result per IP family. */
+export interface IpvsCompilation {
+  readonly results: readonly IpvsResult[];
+  readonly ipv4: IpvsResult | undefined;
+  readonly ipv6: IpvsResult | undefined;
+  /** With `partialResults`: the invalid objects that were left out. */
+  readonly errors: readonly InvalidInputError[];
+}
+
+/** The per-family state of an applied payload. */
+interface FamilyState {
+  readonly contextKey: string;
+  readonly order: readonly string[];
+  readonly fragments: Map<string, IpvsFragment>;
+  /** Fragments per virtual-server key, set entry (`index\0entry`) and bound address. */
+  readonly vsCount: Map<string, number>;
+  readonly entryCount: Map<string, number>;
+  readonly addrCount: Map<string, number>;
+  /** Real servers left at weight 0 (`vsKey rsKey`). */
+  readonly draining: Set<string>;
+  readonly servicePorts: number;
+  readonly endpoints: number;
+}
+
+/** What a proxier keeps of the IPVS state it last saw applied. */
+export interface IpvsState {
+  readonly index: InputIndex;
+  readonly families: ReadonlyMap<IPFamily, FamilyState>;
+}
+
+/** A sync of the IPVS backend from a proxier's state. */
+export type IpvsSyncFrom = SyncFrom<IpvsState>;
+
+/**
+ * Compiles Services and EndpointSlices into what kube-proxy's IPVS mode would program on
+ * `input.node`, one result per IP family: virtual servers, real servers, kube-ipvs0 addresses,
+ * ipsets and the companion iptables rules, structured and as restore text. Pure and one-shot.
+ *
+ * @throws {@link InvalidInputError} for invalid objects (unless `partialResults`), configuration
+ * (`ipvs.*` included) or node, as {@link compileIptables} does.
+ *
+ * @example
+ * ```ts
+ * import { compileIpvs } from "@nodekit/proxy-rules";
+ *
+ * const { ipv4 } = compileIpvs({ services, endpointSlices, node: { name: "node-1", addresses: ["192.168.77.1"] } });
+ * // on a node: ip -batch ipv4.ipText; ipset restore < ipv4.ipsetText; ipvsadm-restore < ipv4.ipvsadmText;
+ * // iptables-restore --noflush < ipv4.iptablesText
+ * console.log(ipv4?.ipvsadmText);
+ * ```
+ */
+export function compileIpvs(input: ProxyInput, options: CompileIpvsOptions = {}): IpvsCompilation {
+  const from: IpvsSyncFrom = { state: undefined, partialAllowed: false, failedObjects: new Map(), fullSync: false };
+  return syncIpvs(input, options, from, new UndoLog()).compilation;
+}
+
+/**
+ * One sync of the IPVS backend, for {@link compileIpvs} (no state) and a proxier (src/plan/sync.ts).
+ * Changes to `from.state` in place are recorded in `log`; when it throws, they are undone already.
+ */
+export function syncIpvs(
+  input: ProxyInput,
+  options: CompileIpvsOptions,
+  from: IpvsSyncFrom,
+  log: UndoLog,
+): SyncOutput<IpvsState, IpvsCompilation> {
+  if (typeof input !== "object" || input === null) {
+    throw new InvalidInputError({ kind: "ProxyInput" }, "", "must be an object", input);
+  }
+  checkOptions(options);
+  const node = parseNode(input.node);
+  const ipvs = resolveIpvsConfig(input.config);
+  const families = options.families ?? defaultFamilies(node.addresses.map((a) => a.family));
+  for (const f of families) {
+    if (f !== "IPv4" && f !== "IPv6") {
+      throw new InvalidInputError({ kind: "CompileIpvsOptions" }, "families", "must be IPv4 or IPv6", f);
+    }
+  }
+  const contexts = families.map((f) =>
+    resolveFamilyContext(f, node, input.config ?? {}, input.host ?? {}, { masqueradeMark: options.masqueradeMark }),
+  );
+  const services = asList(input.services, "services");
+  const slices = asList(input.endpointSlices, "endpointSlices");
+  const prev = from.state;
+  const incrementalAllowed = prev !== undefined && from.partialAllowed && !from.fullSync;
+  try {
+    let index: InputIndex | undefined;
+    let dirty: Set<string> | undefined;
+    if (incrementalAllowed) {
+      dirty = prev.index.update(services, slices, log);
+      if (dirty) index = prev.index;
+      else log.rollback();
+    }
+    if (!index) {
+      index = new InputIndex(from.fullSync ? undefined : prev?.index);
+      index.build(services, slices);
+      index.sortGroups();
+    }
+    const errors = index.errors();
+    const results: IpvsResult[] = [];
+    const states = new Map<IPFamily, FamilyState>();
+    const declared = new Map<IPFamily, readonly string[]>();
+    let order: readonly string[] | undefined;
+    for (const ctx of contexts) {
+      const family = ctx.config.family;
+      const facts = familyFacts(ctx, ipvs, node);
+      const contextKey = JSON.stringify([ctx.key, ipvs.scheduler, facts.nodePortIPs, [...facts.nodeAddresses]]);
+      const prevFamily = prev?.families.get(family);
+      const sameContext = prevFamily !== undefined && prevFamily.contextKey === contextKey;
+      let out: { state: FamilyState; ops: OperationList; rewritten: readonly IpvsFragment[] };
+      if (incrementalAllowed && sameContext && dirty && index === prev.index) {
+        out = updateFamily(facts, index, prevFamily, dirty, log);
+      } else {
+        order ??= index.sortedKeys();
+        const base = prevFamily ?? emptyFamily(contextKey);
+        out = buildFamily(facts, contextKey, order, index, base, from.failedObjects.get(family));
+      }
+      for (const f of out.state.fragments.values()) if (f.errors.length > 0) errors.push(...f.errors);
+      results.push(makeResult(facts, ipvs, out.state, out.ops.plan(), out.rewritten.length));
+      states.set(family, out.state);
+      declared.set(family, declaredObjects(out.rewritten));
+    }
+    errors.sort(compareErrors);
+    if (errors.length > 0 && !options.partialResults) throw firstError(errors);
+    const compilation: IpvsCompilation = {
+      results,
+      ipv4: results.find((r) => r.family === "IPv4"),
+      ipv6: results.find((r) => r.family === "IPv6"),
+      errors: options.partialResults ? errors : [],
+    };
+    return { compilation, state: { index, families: states }, declared };
+  } catch (err) {
+    log.rollback();
+    throw err;
+  }
+}
+
+function checkOptions(options: CompileIpvsOptions): void {
+  const fail = (field: string, reason: string, value: unknown): never => {
+    throw new InvalidInputError({ kind: "CompileIpvsOptions" }, field, reason, value);
+  };
+  if (typeof options !== "object" || options === null) fail("", "must be an object", options);
+  const present = (v: unknown) => v !== undefined && v !== null;
+  if (present(options.partialResults) && typeof options.partialResults !== "boolean") {
+    fail("partialResults", "must be a boolean", options.partialResults);
+  }
+  if (present(options.families) && !Array.isArray(options.families))
+    fail("families", "must be a list", options.families);
+  if (present(options.masqueradeMark) && typeof options.masqueradeMark !== "string") {
+    fail("masqueradeMark", "must be a string", options.masqueradeMark);
+  }
+}
+
+function familyFacts(ctx: FamilyContext, ipvs: ResolvedIpvsConfig, node: ParsedNode): IpvsFamilyFacts {
+  const mine = node.addresses.filter((a) => a.family === ctx.config.family);
+  const nodeAddresses = new Set<string>();
+  for (const a of mine) if (validNodeAddress(a)) nodeAddresses.add(a.text);
+  return { ctx, ipvs, nodePortIPs: ipvsNodePortAddresses(ctx, mine), nodeAddresses };
+}
+
+function emptyFamily(contextKey: string): FamilyState {
+  return {
+    contextKey,
+    order: [],
+    fragments: new Map(),
+    vsCount: new Map(),
+    entryCount: new Map(),
+    addrCount: new Map(),
+    draining: new Set(),
+    servicePorts: 0,
+    endpoints: 0,
+  };
+}
+
+/** A whole family from the index; the changes are computed against `base` (the applied state). */
+function buildFamily(
+  facts: IpvsFamilyFacts,
+  contextKey: string,
+  order: readonly string[],
+  index: InputIndex,
+  base: FamilyState,
+  failed: ReadonlySet<string> | undefined,
+): { state: FamilyState; ops: OperationList; rewritten: readonly IpvsFragment[] } {
+  const fragments = new Map<string, IpvsFragment>();
+  let servicePorts = 0;
+  let endpoints = 0;
+  const family = facts.ctx.config.family;
+  for (const key of order) {
+    const svc = index.serviceByKey.get(key)!;
+    const group = index.groups.get(key) ?? EMPTY_GROUP;
+    const plan = planService(facts.ctx, key, svc, group);
+    const frag = writeIpvsFragment(facts, plan);
+    fragments.set(key, frag);
+    servicePorts += frag.servicePorts;
+    endpoints += frag.endpointCount;
+  }
+  const state: FamilyState = {
+    contextKey,
+    order,
+    fragments,
+    vsCount: new Map(base.vsCount),
+    entryCount: new Map(base.entryCount),
+    addrCount: new Map(base.addrCount),
+    draining: new Set(base.draining),
+    servicePorts,
+    endpoints,
+  };
+  const ops = new OperationList();
+  if (base.fragments.size === 0 && base.vsCount.size === 0) {
+    ops.linkAdd();
+    const names = ipsetNames(family);
+    IPVS_IPSETS.forEach((s, i) => {
+      ops.createSet(names[i]!, s.type, family);
+    });
+  }
+  const keys = new Set<string>([...base.fragments.keys(), ...fragments.keys()]);
+  for (const key of [...keys].sort(compareStrings)) {
+    replace(state, family, base.fragments.get(key), fragments.get(key), ops, undefined);
+  }
+  // what failed payloads may have created and nothing provides now
+  if (failed) cleanupFailed(state, family, failed, ops);
+  return { state, ops, rewritten: [...fragments.values()] };
+}
+
+/** A partial sync touching the Services in `dirty`; updates `prev` in place (recorded in `log`). */
+function updateFamily(
+  facts: IpvsFamilyFacts,
+  index: InputIndex,
+  prev: FamilyState,
+  dirty: ReadonlySet<string>,
+  log: UndoLog,
+): { state: FamilyState; ops: OperationList; rewritten: readonly IpvsFragment[] } {
+  const family = facts.ctx.config.family;
+  const ops = new OperationList();
+  const rewritten: IpvsFragment[] = [];
+  let servicePorts = prev.servicePorts;
+  let endpoints = prev.endpoints;
+  let order = prev.order;
+  const added: string[] = [];
+  const removed = new Set<string>();
+  for (const key of [...dirty].sort(compareStrings)) {
+    const svc = index.serviceByKey.get(key);
+    const old = prev.fragments.get(key);
+    let next: IpvsFragment | undefined;
+    if (svc) {
+      const group = index.groups.get(key) ?? EMPTY_GROUP;
+      if (old && old.svc === svc && old.group === group) continue;
+      next = writeIpvsFragment(facts, planService(facts.ctx, key, svc, group));
+      rewritten.push(next);
+      log.mapSet(prev.fragments, key, next);
+      if (!old) added.push(key);
+    } else if (old) {
+      log.mapDelete(prev.fragments, key);
+      removed.add(key);
+    } else continue;
+    servicePorts += (next?.servicePorts ?? 0) - (old?.servicePorts ?? 0);
+    endpoints += (next?.endpointCount ?? 0) - (old?.endpointCount ?? 0);
+    replace(prev, family, old, next, ops, log);
+  }
+  if (added.length > 0 || removed.size > 0) {
+    const next = order.filter((k) => !removed.has(k));
+    for (const key of added) next.splice(lowerBound(next, key), 0, key);
+    order = next;
+  }
+  const state: FamilyState = { ...prev, order, servicePorts, endpoints };
+  return { state, ops, rewritten };
+}
+
+function lowerBound(sorted: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Map updates through the log when there is one. */
+function bump(m: Map<string, number>, k: string, d: number, log: UndoLog | undefined): number {
+  const n = (m.get(k) ?? 0) + d;
+  if (log) {
+    if (n === 0) log.mapDelete(m, k);
+    else log.mapSet(m, k, n);
+  } else if (n === 0) m.delete(k);
+  else m.set(k, n);
+  return n;
+}
+
+const rsKey = (rs: { address: string; port: number }) =>
+  rs.address.indexOf(":") >= 0 ? `[${rs.address}]:${rs.port}` : `${rs.address}:${rs.port}`;
+
+/**
+ * One Service's contribution replaced (`old` → `next`, either may be absent): the counts are
+ * updated and the operations that follow are collected. A virtual server, set entry or address
+ * shared with another Service stays as long as one still has it.
+ */
+function replace(
+  state: FamilyState,
+  family: IPFamily,
+  old: IpvsFragment | undefined,
+  next: IpvsFragment | undefined,
+  ops: OperationList,
+  log: UndoLog | undefined,
+): void {
+  if (old === next) return;
+  const names = ipsetNames(family);
+  // virtual servers
+  const oldVS = new Map<string, IpvsVirtualServer>();
+  if (old) for (const vs of old.virtualServers) oldVS.set(vs.key, vs);
+  const seen = new Set<string>();
+  if (next) {
+    for (const vs of next.virtualServers) {
+      if (seen.has(vs.key)) continue;
+      seen.add(vs.key);
+      const before = oldVS.get(vs.key);
+      const n = bump(state.vsCount, vs.key, before ? 0 : 1, log);
+      if (before) diffVirtualServer(state, before, vs, ops, log);
+      else if (n === 1) {
+        ops.addService(vs);
+        for (const rs of vs.realServers) addServer(state, vs, rs, ops, log);
+      }
+    }
+  }
+  for (const [key, vs] of oldVS) {
+    if (seen.has(key)) continue;
+    if (bump(state.vsCount, key, -1, log) === 0) {
+      ops.deleteService(vs);
+      for (const d of [...state.draining]) if (d.startsWith(`${key} `)) setDelete(state.draining, d, log);
+    }
+  }
+  // set entries (KUBE-IPVS-IPS is the bound addresses)
+  for (let i = 0; i < SET_COUNT; i++) {
+    if (i === IPVS_IPS) continue;
+    const a = old ? old.entries[i]! : [];
+    const b = next ? next.entries[i]! : [];
+    if (a.length === 0 && b.length === 0) continue;
+    const inA = new Set(a);
+    const inB = new Set(b);
+    for (const e of inB)
+      if (!inA.has(e) && bump(state.entryCount, `${i}\0${e}`, 1, log) === 1) ops.addEntry(names[i]!, e);
+    for (const e of inA)
+      if (!inB.has(e) && bump(state.entryCount, `${i}\0${e}`, -1, log) === 0) ops.delEntry(names[i]!, e);
+  }
+  const a = new Set(old ? old.bind : []);
+  const b = new Set(next ? next.bind : []);
+  for (const ip of b) {
+    if (!a.has(ip) && bump(state.addrCount, ip, 1, log) === 1) {
+      ops.bindAddress(ip);
+      ops.addEntry(names[IPVS_IPS]!, ip);
+    }
+  }
+  for (const ip of a) {
+    if (!b.has(ip) && bump(state.addrCount, ip, -1, log) === 0) {
+      ops.unbindAddress(ip);
+      ops.delEntry(names[IPVS_IPS]!, ip);
+    }
+  }
+}
+
+function setDelete(s: Set<string>, v: string, log: UndoLog | undefined): void {
+  if (log) log.setDelete(s, v);
+  else s.delete(v);
+}
+function setAdd(s: Set<string>, v: string, log: UndoLog | undefined): void {
+  if (log) log.setAdd(s, v);
+  else s.add(v);
+}
+
+function addServer(
+  state: FamilyState,
+  vs: IpvsVirtualServer,
+  rs: IpvsRealServer,
+  ops: OperationList,
+  log: UndoLog | undefined,
+) {
+  const d = `${vs.key} ${rsKey(rs)}`;
+  if (state.draining.has(d)) {
+    // back before it drained: weight restored
+    setDelete(state.draining, d, log);
+    ops.editServer(vs, rs);
+  } else ops.addServer(vs, rs);
+}
+
+/** The operations between two versions of one virtual server (kube-proxy's syncService + syncEndpoint). */
+function diffVirtualServer(
+  state: FamilyState,
+  before: IpvsVirtualServer,
+  after: IpvsVirtualServer,
+  ops: OperationList,
+  log: UndoLog | undefined,
+): void {
+  if (before.scheduler !== after.scheduler || before.flags !== after.flags || before.timeout !== after.timeout) {
+    ops.editService(after);
+  }
+  if (before.realServers === after.realServers) return;
+  const had = new Map<string, IpvsRealServer>();
+  for (const rs of before.realServers) had.set(rsKey(rs), rs);
+  const now = new Set<string>();
+  for (const rs of after.realServers) {
+    const k = rsKey(rs);
+    now.add(k);
+    const b = had.get(k);
+    if (!b) addServer(state, after, rs, ops, log);
+    else if (b.weight !== rs.weight) ops.editServer(after, rs);
+  }
+  for (const [k, rs] of had) {
+    if (now.has(k)) continue;
+    if (gracefulTerminationNeeded(after.protocol)) {
+      ops.editServer(after, { ...rs, weight: 0 });
+      setAdd(state.draining, `${after.key} ${k}`, log);
+      ops.draining.push({
+        virtualServer: after.key,
+        realServer: k,
+        activeConnections: undefined,
+        inactiveConnections: undefined,
+      });
+    } else ops.deleteServer(after, rs);
+  }
+}
+
+/** Deletes what failed payloads declared that the state no longer provides. */
+function cleanupFailed(state: FamilyState, family: IPFamily, failed: ReadonlySet<string>, ops: OperationList): void {
+  const names = ipsetNames(family);
+  for (const obj of failed) {
+    const [kind, ...rest] = obj.split(" ");
+    const value = rest.join(" ");
+    if (kind === "vs" && !state.vsCount.has(value)) {
+      const m = /^(\[[^\]]+\]|[^:]+):(\d+)\/(TCP|UDP|SCTP)$/.exec(value);
+      if (m) ops.deleteService({ address: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]), protocol: m[3] as "TCP" });
+    } else if (kind === "addr" && !state.addrCount.has(value)) {
+      ops.unbindAddress(value);
+      ops.delEntry(names[IPVS_IPS]!, value);
+    } else if (kind === "entry") {
+      const [i, e] = value.split("\0");
+      if (!state.entryCount.has(value)) ops.delEntry(names[Number(i)]!, e!);
+    }
+  }
+}
+
+/** The objects a payload creates (for a failure's clean-up): virtual servers, addresses, set entries. */
+function declaredObjects(rewritten: readonly IpvsFragment[]): string[] {
+  const out: string[] = [];
+  for (const f of rewritten) {
+    for (const vs of f.virtualServers) out.push(`vs ${vs.key}`);
+    for (const a of f.bind) out.push(`addr ${a}`);
+    for (let i = 0; i < SET_COUNT; i++) for (const e of f.entries[i]!) out.push(`entry ${i}\0${e}`);
+  }
+  return out;
+}
+
+const SYSCTLS = {
+  "net/ipv4/vs/conntrack": "1",
+  "net/ipv4/vs/expire_nodest_conn": "1",
+  "net/ipv4/vs/expire_quiescent_template": "1",
+  "net/ipv4/ip_forward": "1",
+};
+
+/** A result; its structured views and texts are made from the fragments on first use. */
+function makeResult(
+  facts: IpvsFamilyFacts,
+  ipvs: ResolvedIpvsConfig,
+  state: FamilyState,
+  changes: IpvsReconcilePlan,
+  rewritten: number,
+): IpvsResult {
+  const { ctx } = facts;
+  const family = ctx.config.family;
+  // a snapshot of the fragments: later syncs change the state's map, not this
+  const frags = state.order.map((k) => state.fragments.get(k)!);
+  let vsList: IpvsVirtualServer[] | undefined;
+  let entries: string[][] | undefined;
+  let addresses: string[] | undefined;
+  let outFilter: OutFilterEntry[] | undefined;
+  let sets: IpvsIpset[] | undefined;
+  let tables: IpvsIptablesTables | undefined;
+  const virtualServers = () => {
+    if (!vsList) {
+      const byKey = new Map<string, IpvsVirtualServer>();
+      for (const f of frags) for (const vs of f.virtualServers) if (!byKey.has(vs.key)) byKey.set(vs.key, vs);
+      vsList = [...byKey.values()].sort((a, b) => compareStrings(a.key, b.key));
+    }
+    return vsList;
+  };
+  const setEntries = () => {
+    if (!entries) {
+      const all: Set<string>[] = [];
+      for (let i = 0; i < SET_COUNT; i++) all.push(new Set());
+      const addrs = new Set<string>();
+      const out: OutFilterEntry[] = [];
+      for (const f of frags) {
+        for (let i = 0; i < SET_COUNT; i++) for (const e of f.entries[i]!) all[i]!.add(e);
+        for (const a of f.bind) addrs.add(a);
+        for (const o of f.outFilter) out.push(o);
+      }
+      addresses = [...addrs].sort(compareStrings);
+      all[IPVS_IPS] = new Set(addresses);
+      entries = all.map((s) => [...s].sort(compareStrings));
+      outFilter = out;
+    }
+    return entries;
+  };
+  const ipsets = () => {
+    if (!sets) sets = ipvsIpsets(family, setEntries());
+    return sets;
+  };
+  const iptables = () => {
+    if (!tables) {
+      const e = setEntries();
+      tables = ipvsIptablesTables({
+        family,
+        nonEmpty: e.map((x) => x.length > 0),
+        masqueradeAll: ctx.config.masqueradeAll,
+        detector: ctx.detector,
+        masqueradeMark: ctx.config.masqueradeMark,
+        randomFully: ctx.config.randomFully,
+        outFilter: outFilter!,
+      });
+    }
+    return tables;
+  };
+  const sysctls: Record<string, string> = { ...SYSCTLS };
+  if (ipvs.strictARP) {
+    sysctls["net/ipv4/conf/all/arp_ignore"] = "1";
+    sysctls["net/ipv4/conf/all/arp_announce"] = "2";
+  }
+  const timeouts =
+    ipvs.tcpTimeout > 0 || ipvs.tcpFinTimeout > 0 || ipvs.udpTimeout > 0
+      ? ["--set", String(ipvs.tcpTimeout), String(ipvs.tcpFinTimeout), String(ipvs.udpTimeout)]
+      : undefined;
+  const texts: { ipvsadm?: string; ipset?: string; iptables?: string; ip?: string } = {};
+  const once = (k: keyof typeof texts, make: () => string): string => {
+    let t = texts[k];
+    if (t === undefined) {
+      t = make();
+      texts[k] = t;
+    }
+    return t;
+  };
+  return {
+    family,
+    get virtualServers() {
+      return virtualServers();
+    },
+    get ipsets() {
+      return ipsets();
+    },
+    get addresses() {
+      setEntries();
+      return addresses!;
+    },
+    get iptables() {
+      return iptables();
+    },
+    jumps: IPVS_IPTABLES_JUMPS,
+    get ipvsadmText() {
+      return once("ipvsadm", () => renderIpvsadm(virtualServers()));
+    },
+    get ipsetText() {
+      return once("ipset", () => renderIpsets(ipsets()));
+    },
+    get iptablesText() {
+      return once("iptables", () => renderIpvsIptables(iptables()));
+    },
+    jumpsText: renderIpvsJumps(),
+    get ipCommands() {
+      setEntries();
+      return ipAddrCommands(addresses!);
+    },
+    get ipText() {
+      setEntries();
+      return once("ip", () => renderIpBatch(ipAddrCommands(addresses!)));
+    },
+    sysctls,
+    ipvsTimeouts: timeouts,
+    excludeCIDRs: ipvs.excludeCIDRs.map((c) => c.text),
+    changes,
+    get stats(): IpvsStats {
+      const vs = virtualServers();
+      let rs = 0;
+      for (const v of vs) rs += v.realServers.length;
+      let n = 0;
+      for (const e of setEntries()) n += e.length;
+      return {
+        servicePorts: state.servicePorts,
+        endpoints: state.endpoints,
+        virtualServers: vs.length,
+        realServers: rs,
+        ipsetEntries: n,
+        boundAddresses: addresses!.length,
+        rewrittenServices: rewritten,
+      };
+    },
+  };
+}
