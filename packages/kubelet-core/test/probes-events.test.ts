@@ -284,3 +284,25 @@ describe("a probe's own terminationGracePeriodSeconds", () => {
     expect(stop.timeout).toBe(3n); // the pod's default would be 30
   });
 });
+
+describe("a custom probeHandler's outcomes, as the kubelet reads probe.Result", () => {
+  it("unknown without an error counts as a failure and records no event; warning counts as a success", async () => {
+    const answers: Record<string, "unknown" | "warning"> = { liveness: "unknown", readiness: "warning" };
+    const s = createScenario({
+      reconciler: { probeHandler: async ({ kind }) => ({ result: answers[kind] ?? "success", output: "said" }) },
+      pods: [
+        pod("p", {
+          livenessProbe: { exec: { command: ["x"] }, periodSeconds: 1, failureThreshold: 2 },
+          readinessProbe: { exec: { command: ["x"] }, periodSeconds: 1 },
+        }),
+      ],
+    });
+    expect(await s.runUntil(() => ready(s) === "True", 30_000)).toBe(true);
+    expect(s.status("p")?.containerStatuses?.[0]?.restartCount).toBe(0);
+    expect(await s.runUntil(() => s.status("p")?.containerStatuses?.[0]?.restartCount === 1, 30_000)).toBe(true);
+    expect(unhealthy(s)).toEqual([]);
+    expect(s.events.filter((e) => e.reason === "ProbeWarning").map((e) => e.message)).toContain(
+      "Readiness probe warning: said",
+    );
+  });
+});
