@@ -275,7 +275,18 @@ describe("handlers_test.go", () => {
   });
 });
 
-describe("httpGet hooks: where they go and what counts", () => {
+describe("the hook runner: where hooks go and what counts", () => {
+  it("an exec hook the runtime cannot run: its gRPC error as Go prints it, and no output", async () => {
+    const { hooks, containerId } = await runner();
+    const err = await hooks.run(request({ containerId, handler: { exec: { command: ["nope"] } } })).then(
+      () => new Error("the hook succeeded"),
+      (e: unknown) => e as Error,
+    );
+    expect(err.message).toBe(
+      `Exec lifecycle hook ([nope]) for Container "containerFoo" in Pod "${podDesc}" failed - error: rpc error: code = Unknown desc = failed to exec in container: executable file "nope" not found in $PATH, message: ""`,
+    );
+  });
+
   it("any HTTP answer is a success, a 500 too (the kubelet does not read the status)", async () => {
     const port = await serve((_, res) => {
       res.statusCode = 500;
