@@ -127,10 +127,30 @@ describe("nodekit-proxy", () => {
     expect(run(["compile", join(dir, "missing.yaml")]).stderr).toContain("missing.yaml: cannot read: ENOENT");
   });
 
-  it("usage errors exit 2; --mode nftables is not supported yet", () => {
-    const n = run(["compile", "--mode", "nftables", manifests]);
-    expect(n.status).toBe(2);
-    expect(n.stderr).toContain("--mode nftables is not supported yet");
+  it("--mode nftables prints kube-proxy's nft transaction; usage errors exit 2", () => {
+    const n = run(["compile", "--mode", "nftables", "--node", node, "--config", config, manifests, slices2]);
+    expect(n.status, n.stderr).toBe(0);
+    expect(n.stdout.split("\n")[0]).toBe('add table ip kube-proxy { comment "rules for kube-proxy" ; }');
+    expect(n.stdout).toContain("10.244.0.11");
+    expect(n.stdout).toContain("10.244.0.12");
+    const nft = file("rules.nft", n.stdout);
+    const e = run([
+      "explain",
+      "--rules",
+      nft,
+      "--from",
+      "node",
+      "--src",
+      "192.168.77.1",
+      "--dst",
+      "10.96.0.80",
+      "--port",
+      "80",
+    ]);
+    expect(e.status).toBe(2);
+    expect(e.stderr).toContain("an nftables ruleset; explain and diff read iptables rules only");
+    expect(run(["compile", "--mode", "nftables", "--partial-from", dir, manifests]).status).toBe(2);
+    expect(run(["compile", "--mode", "ipvs", manifests]).status).toBe(2);
     expect(run(["frobnicate"]).status).toBe(2);
     expect(run(["explain", "--rules", "x"]).stderr).toContain("explain needs --from");
     expect(run(["compile", "--bogus", manifests]).status).toBe(2);

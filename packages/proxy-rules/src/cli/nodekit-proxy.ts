@@ -6,10 +6,12 @@ import { parseArgs } from "node:util";
 import { diffRulesets } from "../diff/diff-rulesets.js";
 import {
   compileIptables,
+  compileNftables,
   createProxier,
   InvalidInputError,
   type IptablesCompilation,
   type KubeProxyConfiguration,
+  type NftablesCompilation,
   type NodeInfo,
   type ProxyInput,
 } from "../index.js";
@@ -34,7 +36,8 @@ Commands:
   compile [options] FILES…     Services and EndpointSlices (YAML or JSON: single objects, Lists,
                                multi-document YAML, kubectl get -o json; directories are read for
                                *.yaml, *.yml, *.json) → kube-proxy's iptables-restore payload
-      --mode iptables          the proxy mode (iptables; nftables is not supported yet)
+      --mode iptables|nftables the proxy mode (default iptables; nftables prints kube-proxy's
+                               nft -f transaction, without --partial-from, --mermaid, --jumps)
       --node FILE              the node: a v1 Node (kubectl get node NAME -o yaml) or
                                { name, addresses, labels, podCIDRs } (a Node among FILES also counts)
       --node-name NAME         the node's name (default: from --node, else "node")
@@ -66,7 +69,8 @@ Exit status:
   0  done (compile: payload printed; explain: explained; diff: no difference)
   1  compile: invalid objects (each named with its file, object and field);
      explain: a rule could not be evaluated; diff: the rulesets differ
-  2  bad usage (unknown command or option, missing value, --mode nftables)
+  2  bad usage (unknown command or option, missing value, an option --mode nftables lacks,
+     an nftables ruleset given to explain or diff)
   3  an input file cannot be read or parsed`;
 
 class UsageError extends Error {}
@@ -131,12 +135,10 @@ function compileCommand(args: string[]): number {
     },
   });
   const mode = values.mode ?? "iptables";
-  if (mode === "nftables")
-    throw new UsageError(
-      "--mode nftables is not supported yet: the nftables backend is not part of this release (use --mode iptables)",
-    );
-  if (mode !== "iptables")
-    throw new UsageError(`--mode must be iptables (or, later, nftables), not ${JSON.stringify(mode)}`);
+  if (mode !== "iptables" && mode !== "nftables")
+    throw new UsageError(`--mode must be iptables or nftables, not ${JSON.stringify(mode)}`);
+  if (mode === "nftables" && (values["partial-from"] || values.mermaid || values.jumps))
+    throw new UsageError("--partial-from, --mermaid and --jumps are not supported with --mode nftables yet");
   if (positionals.length === 0)
     throw new UsageError("compile needs at least one file or directory of Services and EndpointSlices");
   if (values.family !== undefined && values.family !== "ipv4" && values.family !== "ipv6")
@@ -171,6 +173,44 @@ function compileCommand(args: string[]): number {
 
   let before: ReadObjects | undefined;
   let result: IptablesCompilation;
+  if (mode === "nftables") {
+    // kube-proxy's nftables mode: one `nft -f` transaction per family
+    let nft: NftablesCompilation;
+    try {
+      nft = compileNftables(inputOf(objects), { families, partialResults });
+    } catch (e) {
+      if (!(e instanceof InvalidInputError)) throw e;
+      if (values.json) out(`${JSON.stringify({ errors: [jsonError(e, objects)] }, null, 2)}\n`);
+      else err(`nodekit-proxy compile: ${describeError(e, objects)}\n`);
+      return 1;
+    }
+    if (objects.skipped.length && !values.json)
+      err(
+        `nodekit-proxy compile: skipped ${objects.skipped.length} object(s) that are not a Service or EndpointSlice: ${objects.skipped.join("; ")}\n`,
+      );
+    if (values.json)
+      out(
+        `${JSON.stringify(
+          {
+            mode,
+            results: nft.results.map((r) => ({
+              family: r.family,
+              partial: r.partial,
+              text: r.text,
+              cleanupText: r.cleanupText,
+              stats: r.stats,
+            })),
+            errors: nft.errors.map((x) => jsonError(x, objects)),
+            skipped: objects.skipped,
+          },
+          null,
+          2,
+        )}\n`,
+      );
+    else for (const r of nft.results) out(r.text);
+    for (const x of nft.errors) err(`nodekit-proxy compile: ${describeError(x, objects)}\n`);
+    return nft.errors.length > 0 ? 1 : 0;
+  }
   try {
     if (values["partial-from"]) {
       // what kube-proxy writes after the objects changed from DIR's to FILES': a proxier synced
@@ -270,9 +310,15 @@ function rulesetError(e: unknown): unknown {
 }
 
 function loadRules(files: readonly string[], validate = false): IptablesRuleset {
+  const texts = files.map((f) => readText(f));
+  for (const [i, t] of texts.entries()) {
+    const first = t.split("\n").find((l) => l.trim() !== "" && !l.trimStart().startsWith("#"));
+    if (first && /^\s*(add |flush |delete |create )?table /.test(first))
+      throw new UsageError(`${files[i]}: an nftables ruleset; explain and diff read iptables rules only, for now`);
+  }
   try {
     return parseIptablesRuleset(
-      files.map((f, i) => ({ name: f === "-" ? "stdin" : f, text: readText(f), noflush: i > 0 })),
+      files.map((f, i) => ({ name: f === "-" ? "stdin" : f, text: texts[i]!, noflush: i > 0 })),
       { validate },
     );
   } catch (e) {
