@@ -168,6 +168,42 @@ describe("eviction in the reconciler (virtual time, fake runtime)", () => {
     expect(sc.reconciler.podStatus("uid-mid-hog")?.reason).toBe("Evicted");
   });
 
+  it("refuses new BestEffort pods under memory pressure as the kubelet's admission does, and admits the others", async () => {
+    const sc = scenario({ "memory.available": "500Mi" });
+    await sc.sync();
+    await drive(sc, sc.reconciler.eviction?.synchronize() ?? Promise.resolve());
+    expect(sc.reconciler.eviction?.conditions()).toEqual(["MemoryPressure"]);
+    const bestEffort: Pod = {
+      metadata: { name: "late-be", namespace: "default", uid: "uid-late-be" },
+      spec: { containers: [{ name: "app", image: "busybox" }] },
+    };
+    const burstable = pod("late-burstable", 0, "16Mi");
+    sc.reconciler.source("late").set([bestEffort, burstable]);
+    await sc.sync();
+    const message = "Pod was rejected: The node had condition: [MemoryPressure]. ";
+    expect(sc.reconciler.podStatus("uid-late-be")).toEqual({
+      phase: "Failed",
+      reason: "Evicted",
+      message,
+      conditions: [],
+    });
+    expect(sc.events.filter((e) => e.pod.name === "late-be").map((e) => [e.type, e.reason, e.message])).toEqual([
+      ["Warning", "Evicted", "The node had condition: [MemoryPressure]. "],
+    ]);
+    expect(await running(sc, "uid-late-be")).toBe(0);
+    expect(await running(sc, "uid-late-burstable")).toBe(1);
+    // Refused for good: once the pressure is gone it still does not run.
+    sc.clock.advance(6 * 60_000);
+    await drive(sc, sc.reconciler.eviction?.synchronize() ?? Promise.resolve());
+    expect(sc.reconciler.eviction?.conditions()).toEqual([]);
+    sc.reconciler
+      .source("late")
+      .set([{ ...bestEffort, metadata: { ...bestEffort.metadata, labels: { changed: "yes" } } }, burstable]);
+    await sc.runFor(10_000);
+    expect(await running(sc, "uid-late-be")).toBe(0);
+    expect(sc.reconciler.podStatus("uid-late-be")?.reason).toBe("Evicted");
+  });
+
   it("with no eviction option the reconciler has no manager", () => {
     const sc = createScenario({});
     expect(sc.reconciler.eviction).toBeUndefined();

@@ -165,6 +165,8 @@ interface PodState {
   abort: AbortController;
   /** The eviction manager chose the pod: it is killed with this eviction's grace period and stays Failed/Evicted. */
   evicted: PodEviction | undefined;
+  /** Refused under node pressure when it came: it never runs. */
+  rejected: boolean;
 }
 
 /**
@@ -255,6 +257,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         podJson: "",
         abort: new AbortController(),
         evicted: undefined,
+        rejected: false,
       };
       pods.set(uid, s);
     }
@@ -286,9 +289,26 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       }
       return;
     }
+    if (state.rejected || (!state.valid && refusedUnderPressure(state, pod))) return;
     // A deleted or changed pod stops waiting on what its sync is doing (a pull, a hook).
     if (state.valid && (pod.metadata?.deletionTimestamp || workers.isBusy(uid))) state.abort.abort();
     state.valid = pod;
+  };
+
+  /**
+   * The eviction manager's admission (the kubelet's rejectPod): a new pod, not yet in the
+   * runtime, is refused under pressure: Failed with the reason and `Pod was rejected: …`, for good.
+   */
+  const refusedUnderPressure = (state: PodState, pod: Pod): boolean => {
+    if (!eviction || pod.metadata?.deletionTimestamp || relister.snapshot().has(state.uid)) return false;
+    const verdict = eviction.admit(pod);
+    if (verdict.admit) return false;
+    const reason = verdict.reason ?? "Evicted";
+    const message = `Pod was rejected: ${verdict.message ?? ""}`;
+    state.rejected = true;
+    emit(pod, "Warning", reason, verdict.message ?? "");
+    publish(state, { phase: "Failed", reason, message, conditions: [] });
+    return true;
   };
 
   const podConfig = createPodConfig((change: PodConfigChange) => {
