@@ -123,6 +123,8 @@ describeE2e("nodekit-cri against real containerd", () => {
       "unknown",
     ]);
 
+    // -r shows the image by its first tag instead of containerd's image id.
+    expect((await cri("ps", "-r", "--pod", podId)).stdout.split("\n")[1]?.split(/ {2,}/)[1]).toBe(h.busyboxImage);
     expect(await cri("exec", "-s", ctrId, "sh", "-c", "echo out; echo err >&2; exit 3")).toEqual({
       code: 3,
       stdout: "out\n",

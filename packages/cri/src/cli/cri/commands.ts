@@ -324,11 +324,11 @@ const ps: Command = {
     for (const c of containers) {
       let image = c.image?.image ?? "";
       const noTrunc = bool(v, "no-trunc");
-      if (!noTrunc) image = truncateDigest(image);
       if (bool(v, "resolve-image-path")) {
         const st = await ctx.image().imageStatus({ image: { image } });
         image = st.image?.repoTags[0] ?? image;
       }
+      if (!noTrunc) image = truncateDigest(image);
       rows.push([
         noTrunc ? c.id : truncateId(c.id),
         image,
