@@ -184,14 +184,17 @@ export function renderIpvsIptables(tables: IpvsIptablesTables): string {
   return part("nat", tables.nat) + part("filter", tables.filter);
 }
 
-/** The jumps as a restore payload for `--noflush`: inserted (`-I`) at the top of the built-in chains. */
+/**
+ * The jumps as a restore payload for `--noflush`, inserted (`-I`) at the top of the built-in
+ * chains. Load it after the payload: it declares no chain (a declaration would flush the
+ * payload's chain), every target is one of the payload's.
+ */
 export function renderIpvsJumps(jumps: readonly IpvsIptablesJump[] = IPVS_IPTABLES_JUMPS): string {
   let out = "";
   for (const table of ["nat", "filter"] as const) {
     const mine = jumps.filter((j) => j.table === table);
     if (mine.length === 0) continue;
     out += `*${table}\n`;
-    for (const c of new Set(mine.map((j) => j.to))) out += `:${c} - [0:0]\n`;
     for (const j of mine) out += `-I ${j.from} -m comment --comment "${j.comment}" -j ${j.to}\n`;
     out += "COMMIT\n";
   }
