@@ -277,7 +277,9 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
     const m = new Map<string, number>();
     for (const [table, chains] of parseIptablesRuleset(dump(f)).tables)
       for (const [name, c] of chains)
-        c.rules.forEach((r, i) => m.set(ruleKey(table, name, i + 1), r.counters?.packets ?? 0));
+        c.rules.forEach((r, i) => {
+          m.set(ruleKey(table, name, i + 1), r.counters?.packets ?? 0);
+        });
     return m;
   };
   const rules: Partial<Record<4 | 6, IptablesRuleset>> = {};
