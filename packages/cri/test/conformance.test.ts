@@ -184,6 +184,20 @@ describe("conformance suite against the fake runtime", () => {
     expect(refused?.status).toBe("passed");
   });
 
+  it("checks an in-process shim's responses as the gRPC client would", async () => {
+    const fake = createFakeRuntime();
+    const runtime = Object.create(fake) as typeof fake;
+    runtime.containerStatus = async (request) => {
+      const r = await fake.containerStatus(request);
+      return { ...r, status: r.status && { ...r.status, imageRef: "" } };
+    };
+    const results = await runConformance({ runtime, image: fake, areas: ["container"] });
+    expect(results.find((r) => r.name === "container/start-running")).toMatchObject({
+      status: "failed",
+      message: expect.stringContaining("ContainerStatus: [Internal] invalid response: status.imageRef is not set"),
+    });
+  });
+
   it("passes exec/not-running only on the runtime's refusal", async () => {
     const fake = createFakeRuntime();
     const runtime = Object.create(fake) as typeof fake;

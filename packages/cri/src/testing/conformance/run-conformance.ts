@@ -10,6 +10,7 @@ import {
   type RuntimeServiceHandlers,
   runtimeServiceMethods,
 } from "../../gen/services.js";
+import { validateResponse } from "../../response-validation.js";
 import { type CaseContext, type ConformanceArea, conformanceCases, isUnsupported } from "./cases.js";
 import { type KnownDifference, knownDifferences } from "./known-differences.js";
 
@@ -229,7 +230,8 @@ export function conformancePassed(results: readonly ConformanceResult[]): boolea
 
 /**
  * A full service over a partial handler object: missing methods fail UNIMPLEMENTED (as the server
- * kit answers them over gRPC); partial responses are passed through as they are.
+ * kit answers them over gRPC); partial responses get the defaults the wire would give them and the
+ * checks the gRPC client makes (`validateResponse`).
  */
 function complete<T>(impl: object, table: readonly MethodInfo[], service: string): T {
   const out: Record<string, unknown> = {};
@@ -244,14 +246,20 @@ function complete<T>(impl: object, table: readonly MethodInfo[], service: string
           m.request.fromPartial((request ?? {}) as never),
           o ?? {},
         );
-      const fill = (value: unknown) => m.response.fromPartial((value ?? {}) as never);
+      // …and are checked as the gRPC client checks them (k8s.io/cri-client's required fields), so
+      // a shim tested in-process fails where it would fail over its socket.
+      const fill = (value: unknown, request: unknown) => {
+        const filled = m.response.fromPartial((value ?? {}) as never);
+        if (!m.serverStream) validateResponse(m.rpc, filled, request);
+        return filled;
+      };
       out[m.name] = m.serverStream
         ? (request: unknown, o: unknown) => ({
             async *[Symbol.asyncIterator]() {
-              for await (const item of call(request, o) as AsyncIterable<unknown>) yield fill(item);
+              for await (const item of call(request, o) as AsyncIterable<unknown>) yield fill(item, request);
             },
           })
-        : async (request: unknown, o: unknown) => fill(await call(request, o));
+        : async (request: unknown, o: unknown) => fill(await call(request, o), request);
       continue;
     }
     const error = () =>
