@@ -3,7 +3,7 @@
 // entries, the addresses it binds to kube-ipvs0 and its KUBE-IPVS-OUT-FILTER entries. Rendered
 // from the plan; the IPVS-specific choices are the named functions of endpoints.ts.
 
-import type { InvalidInputError } from "../errors.js";
+import { InvalidInputError } from "../errors.js";
 import type { FamilyContext } from "../model/context.js";
 import type { NormalizedService, NormalizedSlice } from "../model/normalize.js";
 import { type EndpointRows, suffixOf } from "../model/service-port.js";
@@ -108,6 +108,52 @@ export interface IpvsFamilyFacts {
 const NONE: readonly string[] = [];
 const PROTO: Record<string, IpvsProtocol> = { tcp: "TCP", udp: "UDP", sctp: "SCTP" };
 
+/** The unspecified address of a family, which neither IPVS nor ipset can hold. */
+function unspecified(ip: string): boolean {
+  return ip === "0.0.0.0" || ip === "::";
+}
+
+/**
+ * Addresses kube-proxy would hand to IPVS and ipset that the kernel refuses (ipset: "Invalid
+ * argument"): the unspecified address as a Service VIP or an endpoint. The API server never
+ * allocates it as a cluster IP and refuses it as an external IP or endpoint address; here it is
+ * an InvalidInputError of the object (the Service is left out; the endpoint is).
+ */
+function unloadable(
+  plan: ServicePlan,
+  usable: readonly NormalizedSlice[],
+): { service: InvalidInputError[]; endpoints: InvalidInputError[] } {
+  const service: InvalidInputError[] = [];
+  const ref = { kind: "Service", namespace: plan.svc.namespace, name: plan.svc.name };
+  const reason = "is the unspecified address, which IPVS and ipset cannot hold";
+  const sp = plan.ports[0]?.port;
+  if (sp) {
+    if (unspecified(sp.clusterIP)) service.push(new InvalidInputError(ref, "spec.clusterIP", reason, sp.clusterIP));
+    sp.externalIPs.forEach((ip) => {
+      if (unspecified(ip)) service.push(new InvalidInputError(ref, "spec.externalIPs", reason, ip));
+    });
+    sp.loadBalancerVIPs.forEach((ip) => {
+      if (unspecified(ip)) service.push(new InvalidInputError(ref, "status.loadBalancer.ingress", reason, ip));
+    });
+  }
+  const endpoints: InvalidInputError[] = [];
+  for (const s of usable) {
+    s.ips.forEach((ip, k) => {
+      if (unspecified(ip)) {
+        endpoints.push(
+          new InvalidInputError(
+            { kind: "EndpointSlice", namespace: s.namespace, name: s.name },
+            `endpoints[${k}].addresses[0]`,
+            reason,
+            ip,
+          ),
+        );
+      }
+    });
+  }
+  return { service, endpoints };
+}
+
 /** kube-proxy's `VirtualServer.String()`. */
 export function virtualServerKey(address: string, port: number, protocol: IpvsProtocol): string {
   return `${address.indexOf(":") >= 0 ? `[${address}]` : address}:${port}/${protocol}`;
@@ -126,7 +172,28 @@ export function writeIpvsFragment(facts: IpvsFamilyFacts, plan: ServicePlan): Ip
   const virtualServers: IpvsVirtualServer[] = [];
   const bind: string[] = [];
   const outFilter: OutFilterEntry[] = [];
-  let usable: readonly NormalizedSlice[] | undefined;
+  const usable = checkSlices(
+    plan.svc,
+    plan.ports.map((p) => p.port),
+    plan.group,
+    family,
+  ).usable;
+  const bad = unloadable(plan, usable);
+  if (bad.service.length > 0) {
+    return {
+      key: plan.key,
+      svc: plan.svc,
+      group: plan.group,
+      servicePorts: 0,
+      endpointCount: 0,
+      errors: [...plan.errors, ...bad.service, ...bad.endpoints],
+      virtualServers: [],
+      entries,
+      bind,
+      outFilter,
+    };
+  }
+  const skip = bad.endpoints.length > 0;
 
   for (const portPlan of plan.ports) {
     const sp = portPlan.port;
@@ -138,8 +205,8 @@ export function writeIpvsFragment(facts: IpvsFamilyFacts, plan: ServicePlan): Ip
     const timeout = portPlan.affinitySeconds;
     const internalRows = ipvsRealServerEndpoints(portPlan, sp.internalPolicyLocal);
     const externalRows = ipvsRealServerEndpoints(portPlan, sp.externalPolicyLocal);
-    const internalRS = realServers(internalRows);
-    const externalRS = externalRows === internalRows ? internalRS : realServers(externalRows);
+    const internalRS = realServers(internalRows, skip);
+    const externalRS = externalRows === internalRows ? internalRS : realServers(externalRows, skip);
     const vs = (address: string, port: number, kind: IpvsVirtualServerKind, rs: readonly IpvsRealServer[]) => {
       virtualServers.push({
         key: virtualServerKey(address, port, protocol),
@@ -156,14 +223,8 @@ export function writeIpvsFragment(facts: IpvsFamilyFacts, plan: ServicePlan): Ip
     };
 
     // hairpin: every local endpoint, whatever its conditions
-    usable ??= checkSlices(
-      plan.svc,
-      plan.ports.map((p) => p.port),
-      plan.group,
-      family,
-    ).usable;
     for (const ep of loopbackEndpoints(sp, usable, ctx.topology.nodeName)) {
-      add(LOOP_BACK, `${ep.ip},${proto}:${ep.port},${ep.ip}`);
+      if (!unspecified(ep.ip)) add(LOOP_BACK, `${ep.ip},${proto}:${ep.port},${ep.ip}`);
     }
 
     // cluster IP: always bound to kube-ipvs0
@@ -221,7 +282,7 @@ export function writeIpvsFragment(facts: IpvsFamilyFacts, plan: ServicePlan): Ip
     group: plan.group,
     servicePorts: plan.ports.length,
     endpointCount: plan.endpointCount,
-    errors: plan.errors,
+    errors: bad.endpoints.length > 0 ? [...plan.errors, ...bad.endpoints] : plan.errors,
     virtualServers,
     entries,
     bind,
@@ -230,16 +291,14 @@ export function writeIpvsFragment(facts: IpvsFamilyFacts, plan: ServicePlan): Ip
 }
 
 /** The real servers of endpoint rows, weight 1 each (kube-proxy's `newDest`), in the rows' order. */
-function realServers(rows: EndpointRows): readonly IpvsRealServer[] {
+function realServers(rows: EndpointRows, skipUnspecified: boolean): readonly IpvsRealServer[] {
   const n = rows.ips.length;
-  const list = new Array<IpvsRealServer>(n);
+  const list: IpvsRealServer[] = [];
   const shared = rows.suffixes === undefined ? portOf(rows.suffix) : 0;
   for (let i = 0; i < n; i++) {
-    list[i] = {
-      address: rows.ips[i]!,
-      port: rows.suffixes === undefined ? shared : portOf(suffixOf(rows, i)),
-      weight: 1,
-    };
+    const address = rows.ips[i]!;
+    if (skipUnspecified && unspecified(address)) continue;
+    list.push({ address, port: rows.suffixes === undefined ? shared : portOf(suffixOf(rows, i)), weight: 1 });
   }
   return list;
 }
