@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { createFakeRuntime } from "@nodekit/cri/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Container, Pod, Probe } from "../src/index.js";
-import { createProbeRunner } from "../src/index.js";
+import { createProbeRunner, KubeletError } from "../src/index.js";
 import { goDurationSeconds, goQuote } from "../src/probe/go-format.js";
 import { resolveContainerPort } from "../src/probe/port.js";
 import { createScenario } from "../src/testing/index.js";
@@ -160,9 +160,17 @@ describe("httpGet probes (pkg/probe/http DoHTTPProbe)", () => {
       result: "success",
       output: "named",
     });
-    await expect(probeOnce({ httpGet: { path: "/", port: "nope" } }, c)).rejects.toThrow(
-      'strconv.Atoi: parsing "nope": invalid syntax',
+    const err = await probeOnce({ httpGet: { path: "/", port: "nope" } }, c).then(
+      () => undefined,
+      (e: unknown) => e,
     );
+    expect(err).toBeInstanceOf(KubeletError);
+    expect(err).toMatchObject({
+      reason: "ProbeError",
+      message: 'strconv.Atoi: parsing "nope": invalid syntax',
+      pod: "default/web",
+      container: "app",
+    });
   });
 });
 

@@ -1,5 +1,6 @@
 import { isDeadlineExceeded, type RuntimeService } from "@nodekit/cri";
 import type { Clock } from "../clock.js";
+import { KubeletError } from "../errors.js";
 import { isRestartableInitContainer } from "../plan/compute-pod-actions.js";
 import type { ProbeResult, ProbeResults } from "../plan/types.js";
 import type { Container, Pod, Probe } from "../pod.js";
@@ -56,7 +57,8 @@ export const maxProbeRetries = 3;
  *   failure with Go's client error (`Get "http://…": dial tcp …: connect: connection refused`);
  * - `tcpSocket`: a connection that opens within the timeout;
  * - `grpc`: `grpc.health.v1.Health/Check` with the probe's `service` against the pod IP;
- * - a port that cannot be resolved, or a probe with no handler, is a probe error.
+ * - a port that cannot be resolved, or a probe with no handler, is a probe error: a
+ *   {@link KubeletError} (reason `ProbeError`) with the kubelet's text.
  *
  * @example
  * ```ts
@@ -65,6 +67,27 @@ export const maxProbeRetries = 3;
  * ```
  */
 export function createProbeRunner(runtime: RuntimeService): (request: ProbeRequest) => Promise<ProbeOutcome> {
+  const runOnce = runProbeOnce(runtime);
+  return async (request) => {
+    try {
+      return await runOnce(request);
+    } catch (err) {
+      // A probe error: the package's error, the kubelet's text, and the probe.Result it came with.
+      const m = request.pod.metadata ?? {};
+      const text = err instanceof Error ? err.message : String(err);
+      throw Object.assign(
+        new KubeletError("ProbeError", text, {
+          pod: `${m.namespace}/${m.name}`,
+          container: request.container.name,
+          cause: err,
+        }),
+        { probeResult: (err as { probeResult?: string } | undefined)?.probeResult ?? "unknown" },
+      );
+    }
+  };
+}
+
+function runProbeOnce(runtime: RuntimeService): (request: ProbeRequest) => Promise<ProbeOutcome> {
   return async ({ pod, probe, container, containerId, podIP }) => {
     const timeoutS = probe.timeoutSeconds ?? 1;
     if (probe.exec) {
