@@ -1,4 +1,4 @@
-// End-to-end: probes and hooks of the reconciler against a real containerd, to the pod's IP on the
+// End-to-end: probes (exec, httpGet, gRPC) and hooks of the reconciler against a real containerd, to the pod's IP on the
 // harness's CNI bridge (the test gives the host an address on that bridge, so the node reaches
 // its pods as a kubelet's node does).
 import { execFileSync } from "node:child_process";
@@ -9,6 +9,7 @@ import { createImageClient, createRuntimeClient, type ImageClient, type RuntimeC
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type ContainerdHarness, describeWithContainerd, startContainerd } from "../../cri/test/harness/containerd.js";
 import { createReconciler, type Pod, type PodEvent, type PodStatus, type Reconciler } from "../src/index.js";
+import { startHealthServer } from "./support/grpc-health-server.js";
 
 const describeE2e = describeWithContainerd();
 
@@ -126,6 +127,43 @@ describeE2e("probes and hooks against real containerd", () => {
       .map((f) => readFileSync(join(logs, podDir, "web", f), "utf8"))
       .join("");
     expect(webLog).toContain(from);
+  });
+
+  it("a gRPC readiness probe to the pod IP: Ready while SERVING, Unhealthy and unready on NOT_SERVING", async () => {
+    // The pod forwards its port 9000 to a grpc.health.v1 server on the node (busybox nc), so the
+    // probe goes node → pod IP → node, through the CNI bridge.
+    const health = await startHealthServer({ host: "0.0.0.0" });
+    try {
+      const nodeAddress = h.podSubnet.replace(/\.0\/24$/, ".254");
+      const { r, events } = reconciler();
+      const p: Pod = {
+        metadata: { name: "grpc", namespace: "e2e", uid: `${run}-grpc` },
+        spec: {
+          terminationGracePeriodSeconds: 2,
+          containers: [
+            c("app", `exec nc -ll -p 9000 -e nc ${nodeAddress} ${health.port}`, {
+              readinessProbe: { grpc: { port: 9000, service: "e2e" }, periodSeconds: 1, failureThreshold: 2 },
+            }),
+          ],
+        },
+      };
+      r.updatePods([p]);
+      await syncUntil(r, p.metadata!.uid!, (s) => s.phase === "Running");
+      reachPods();
+      await syncUntil(r, p.metadata!.uid!, isReady);
+      expect(health.calls[0]).toMatchObject({ service: "e2e" });
+      expect(health.calls[0]!.userAgent).toMatch(/^kube-probe\/1\.35/);
+      health.answer(() => ({ status: "NOT_SERVING" }));
+      await syncUntil(r, p.metadata!.uid!, (s) => !isReady(s));
+      expect(events.find((e) => e.reason === "Unhealthy")).toMatchObject({
+        container: "app",
+        message: 'Readiness probe failed: service unhealthy (responded with "NOT_SERVING")',
+      });
+      r.updatePods([]);
+      await r.syncAll();
+    } finally {
+      await health.close();
+    }
   });
 
   it("a preStop httpGet hook to a pod IP port nothing listens on: FailedPreStopHook 'PreStopHook failed'", async () => {

@@ -35,8 +35,11 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-/** Starts a server that implements grpc.health.v1.Health (or, with `withHealth: false`, nothing). */
-export async function startHealthServer(options: { withHealth?: boolean } = {}): Promise<HealthServer> {
+/**
+ * Starts a server that implements grpc.health.v1.Health (or, with `withHealth: false`, nothing),
+ * on 127.0.0.1 unless `host` says otherwise.
+ */
+export async function startHealthServer(options: { withHealth?: boolean; host?: string } = {}): Promise<HealthServer> {
   const server = new Server();
   const calls: HealthServer["calls"] = [];
   let answerFn: (service: string) => CheckAnswer = () => ({ status: "SERVING" });
@@ -61,7 +64,9 @@ export async function startHealthServer(options: { withHealth?: boolean } = {}):
     });
   }
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`${options.host ?? "127.0.0.1"}:0`, ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   return {
     port,
