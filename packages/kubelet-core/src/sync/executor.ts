@@ -139,7 +139,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
       } catch (err) {
         // A hook still running when the grace period ends is left behind without an event, as the
         // kubelet leaves it; one that failed is reported, without its output (it may hold secrets).
-        if (!outOfTime) emit(pod, "Warning", "FailedPreStopHook", "PreStopHook failed", c.name);
+        // (A sleep hook cut at the grace period may end a moment before the budget's timer fires.)
+        if (!outOfTime && clock.now() - started < grace * 1000) {
+          emit(pod, "Warning", "FailedPreStopHook", "PreStopHook failed", c.name);
+        }
         log?.warn("preStop hook failed", { container: c.name, error: messageOf(err) });
       } finally {
         clock.clearTimeout(timer);
