@@ -418,11 +418,13 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
         if (back) for (const k of rulesOf(explainPacket(rs, back, { localAddresses: local }))) allowed.add(k);
       }
       if (c.family === 6) {
-        // IPv6 neighbour discovery on the links the flow uses (the kernel does not track it):
-        // solicitations to the node and its answers pass the built-in chains' unconditional jumps
+        // IPv6 neighbour discovery and MLD on the links the flow uses (the kernel does not track
+        // them): solicitations to the node, its answers, and a pod's multicast flooded to the other
+        // bridge ports (bridged, so through ip6tables FORWARD) pass the unconditional jumps
         for (const nd of [
           { from: "outside", source: CLIENT_IP6, destination: NODE_IP6, inInterface: "ext0" },
           { from: "pod", source: POD_IP6S[0]!, destination: BRIDGE_IP6, inInterface: "cbr0", bridgePort: "vethp1" },
+          { from: "pod", source: POD_IP6S[0]!, destination: POD_IP6S[1]!, inInterface: "cbr0", bridgePort: "vethp1" },
           { from: "node", source: NODE_IP6, destination: CLIENT_IP6 },
           { from: "node", source: BRIDGE_IP6, destination: POD_IP6S[0]! },
         ] as const)

@@ -5,8 +5,7 @@
 // chains kube-proxy's tracer runs (KUBE-SERVICES, KUBE-EXTERNAL-SERVICES, KUBE-NODEPORTS,
 // KUBE-PROXY-FIREWALL), and whether KUBE-MARK-MASQ marked it.
 
-import type { IptablesResult } from "../../src/index.js";
-import { explainPacket } from "../../src/trace/index.js";
+import { explainPacket, type IptablesResult } from "../../src/index.js";
 
 export interface Trace {
   /** Terminal targets reached: `ip:port` of DNATs, or ACCEPT / DROP / REJECT, comma-separated. */
