@@ -21,6 +21,7 @@ import {
   IS_SET,
   type RenderedService,
   renderService,
+  TextBatch,
 } from "./render.js";
 
 /** Options of {@link compileNftables}. */
@@ -475,12 +476,13 @@ function renderFragment(
   spell: FamilySpelling,
   index: InputIndex,
   key: string,
+  batch: TextBatch,
 ): Fragment | undefined {
   const svc = index.serviceByKey.get(key);
   if (!svc) return undefined;
   const group = index.groups.get(key) ?? EMPTY_GROUP;
   const plan = planService(ctx, key, svc, group);
-  const rendered = renderService(ctx, spell, svc, key, plan.ports);
+  const rendered = renderService(ctx, spell, svc, key, plan.ports, batch);
   return {
     key,
     svc,
@@ -568,8 +570,8 @@ function buildFamily(
   const declared: string[] = [];
   let endpoints = 0;
   let servicePorts = 0;
-  const active = new Set<string>();
-  const activeSets = new Set<string>();
+  const batch = new TextBatch();
+  const ordered: Fragment[] = [];
   for (const key of order) {
     const svc = index.serviceByKey.get(key)!;
     const group = index.groups.get(key) ?? EMPTY_GROUP;
@@ -577,17 +579,23 @@ function buildFamily(
     const frag =
       old && old.svc === svc && sameSlices(old.slices, group, ctx.config.family)
         ? old
-        : renderFragment(ctx, spell, index, key)!;
+        : renderFragment(ctx, spell, index, key, batch)!;
     fragments.set(key, frag);
+    ordered.push(frag);
+  }
+  const batchText = batch.finish();
+  // every Service rendered now, in order: the batch's text is theirs, as one piece
+  let fresh = batchText.length > 0 || ordered.length === 0;
+  for (const frag of ordered) if (frag === reuse?.fragments.get(frag.key)) fresh = false;
+  if (fresh) lines.push(batchText);
+  for (const frag of ordered) {
     endpoints += frag.endpointCount;
     servicePorts += frag.servicePorts;
     const r = frag.rendered;
-    for (const name of r.chains) active.add(name);
-    for (const name of r.sets) activeSets.add(name);
     for (const c of r.claims) claims[c.container]!.set(c.key, addClaim(claims[c.container]!.get(c.key), c));
-    const prevFrag = prev?.fragments.get(key);
+    const prevFrag = prev?.fragments.get(frag.key);
     if (!partial || !prevFrag || prevFrag !== frag) {
-      lines.push(r.text);
+      if (!fresh) lines.push(r.text);
       ops += r.operations;
       rewritten++;
       for (const name of r.chains) declared.push(name);
@@ -625,16 +633,35 @@ function buildFamily(
   }
   // stale service chains: those the applied state, earlier stale ones, failed transactions and
   // the caller know of that are not used any more get flushed; they are deleted after the grace
+  const staleNow: string[] = [];
+  const goneSets: string[] = [];
   const known = new Set<string>();
-  if (prev) for (const f of prev.fragments.values()) for (const name of f.rendered.chains) known.add(name);
+  if (prev) {
+    for (const [key, old] of prev.fragments) {
+      const now = fragments.get(key);
+      if (now === old) continue;
+      const chains = new Set(now?.rendered.chains ?? []);
+      for (const name of old.rendered.chains) {
+        known.add(name);
+        if (!chains.has(name)) staleNow.push(name);
+      }
+      const sets = new Set(now?.rendered.sets ?? []);
+      for (const set of old.rendered.sets) if (!sets.has(set)) goneSets.push(set);
+    }
+  }
   const uncertain = new Set<string>(checked.existingChains.filter((n) => n.includes("/")));
   if (b.failed)
     for (const name of b.failed) if (name.includes("/") && !name.startsWith("affinity-")) uncertain.add(name);
-  const staleNow: string[] = [];
-  for (const name of known) if (!active.has(name)) staleNow.push(name);
-  for (const name of stale.keys()) if (!active.has(name) && !known.has(name)) staleNow.push(name);
-  for (const name of uncertain) if (!active.has(name) && !known.has(name) && !stale.has(name)) staleNow.push(name);
-  for (const name of stale.keys()) if (active.has(name)) stale.delete(name);
+  if (stale.size > 0 || uncertain.size > 0) {
+    // (rare: the chains in use, to tell which of those are stale)
+    const active = new Set<string>();
+    for (const f of fragments.values()) for (const name of f.rendered.chains) active.add(name);
+    for (const name of stale.keys()) {
+      if (active.has(name)) stale.delete(name);
+      else if (!known.has(name)) staleNow.push(name);
+    }
+    for (const name of uncertain) if (!active.has(name) && !known.has(name) && !stale.has(name)) staleNow.push(name);
+  }
   staleNow.sort(compareStrings);
   for (const name of staleNow) {
     if (!known.has(name) && !stale.has(name)) {
@@ -647,14 +674,10 @@ function buildFamily(
     stale.set(name, b.now);
   }
   // stale affinity sets go at once
-  if (prev) {
-    const gone: string[] = [];
-    for (const f of prev.fragments.values()) for (const s of f.rendered.sets) if (!activeSets.has(s)) gone.push(s);
-    gone.sort(compareStrings);
-    for (const s of gone) {
-      lines.push(`delete set${p}${s}\n`);
-      ops++;
-    }
+  goneSets.sort(compareStrings);
+  for (const set of goneSets) {
+    lines.push(`delete set${p}${set}\n`);
+    ops++;
   }
   const state: FamilyState = { contextKey, fragments, claims, stale, endpoints, servicePorts };
   const text = partial && ops === 0 ? "" : lines.join("");
@@ -706,6 +729,8 @@ function updateFamily(
   let rewritten = 0;
   const declared: string[] = [];
   const keys = [...dirty].sort(compareStrings);
+  const batch = new TextBatch();
+  const emitted: Fragment[] = [];
   const newlyStale: string[] = [];
   const goneSets: string[] = [];
   // element keys whose claims change, per container, with the claim in the table before
@@ -717,7 +742,7 @@ function updateFamily(
     const entry = index.serviceByKey.get(key);
     const group = index.groups.get(key) ?? EMPTY_GROUP;
     if (old && entry && old.svc === entry && sameSlices(old.slices, group, ctx.config.family)) continue;
-    const frag = entry ? renderFragment(ctx, spell, index, key) : undefined;
+    const frag = entry ? renderFragment(ctx, spell, index, key, batch) : undefined;
     if (!old && !frag) continue;
     // claims: the old ones out, the new ones in
     const change = (c: Claim, add: boolean) => {
@@ -736,7 +761,7 @@ function updateFamily(
     const nowSets = new Set(frag?.rendered.sets ?? []);
     if (old) for (const s of old.rendered.sets) if (!nowSets.has(s)) goneSets.push(s);
     if (frag) {
-      lines.push(frag.rendered.text);
+      emitted.push(frag);
       ops += frag.rendered.operations;
       rewritten++;
       for (const name of frag.rendered.chains) {
@@ -753,6 +778,8 @@ function updateFamily(
       servicePorts -= old!.servicePorts;
     }
   }
+  batch.finish();
+  for (const frag of emitted) lines.push(frag.rendered.text);
   // element differences
   for (let i = 0; i < touched.length; i++) {
     const m = prev.claims[i]!;

@@ -2,21 +2,17 @@
 // hashAndTruncate, servicePortChainNameBase, servicePortEndpointChainNameBase): an 8-character
 // base32 SHA-256 prefix, then the readable name, cut to nftables' length limit.
 
-import { sha256 } from "../iptables/chain-hash.js";
-
-const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+import { hash16 } from "../iptables/chain-hash.js";
 
 /** knftables' NameLengthMax (256) minus the longest prefix (16): the longest name base. */
 export const CHAIN_NAME_BASE_MAX = 240;
 
-/** The first 8 characters of `base32.StdEncoding(sha256(s))`: the 40 leading bits of the digest. */
+/**
+ * The first 8 characters of `base32.StdEncoding(sha256(s))` (the 40 leading bits of the digest):
+ * the start of the 16 the iptables mode's chain names use, from the same fast hasher.
+ */
 export function hash8(s: string): string {
-  const d = sha256(s);
-  // 40 bits = 5 bytes; read them as one number (fits in 2^53)
-  const v = d[0]! * 2 ** 32 + d[1]! * 2 ** 24 + d[2]! * 2 ** 16 + d[3]! * 2 ** 8 + d[4]!;
-  let out = "";
-  for (let i = 7; i >= 0; i--) out += ALPHABET[Math.floor(v / 2 ** (i * 5)) % 32];
-  return out;
+  return hash16(s).slice(0, 8);
 }
 
 /** kube-proxy's hashAndTruncate: `HASH-name`, cut to 240 characters with a `...` end. */

@@ -4,6 +4,7 @@
 // from the plan (src/plan/service-port-plan.ts); only names and spelling are made here.
 
 import { InvalidInputError } from "../errors.js";
+import { sepChainNames } from "../iptables/chain-hash.js";
 import type { FamilyContext, LocalDetector } from "../model/context.js";
 import { cidrContains } from "../model/ip.js";
 import type { NormalizedService } from "../model/normalize.js";
@@ -48,8 +49,11 @@ export interface RenderedService {
   readonly chains: string[];
   /** The affinity sets it declares. */
   readonly sets: string[];
-  /** `add chain`/`flush chain`, `add set` and `add rule` lines of its chains and sets. */
-  readonly text: string;
+  /**
+   * `add chain`/`flush chain`, `add set` and `add rule` lines of its chains and sets (a slice of
+   * its batch's text, set once the batch is joined: see {@link TextBatch.finish}).
+   */
+  text: string;
   /** Lines in `text` (transaction operations). */
   readonly operations: number;
   readonly claims: Claim[];
@@ -123,8 +127,38 @@ function checkComment(c: string, svc: NormalizedService): string {
 }
 
 /**
- * Renders a Service's ports (planned for one family) into `RenderedService`. `spell` is the
- * family's spelling.
+ * The text of Services rendered one after the other, as pieces joined once (no intermediate
+ * string per line or per Service: at 100,000 endpoint chains that garbage dominated).
+ */
+export class TextBatch {
+  readonly parts: string[] = [];
+  /** Characters pushed so far. */
+  length = 0;
+  readonly #rendered: { r: RenderedService; start: number; end: number }[] = [];
+
+  push(s: string): void {
+    this.parts.push(s);
+    this.length += s.length;
+  }
+
+  /** Joins the pieces and gives each Service rendered into the batch its slice of the text. */
+  finish(): string {
+    const text = this.parts.join("");
+    for (const x of this.#rendered) x.r.text = text.slice(x.start, x.end);
+    this.parts.length = 0;
+    this.#rendered.length = 0;
+    return text;
+  }
+
+  /** @internal */
+  add(r: RenderedService, start: number, end: number): void {
+    this.#rendered.push({ r, start, end });
+  }
+}
+
+/**
+ * Renders a Service's ports (planned for one family) into `batch`; the result's `text` is set
+ * when the batch is finished.
  */
 export function renderService(
   ctx: FamilyContext,
@@ -132,21 +166,28 @@ export function renderService(
   svc: NormalizedService,
   key: string,
   ports: readonly ServicePortPlan[],
+  batch: TextBatch,
 ): RenderedService {
-  const out = new Writer(spell);
+  const out = new Writer(spell, batch);
   const claims: Claim[] = [];
+  const start = batch.length;
   for (const plan of ports) renderPort(ctx, spell, svc, key, plan, out, claims);
-  return { chains: out.chains, sets: out.sets, text: out.lines.join(""), operations: out.lines.length, claims };
+  const r: RenderedService = { chains: out.chains, sets: out.sets, text: "", operations: out.operations, claims };
+  batch.add(r, start, batch.length);
+  return r;
 }
 
 class Writer {
-  readonly lines: string[] = [];
+  operations = 0;
   readonly chains: string[] = [];
   readonly sets: string[] = [];
   readonly #addChain: string;
   readonly #flushChain: string;
   readonly #addRule: string;
-  constructor(spell: FamilySpelling) {
+  constructor(
+    spell: FamilySpelling,
+    readonly batch: TextBatch,
+  ) {
     this.#addChain = `add chain${spell.prefix}`;
     this.#flushChain = `flush chain${spell.prefix}`;
     this.#addRule = `add rule${spell.prefix}`;
@@ -154,34 +195,85 @@ class Writer {
   /** kube-proxy's ensureChain: add and flush. */
   chain(name: string): void {
     this.chains.push(name);
-    this.lines.push(`${this.#addChain}${name}\n`, `${this.#flushChain}${name}\n`);
+    const b = this.batch;
+    b.push(this.#addChain);
+    b.push(name);
+    b.push("\n");
+    b.push(this.#flushChain);
+    b.push(name);
+    b.push("\n");
+    this.operations += 2;
   }
-  rule(chain: string, rule: string): void {
-    this.lines.push(`${this.#addRule}${chain} ${rule}\n`);
+  /** `add rule <chain> <a><b><c>` (pieces, so that no string is built for the rule). */
+  rule(chain: string, a: string, b = "", c = ""): void {
+    const t = this.batch;
+    t.push(this.#addRule);
+    t.push(chain);
+    t.push(" ");
+    t.push(a);
+    if (b !== "") t.push(b);
+    if (c !== "") t.push(c);
+    t.push("\n");
+    this.operations++;
+  }
+  line(text: string): void {
+    this.batch.push(text);
+    this.operations++;
+  }
+  /** `numgen random mod N vmap { 0 : goto A , 1 : goto B }`. */
+  dispatch(chain: string, eps: readonly { readonly chain: string }[]): void {
+    const t = this.batch;
+    t.push(this.#addRule);
+    t.push(chain);
+    t.push(` numgen random mod ${eps.length} vmap { `);
+    for (let i = 0; i < eps.length; i++) {
+      t.push(i > 0 ? ` , ${i} : goto ` : "0 : goto ");
+      t.push(eps[i]!.chain);
+    }
+    t.push(" }\n");
+    this.operations++;
   }
 }
 
 interface EndpointNames {
+  /** The name base (`HASH-ns/name/proto/port__ip/port`). */
+  readonly base: string;
   readonly chain: string;
-  readonly affinity: string;
   readonly ip: string;
   /** `ip:port` or `[ip]:port`. */
   readonly hostPort: string;
 }
 
+const HASHES: string[] = [];
+const DECLS: string[] = [];
+const CHAIN_NAME_BASE_MAX = 240;
+
 function endpointNames(svc: NormalizedService, proto: string, portName: string, rows: EndpointRows): EndpointNames[] {
-  const out: EndpointNames[] = [];
-  for (let i = 0; i < rows.ips.length; i++) {
+  const n = rows.ips.length;
+  const out = new Array<EndpointNames>(n);
+  if (n === 0) return out;
+  const prefix = `${svc.namespace}/${svc.name}/${proto}/${portName}__`;
+  if (!rows.v6 && rows.suffixes === undefined) {
+    // the common case, every endpoint on one port: hash the names four at a time
+    const suffix = rows.suffix;
+    const tail = `/${suffix.slice(1)}`;
+    HASHES.length = 0;
+    DECLS.length = 0;
+    sepChainNames(prefix, rows.ips, tail, HASHES, DECLS);
+    for (let i = 0; i < n; i++) {
+      const ip = rows.ips[i]!;
+      let base = `${HASHES[i]!.slice(9, 17)}-${prefix}${ip}${tail}`;
+      if (base.length > CHAIN_NAME_BASE_MAX) base = `${base.slice(0, CHAIN_NAME_BASE_MAX - 3)}...`;
+      out[i] = { base, chain: `endpoint-${base}`, ip, hostPort: ip + suffix };
+    }
+    return out;
+  }
+  for (let i = 0; i < n; i++) {
     const ip = rows.ips[i]!;
     const suffix = suffixOf(rows, i);
     const port = Number(suffix.slice(suffix.lastIndexOf(":") + 1));
     const base = servicePortEndpointChainNameBase(svc.namespace, svc.name, proto, portName, ip, port);
-    out.push({
-      chain: `endpoint-${base}`,
-      affinity: `affinity-${base}`,
-      ip,
-      hostPort: rows.v6 ? `[${ip}${suffix}` : ip + suffix,
-    });
+    out[i] = { base, chain: `endpoint-${base}`, ip, hostPort: rows.v6 ? `[${ip}${suffix}` : ip + suffix };
   }
   return out;
 }
@@ -207,7 +299,6 @@ function renderPort(
 
   // endpoint names: every reachable endpoint, and the policy sets among them (same rows' order)
   const reachable = endpointNames(svc, proto, sp.portName, plan.allReachableEndpoints);
-  for (const ep of reachable) checkName(ep.chain, svc);
   const byHostPort = new Map<string, EndpointNames>();
   for (const ep of reachable) byHostPort.set(ep.hostPort, ep);
   const pick = (rows: EndpointRows): EndpointNames[] =>
@@ -299,9 +390,10 @@ function renderPort(
   const affinity = plan.affinitySeconds > 0;
   if (affinity) {
     for (const ep of reachable) {
-      w.sets.push(checkName(ep.affinity, svc));
-      w.lines.push(
-        `add set${spell.prefix}${ep.affinity} { type ${spell.addrType} ; flags dynamic,timeout ; timeout ${plan.affinitySeconds}s ; }\n`,
+      const set = `affinity-${ep.base}`;
+      w.sets.push(set);
+      w.line(
+        `add set${spell.prefix}${set} { type ${spell.addrType} ; flags dynamic,timeout ; timeout ${plan.affinitySeconds}s ; }\n`,
       );
     }
   }
@@ -309,10 +401,12 @@ function renderPort(
   if (plan.usesClusterEndpoints) writeDispatch(w, ipX, clusterChain, pick(plan.clusterEndpoints), affinity);
   if (plan.usesLocalEndpoints) writeDispatch(w, ipX, localChain, pick(plan.localEndpoints), affinity);
 
+  const saddr = `${ipX} saddr `;
+  const dnat = `meta l4proto ${proto} dnat to `;
   for (const ep of reachable) {
-    w.rule(ep.chain, `${ipX} saddr ${ep.ip} jump mark-for-masquerade`);
-    if (affinity) w.rule(ep.chain, `update @${ep.affinity} { ${ipX} saddr }`);
-    w.rule(ep.chain, `meta l4proto ${proto} dnat to ${ep.hostPort}`);
+    w.rule(ep.chain, saddr, ep.ip, " jump mark-for-masquerade");
+    if (affinity) w.rule(ep.chain, `update @affinity-${ep.base} { ${ipX} saddr }`);
+    w.rule(ep.chain, dnat, ep.hostPort);
   }
 }
 
@@ -322,8 +416,6 @@ function verdictOf(v: "REJECT" | "DROP" | undefined): string {
 
 /** writeServiceToEndpointRules: affinity lookups, then `numgen random mod N vmap { … }`. */
 function writeDispatch(w: Writer, ipX: string, chain: string, eps: readonly EndpointNames[], affinity: boolean): void {
-  if (affinity) for (const ep of eps) w.rule(chain, `${ipX} saddr @${ep.affinity} goto ${ep.chain}`);
-  let vmap = "";
-  for (let i = 0; i < eps.length; i++) vmap += `${i > 0 ? " , " : ""}${i} : goto ${eps[i]!.chain}`;
-  w.rule(chain, `numgen random mod ${eps.length} vmap { ${vmap} }`);
+  if (affinity) for (const ep of eps) w.rule(chain, `${ipX} saddr @affinity-${ep.base} goto ${ep.chain}`);
+  w.dispatch(chain, eps);
 }
