@@ -16,6 +16,8 @@ import { type ResolvedIpvsConfig, resolveIpvsConfig } from "./config.js";
 import { ipvsNodePortAddresses, validNodeAddress } from "./endpoints.js";
 import { IPVS_IPS, IPVS_IPSETS, ipsetNames, SET_COUNT } from "./ipsets.js";
 import { gracefulTerminationNeeded, type IpvsReconcilePlan, OperationList } from "./operations.js";
+import type { IpsetKernelSet, IpvsKernelRealServer, IpvsKernelState, IpvsKernelVirtualServer } from "./parse.js";
+import { planIpvsReconcile } from "./reconcile.js";
 import {
   IPVS_IPTABLES_JUMPS,
   type IpvsIpset,
@@ -115,15 +117,48 @@ export interface IpvsCompilation {
 interface FamilyState {
   readonly contextKey: string;
   readonly order: readonly string[];
+  /** The fragments in `order` (a new array per state: a result keeps its own). */
+  readonly frags: readonly IpvsFragment[];
   readonly fragments: Map<string, IpvsFragment>;
-  /** Fragments per virtual-server key, set entry (`index\0entry`) and bound address. */
-  readonly vsCount: Map<string, number>;
-  readonly entryCount: Map<string, number>;
-  readonly addrCount: Map<string, number>;
+  /**
+   * Fragments per virtual-server key, set entry (`index\0entry`) and bound address: built from
+   * the fragments on the first partial sync (a one-shot compile never needs them), then kept up
+   * to date in place. Shared by the states of one lineage, like `fragments`.
+   */
+  readonly counts: { value: Counts | undefined };
   /** Real servers left at weight 0 (`vsKey rsKey`). */
   readonly draining: Set<string>;
   readonly servicePorts: number;
   readonly endpoints: number;
+}
+
+interface Counts {
+  readonly vs: Map<string, number>;
+  readonly entry: Map<string, number>;
+  readonly addr: Map<string, number>;
+}
+
+/** The counts of a state's fragments (built once). */
+function countsOf(state: FamilyState): Counts {
+  let c = state.counts.value;
+  if (!c) {
+    c = { vs: new Map(), entry: new Map(), addr: new Map() };
+    for (const f of state.fragments.values()) {
+      const seen = new Set<string>();
+      for (const vs of f.virtualServers) {
+        if (seen.has(vs.key)) continue;
+        seen.add(vs.key);
+        c.vs.set(vs.key, (c.vs.get(vs.key) ?? 0) + 1);
+      }
+      for (let i = 0; i < SET_COUNT; i++) {
+        if (i === IPVS_IPS) continue;
+        for (const e of new Set(f.entries[i]!)) c.entry.set(`${i}\0${e}`, (c.entry.get(`${i}\0${e}`) ?? 0) + 1);
+      }
+      for (const a of new Set(f.bind)) c.addr.set(a, (c.addr.get(a) ?? 0) + 1);
+    }
+    state.counts.value = c;
+  }
+  return c;
 }
 
 /** What a proxier keeps of the IPVS state it last saw applied. */
@@ -211,7 +246,7 @@ export function syncIpvs(
       const contextKey = JSON.stringify([ctx.key, ipvs.scheduler, facts.nodePortIPs, [...facts.nodeAddresses]]);
       const prevFamily = prev?.families.get(family);
       const sameContext = prevFamily !== undefined && prevFamily.contextKey === contextKey;
-      let out: { state: FamilyState; ops: OperationList; rewritten: readonly IpvsFragment[] };
+      let out: { state: FamilyState; ops: ChangesSource; rewritten: readonly IpvsFragment[] };
       if (incrementalAllowed && sameContext && dirty && index === prev.index) {
         out = updateFamily(facts, index, prevFamily, dirty, log);
       } else {
@@ -220,7 +255,7 @@ export function syncIpvs(
         out = buildFamily(facts, contextKey, order, index, base, from.failedObjects.get(family));
       }
       for (const f of out.state.fragments.values()) if (f.errors.length > 0) errors.push(...f.errors);
-      results.push(makeResult(facts, ipvs, out.state, out.ops.plan(), out.rewritten.length));
+      results.push(makeResult(facts, ipvs, out.state, out.ops, out.rewritten.length));
       states.set(family, out.state);
       declared.set(family, declaredObjects(out.rewritten));
     }
@@ -266,17 +301,20 @@ function emptyFamily(contextKey: string): FamilyState {
   return {
     contextKey,
     order: [],
+    frags: [],
     fragments: new Map(),
-    vsCount: new Map(),
-    entryCount: new Map(),
-    addrCount: new Map(),
+    counts: { value: undefined },
     draining: new Set(),
     servicePorts: 0,
     endpoints: 0,
   };
 }
 
-/** A whole family from the index; the changes are computed against `base` (the applied state). */
+/**
+ * A whole family from the index. Its changes are those from `base` (the applied state) to it,
+ * made by planIpvsReconcile from a view of `base`: lazily from nothing for a first sync, at once
+ * otherwise (they tell which real servers are left draining).
+ */
 function buildFamily(
   facts: IpvsFamilyFacts,
   contextKey: string,
@@ -284,7 +322,7 @@ function buildFamily(
   index: InputIndex,
   base: FamilyState,
   failed: ReadonlySet<string> | undefined,
-): { state: FamilyState; ops: OperationList; rewritten: readonly IpvsFragment[] } {
+): { state: FamilyState; ops: ChangesSource; rewritten: readonly IpvsFragment[] } {
   const fragments = new Map<string, IpvsFragment>();
   let servicePorts = 0;
   let endpoints = 0;
@@ -292,39 +330,122 @@ function buildFamily(
   for (const key of order) {
     const svc = index.serviceByKey.get(key)!;
     const group = index.groups.get(key) ?? EMPTY_GROUP;
-    const plan = planService(facts.ctx, key, svc, group);
-    const frag = writeIpvsFragment(facts, plan);
+    const frag = writeIpvsFragment(facts, planService(facts.ctx, key, svc, group));
     fragments.set(key, frag);
     servicePorts += frag.servicePorts;
     endpoints += frag.endpointCount;
   }
+  const draining = new Set<string>();
   const state: FamilyState = {
     contextKey,
     order,
+    frags: order.map((k) => fragments.get(k)!),
     fragments,
-    vsCount: new Map(base.vsCount),
-    entryCount: new Map(base.entryCount),
-    addrCount: new Map(base.addrCount),
-    draining: new Set(base.draining),
+    counts: { value: undefined },
+    draining,
     servicePorts,
     endpoints,
   };
-  const ops = new OperationList();
-  if (base.fragments.size === 0 && base.vsCount.size === 0) {
-    ops.linkAdd();
-    const names = ipsetNames(family);
-    IPVS_IPSETS.forEach((s, i) => {
-      ops.createSet(names[i]!, s.type, family);
-    });
-  }
-  const keys = new Set<string>([...base.fragments.keys(), ...fragments.keys()]);
-  for (const key of [...keys].sort(compareStrings)) {
-    replace(state, family, base.fragments.get(key), fragments.get(key), ops, undefined);
-  }
-  // what failed payloads may have created and nothing provides now
-  if (failed) cleanupFailed(state, family, failed, ops);
-  return { state, ops, rewritten: [...fragments.values()] };
+  const fresh = base.fragments.size === 0 && base.draining.size === 0 && (failed === undefined || failed.size === 0);
+  if (fresh) return { state, ops: { lazyFromNothing: true }, rewritten: [...fragments.values()] };
+  return {
+    state,
+    ops: {
+      fromView: (result: IpvsResult) => {
+        const plan = planIpvsReconcile(viewOf(base, family, failed), result, { excludeCIDRs: [] });
+        for (const d of plan.draining) draining.add(`${d.virtualServer} ${d.realServer}`);
+        return plan;
+      },
+    },
+    rewritten: [...fragments.values()],
+  };
 }
+
+/** What the kernel has after `state` was applied (and what failed payloads may have added). */
+function viewOf(state: FamilyState, family: IPFamily, failed: ReadonlySet<string> | undefined): IpvsKernelState {
+  const vsMap = new Map<string, IpvsKernelVirtualServer>();
+  const names = ipsetNames(family);
+  const entries: Set<string>[] = IPVS_IPSETS.map(() => new Set<string>());
+  const addresses = new Set<string>();
+  for (const key of state.order) {
+    const f = state.fragments.get(key)!;
+    for (const vs of f.virtualServers) {
+      if (vsMap.has(vs.key)) continue;
+      const rs = new Map<string, IpvsKernelRealServer>();
+      for (const r of vs.realServers) {
+        rs.set(rsKey(r), { ...r, activeConnections: undefined, inactiveConnections: undefined });
+      }
+      vsMap.set(vs.key, { ...vs, realServers: rs });
+    }
+    for (let i = 0; i < SET_COUNT; i++) for (const e of f.entries[i]!) entries[i]!.add(e);
+    for (const a of f.bind) {
+      addresses.add(a);
+      entries[IPVS_IPS]!.add(a);
+    }
+  }
+  for (const d of state.draining) {
+    const [vsKey, r] = d.split(" ");
+    const vs = vsMap.get(vsKey!);
+    const hp = parseKey(r!);
+    if (vs && hp) {
+      (vs.realServers as Map<string, IpvsKernelRealServer>).set(r!, {
+        ...hp,
+        weight: 0,
+        activeConnections: undefined,
+        inactiveConnections: undefined,
+      });
+    }
+  }
+  for (const obj of failed ?? []) {
+    const [kind, ...rest] = obj.split(" ");
+    const value = rest.join(" ");
+    if (kind === "vs" && !vsMap.has(value)) {
+      const m = /^(\[[^\]]+\]|[^:]+):(\d+)\/(TCP|UDP|SCTP)$/.exec(value);
+      if (m) {
+        const address = m[1]!.replace(/^\[|\]$/g, "");
+        vsMap.set(value, {
+          key: value,
+          address,
+          port: Number(m[2]),
+          protocol: m[3] as "TCP",
+          scheduler: "",
+          flags: 0,
+          timeout: 0,
+          realServers: new Map(),
+        });
+      }
+    } else if (kind === "addr") {
+      addresses.add(value);
+      entries[IPVS_IPS]!.add(value);
+    } else if (kind === "entry") {
+      const [i, e] = value.split("\0");
+      entries[Number(i)]!.add(e!);
+    }
+  }
+  const ipsets = new Map<string, IpsetKernelSet>();
+  IPVS_IPSETS.forEach((info, i) => {
+    ipsets.set(names[i]!, {
+      name: names[i]!,
+      type: info.type,
+      family: family === "IPv4" ? "inet" : "inet6",
+      entries: entries[i]!,
+    });
+  });
+  return { virtualServers: vsMap, ipsets, addresses };
+}
+
+function parseKey(k: string): { address: string; port: number } | undefined {
+  const at = k.lastIndexOf(":");
+  if (at < 0) return undefined;
+  const host = k.slice(0, at).replace(/^\[|\]$/g, "");
+  return { address: host, port: Number(k.slice(at + 1)) };
+}
+
+/** Where a result's changes come from: collected operations, a view to reconcile from, or nothing. */
+type ChangesSource =
+  | OperationList
+  | { readonly lazyFromNothing: true }
+  | { readonly fromView: (result: IpvsResult) => IpvsReconcilePlan };
 
 /** A partial sync touching the Services in `dirty`; updates `prev` in place (recorded in `log`). */
 function updateFamily(
@@ -335,11 +456,13 @@ function updateFamily(
   log: UndoLog,
 ): { state: FamilyState; ops: OperationList; rewritten: readonly IpvsFragment[] } {
   const family = facts.ctx.config.family;
+  const counts = countsOf(prev);
   const ops = new OperationList();
   const rewritten: IpvsFragment[] = [];
   let servicePorts = prev.servicePorts;
   let endpoints = prev.endpoints;
   let order = prev.order;
+  const changed: IpvsFragment[] = [];
   const added: string[] = [];
   const removed = new Set<string>();
   for (const key of [...dirty].sort(compareStrings)) {
@@ -353,20 +476,26 @@ function updateFamily(
       rewritten.push(next);
       log.mapSet(prev.fragments, key, next);
       if (!old) added.push(key);
+      else changed.push(next);
     } else if (old) {
       log.mapDelete(prev.fragments, key);
       removed.add(key);
     } else continue;
     servicePorts += (next?.servicePorts ?? 0) - (old?.servicePorts ?? 0);
     endpoints += (next?.endpointCount ?? 0) - (old?.endpointCount ?? 0);
-    replace(prev, family, old, next, ops, log);
+    replace(prev, counts, family, old, next, ops, log);
   }
+  let frags: IpvsFragment[];
   if (added.length > 0 || removed.size > 0) {
     const next = order.filter((k) => !removed.has(k));
     for (const key of added) next.splice(lowerBound(next, key), 0, key);
     order = next;
+    frags = order.map((k) => prev.fragments.get(k)!);
+  } else {
+    frags = prev.frags.slice();
+    for (const f of changed) frags[lowerBound(order, f.key)] = f;
   }
-  const state: FamilyState = { ...prev, order, servicePorts, endpoints };
+  const state: FamilyState = { ...prev, order, frags, servicePorts, endpoints };
   return { state, ops, rewritten };
 }
 
@@ -402,6 +531,7 @@ const rsKey = (rs: { address: string; port: number }) =>
  */
 function replace(
   state: FamilyState,
+  counts: Counts,
   family: IPFamily,
   old: IpvsFragment | undefined,
   next: IpvsFragment | undefined,
@@ -419,7 +549,7 @@ function replace(
       if (seen.has(vs.key)) continue;
       seen.add(vs.key);
       const before = oldVS.get(vs.key);
-      const n = bump(state.vsCount, vs.key, before ? 0 : 1, log);
+      const n = bump(counts.vs, vs.key, before ? 0 : 1, log);
       if (before) diffVirtualServer(state, before, vs, ops, log);
       else if (n === 1) {
         ops.addService(vs);
@@ -429,7 +559,7 @@ function replace(
   }
   for (const [key, vs] of oldVS) {
     if (seen.has(key)) continue;
-    if (bump(state.vsCount, key, -1, log) === 0) {
+    if (bump(counts.vs, key, -1, log) === 0) {
       ops.deleteService(vs);
       for (const d of [...state.draining]) if (d.startsWith(`${key} `)) setDelete(state.draining, d, log);
     }
@@ -442,21 +572,19 @@ function replace(
     if (a.length === 0 && b.length === 0) continue;
     const inA = new Set(a);
     const inB = new Set(b);
-    for (const e of inB)
-      if (!inA.has(e) && bump(state.entryCount, `${i}\0${e}`, 1, log) === 1) ops.addEntry(names[i]!, e);
-    for (const e of inA)
-      if (!inB.has(e) && bump(state.entryCount, `${i}\0${e}`, -1, log) === 0) ops.delEntry(names[i]!, e);
+    for (const e of inB) if (!inA.has(e) && bump(counts.entry, `${i}\0${e}`, 1, log) === 1) ops.addEntry(names[i]!, e);
+    for (const e of inA) if (!inB.has(e) && bump(counts.entry, `${i}\0${e}`, -1, log) === 0) ops.delEntry(names[i]!, e);
   }
   const a = new Set(old ? old.bind : []);
   const b = new Set(next ? next.bind : []);
   for (const ip of b) {
-    if (!a.has(ip) && bump(state.addrCount, ip, 1, log) === 1) {
+    if (!a.has(ip) && bump(counts.addr, ip, 1, log) === 1) {
       ops.bindAddress(ip);
       ops.addEntry(names[IPVS_IPS]!, ip);
     }
   }
   for (const ip of a) {
-    if (!b.has(ip) && bump(state.addrCount, ip, -1, log) === 0) {
+    if (!b.has(ip) && bump(counts.addr, ip, -1, log) === 0) {
       ops.unbindAddress(ip);
       ops.delEntry(names[IPVS_IPS]!, ip);
     }
@@ -524,25 +652,6 @@ function diffVirtualServer(
   }
 }
 
-/** Deletes what failed payloads declared that the state no longer provides. */
-function cleanupFailed(state: FamilyState, family: IPFamily, failed: ReadonlySet<string>, ops: OperationList): void {
-  const names = ipsetNames(family);
-  for (const obj of failed) {
-    const [kind, ...rest] = obj.split(" ");
-    const value = rest.join(" ");
-    if (kind === "vs" && !state.vsCount.has(value)) {
-      const m = /^(\[[^\]]+\]|[^:]+):(\d+)\/(TCP|UDP|SCTP)$/.exec(value);
-      if (m) ops.deleteService({ address: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]), protocol: m[3] as "TCP" });
-    } else if (kind === "addr" && !state.addrCount.has(value)) {
-      ops.unbindAddress(value);
-      ops.delEntry(names[IPVS_IPS]!, value);
-    } else if (kind === "entry") {
-      const [i, e] = value.split("\0");
-      if (!state.entryCount.has(value)) ops.delEntry(names[Number(i)]!, e!);
-    }
-  }
-}
-
 /** The objects a payload creates (for a failure's clean-up): virtual servers, addresses, set entries. */
 function declaredObjects(rewritten: readonly IpvsFragment[]): string[] {
   const out: string[] = [];
@@ -566,13 +675,13 @@ function makeResult(
   facts: IpvsFamilyFacts,
   ipvs: ResolvedIpvsConfig,
   state: FamilyState,
-  changes: IpvsReconcilePlan,
+  source: ChangesSource,
   rewritten: number,
 ): IpvsResult {
   const { ctx } = facts;
   const family = ctx.config.family;
   // a snapshot of the fragments: later syncs change the state's map, not this
-  const frags = state.order.map((k) => state.fragments.get(k)!);
+  const frags = state.frags;
   let vsList: IpvsVirtualServer[] | undefined;
   let entries: string[][] | undefined;
   let addresses: string[] | undefined;
@@ -589,18 +698,21 @@ function makeResult(
   };
   const setEntries = () => {
     if (!entries) {
-      const all: Set<string>[] = [];
-      for (let i = 0; i < SET_COUNT; i++) all.push(new Set());
-      const addrs = new Set<string>();
+      const all: string[][] = [];
+      for (let i = 0; i < SET_COUNT; i++) all.push([]);
+      const addrs: string[] = [];
       const out: OutFilterEntry[] = [];
       for (const f of frags) {
-        for (let i = 0; i < SET_COUNT; i++) for (const e of f.entries[i]!) all[i]!.add(e);
-        for (const a of f.bind) addrs.add(a);
+        for (let i = 0; i < SET_COUNT; i++) {
+          const e = f.entries[i]!;
+          if (e.length > 0) for (const x of e) all[i]!.push(x);
+        }
+        for (const a of f.bind) addrs.push(a);
         for (const o of f.outFilter) out.push(o);
       }
-      addresses = [...addrs].sort(compareStrings);
-      all[IPVS_IPS] = new Set(addresses);
-      entries = all.map((s) => [...s].sort(compareStrings));
+      addresses = sortedUnique(addrs);
+      all[IPVS_IPS] = addresses;
+      entries = all.map((e, i) => (i === IPVS_IPS ? e : sortedUnique(e)));
       outFilter = out;
     }
     return entries;
@@ -634,6 +746,18 @@ function makeResult(
       ? ["--set", String(ipvs.tcpTimeout), String(ipvs.tcpFinTimeout), String(ipvs.udpTimeout)]
       : undefined;
   const texts: { ipvsadm?: string; ipset?: string; iptables?: string; ip?: string } = {};
+  let plan: IpvsReconcilePlan | undefined = source instanceof OperationList ? source.plan() : undefined;
+  const changes = (): IpvsReconcilePlan => {
+    if (!plan) {
+      plan =
+        "fromView" in source
+          ? source.fromView(result)
+          : planIpvsReconcile({ virtualServers: new Map(), ipsets: new Map(), addresses: undefined }, result, {
+              excludeCIDRs: [],
+            });
+    }
+    return plan;
+  };
   const once = (k: keyof typeof texts, make: () => string): string => {
     let t = texts[k];
     if (t === undefined) {
@@ -642,7 +766,7 @@ function makeResult(
     }
     return t;
   };
-  return {
+  const result: IpvsResult = {
     family,
     get virtualServers() {
       return virtualServers();
@@ -679,7 +803,9 @@ function makeResult(
     sysctls,
     ipvsTimeouts: timeouts,
     excludeCIDRs: ipvs.excludeCIDRs.map((c) => c.text),
-    changes,
+    get changes() {
+      return changes();
+    },
     get stats(): IpvsStats {
       const vs = virtualServers();
       let rs = 0;
@@ -697,4 +823,16 @@ function makeResult(
       };
     },
   };
+  // a view-based change set also tells the state which real servers drain: make it now
+  if (!(source instanceof OperationList) && "fromView" in source) changes();
+  return result;
+}
+
+/** Sorted (code-unit order) without repeats, in place. */
+function sortedUnique(xs: string[]): string[] {
+  xs.sort(compareStrings);
+  let n = 0;
+  for (let i = 0; i < xs.length; i++) if (i === 0 || xs[i] !== xs[n - 1]) xs[n++] = xs[i]!;
+  xs.length = n;
+  return xs;
 }

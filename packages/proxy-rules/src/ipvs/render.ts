@@ -239,13 +239,17 @@ export function realServerArgs(rs: IpvsRealServer): string[] {
 
 /** ipvsadm-restore input: each virtual server (`-A`) then its real servers (`-a`), as `ipvsadm -S -n` prints them. */
 export function renderIpvsadm(virtualServers: readonly IpvsVirtualServer[]): string {
-  const out: string[] = [];
+  // one rope, flattened once when read (as the iptables backend builds its payload)
+  let out = "";
   for (const vs of virtualServers) {
-    const svc = serviceArgs(vs).join(" ");
-    out.push(`-A ${svc} ${serviceOptions(vs).join(" ")}\n`);
-    for (const rs of vs.realServers) out.push(`-a ${svc} ${realServerArgs(rs).join(" ")}\n`);
+    const svc = `${PROTO_OPTION[vs.protocol]} ${hostPort(vs.address, vs.port)}`;
+    out += `-A ${svc} ${serviceOptions(vs).join(" ")}\n`;
+    const head = `-a ${svc} -r `;
+    for (const rs of vs.realServers) {
+      out += `${head}${rs.address.indexOf(":") >= 0 ? `[${rs.address}]` : rs.address}:${rs.port} -m -w ${rs.weight}\n`;
+    }
   }
-  return out.join("");
+  return out;
 }
 
 /** One ipset with its entries. */
