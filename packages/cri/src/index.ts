@@ -28,6 +28,8 @@ export type { ParsedEndpoint } from "./endpoint.js";
 export { createContainerLogStream, parseCriLogLine, readContainerLogs } from "./logs.js";
 export type { ContainerLogEntry, CriLogRecord, LogStreamType, ReadContainerLogsOptions } from "./logs.js";
 export type { CallOptions } from "./call-options.js";
+// Exec/Attach/PortForward streams (client) and the streaming server kit (explicit list in streaming/index.ts).
+export * from "./streaming/index.js";
 export type {
   ImageService,
   ImageServiceHandlers,

@@ -220,6 +220,9 @@ function connect(
       }
       settled = true;
       options.signal?.removeEventListener("abort", onAbort);
+      // Hold the first messages (they may come with the upgrade response) until the caller
+      // has its handlers on: it resumes the socket.
+      ws.pause();
       resolve({ ws, traits });
     });
   });
@@ -306,6 +309,7 @@ async function openRemoteCommand(
   const closed = new Promise<void>((resolve) => {
     ws.once("close", () => resolve());
   });
+  ws.resume();
   ws.on("error", (err: Error) => {
     protocolError ??= new CriError(Code.Unavailable, `streaming connection failed: ${err.message}`, {
       method,
@@ -505,6 +509,7 @@ export async function openPortForward(url: string, options: PortForwardOptions):
       resolve();
     });
   });
+  ws.resume();
   const onAbort = () => ws.close(1000);
   options.signal?.addEventListener("abort", onAbort, { once: true });
   void closed.then(() => options.signal?.removeEventListener("abort", onAbort));

@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { connect } from "node:net";
+import { pipeline } from "node:stream/promises";
 import type { CallOptions } from "../call-options.js";
 import { Code, CriError } from "../errors.js";
 import {
@@ -28,6 +30,7 @@ import {
 } from "../gen/messages.js";
 import type { ImageService, RuntimeService } from "../gen/services.js";
 import { normalizeImageRef } from "../image-ref.js";
+import { createStreamingServer, type StreamingServer } from "../streaming/server.js";
 import { requireFields } from "../validate.js";
 
 /**
@@ -127,6 +130,15 @@ export interface FakeRuntimeOptions {
    * again and relist.
    */
   eventQueueLimit?: number;
+  /**
+   * Serve Exec, Attach and PortForward through a streaming server of the fake's own
+   * (`createStreamingServer` on 127.0.0.1, started on the first such call; default `false`:
+   * they answer `Unimplemented`). Exec runs the ExecSync interpreter (or `exec`) and streams its
+   * output and exit code, `cat` copies stdin to stdout; Attach copies stdin to stdout until stdin
+   * ends or the client leaves; PortForward connects to the port on the host's loopback (the fake's
+   * pods have no network of their own). Call `closeStreaming()` when done.
+   */
+  streaming?: boolean;
 }
 
 /** The default of {@link FakeRuntimeOptions.callLogBytes}: 32 MiB. */
@@ -194,6 +206,8 @@ export interface FakeRuntime extends RuntimeService, ImageService {
   getContainer(containerId: string): ContainerStatus | undefined;
   /** A copy of a sandbox's status, or `undefined`. */
   getSandbox(podSandboxId: string): PodSandboxStatus | undefined;
+  /** Stops the streaming server of the `streaming` option (if it was started) and its sessions. */
+  closeStreaming(): Promise<void>;
   /** Number of sandboxes and containers held. */
   size(): {
     /** Sandboxes held, in any state. */
@@ -523,6 +537,72 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
       signal?.addEventListener("abort", onAbort, { once: true });
     });
 
+  // --- streaming (Exec, Attach, PortForward through the server kit) ---------------------------
+
+  let streaming: Promise<StreamingServer> | undefined;
+  const runningContainer = (id: string, method: string): ContainerRecord => {
+    if (!id)
+      throw new CriError(Code.InvalidArgument, "missing required container_id", { method, field: "containerId" });
+    const c = containerOrThrow(id, method);
+    if (c.state !== ContainerState.CONTAINER_RUNNING) {
+      throw new CriError(Code.FailedPrecondition, `container is in ${ContainerState[c.state]} state`, { method });
+    }
+    return c;
+  };
+  const streamingServer = (): Promise<StreamingServer> => {
+    streaming ??= (async () => {
+      const server = createStreamingServer({
+        async exec(request, { stdin, stdout, stderr, tty }) {
+          const cmd = request.cmd;
+          if (stdin && (cmd[0] === "cat" || cmd[0] === "/bin/cat") && cmd.length === 1) {
+            if (stdout) await pipeline(stdin, stdout);
+            else stdin.resume();
+            return 0;
+          }
+          const c = containers.get(request.containerId);
+          const result = options.exec
+            ? await options.exec({ containerId: request.containerId, cmd, container: c && containerStatus(c) } as {
+                containerId: string;
+                cmd: string[];
+                container: ContainerStatus;
+              })
+            : interpret(cmd);
+          // A TTY has one output stream: stderr goes to the terminal too.
+          stdout?.write(toBuffer(result.stdout));
+          (tty ? stdout : stderr)?.write(toBuffer(result.stderr));
+          return result.exitCode ?? 0;
+        },
+        async attach(_request, { stdin, stdout, signal }) {
+          if (stdin && stdout) {
+            await pipeline(stdin, stdout, { end: false }).catch(() => {});
+            return 0;
+          }
+          await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+          return 0;
+        },
+        async portForward({ port }, stream, signal) {
+          const socket = connect({ host: "127.0.0.1", port });
+          await new Promise<void>((resolve, reject) => {
+            socket.once("connect", () => resolve());
+            socket.once("error", reject);
+          });
+          const onAbort = () => socket.destroy();
+          signal.addEventListener("abort", onAbort, { once: true });
+          try {
+            // As containerd: the forward is over when the pod side has sent all it will send.
+            stream.pipe(socket);
+            await pipeline(socket, stream);
+          } finally {
+            signal.removeEventListener("abort", onAbort);
+          }
+        },
+      });
+      await server.start();
+      return server;
+    })();
+    return streaming;
+  };
+
   // --- the services ----------------------------------------------------------------------------
 
   const unimplemented = (method: string) => async (request: unknown, o?: CallOptions) => {
@@ -643,6 +723,11 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     getSandbox(id) {
       const s = sandboxes.get(id);
       return s && sandboxStatus(s);
+    },
+    async closeStreaming() {
+      const started = streaming;
+      streaming = undefined;
+      if (started) await (await started).close();
     },
     size: () => ({ sandboxes: sandboxes.size, containers: containers.size, images: images.size }),
 
@@ -883,9 +968,44 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
         exitCode: result.exitCode ?? 0,
       };
     },
-    exec: unimplemented("Exec"),
-    attach: unimplemented("Attach"),
-    portForward: unimplemented("PortForward"),
+    async exec(request, o) {
+      if (!options.streaming) return unimplemented("Exec")(request, o);
+      enter("Exec", request, o);
+      const c = runningContainer(request.containerId ?? "", "Exec");
+      const server = await streamingServer();
+      return server.getExec({
+        containerId: c.id,
+        cmd: (request.cmd ?? []).map(String),
+        tty: request.tty === true,
+        stdin: request.stdin === true,
+        stdout: request.stdout === true,
+        stderr: request.stderr === true,
+      });
+    },
+    async attach(request, o) {
+      if (!options.streaming) return unimplemented("Attach")(request, o);
+      enter("Attach", request, o);
+      const c = runningContainer(request.containerId ?? "", "Attach");
+      const server = await streamingServer();
+      return server.getAttach({
+        containerId: c.id,
+        tty: request.tty === true,
+        stdin: request.stdin === true,
+        stdout: request.stdout === true,
+        stderr: request.stderr === true,
+      });
+    },
+    async portForward(request, o) {
+      if (!options.streaming) return unimplemented("PortForward")(request, o);
+      enter("PortForward", request, o);
+      const method = "PortForward";
+      const s = sandboxOrThrow(request.podSandboxId ?? "", method);
+      if (s.state !== PodSandboxState.SANDBOX_READY) {
+        throw new CriError(Code.FailedPrecondition, `sandbox ${s.id} is not ready`, { method });
+      }
+      const server = await streamingServer();
+      return server.getPortForward({ podSandboxId: s.id, port: (request.port ?? []).map(Number) });
+    },
     async containerStats(request, o) {
       enter("ContainerStats", request, o);
       requireFields("ContainerStats", request, ["containerId"]);
