@@ -77,6 +77,12 @@ function scenario(evictionHard: Record<string, string>) {
   return sc;
 }
 
+function managerOf(sc: Scenario) {
+  const manager = sc.reconciler.eviction;
+  if (!manager) throw new Error("no eviction manager");
+  return manager;
+}
+
 const running = async (sc: Scenario, uid: string) =>
   (await sc.runtime.listContainers({ filter: { labelSelector: { "io.kubernetes.pod.uid": uid } } })).containers.filter(
     (c) => c.state === ContainerState.CONTAINER_RUNNING,
@@ -171,7 +177,7 @@ describe("eviction in the reconciler (virtual time, fake runtime)", () => {
   it("refuses new BestEffort pods under memory pressure as the kubelet's admission does, and admits the others", async () => {
     const sc = scenario({ "memory.available": "500Mi" });
     await sc.sync();
-    await drive(sc, sc.reconciler.eviction?.synchronize() ?? Promise.resolve());
+    await drive(sc, managerOf(sc).synchronize());
     expect(sc.reconciler.eviction?.conditions()).toEqual(["MemoryPressure"]);
     const bestEffort: Pod = {
       metadata: { name: "late-be", namespace: "default", uid: "uid-late-be" },
@@ -194,7 +200,7 @@ describe("eviction in the reconciler (virtual time, fake runtime)", () => {
     expect(await running(sc, "uid-late-burstable")).toBe(1);
     // Refused for good: once the pressure is gone it still does not run.
     sc.clock.advance(6 * 60_000);
-    await drive(sc, sc.reconciler.eviction?.synchronize() ?? Promise.resolve());
+    await drive(sc, managerOf(sc).synchronize());
     expect(sc.reconciler.eviction?.conditions()).toEqual([]);
     sc.reconciler
       .source("late")

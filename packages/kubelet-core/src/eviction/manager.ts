@@ -101,9 +101,9 @@ export interface EvictionAdmitResult {
 }
 
 /** What one pass did. */
-export interface SynchronizeResult {
+export interface SynchronizeResult<P extends EvictionPod = EvictionPod> {
   /** The pods evicted (at most one), in the order evicted. */
-  evicted: EvictionPod[];
+  evicted: P[];
 }
 
 /** Options of {@link createEvictionManager}. */
@@ -146,7 +146,7 @@ export interface EvictionManagerOptions<P extends EvictionPod = EvictionPod> {
 /** The eviction manager: node pressure and the pod evictions that relieve it. */
 export interface EvictionManager<P extends EvictionPod = EvictionPod> {
   /** Runs one pass (`synchronize`): observe, decide, reclaim, evict at most one pod. */
-  synchronize(): Promise<SynchronizeResult>;
+  synchronize(): Promise<SynchronizeResult<P>>;
   /** Runs passes every `monitoringIntervalMs` (after an eviction, once the pod is cleaned up) until `stop()`. */
   start(): void;
   /** Stops the passes; resolves when the pass in flight ended. */
@@ -249,8 +249,8 @@ export function createEvictionManager<P extends EvictionPod>(options: EvictionMa
     return true;
   };
 
-  const synchronize = async (): Promise<SynchronizeResult> => {
-    const none: SynchronizeResult = { evicted: [] };
+  const synchronize = async (): Promise<SynchronizeResult<P>> => {
+    const none: SynchronizeResult<P> = { evicted: [] };
     if (configured.length === 0) return none;
     if (!layout) {
       const dedicatedImageFs = await resolve(options.dedicatedImageFs);
@@ -330,14 +330,14 @@ export function createEvictionManager<P extends EvictionPod>(options: EvictionMa
   };
   const run = async (signal: AbortSignal) => {
     while (!signal.aborted) {
-      let evicted: EvictionPod[] = [];
+      let evicted: P[] = [];
       try {
         evicted = (await synchronize()).evicted;
       } catch (err) {
         log?.warn("eviction: failed to synchronize", { error: messageOf(err) });
       }
       try {
-        if (evicted.length > 0) await waitForCleanup(evicted as P[], signal);
+        if (evicted.length > 0) await waitForCleanup(evicted, signal);
         else await sleep(clock, options.monitoringIntervalMs ?? 10_000, signal);
       } catch {
         return; // stopped

@@ -38,9 +38,13 @@ export interface EvictionVolume {
 
 /** A toleration, as in `spec.tolerations`. */
 export interface EvictionToleration {
+  /** The taint key it tolerates; empty with `Exists` for every key. */
   key?: string | undefined;
+  /** `Equal` (the default) or `Exists`. */
   operator?: string | undefined;
+  /** The taint value for `Equal`. */
   value?: string | undefined;
+  /** The taint effect; empty for every effect. */
   effect?: string | undefined;
 }
 
