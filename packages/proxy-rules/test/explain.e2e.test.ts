@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { diffRulesets } from "../src/diff/index.js";
-import { compileIptables, type ProxyInput } from "../src/index.js";
+import { compileIptables, createProxier, type ProxyInput } from "../src/index.js";
 import {
   explainPacket,
   type IptablesRuleset,
@@ -322,9 +322,11 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
     }
   });
 
-  for (const c of cases) {
-    it(c.name, async () => {
-      const rs = rules[c.family]!;
+  for (const c of cases) it(c.name, () => checkCase(c, rules[c.family]!));
+
+  /** Probes once, then checks the explanation against the replies and the counters. */
+  async function checkCase(c: Case, rs: IptablesRuleset): Promise<PacketExplanation> {
+    {
       const packet = packetOf(c);
       const e = explainPacket(rs, packet, { localAddresses: local });
       expect(e.unknown).toBeUndefined();
@@ -433,7 +435,8 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
       }
       const unexplained = [...grown].filter((k) => !allowed.has(k));
       expect(unexplained, `counters grew for rules no packet of the flow matches`).toEqual([]);
-    });
+    }
+    return explainPacket(rs, packetOf(c), { localAddresses: local });
   }
 
   it("nodekit-proxy explains a packet from the node's dump and finds no difference with the compiled rules", () => {
@@ -475,5 +478,52 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
     ]);
     const diff = spawnSync(process.execPath, [cli, "diff", compiledFile, saved], { encoding: "utf8" });
     expect([diff.status, diff.stdout]).toEqual([0, "no difference\n"]);
+  });
+
+  it("after partial syncs (an endpoint removed, a Service deleted) and an outside flush, the new dump is explained as the traffic goes", async () => {
+    // kernel.e2e.test.ts' later cases: a proxier's partial syncs loaded with --noflush
+    const proxier = createProxier({ mode: "iptables" });
+    const full = proxier.sync(v4Input).ipv4!;
+    topo.exec(topo.node, ["iptables-restore"], full.text);
+    topo.restore(full.jumpsText);
+    proxier.applied();
+    const slices = v4Input.endpointSlices.slice();
+    slices[0] = slice(
+      { service: "web" },
+      [{ name: "http", port: 8080 }],
+      [pod1!, pod2!].map((ip) => ({ ip, node: NODE })),
+    );
+    const fewer = proxier.sync({ ...v4Input, endpointSlices: slices }).ipv4!;
+    expect(fewer.partial).toBe(true);
+    topo.restore(fewer.text);
+    proxier.applied();
+    const afterSync = parseIptablesRuleset(dump(4));
+    const e = await checkCase(
+      { name: "after the partial sync", family: 4, ns: "node", dst: "10.96.0.10", port: 80, n: 60 },
+      afterSync,
+    );
+    expect(e.endpoints.map((x) => x.address)).toEqual([pod1, pod2]);
+    expect(e.endpoints.map((x) => x.probability)).toEqual([0.5, 0.5]);
+
+    const gone = proxier.sync({
+      ...v4Input,
+      services: v4Input.services.filter((x) => x.metadata?.name !== "sticky"),
+      endpointSlices: slices.filter((x) => x.metadata?.labels?.["kubernetes.io/service-name"] !== "sticky"),
+    }).ipv4!;
+    topo.restore(gone.text);
+    proxier.applied();
+    const deleted = await checkCase(
+      { name: "a deleted Service", family: 4, ns: "node", dst: "10.96.0.40", port: 80, n: 1, timeoutMs: 300 },
+      parseIptablesRuleset(dump(4)),
+    );
+    expect(deleted.verdict).toBe("no-match");
+
+    // what a firewall reload does: every table flushed; nothing of kube-proxy is left to match
+    topo.exec(topo.node, ["iptables-restore"], "*mangle\nCOMMIT\n*nat\nCOMMIT\n*filter\nCOMMIT\n");
+    const flushed = await checkCase(
+      { name: "after a flush", family: 4, ns: "node", dst: "10.96.0.10", port: 80, n: 1, timeoutMs: 300 },
+      parseIptablesRuleset(dump(4)),
+    );
+    expect(flushed.verdict).toBe("no-match");
   });
 });
