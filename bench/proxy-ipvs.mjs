@@ -9,7 +9,8 @@
 //    (root only; this VM has no IPVS, so the ipvsadm text is not loaded).          Target <= 0.01
 // 2. one changed EndpointSlice (an endpoint removed) at 10,000 Services: a sync from the applied
 //    state gives its reconcile plan (`changes`).                                    Target <= 1 ms
-//    For comparison: planIpvsReconcile from the parsed kernel state (a full diff).
+//    For comparison: planIpvsReconcile from the parsed kernel state (a full diff), and the
+//    iptables mode's full compile of the same input.
 //
 // Interleaved as bench/proxy-rules.mjs does: BENCH_ROUNDS rounds of one load into a fresh
 // namespace followed by BENCH_RUNS compiles (each after a forced GC); medians.
@@ -23,7 +24,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { compileIpvs, syncIpvs, planIpvsReconcile, ipvsKernelState } = await import(
+const { compileIpvs, compileIptables, syncIpvs, planIpvsReconcile, ipvsKernelState } = await import(
   resolve(here, "../packages/proxy-rules/dist/index.js")
 );
 
@@ -70,7 +71,12 @@ function cluster(n) {
     });
     endpointSlices.push(slice(namespace, name, i, EPS));
   }
-  return { services, endpointSlices, node: { name: "node-1", addresses: ["192.168.0.1"] }, config: { clusterCIDR: "10.128.0.0/9" } };
+  return {
+    services,
+    endpointSlices,
+    node: { name: "node-1", addresses: ["192.168.0.1"] },
+    config: { clusterCIDR: "10.128.0.0/9" },
+  };
 }
 
 /** Compile and render every text (what a node loads). */
@@ -133,6 +139,7 @@ compileAll(input); // warm up
 const compiles = [];
 const restores = [];
 const rounds = [];
+const iptablesCompiles = [];
 const { r: first } = compileAll(input);
 const dir = mkdtempSync(join(tmpdir(), "kpr-ipvs-"));
 writeFileSync(join(dir, "ipset"), first.ipsetText);
@@ -144,7 +151,10 @@ for (let round = 0; round < (canRestore ? ROUNDS : 1); round++) {
     execFileSync("ip", ["netns", "add", ns]);
     try {
       const t0 = process.hrtime.bigint();
-      execFileSync("sh", ["-c", `ip netns exec ${ns} ipset restore < ${dir}/ipset && ip netns exec ${ns} iptables-restore < ${dir}/iptables`]);
+      execFileSync("sh", [
+        "-c",
+        `ip netns exec ${ns} ipset restore < ${dir}/ipset && ip netns exec ${ns} iptables-restore < ${dir}/iptables`,
+      ]);
       restore = Number(process.hrtime.bigint() - t0) / 1e6;
       restores.push(restore);
     } finally {
@@ -157,12 +167,19 @@ for (let round = 0; round < (canRestore ? ROUNDS : 1); round++) {
     const t0 = process.hrtime.bigint();
     compileAll(input);
     mine.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    gc();
+    const t1 = process.hrtime.bigint();
+    compileIptables(input).ipv4.text.length;
+    iptablesCompiles.push(Number(process.hrtime.bigint() - t1) / 1e6);
   }
   compiles.push(...mine);
   if (restore !== undefined) rounds.push(+(median(mine) / restore).toFixed(4));
 }
 rmSync(dir, { recursive: true, force: true });
 out.compileMs = +median(compiles).toFixed(1);
+// for scale: the iptables mode's full compile of the same input, same run
+out.iptablesCompileMs = +median(iptablesCompiles).toFixed(1);
+out.compileOverIptablesCompile = +(out.compileMs / out.iptablesCompileMs).toFixed(2);
 out.virtualServers = first.stats.virtualServers;
 out.realServers = first.stats.realServers;
 out.ipsetEntries = first.stats.ipsetEntries;
@@ -179,7 +196,7 @@ let applied = syncIpvs(input, {}, from, undoLog()).state;
 const times = [];
 let ops = 0;
 let changedSlices = input.endpointSlices;
-for (let i = 0; i < 21; i++) {
+for (let i = 0; i < 101; i++) {
   const k = (i * 7919) % N;
   const s = changedSlices[k];
   const next = { ...s, endpoints: s.endpoints.slice(i % 2) }; // remove one endpoint, then put it back
@@ -188,7 +205,12 @@ for (let i = 0; i < 21; i++) {
   const changed = { ...input, endpointSlices: changedSlices };
   gc();
   const t0 = process.hrtime.bigint();
-  const res = syncIpvs(changed, {}, { state: applied, partialAllowed: true, failedObjects: new Map(), fullSync: false }, undoLog());
+  const res = syncIpvs(
+    changed,
+    {},
+    { state: applied, partialAllowed: true, failedObjects: new Map(), fullSync: false },
+    undoLog(),
+  );
   const plan = res.compilation.ipv4.changes;
   times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   ops += plan.operations.length;
@@ -198,7 +220,11 @@ out.oneSliceChangeReconcileMs = +median(times.slice(1)).toFixed(3);
 out.oneSliceChangeReconcileTargetMs = 1;
 out.oneSliceChangeOperations = ops / times.length;
 // the full diff from a parsed kernel state, for comparison
-const kernel = ipvsKernelState({ ipvsadmSave: first.ipvsadmText, ipsetSave: first.ipsetText, ipAddrShow: first.addresses.map((a) => `inet ${a}/32`).join("\n") });
+const kernel = ipvsKernelState({
+  ipvsadmSave: first.ipvsadmText,
+  ipsetSave: first.ipsetText,
+  ipAddrShow: first.addresses.map((a) => `inet ${a}/32`).join("\n"),
+});
 const changedResult = compileIpvs({ ...input, endpointSlices: changedSlices }).ipv4;
 changedResult.virtualServers; // (views built outside the timing)
 changedResult.ipsets;
