@@ -14,6 +14,7 @@ import { readFile } from "node:fs/promises";
 import { constants, tmpdir } from "node:os";
 import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import {
   Code,
   type Container,
@@ -23,6 +24,7 @@ import {
   ContainerStats,
   ContainerStatus,
   CriError,
+  createStreamingServer,
   type DeepPartial,
   Image,
   ImageFsInfoResponse,
@@ -38,6 +40,7 @@ import {
   requireFields,
   Signal,
   StatusResponse,
+  type StreamingServer,
 } from "@nodekit/cri";
 
 /** Options of {@link createHostProcessRuntime}. */
@@ -68,6 +71,7 @@ type RuntimeMethods =
   | "containerStatus"
   | "listContainers"
   | "execSync"
+  | "exec"
   | "containerStats"
   | "listContainerStats"
   | "updateRuntimeConfig";
@@ -178,8 +182,10 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
     for (const pgid of groups) killGroup(pgid, "SIGKILL");
   };
   process.on("exit", killAll);
-  /** Every ExecSync process, with what resolves once it and its group are reaped. */
+  /** Every exec process (ExecSync and streaming Exec), with what resolves once it and its group are reaped. */
   const execs = new Map<ChildProcess, Promise<void>>();
+  /** Serves the URLs that Exec hands out; started on the first Exec. */
+  let streaming: Promise<StreamingServer> | undefined;
 
   const find = <T>(map: Map<string, T>, id: string, what: string, method: string): T | undefined => {
     const exact = map.get(id);
@@ -201,6 +207,55 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
       if (name === wanted || image.id === wanted) return image;
     }
     return undefined;
+  };
+
+  /** The running container an exec goes into, with its command found on the container's PATH. */
+  const execTarget = (id: string, cmd: readonly unknown[] | undefined, method: string): ContainerRecord => {
+    const c = mustFind(containers, id, "container", method);
+    if (c.state !== ContainerState.CONTAINER_RUNNING) {
+      throw new CriError(Code.FailedPrecondition, `container "${c.id}" is ${ContainerState[c.state]}, not running`, {
+        method,
+      });
+    }
+    const command = String(cmd?.[0] ?? "");
+    if (!findExecutable(command, c.env.PATH ?? "", c.cwd)) {
+      throw new CriError(
+        Code.Unknown,
+        `failed to exec in container: "${command}": executable file not found in $PATH`,
+        {
+          method,
+        },
+      );
+    }
+    return c;
+  };
+  /** Starts `cmd` in the container's PID namespace, so that what it leaves behind ends with the container. */
+  const spawnExec = async (
+    c: ContainerRecord,
+    cmd: readonly string[],
+    stdin: "pipe" | "ignore",
+    method: string,
+  ): Promise<{ child: ChildProcess; pid: number }> => {
+    const child = spawn(
+      tools.nsenter,
+      ["--target", String(c.pid), ...tools.nsenterUserns, "--pid", "--", tools.env, "--default-signal", "--", ...cmd],
+      { cwd: c.cwd, env: c.env, detached: true, stdio: [stdin, "pipe", "pipe"] },
+    );
+    const failed = new Promise<Error>((resolve) => child.once("error", resolve));
+    const pid = child.pid;
+    if (pid === undefined) {
+      throw new CriError(Code.Unknown, `failed to exec in container: ${(await failed).message}`, { method });
+    }
+    groups.add(pid);
+    child.once("exit", () => {
+      // What is left of its group; the namespace's init reaps them.
+      killGroup(pid, "SIGKILL");
+      groups.delete(pid);
+    });
+    const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+    execs.set(child, closed);
+    void closed.then(() => execs.delete(child));
+    return { child, pid };
   };
 
   const startFailed = (c: ContainerRecord, message: string): CriError => {
@@ -497,49 +552,11 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
 
     async execSync(request, callOptions) {
       requireFields("ExecSync", request, ["containerId", "cmd"]);
-      const c = mustFind(containers, request.containerId!, "container", "ExecSync");
-      if (c.state !== ContainerState.CONTAINER_RUNNING) {
-        throw new CriError(Code.FailedPrecondition, `container "${c.id}" is ${ContainerState[c.state]}, not running`, {
-          method: "ExecSync",
-        });
-      }
+      const c = execTarget(request.containerId!, request.cmd, "ExecSync");
       const [command, ...args] = (request.cmd ?? []).map(String);
-      if (!findExecutable(command!, c.env.PATH ?? "", c.cwd)) {
-        throw new CriError(
-          Code.Unknown,
-          `failed to exec in container: "${command}": executable file not found in $PATH`,
-          {
-            method: "ExecSync",
-          },
-        );
-      }
-      // In the container's PID namespace, so that what it leaves behind ends with the container.
-      const child = spawn(
-        tools.nsenter,
-        [
-          "--target",
-          String(c.pid),
-          ...tools.nsenterUserns,
-          "--pid",
-          "--",
-          tools.env,
-          "--default-signal",
-          "--",
-          command!,
-          ...args,
-        ],
-        { cwd: c.cwd, env: c.env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
-      );
-      const failed = new Promise<Error>((resolve) => child.once("error", resolve));
-      const pid = child.pid;
-      if (pid === undefined) {
-        throw new CriError(Code.Unknown, `failed to exec in container: ${(await failed).message}`, {
-          method: "ExecSync",
-        });
-      }
-      groups.add(pid);
-      const stdout = collect(child.stdout);
-      const stderr = collect(child.stderr);
+      const { child, pid } = await spawnExec(c, [command!, ...args], "ignore", "ExecSync");
+      const stdout = collect(child.stdout!);
+      const stderr = collect(child.stderr!);
       const timeoutS = Number(request.timeout ?? 0n);
       let timedOut = false;
       const onTimeout = (): void => {
@@ -549,20 +566,9 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
       const timer = timeoutS > 0 ? setTimeout(onTimeout, timeoutS * 1000) : undefined;
       const onAbort = (): void => killGroup(pid, "SIGKILL");
       callOptions?.signal?.addEventListener("abort", onAbort, { once: true });
-      child.once("exit", () => {
-        // What is left of its group; the namespace's init reaps them.
-        killGroup(pid, "SIGKILL");
-        groups.delete(pid);
-      });
-      const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
         child.once("close", (...result) => resolve(result)),
       );
-      execs.set(
-        child,
-        closed.then(() => undefined),
-      );
-      const [code, signal] = await closed;
-      execs.delete(child);
       clearTimeout(timer);
       callOptions?.signal?.removeEventListener("abort", onAbort);
       if (timedOut) {
@@ -575,6 +581,47 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
         );
       }
       return { stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr), exitCode: exitCodeOf(code, signal) };
+    },
+
+    async exec(request) {
+      requireFields("Exec", request, ["containerId", "cmd"]);
+      const c = execTarget(request.containerId!, request.cmd, "Exec");
+      if (request.tty) {
+        // A terminal needs a pseudo-terminal pair, which Node cannot open without a native module.
+        throw new CriError(Code.Unimplemented, "the host-process shim has no TTY support", { method: "Exec" });
+      }
+      streaming ??= (async () => {
+        const server = createStreamingServer({
+          // Runs the command as ExecSync does, with the client's streams as its stdio.
+          async exec(req, { stdin, stdout, stderr, signal }) {
+            const target = execTarget(req.containerId, req.cmd, "Exec");
+            const { child, pid } = await spawnExec(target, req.cmd, stdin ? "pipe" : "ignore", "Exec");
+            const onAbort = (): void => killGroup(pid, "SIGKILL");
+            signal.addEventListener("abort", onAbort, { once: true });
+            if (stdin) void pipeline(stdin, child.stdin!).catch(() => {});
+            const copies = [
+              stdout ? pipeline(child.stdout!, stdout, { end: false }) : child.stdout!.resume(),
+              stderr ? pipeline(child.stderr!, stderr, { end: false }) : child.stderr!.resume(),
+            ];
+            const [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+              child.once("close", (...result) => resolve(result)),
+            );
+            await Promise.allSettled(copies);
+            signal.removeEventListener("abort", onAbort);
+            return exitCodeOf(code, sig);
+          },
+        });
+        await server.start();
+        return server;
+      })();
+      return (await streaming).getExec({
+        containerId: c.id,
+        cmd: (request.cmd ?? []).map(String),
+        tty: false,
+        stdin: request.stdin === true,
+        stdout: request.stdout === true,
+        stderr: request.stderr === true,
+      });
     },
 
     async containerStats(request) {
@@ -623,6 +670,9 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
     },
 
     async close() {
+      const started = streaming;
+      streaming = undefined;
+      if (started) await (await started).close();
       // Every container's namespace, which takes its exec processes with it; then any exec left.
       await Promise.all([...containers.values()].map((c) => stop(c, 0)));
       for (const child of execs.keys()) if (child.pid) killGroup(child.pid, "SIGKILL");

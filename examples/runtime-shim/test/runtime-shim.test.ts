@@ -11,6 +11,7 @@ import {
   createImageClient,
   createRuntimeClient,
   type ImageClient,
+  openExec,
   type RuntimeClient,
 } from "@nodekit/cri";
 import { type ConformanceArea, type ConformanceResult, conformancePassed, runConformance } from "@nodekit/cri/testing";
@@ -337,5 +338,65 @@ describe("host-process runtime shim", () => {
 
     await shim.client.removePodSandbox({ podSandboxId: sb.podSandboxId });
     expect(survivors(trees.remove)).toEqual([]);
+  });
+});
+
+describe("host-process runtime shim: streaming Exec through the server kit", () => {
+  let shim: Shim;
+  let containerId: string;
+  beforeAll(async () => {
+    shim = await startShim();
+    const config = { metadata: { name: "streams", namespace: "test", uid: randomUUID() } };
+    const { podSandboxId } = await shim.client.runPodSandbox({ config });
+    ({ containerId } = await shim.client.createContainer({
+      podSandboxId,
+      config: { metadata: { name: "idle" }, image: { image: BUSYBOX }, command: ["sleep", "3600"] },
+      sandboxConfig: config,
+    }));
+    await shim.client.startContainer({ containerId });
+  });
+  afterAll(async () => {
+    await shim?.close();
+  });
+
+  const text = (r: NodeJS.ReadableStream) =>
+    new Promise<string>((resolve, reject) => {
+      let s = "";
+      r.on("data", (c: Buffer) => {
+        s += c.toString();
+      });
+      r.once("end", () => resolve(s));
+      r.once("error", reject);
+    });
+
+  it("gives stdout, stderr and the exit code of a real process", async () => {
+    const { url } = await shim.client.exec({
+      containerId,
+      cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"],
+      stdout: true,
+      stderr: true,
+    });
+    const session = await openExec(url);
+    const [out, err, result] = await Promise.all([text(session.stdout), text(session.stderr), session.done]);
+    expect([out, err, result.exitCode]).toEqual(["out\n", "err\n", 3]);
+  });
+
+  it("pipes stdin to cat, and closing stdin (v5) ends it with 0", async () => {
+    const { url } = await shim.client.exec({ containerId, cmd: ["cat"], stdin: true, stdout: true });
+    const session = await openExec(url);
+    expect(session.protocol).toBe("v5.channel.k8s.io");
+    const out = text(session.stdout);
+    session.stdin.end("to cat and back\n");
+    expect(await out).toBe("to cat and back\n");
+    expect((await session.done).exitCode).toBe(0);
+  });
+
+  it("refuses a TTY (no pseudo-terminal in Node) and an unknown command in the Exec call", async () => {
+    const tty = await shim.client.exec({ containerId, cmd: ["sh"], stdout: true, tty: true }).catch((e: unknown) => e);
+    expect((tty as CriError).code).toBe(Code.Unimplemented);
+    const missing = await shim.client
+      .exec({ containerId, cmd: ["no-such-command"], stdout: true })
+      .catch((e: unknown) => e);
+    expect((missing as CriError).rawMessage).toContain("executable file not found in $PATH");
   });
 });
