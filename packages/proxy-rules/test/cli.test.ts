@@ -94,6 +94,40 @@ describe("nodekit-proxy", () => {
     expect(json.skipped).toHaveLength(3);
   });
 
+  it("compile: a ServiceList whose items carry no kind (as client libraries print it) and a single JSON object", () => {
+    const list = file(
+      "services.json",
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "ServiceList",
+        items: [
+          {
+            metadata: { namespace: "demo", name: "api" },
+            spec: { clusterIP: "10.96.0.90", ports: [{ port: 443, protocol: "TCP" }] },
+          },
+        ],
+      }),
+    );
+    const one = file(
+      "api-slice.json",
+      JSON.stringify({
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: { namespace: "demo", name: "api-1", labels: { "kubernetes.io/service-name": "api" } },
+        addressType: "IPv4",
+        endpoints: [{ addresses: ["10.244.0.21"], conditions: { ready: true } }],
+        ports: [{ port: 8443, protocol: "TCP" }],
+      }),
+    );
+    const r = run(["compile", "--node", node, list, one]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(
+      '-m comment --comment "demo/api cluster IP" -m tcp -p tcp -d 10.96.0.90 --dport 443 -j KUBE-SVC-',
+    );
+    expect(r.stdout).toContain("-j DNAT --to-destination 10.244.0.21:8443");
+    expect(r.stderr).toBe("");
+  });
+
   it("compile --partial-from: the partial payload from the objects before to the objects now", () => {
     const before = join(dir, "before");
     rmSync(before, { recursive: true, force: true });
