@@ -4,11 +4,15 @@
 // (the TypeScript projects are type-checked, the JavaScript ones run).
 //
 //   node test/packaging/check-packages.mjs        (Node.js 22+, after npm run build; CI runs it)
+//   UPDATE_SIZES=1 node test/packaging/check-packages.mjs   (records the sizes, after a wanted growth)
+//
+// It also checks each tarball: a LICENSE, no source maps, README links that work on npm, and a
+// size no more than 10% over the one recorded in test/packaging/sizes.json.
 //
 // Needs the npm registry (or a warm npm cache) for the packages' own dependencies. Prints one line
 // per project and exits non-zero when any fails.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,10 +33,41 @@ function run(cmd, args, cwd) {
   return r.stdout;
 }
 
-// the tarballs
+// the tarballs, what is in them, and their sizes against the recorded ones (test/packaging/sizes.json)
 const tarballs = join(work, "tarballs");
 mkdirSync(tarballs);
-for (const p of PACKAGES) run("npm", ["pack", "--silent", "--pack-destination", tarballs], join(root, "packages", p));
+const REPO = "https://github.com/nodekit/nodekit/blob/main/";
+const recorded = JSON.parse(readFileSync(join(root, "test/packaging/sizes.json"), "utf8"));
+const sizes = {};
+let failures = 0;
+const fail = (what) => {
+  failures++;
+  console.log(`FAIL ${what}`);
+};
+for (const p of PACKAGES) {
+  const [info] = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", tarballs], join(root, "packages", p)));
+  const paths = new Set(info.files.map((f) => f.path));
+  if (!paths.has("LICENSE")) fail(`${info.name}: no LICENSE in the tarball`);
+  if ([...paths].some((f) => f.endsWith(".map"))) fail(`${info.name}: source maps in the tarball (decision 24)`);
+  // README links must work on npm: no relative links, and links into the repository name files that exist
+  const readme = readFileSync(join(root, "packages", p, "README.md"), "utf8");
+  for (const [, target] of readme.matchAll(/\]\(([^)\s]+)\)/g)) {
+    if (target.startsWith("#")) continue;
+    if (!/^https?:/.test(target)) fail(`${info.name}: README link ${target} is relative (broken on npm)`);
+    else if (target.startsWith(REPO) && !existsSync(join(root, target.slice(REPO.length).split("#")[0]))) {
+      fail(`${info.name}: README link ${target} names no file of the repository`);
+    }
+  }
+  sizes[info.name] = { packed: info.size, unpacked: info.unpackedSize };
+  const before = recorded[info.name];
+  for (const k of ["packed", "unpacked"]) {
+    if (before && sizes[info.name][k] > before[k] * 1.1) {
+      fail(`${info.name}: ${k} size ${sizes[info.name][k]} B is more than 10% over the recorded ${before[k]} B`);
+    }
+  }
+  console.log(`size ${info.name}: ${(info.size / 1024).toFixed(0)} kB packed, ${(info.unpackedSize / 1024).toFixed(0)} kB unpacked`);
+}
+if (process.env.UPDATE_SIZES) writeFileSync(join(root, "test/packaging/sizes.json"), `${JSON.stringify(sizes, null, 2)}\n`);
 const files = readdirSync(tarballs).map((f) => join(tarballs, f));
 
 const program = {
@@ -145,7 +180,6 @@ const manifest = (kind, clientNode) =>
     dependencies: { "@kubernetes/client-node": clientNode },
   });
 
-let failures = 0;
 for (const [label, version] of Object.entries(CLIENT_NODE)) {
   for (const kind of ["esm", "cjs", "ts"]) {
     const dir = join(work, `${kind}-client-node-${label}`);
