@@ -146,7 +146,7 @@ function build(specs: ServiceSpec[], slices: SliceSpec[]) {
 
 // the shapes of every line
 const IP4 = String.raw`\d{1,3}(?:\.\d{1,3}){3}`;
-const IP6 = String.raw`[0-9a-f:]*:[0-9a-f:]*`;
+const IP6 = "[0-9a-f:]*:[0-9a-f:]*";
 const IP = `(?:${IP4}|${IP6})`;
 const HOSTPORT = `(?:${IP4}|\\[${IP6}\\]):\\d{1,5}`;
 const PROTO = "(?:tcp|udp|sctp)";
