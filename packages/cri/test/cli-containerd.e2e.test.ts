@@ -1,7 +1,7 @@
 // End-to-end: nodekit-cri as a subprocess against a real containerd (the test harness's, on a
 // private socket): the crictl workflow runp → create → start → ps/logs/stats/inspect → stop →
 // rm → stopp → rmp, images, info, and a pull that the runtime refuses.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -170,6 +170,104 @@ describeE2e("nodekit-cri against real containerd", () => {
     expect((await cri("stopp", podId)).stdout).toBe(`Stopped sandbox ${podId}\n`);
     expect((await cri("rmp", podId)).stdout).toBe(`Removed sandbox ${podId}\n`);
     expect((await cri("pods", "-q", "--label", `nodekit-e2e=${runId}`)).stdout).toBe("");
+  });
+
+  it("exec, attach and port-forward over containerd's streaming server", async () => {
+    const uid = randomUUID();
+    const podConfig = join(h.dir, `stream-pod-${runId}.json`);
+    writeFileSync(
+      podConfig,
+      JSON.stringify({
+        metadata: { name: "cli-stream", namespace: "e2e", uid, attempt: 0 },
+        log_directory: `${h.dir}/logs/${uid}`,
+        labels: { "nodekit-e2e": runId },
+        linux: { cgroup_parent: `${h.cgroupParent}/pod${uid}` }, // pod network: port-forward needs its netns
+      }),
+    );
+    const ctrConfig = join(h.dir, `stream-ctr-${runId}.json`);
+    writeFileSync(
+      ctrConfig,
+      JSON.stringify({
+        metadata: { name: "web" },
+        image: { image: h.busyboxImage },
+        command: [
+          "sh",
+          "-c",
+          "mkdir -p /tmp/www && echo hello-from-the-pod > /tmp/www/index.html && httpd -p 8080 -h /tmp/www && " +
+            "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done",
+        ],
+        log_path: "web/0.log",
+        labels: { "nodekit-e2e": runId },
+      }),
+    );
+    const podId = (await cri("runp", podConfig)).stdout.trim();
+    const ctrId = (await cri("create", podId, ctrConfig, podConfig)).stdout.trim();
+    expect((await cri("start", ctrId)).code).toBe(0);
+
+    // exec: both streams and the exit code, through the WebSocket streaming client.
+    expect(await cri("exec", ctrId, "sh", "-c", "echo out; echo err >&2; exit 3")).toEqual({
+      code: 3,
+      stdout: "out\n",
+      stderr: "err\n",
+    });
+    expect(await cri("exec", ctrId, "echo", "plain")).toEqual({ code: 0, stdout: "plain\n", stderr: "" });
+    // -i: our stdin reaches the command (containerd speaks v4: no stdin close on the wire, so
+    // the command reads one line instead of waiting for EOF).
+    const piped = await new Promise<Result>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        [cli, "-r", h.endpoint, "-t", "30s", "exec", "-i", ctrId, "head", "-n", "1"],
+        { env: { PATH: process.env.PATH, CRI_CONFIG_FILE: emptyConfig } },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+      child.stdin?.write("piped line\n");
+    });
+    expect(piped).toEqual({ code: 0, stdout: "piped line\n", stderr: "" });
+    // -t without a terminal on stdin is refused as crictl refuses it.
+    expect((await cri("exec", "-it", ctrId, "sh")).stderr).toBe("nodekit-cri exec: input is not a terminal\n");
+
+    const spawnCli = (...args: string[]) =>
+      spawn(process.execPath, [cli, "-r", h.endpoint, "-t", "30s", ...args], {
+        env: { PATH: process.env.PATH, CRI_CONFIG_FILE: emptyConfig },
+      });
+    const waitFor = async (what: string, probe: () => boolean) => {
+      for (let i = 0; i < 200 && !probe(); i++) await new Promise((r) => setTimeout(r, 50));
+      if (!probe()) throw new Error(`timed out waiting for ${what}`);
+    };
+
+    // attach: the running container's output as it comes; Ctrl-C ends it (130).
+    const attach = spawnCli("attach", ctrId);
+    let attached = "";
+    attach.stdout.on("data", (d: Buffer) => {
+      attached += d.toString();
+    });
+    const attachExit = new Promise<number | null>((resolve) => attach.on("exit", (code) => resolve(code)));
+    await waitFor("ticks through attach", () => /tick \d+\n.*tick \d+\n/s.test(attached));
+    attach.kill("SIGINT");
+    expect(await attachExit).toBe(130);
+
+    // port-forward: a local port into the pod's httpd, with client-go's lines.
+    const pf = spawnCli("port-forward", podId, ":8080");
+    let pfOut = "";
+    let pfErr = "";
+    pf.stdout.on("data", (d: Buffer) => {
+      pfOut += d.toString();
+    });
+    pf.stderr.on("data", (d: Buffer) => {
+      pfErr += d.toString();
+    });
+    const pfExit = new Promise<number | null>((resolve) => pf.on("exit", (code) => resolve(code)));
+    await waitFor(`port-forward to listen (stderr: ${pfErr})`, () =>
+      /Forwarding from 127\.0\.0\.1:\d+ -> 8080\n/.test(pfOut),
+    );
+    const localPort = Number(/127\.0\.0\.1:(\d+) -> 8080/.exec(pfOut)?.[1]);
+    const res = await fetch(`http://127.0.0.1:${localPort}/`);
+    expect(await res.text()).toBe("hello-from-the-pod\n");
+    expect(pfOut).toContain(`Handling connection for ${localPort}\n`);
+    pf.kill("SIGINT");
+    expect(await pfExit).toBe(0);
+
+    expect((await cri("rmp", "-f", podId)).code).toBe(0);
   });
 
   it("lists and inspects images; rmi removes one; a pull from nowhere is refused by containerd", async () => {

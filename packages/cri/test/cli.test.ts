@@ -4,12 +4,19 @@
 // default values).
 import { execFile, spawn } from "node:child_process";
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { type CriServer, createCriServer } from "../src/index.js";
+import {
+  AttachRequest,
+  type CriServer,
+  createCriServer,
+  createStreamingServer,
+  ExecRequest,
+  PortForwardRequest,
+} from "../src/index.js";
 import { createFakeRuntime, type FakeRuntime } from "../src/testing/index.js";
 
 const cli = join(import.meta.dirname, "../dist/cli/nodekit-cri.js");
@@ -122,7 +129,12 @@ describe("nodekit-cri against the fake runtime on a socket", () => {
       stdout: `${ctrId}:\nx\n`,
       stderr: "",
     });
-    expect((await cri("exec", ctrId, "echo", "x")).code).toBe(2); // streaming exec: not yet
+    // Streaming exec against a runtime without it: the runtime's refusal, exit 1.
+    const noStreams = await cri("exec", ctrId, "echo", "x");
+    expect([noStreams.code, noStreams.stderr]).toEqual([
+      1,
+      expect.stringMatching(/^nodekit-cri exec: execing command in container [0-9a-f]{64}: Exec: \[Unimplemented\]/),
+    ]);
 
     const pods = await cri("pods");
     const [header, row, end] = pods.stdout.split("\n");
@@ -236,7 +248,7 @@ describe("nodekit-cri against the fake runtime on a socket", () => {
     expect([both.code, both.stderr]).toEqual([2, "nodekit-cri logs: --tail and --stream are mutually exclusive\n"]);
 
     // logs -f: follows the file as it grows, and ends once the container no longer runs.
-    const follower = spawn(process.execPath, [cli, "-r", `unix://${sock}`, "logs", "-f", "--tail", "0", ctrId], {
+    const follower = spawn(process.execPath, [cli, "-r", `unix://${sock}`, "logs", "-f", ctrId], {
       env: { PATH: process.env.PATH, CRI_CONFIG_FILE: emptyConfig },
     });
     let followed = "";
@@ -244,10 +256,12 @@ describe("nodekit-cri against the fake runtime on a socket", () => {
       followed += d.toString();
     });
     const exited = new Promise<number | null>((resolve) => follower.on("exit", (code) => resolve(code)));
-    await new Promise((r) => setTimeout(r, 500));
+    // What is there first (so the follower is reading), then what is appended.
+    for (let i = 0; i < 200 && followed !== "first\npartial\n"; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(followed).toBe("first\npartial\n");
     appendFileSync(join(dir, "logs", "app/0.log"), "2026-01-02T03:04:08Z stdout F later\n");
-    for (let i = 0; i < 100 && !followed.includes("later"); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(followed).toBe("later\n");
+    for (let i = 0; i < 200 && !followed.includes("later"); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(followed).toBe("first\npartial\nlater\n");
     await fake.stopContainer({ containerId: ctrId, timeout: 0n });
     expect(await exited).toBe(0);
     await fake.removeContainer({ containerId: ctrId });
@@ -418,6 +432,91 @@ describe("nodekit-cri against the fake runtime on a socket", () => {
     const help = await run(["--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("Exit status: 0 success; 1 the runtime refused a call");
+  });
+
+  it("exec, attach and port-forward through a shim's streaming server (the server kit)", async () => {
+    const base = createFakeRuntime();
+    const seen: { cmd?: string[]; tty?: boolean } = {};
+    const streaming = createStreamingServer({
+      async exec(request, streams) {
+        seen.cmd = request.cmd;
+        seen.tty = streams.tty;
+        streams.stdout?.write(`ran ${request.cmd.join(" ")}\n`);
+        streams.stderr?.write("to stderr\n");
+        if (streams.stdin) for await (const chunk of streams.stdin) streams.stdout?.write(`stdin: ${chunk}`);
+        return request.cmd[0] === "fail" ? 4 : 0;
+      },
+      async attach(_request, streams) {
+        streams.stdout?.write("attached output\n");
+        return 0;
+      },
+      async portForward(target, stream) {
+        // An echo service "inside the pod", answering with the port it was reached on.
+        for await (const chunk of stream) stream.write(`${target.port}:${chunk}`);
+        stream.end();
+      },
+    });
+    await streaming.start();
+    const runtime = Object.create(base) as typeof base;
+    runtime.exec = async (request) => streaming.getExec(ExecRequest.fromPartial(request));
+    runtime.attach = async (request) => streaming.getAttach(AttachRequest.fromPartial(request));
+    runtime.portForward = async (request) => streaming.getPortForward(PortForwardRequest.fromPartial(request));
+    const shimSock = join(dir, "streams.sock");
+    const shim = createCriServer({ runtime, image: base });
+    await shim.listen(shimSock);
+    const sh = (args: string[], stdin?: string) => run(["-r", shimSock, ...args], {}, stdin);
+    try {
+      const { podSandboxId } = await base.runPodSandbox({
+        config: { metadata: { name: "s", namespace: "default", uid: "s-uid" } },
+      });
+      const { containerId } = await base.createContainer({
+        podSandboxId,
+        config: { metadata: { name: "c" }, image: { image: "docker.io/library/busybox:latest" } },
+      });
+      await base.startContainer({ containerId });
+
+      expect(await sh(["exec", containerId, "echo", "hi"])).toEqual({
+        code: 0,
+        stdout: "ran echo hi\n",
+        stderr: "to stderr\n",
+      });
+      expect(seen).toEqual({ cmd: ["echo", "hi"], tty: false });
+      expect((await sh(["exec", containerId, "fail"])).code).toBe(4); // the command's exit code
+      // -i: our stdin to the command; its end reaches it (v5.channel.k8s.io's close signal).
+      expect((await sh(["exec", "-i", containerId, "cat"], "piped line\n")).stdout).toBe(
+        "ran cat\nstdin: piped line\n",
+      );
+      expect(await sh(["attach", containerId])).toEqual({ code: 0, stdout: "attached output\n", stderr: "" });
+
+      const pf = spawn(process.execPath, [cli, "-r", shimSock, "port-forward", podSandboxId, ":7070", "7071"], {
+        env: { PATH: process.env.PATH, CRI_CONFIG_FILE: emptyConfig },
+      });
+      let out = "";
+      pf.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => pf.on("exit", (code) => resolve(code)));
+      for (let i = 0; i < 100 && !/-> 7071\n/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+      const [, first, second] =
+        /127\.0\.0\.1:(\d+) -> 7070\nForwarding from 127\.0\.0\.1:(\d+) -> 7071\n/.exec(out) ?? [];
+      expect(Number(first)).toBeGreaterThan(0);
+      expect(second).toBe("7071"); // LOCAL_PORT omitted: the same as the remote one
+      const answer = await new Promise<string>((resolve, reject) => {
+        const sock = connect(Number(first), "127.0.0.1", () => sock.write("ping"));
+        sock.once("data", (d) => {
+          resolve(d.toString());
+          sock.destroy();
+        });
+        sock.once("error", reject);
+      });
+      expect(answer).toBe("7070:ping");
+      expect(out).toContain(`Handling connection for ${first}\n`);
+      pf.kill("SIGINT");
+      expect(await exited).toBe(0);
+    } finally {
+      await shim.close();
+      await streaming.close();
+    }
   });
 
   it("refuses a runtime's response that lacks what cri-client requires", async () => {

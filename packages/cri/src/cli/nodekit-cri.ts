@@ -15,6 +15,7 @@ runCli(process.argv.slice(2), {
   env: process.env,
   now: () => Date.now(),
   signal: ac.signal,
+  terminal: { stdin: process.stdin, stdout: process.stdout },
 }).then(
   (code) => {
     process.exitCode = code;

@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync, rmSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { PassThrough, Readable } from "node:stream";
 import type { ParseArgsConfig } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { isUnavailable } from "../../errors.js";
@@ -37,6 +38,7 @@ import {
   truncateId,
 } from "./format.js";
 import { documents, protoJson, statusDocument, toJsonText, toYamlText } from "./proto-json.js";
+import { attachStreaming, execStreaming, portForwardStreaming, type TerminalIo } from "./streams.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -1431,13 +1433,22 @@ const exec: Command = {
       cmd = args.slice(1);
     }
     if (cmd.length === 0) throw usageError("exec needs a COMMAND");
+    const label = filtered && !bool(v, "quiet") && !bool(v, "parallel");
     if (!bool(v, "sync")) {
-      throw usageError(
-        "exec without --sync needs the streaming client, which nodekit-cri does not have yet; use exec -s",
-      );
+      const term = ctx.io.terminal ?? noTerminal();
+      let code = 0;
+      for (const id of ids) {
+        if (label) ctx.out(`${id}:\n`);
+        try {
+          const c = await execStreaming(ctx, term, id, cmd, { stdin: bool(v, "interactive"), tty: bool(v, "tty") });
+          if (c !== 0 && code === 0) code = c;
+        } catch (err) {
+          if (!bool(v, "ignore-errors") || (err instanceof CliError && err.exitCode === Exit.usage)) throw err;
+        }
+      }
+      return bool(v, "ignore-errors") ? 0 : code;
     }
     const timeout = BigInt(int(v, "timeout", 0));
-    const label = filtered && !bool(v, "quiet") && !bool(v, "parallel");
     let code = 0;
     for (const id of ids) {
       if (label) ctx.out(`${id}:\n`);
@@ -1457,8 +1468,37 @@ const exec: Command = {
   },
 };
 
+function noTerminal(): TerminalIo {
+  return { stdin: Readable.from([]) as TerminalIo["stdin"], stdout: new PassThrough() };
+}
+
+const attach: Command = {
+  name: "attach",
+  usage: "Attach to a running container",
+  args: "CONTAINER-ID",
+  options: { tty: { type: "boolean", short: "t" }, stdin: { type: "boolean", short: "i" } },
+  async run(ctx, v, args) {
+    const id = args[0];
+    if (!id) throw new CliError("ID cannot be empty");
+    if (args.length !== 1) throw usageError("attach takes one CONTAINER-ID");
+    return attachStreaming(ctx, ctx.io.terminal ?? noTerminal(), id, { stdin: bool(v, "stdin"), tty: bool(v, "tty") });
+  },
+};
+
+const portForward: Command = {
+  name: "port-forward",
+  usage: "Forward local port to a pod",
+  args: "POD-ID [LOCAL_PORT:]REMOTE_PORT...",
+  options: {},
+  async run(ctx, _v, args) {
+    if (args.length < 2) throw usageError("port-forward takes POD-ID and [LOCAL_PORT:]REMOTE_PORT...");
+    return portForwardStreaming(ctx, args[0] as string, args.slice(1));
+  },
+};
+
 /** Every command, by name. */
 export const commands: readonly Command[] = [
+  attach,
   create,
   exec,
   images,
@@ -1473,6 +1513,7 @@ export const commands: readonly Command[] = [
   rmi,
   rmp,
   pods,
+  portForward,
   runp,
   start,
   stats,

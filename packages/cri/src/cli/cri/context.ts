@@ -5,6 +5,7 @@ import { createImageClient, createRuntimeClient, type ImageClient, type RuntimeC
 import { parseEndpoint } from "../../endpoint.js";
 import { protoJson } from "./proto-json.js";
 import { DEFAULT_RUNTIME_ENDPOINTS, type Settings } from "./settings.js";
+import type { TerminalIo } from "./streams.js";
 
 /** Exit codes of nodekit-cri. */
 export const Exit = {
@@ -42,6 +43,8 @@ export interface CliIo {
   now(): number;
   /** Aborted on SIGINT/SIGTERM. */
   signal: AbortSignal;
+  /** The process's stdin and stdout for exec/attach -i/-t (absent: no terminal, stdin empty). */
+  terminal?: TerminalIo | undefined;
 }
 
 /** A running command's context. */

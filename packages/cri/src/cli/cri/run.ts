@@ -110,9 +110,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
   const command = commands.find((c) => c.name === (aliases[name] ?? name));
   if (!command) {
-    const known = ["attach", "port-forward"].includes(name)
-      ? `${name} is not available yet in nodekit-cri`
-      : `No help topic for '${name}'`;
+    const known = `No help topic for '${name}'`;
     io.stderr.write(`nodekit-cri: ${known}\n\n${usageText()}`);
     return Exit.usage;
   }
