@@ -436,11 +436,22 @@ describe("nodekit-cri against the fake runtime on a socket", () => {
 
   it("exec, attach and port-forward through a shim's streaming server (the server kit)", async () => {
     const base = createFakeRuntime();
-    const seen: { cmd?: string[]; tty?: boolean } = {};
+    const seen: { cmd?: string[]; tty?: boolean; size?: unknown } = {};
     const streaming = createStreamingServer({
       async exec(request, streams) {
         seen.cmd = request.cmd;
         seen.tty = streams.tty;
+        if (streams.tty) {
+          // The client sends the terminal's size right after connecting.
+          await new Promise<void>((resolve) => {
+            if (streams.terminalSize) resolve();
+            streams.onResize(() => resolve());
+            setTimeout(resolve, 5000);
+          });
+          seen.size = streams.terminalSize;
+          streams.stdout?.write("tty ok\r\n");
+          return 0;
+        }
         streams.stdout?.write(`ran ${request.cmd.join(" ")}\n`);
         streams.stderr?.write("to stderr\n");
         if (streams.stdin) for await (const chunk of streams.stdin) streams.stdout?.write(`stdin: ${chunk}`);
@@ -487,6 +498,22 @@ describe("nodekit-cri against the fake runtime on a socket", () => {
         "ran cat\nstdin: piped line\n",
       );
       expect(await sh(["attach", containerId])).toEqual({ code: 0, stdout: "attached output\n", stderr: "" });
+      // -it in a terminal (script(1) gives one): raw mode, the size on the resize channel.
+      const inTty = await new Promise<Result>((resolve) => {
+        execFile(
+          "script",
+          [
+            "-qec",
+            `stty cols 100 rows 30; ${process.execPath} ${cli} -r ${shimSock} exec -it ${containerId} sh`,
+            "/dev/null",
+          ],
+          { env: { PATH: process.env.PATH, CRI_CONFIG_FILE: emptyConfig } },
+          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      expect(inTty.code).toBe(0);
+      expect(inTty.stdout).toContain("tty ok");
+      expect(seen).toMatchObject({ cmd: ["sh"], tty: true, size: { width: 100, height: 30 } });
 
       const pf = spawn(process.execPath, [cli, "-r", shimSock, "port-forward", podSandboxId, ":7070", "7071"], {
         env: { PATH: process.env.PATH, CRI_CONFIG_FILE: emptyConfig },
