@@ -6,7 +6,8 @@ import {
   evictedStatus,
   type PodEviction,
 } from "../src/eviction/manager.js";
-import type { EvictionPod } from "../src/eviction/pod-resources.js";
+import type { EvictionPod, EvictionVolume } from "../src/eviction/pod-resources.js";
+import { formatQuantity } from "../src/eviction/quantity.js";
 import type { PodStats, StatsSummary } from "../src/eviction/stats.js";
 import type { EvictionThreshold } from "../src/eviction/thresholds.js";
 import { createFakeClock } from "../src/testing/index.js";
@@ -131,6 +132,8 @@ function harness(
       },
     },
     nodeName: "test",
+    // upstream's newManagerImpl leaves localStorageCapacityIsolation off
+    localStorageCapacityIsolation: false,
     ...extra,
   });
   manager.onEvent((e) => events.push(e));
@@ -930,6 +933,108 @@ describe("eviction_manager_test.go", () => {
     expect(h.killer.pod).toBeUndefined();
     expect(admits()).toEqual([true, true]);
   });
+});
+
+describe("TestStorageLimitEvictions", () => {
+  const cases: [string, PodToMake, EvictionVolume[] | undefined, string][] = [
+    [
+      "eviction due to rootfs above limit",
+      {
+        name: "rootfs-above-limits",
+        requests: newResourceList("", "", "1Gi"),
+        limits: newResourceList("", "", "1Gi"),
+        rootFsUsed: "2Gi",
+      },
+      undefined,
+      'Container rootfs-above-limits exceeded its local ephemeral storage limit "1Gi". ',
+    ],
+    [
+      "eviction due to logsfs above limit",
+      {
+        name: "logsfs-above-limits",
+        requests: newResourceList("", "", "1Gi"),
+        limits: newResourceList("", "", "1Gi"),
+        logsFsUsed: "2Gi",
+      },
+      undefined,
+      'Container logsfs-above-limits exceeded its local ephemeral storage limit "1Gi". ',
+    ],
+    [
+      "eviction due to local volume above limit",
+      { name: "localvolume-above-limits", perLocalVolumeUsed: "2Gi" },
+      [{ name: "emptyDirVolume", emptyDir: { sizeLimit: "1Gi" } }],
+      'Usage of EmptyDir volume "emptyDirVolume" exceeds the limit "1Gi". ',
+    ],
+  ];
+  it.each(cases)("%s", async (_name, p, volumes, message) => {
+    const pod = newPod(p.name, defaultPriority, [newContainer(p.name, p.requests, p.limits)], volumes);
+    const stats = newPodDiskStats(pod, p.rootFsUsed ?? "", p.logsFsUsed ?? "", p.perLocalVolumeUsed ?? "");
+    const h = harness(
+      { maxPodGracePeriodSeconds: 5, thresholds: [hard("nodefs.available", "1Gi")] },
+      () => [pod],
+      makeDiskStats({ rootFsAvailableBytes: "200Mi", imageFsAvailableBytes: "200Mi", podStats: [stats] }),
+      { localStorageCapacityIsolation: true },
+    );
+    await h.manager.synchronize();
+    expect(h.killer.pod).toBe(pod);
+    expect(h.killer.eviction?.gracePeriodSeconds).toBe(1);
+    // The kubelet's message for the limit; no DisruptionTarget condition for these.
+    expect(evictedStatus(h.killer.eviction as PodEviction)).toEqual({
+      phase: "Failed",
+      reason: "Evicted",
+      message,
+      conditions: [],
+    });
+  });
+});
+
+it("TestManagerWithLocalStorageCapacityIsolationOpen", async () => {
+  // makePodWithLocalStorageCapacityIsolationOpen: an emptyDir "local-volume" sized as the memory request.
+  const make = (name: string, requests: Record<string, string>, limits: Record<string, string>, usage: number) => {
+    const pod = newPod(
+      name,
+      0,
+      [newContainer(name, requests, limits)],
+      // resource.NewQuantity(requests.Memory().Value(), resource.BinarySI)
+      [{ name: "local-volume", emptyDir: { sizeLimit: formatQuantity(q(requests.memory ?? ""), "BinarySI") } }],
+    );
+    const stats = newPodMemoryStats(pod, `${usage}`);
+    return { pod, stats };
+  };
+  const made = [
+    make("empty-dir", newResourceList("", "900Mi"), newResourceList("", "1Gi"), q("900Mi") * 2),
+    make(
+      "container-ephemeral-storage-limit",
+      newResourceList("", "", "900Mi"),
+      newResourceList("", "", "800Mi"),
+      q("800Mi"),
+    ),
+    make(
+      "pod-ephemeral-storage-limit",
+      newResourceList("", "", "1Gi"),
+      newResourceList("", "", "800Mi"),
+      q("800Mi") * 2,
+    ),
+  ];
+  const pods = made.map((m) => m.pod);
+  const h = harness(
+    { maxPodGracePeriodSeconds: 5, thresholds: [hard("allocatableMemory.available", "1Gi")] },
+    () => pods,
+    makeDiskStats({ rootFsAvailableBytes: "1Gi", imageFsAvailableBytes: "200Mi", podStats: made.map((m) => m.stats) }),
+    { localStorageCapacityIsolation: true, dedicatedImageFs: false },
+  );
+  const messages: string[] = [];
+  h.manager.onEvent((e) => {
+    if (e.reason === "Evicted") messages.push(e.message);
+  });
+  const { evicted } = await h.manager.synchronize();
+  expect(h.killer.pod).toBeDefined();
+  expect(evicted).toEqual(pods);
+  expect(messages).toEqual([
+    'Usage of EmptyDir volume "local-volume" exceeds the limit "900Mi". ',
+    'Container container-ephemeral-storage-limit exceeded its local ephemeral storage limit "800Mi". ',
+    "Pod ephemeral local storage usage exceeds the total limit of containers 800Mi. ",
+  ]);
 });
 
 describe("beyond the upstream tests", () => {

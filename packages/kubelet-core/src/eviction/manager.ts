@@ -25,6 +25,7 @@ import {
   thresholdsMetGracePeriod,
   thresholdsUpdatedStats,
 } from "./helpers.js";
+import { localStorageViolation } from "./local-storage.js";
 import { evictedReason, evictionMessage } from "./message.js";
 import { type EvictionPod, isBestEffort, isCriticalPod, toleratesTaint } from "./pod-resources.js";
 import type { StatsSummary } from "./stats.js";
@@ -48,8 +49,11 @@ export interface PodEviction {
   reason: string;
   /** The kubelet's message (see {@link evictionMessage}). */
   message: string;
-  /** The condition the pod's status gets: DisruptionTarget, reason TerminationByKubelet. */
-  condition: { type: "DisruptionTarget"; status: "True"; reason: "TerminationByKubelet"; message: string };
+  /**
+   * The condition the pod's status gets: DisruptionTarget, reason TerminationByKubelet (for
+   * threshold evictions; local storage limit evictions have none, as in the kubelet).
+   */
+  condition?: { type: "DisruptionTarget"; status: "True"; reason: "TerminationByKubelet"; message: string } | undefined;
   /** The event annotations: offending containers, their usage, the starved resource. */
   annotations: Readonly<Record<string, string>>;
 }
@@ -67,9 +71,10 @@ export function evictedStatus(eviction: PodEviction): {
   phase: "Failed";
   reason: string;
   message: string;
-  conditions: PodEviction["condition"][];
+  conditions: NonNullable<PodEviction["condition"]>[];
 } {
-  return { phase: "Failed", reason: eviction.reason, message: eviction.message, conditions: [eviction.condition] };
+  const conditions = eviction.condition ? [eviction.condition] : [];
+  return { phase: "Failed", reason: eviction.reason, message: eviction.message, conditions };
 }
 
 /** An event the eviction manager records: `EvictionThresholdMet` on the node, `Evicted` on a pod. */
@@ -135,6 +140,11 @@ export interface EvictionManagerOptions<P extends EvictionPod = EvictionPod> {
   pressureTransitionPeriodMs?: number | undefined;
   /** How often `start()` runs a pass, in ms (default 10 000, the kubelet's monitoring interval). */
   monitoringIntervalMs?: number | undefined;
+  /**
+   * `localStorageCapacityIsolation`: evict pods that outgrow an emptyDir's `sizeLimit` or their
+   * ephemeral-storage limits, before thresholds are looked at (default true, the kubelet's).
+   */
+  localStorageCapacityIsolation?: boolean | undefined;
   /** The node's name, for the node's events. */
   nodeName?: string | undefined;
   /** Time and timers (default the wall clock). */
@@ -194,6 +204,7 @@ export function createEvictionManager<P extends EvictionPod>(options: EvictionMa
   const listeners = createListeners<EvictionEvent>(log);
   const transitionMs = options.pressureTransitionPeriodMs ?? 300_000;
   const maxPodGrace = options.maxPodGracePeriodSeconds ?? 0;
+  const localStorage = options.localStorageCapacityIsolation ?? true;
   let configured = [...options.thresholds];
   let layout: FsLayout | undefined;
   let conditions: PressureCondition[] = [];
@@ -251,7 +262,7 @@ export function createEvictionManager<P extends EvictionPod>(options: EvictionMa
 
   const synchronize = async (): Promise<SynchronizeResult<P>> => {
     const none: SynchronizeResult<P> = { evicted: [] };
-    if (configured.length === 0) return none;
+    if (configured.length === 0 && !localStorage) return none;
     if (!layout) {
       const dedicatedImageFs = await resolve(options.dedicatedImageFs);
       const splitContainerImageFs = await resolve(options.splitContainerImageFs);
@@ -281,6 +292,23 @@ export function createEvictionManager<P extends EvictionPod>(options: EvictionMa
     metBefore = graceMet;
     const fresh = thresholdsUpdatedStats(graceMet, observations, lastObservations);
     lastObservations = observations;
+    if (localStorage) {
+      // Pods over their local storage limits go first, all of them, and end the pass.
+      const evicted: P[] = [];
+      for (const pod of activePods) {
+        const stats = statsOf(pod);
+        const message = stats && localStorageViolation(pod, stats, layout.dedicatedImageFs);
+        if (!message) continue;
+        const eviction = {
+          gracePeriodSeconds: immediateEvictionGracePeriodSeconds,
+          reason: evictedReason,
+          message,
+          annotations: {},
+        };
+        if (await evict(pod, eviction)) evicted.push(pod);
+      }
+      if (evicted.length > 0) return { evicted };
+    }
     if (fresh.length === 0) return none;
 
     sortByEvictionPriority(fresh);

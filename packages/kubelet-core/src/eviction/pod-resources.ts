@@ -28,8 +28,8 @@ export interface EvictionVolume {
   name: string;
   /** A host path volume. */
   hostPath?: object | undefined;
-  /** An emptyDir; `medium: "Memory"` is not on disk. */
-  emptyDir?: { medium?: string | undefined } | undefined;
+  /** An emptyDir; `medium: "Memory"` is not on disk; `sizeLimit` is enforced by eviction. */
+  emptyDir?: { medium?: string | undefined; sizeLimit?: QuantityValue | undefined } | undefined;
   /** A gitRepo volume. */
   gitRepo?: object | undefined;
   /** A configMap volume. */
