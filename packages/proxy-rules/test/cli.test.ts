@@ -116,7 +116,8 @@ describe("nodekit-proxy", () => {
         metadata: { namespace: "demo", name: "api-1", labels: { "kubernetes.io/service-name": "api" } },
         addressType: "IPv4",
         endpoints: [{ addresses: ["10.244.0.21"], conditions: { ready: true } }],
-        ports: [{ port: 8443, protocol: "TCP" }],
+        // the EndpointSlice controller writes name "" for an unnamed port (kube-proxy ignores a port without one)
+        ports: [{ name: "", port: 8443, protocol: "TCP" }],
       }),
     );
     const r = run(["compile", "--node", node, list, one]);
