@@ -108,6 +108,7 @@ export type {
 } from "./eviction/helpers.js";
 export { evictedReason, evictionAnnotations, evictionMessage } from "./eviction/message.js";
 export { isCriticalPod, podRequest, systemCriticalPriority } from "./eviction/pod-resources.js";
+export { localStorageViolation, podLimit } from "./eviction/local-storage.js";
 export type {
   EvictionContainer,
   EvictionPod,
