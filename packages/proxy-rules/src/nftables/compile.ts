@@ -559,35 +559,37 @@ function buildFamily(
   const cleanupLines = cleanup(spell, stale, b.now, undefined);
   const fragments = new Map<string, Fragment>();
   const claims = newClaims();
-  const lines: string[] = [];
   let ops = 0;
   let rewritten = 0;
-  if (!partial) {
-    const setup = setupText(ctx, spell, checked.serviceCIDRs, b.first);
-    lines.push(setup);
-    ops += countLines(setup);
-  }
   const declared: string[] = [];
   let endpoints = 0;
   let servicePorts = 0;
-  const batch = new TextBatch();
-  const ordered: Fragment[] = [];
-  for (const key of order) {
+  // the Services rendered now and those reused
+  const reused: (Fragment | undefined)[] = order.map((key) => {
+    const old = reuse?.fragments.get(key);
     const svc = index.serviceByKey.get(key)!;
     const group = index.groups.get(key) ?? EMPTY_GROUP;
-    const old = reuse?.fragments.get(key);
-    const frag =
-      old && old.svc === svc && sameSlices(old.slices, group, ctx.config.family)
-        ? old
-        : renderFragment(ctx, spell, index, key, batch)!;
+    return old && old.svc === svc && sameSlices(old.slices, group, ctx.config.family) ? old : undefined;
+  });
+  // when every Service is rendered now (a first sync, a context change), the whole transaction
+  // is one batch of pieces joined once; otherwise the reused Services' texts are joined in
+  const fresh = reused.every((f) => f === undefined);
+  const batch = new TextBatch();
+  const lines: string[] = [];
+  const emit = fresh ? (s: string) => batch.push(s) : (s: string) => lines.push(s);
+  if (!partial) {
+    const setup = setupText(ctx, spell, checked.serviceCIDRs, b.first);
+    emit(setup);
+    ops += countLines(setup);
+  }
+  const ordered: Fragment[] = [];
+  for (let k = 0; k < order.length; k++) {
+    const key = order[k]!;
+    const frag = reused[k] ?? renderFragment(ctx, spell, index, key, batch)!;
     fragments.set(key, frag);
     ordered.push(frag);
   }
-  const batchText = batch.finish();
-  // every Service rendered now, in order: the batch's text is theirs, as one piece
-  let fresh = batchText.length > 0 || ordered.length === 0;
-  for (const frag of ordered) if (frag === reuse?.fragments.get(frag.key)) fresh = false;
-  if (fresh) lines.push(batchText);
+  if (!fresh) batch.finish();
   for (const frag of ordered) {
     endpoints += frag.endpointCount;
     servicePorts += frag.servicePorts;
@@ -606,7 +608,7 @@ function buildFamily(
   if (!partial) {
     for (let i = 0; i < claims.length; i++) {
       for (const list of claims[i]!.values()) {
-        lines.push(elementLine("add", p, list[0]!));
+        emit(elementLine("add", p, list[0]!));
         ops++;
       }
     }
@@ -617,16 +619,17 @@ function buildFamily(
       for (const [key, list] of before) {
         const now = after.get(key);
         if (!now) {
-          lines.push(elementLine("delete", p, list[0]!));
+          emit(elementLine("delete", p, list[0]!));
           ops++;
         } else if (!sameElement(list[0]!, now[0]!)) {
-          lines.push(elementLine("delete", p, list[0]!), elementLine("add", p, now[0]!));
+          emit(elementLine("delete", p, list[0]!));
+          emit(elementLine("add", p, now[0]!));
           ops += 2;
         }
       }
       for (const [key, list] of after) {
         if (before.has(key)) continue;
-        lines.push(elementLine("add", p, list[0]!));
+        emit(elementLine("add", p, list[0]!));
         ops++;
       }
     }
@@ -666,21 +669,22 @@ function buildFamily(
   for (const name of staleNow) {
     if (!known.has(name) && !stale.has(name)) {
       // may not exist: make sure it does, so that the flush cannot fail
-      lines.push(`add chain${p}${name}\n`);
+      emit(`add chain${p}${name}\n`);
       ops++;
     }
-    lines.push(`flush chain${p}${name}\n`);
+    emit(`flush chain${p}${name}\n`);
     ops++;
     stale.set(name, b.now);
   }
   // stale affinity sets go at once
   goneSets.sort(compareStrings);
   for (const set of goneSets) {
-    lines.push(`delete set${p}${set}\n`);
+    emit(`delete set${p}${set}\n`);
     ops++;
   }
   const state: FamilyState = { contextKey, fragments, claims, stale, endpoints, servicePorts };
-  const text = partial && ops === 0 ? "" : lines.join("");
+  const joined = fresh ? batch.finish() : lines.join("");
+  const text = partial && ops === 0 ? "" : joined;
   return {
     result: {
       family: ctx.config.family,
