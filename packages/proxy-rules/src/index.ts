@@ -59,6 +59,9 @@ export type {
 export {
   createProxier,
   type Proxier,
+  type ProxierIptablesOptions,
+  type ProxierIpvsOptions,
+  type ProxierNftablesOptions,
   type ProxierOptions,
   type ProxierSyncOptions,
   type ProxyMode,

@@ -11,18 +11,23 @@ import {
   type IptablesState,
   syncIptables,
 } from "./iptables/compile.js";
+import { type CompileIpvsOptions, type IpvsCompilation, type IpvsState, syncIpvs } from "./ipvs/compile.js";
 import type { IPFamily } from "./model/ip.js";
+import {
+  type CompileNftablesOptions,
+  type NftablesCompilation,
+  type NftablesState,
+  syncNftables,
+} from "./nftables/compile.js";
 import type { ProxyInput } from "./plan/input.js";
 import type { SyncFrom, SyncOutput } from "./plan/sync.js";
 import { UndoLog } from "./plan/undo-log.js";
 
-/** The proxy modes a proxier compiles for. */
-export type ProxyMode = "iptables";
+/** The proxy modes a proxier compiles for (kube-proxy's `--proxy-mode`). */
+export type ProxyMode = "iptables" | "nftables" | "ipvs";
 
-/** Options of {@link createProxier}. */
-export interface ProxierOptions extends CompileIptablesOptions {
-  /** The backend: `iptables` (kube-proxy's `--proxy-mode`). */
-  readonly mode: ProxyMode;
+/** What every proxier takes besides its backend's options. */
+interface ProxierCommonOptions {
   /**
    * Check the informer contract on every sync: an object passed again (same identity) must not
    * have changed since the sync it was last passed to. A change in place is then an
@@ -31,6 +36,31 @@ export interface ProxierOptions extends CompileIptablesOptions {
    */
   readonly debug?: boolean | undefined;
 }
+
+/** Options of {@link createProxier} in the iptables mode: those of `compileIptables`. */
+export interface ProxierIptablesOptions extends CompileIptablesOptions, ProxierCommonOptions {
+  readonly mode: "iptables";
+}
+
+/**
+ * Options of {@link createProxier} in the nftables mode: those of `compileNftables`. Each sync's
+ * results carry two transactions per family, `cleanupText` (stale chains, may fail harmlessly)
+ * then `text`; `applied()` means `text` was loaded.
+ */
+export interface ProxierNftablesOptions extends CompileNftablesOptions, ProxierCommonOptions {
+  readonly mode: "nftables";
+}
+
+/**
+ * Options of {@link createProxier} in the IPVS mode: those of `compileIpvs`. Each sync's results
+ * carry the desired state and the changes since the last applied one.
+ */
+export interface ProxierIpvsOptions extends CompileIpvsOptions, ProxierCommonOptions {
+  readonly mode: "ipvs";
+}
+
+/** Options of {@link createProxier}, by mode. */
+export type ProxierOptions = ProxierIptablesOptions | ProxierNftablesOptions | ProxierIpvsOptions;
 
 /** Options of one {@link Proxier.sync}. */
 export interface ProxierSyncOptions {
@@ -75,14 +105,23 @@ export interface Proxier<C> {
   readonly pending: boolean;
 }
 
-interface Backend<S, C> {
-  sync(input: ProxyInput, options: CompileIptablesOptions, from: SyncFrom<S>, log: UndoLog): SyncOutput<S, C>;
+/** The part of every backend's options a proxier reads and sets. */
+interface BackendOptions {
+  readonly partialResults?: boolean | undefined;
+  readonly existingChains?: Iterable<string> | undefined;
 }
 
-const iptablesBackend: Backend<IptablesState, IptablesCompilation> = { sync: syncIptables };
+interface Backend<S, C, O extends BackendOptions> {
+  sync(input: ProxyInput, options: O, from: SyncFrom<S>, log: UndoLog): SyncOutput<S, C>;
+}
+
+const iptablesBackend: Backend<IptablesState, IptablesCompilation, CompileIptablesOptions> = { sync: syncIptables };
+const nftablesBackend: Backend<NftablesState, NftablesCompilation, CompileNftablesOptions> = { sync: syncNftables };
+const ipvsBackend: Backend<IpvsState, IpvsCompilation, CompileIpvsOptions> = { sync: syncIpvs };
 
 /**
- * Creates a {@link Proxier} for `options.mode`.
+ * Creates a {@link Proxier} for `options.mode`: `iptables` (results as `compileIptables`
+ * gives), `nftables` (as `compileNftables`) or `ipvs` (as `compileIpvs`).
  *
  * @example
  * ```ts
@@ -98,23 +137,46 @@ const iptablesBackend: Backend<IptablesState, IptablesCompilation> = { sync: syn
  * }
  * ```
  */
-export function createProxier(options: ProxierOptions & { readonly mode: "iptables" }): Proxier<IptablesCompilation>;
-export function createProxier(options: ProxierOptions): Proxier<IptablesCompilation> {
+export function createProxier(options: ProxierIptablesOptions): Proxier<IptablesCompilation>;
+export function createProxier(options: ProxierNftablesOptions): Proxier<NftablesCompilation>;
+export function createProxier(options: ProxierIpvsOptions): Proxier<IpvsCompilation>;
+export function createProxier(
+  options: ProxierOptions,
+): Proxier<IptablesCompilation> | Proxier<NftablesCompilation> | Proxier<IpvsCompilation> {
   if (typeof options !== "object" || options === null) {
     throw new InvalidInputError({ kind: "ProxierOptions" }, "", "must be an object", options);
   }
-  const { mode, debug, ...compileOptions } = options;
-  if (mode !== "iptables") throw new InvalidInputError({ kind: "ProxierOptions" }, "mode", "must be iptables", mode);
+  const debug = options.debug;
   if (debug !== undefined && typeof debug !== "boolean") {
     throw new InvalidInputError({ kind: "ProxierOptions" }, "debug", "must be a boolean", debug);
   }
-  return makeProxier(mode, iptablesBackend, compileOptions, debug ?? false);
+  switch (options.mode) {
+    case "iptables": {
+      const { mode, debug: _, ...rest } = options;
+      return makeProxier(mode, iptablesBackend, rest, debug ?? false);
+    }
+    case "nftables": {
+      const { mode, debug: _, ...rest } = options;
+      return makeProxier(mode, nftablesBackend, rest, debug ?? false);
+    }
+    case "ipvs": {
+      const { mode, debug: _, ...rest } = options;
+      return makeProxier(mode, ipvsBackend, rest, debug ?? false);
+    }
+    default:
+      throw new InvalidInputError(
+        { kind: "ProxierOptions" },
+        "mode",
+        "must be iptables, nftables or ipvs",
+        (options as { mode?: unknown }).mode,
+      );
+  }
 }
 
-function makeProxier<S, C>(
+function makeProxier<S, C, O extends BackendOptions>(
   mode: ProxyMode,
-  backend: Backend<S, C>,
-  compileOptions: CompileIptablesOptions,
+  backend: Backend<S, C, O>,
+  compileOptions: O,
   debug: boolean,
 ): Proxier<C> {
   let applied: S | undefined;
@@ -144,10 +206,13 @@ function makeProxier<S, C>(
       if (fingerprints) checkUnchanged(input, fingerprints);
       const log = new UndoLog();
       const from: SyncFrom<S> = { state: applied, partialAllowed, failedObjects, fullSync };
-      const perSync: CompileIptablesOptions =
-        syncOptions.partialResults === undefined
-          ? { ...compileOptions, existingChains }
-          : { ...compileOptions, existingChains, partialResults: syncOptions.partialResults };
+      const perSync: O = { ...compileOptions };
+      if (existingChains !== undefined || "existingChains" in compileOptions) {
+        (perSync as { existingChains?: Iterable<string> | undefined }).existingChains = existingChains;
+      }
+      if (syncOptions.partialResults !== undefined) {
+        (perSync as { partialResults?: boolean }).partialResults = syncOptions.partialResults;
+      }
       const output = backend.sync(input, perSync, from, log);
       pending = { output, log, input };
       return output.compilation;

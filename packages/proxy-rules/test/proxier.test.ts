@@ -4,6 +4,8 @@
 import { describe, expect, it } from "vitest";
 import {
   compileIptables,
+  compileIpvs,
+  compileNftables,
   createProxier,
   type EndpointSlice,
   InvalidInputError,
@@ -104,7 +106,7 @@ describe("createProxier", () => {
   });
 
   it("checks its options", () => {
-    expect(errorOf(() => createProxier({ mode: "ipvs" as "iptables" }))).toMatchObject({ field: "mode" });
+    expect(errorOf(() => createProxier({ mode: "userspace" as "iptables" }))).toMatchObject({ field: "mode" });
     expect(errorOf(() => createProxier({ mode: "iptables", debug: "yes" as unknown as boolean }))).toMatchObject({
       field: "debug",
     });
@@ -124,5 +126,29 @@ describe("createProxier", () => {
       expect([e.object.kind, e.field]).toEqual(["CompileIptablesOptions", field]);
       expect(e.reason).toMatch(/createProxier/);
     }
+  });
+
+  it("mode nftables: full first (as compileNftables), then a partial transaction, full again after failed()", () => {
+    const p = createProxier({ mode: "nftables" });
+    const first = p.sync(input([web], [webSlice]));
+    expect(first.ipv4!.partial).toBe(false);
+    expect(first.ipv4!.text).toBe(compileNftables(input([web], [webSlice])).ipv4!.text);
+    p.applied();
+    const fewer = slice({ service: "web" }, http, ["10.244.0.11"]);
+    const next = p.sync(input([web], [fewer]));
+    expect(next.ipv4!.partial).toBe(true);
+    expect(next.ipv4!.text.length).toBeLessThan(first.ipv4!.text.length);
+    p.failed();
+    expect(p.sync(input([web], [fewer])).ipv4!.partial).toBe(false);
+  });
+
+  it("mode ipvs: the changes since the last applied state (a removed endpoint drains at weight 0)", () => {
+    const p = createProxier({ mode: "ipvs" });
+    const first = p.sync(input([web], [webSlice]));
+    expect(first.ipv4!.ipvsadmText).toBe(compileIpvs(input([web], [webSlice])).ipv4!.ipvsadmText);
+    p.applied();
+    const next = p.sync(input([web], [slice({ service: "web" }, http, ["10.244.0.11"])]));
+    expect(next.ipv4!.changes.draining.map((d) => d.realServer)).toEqual(["10.244.0.12:8080"]);
+    expect(next.ipv4!.changes.ipvsadmText).toContain("10.244.0.12:8080");
   });
 });

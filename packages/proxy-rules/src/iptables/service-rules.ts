@@ -326,7 +326,9 @@ export function writeServicePort(
   const extChain = `KUBE-EXT-${hash}`;
   const usesExternalTrafficChain = plan.usesExternalTraffic;
   const fwChain = `KUBE-FW-${hash}`;
-  const usesFWChain = plan.firewall !== undefined;
+  // (kube-proxy's iptables mode filters source ranges only for a port with endpoints)
+  const firewall = hasAnyEndpoints ? plan.firewall : undefined;
+  const usesFWChain = firewall !== undefined;
   const lbChain = usesFWChain ? fwChain : extChain;
 
   const internalTarget = plan.internal.verdict ?? "";
@@ -435,11 +437,11 @@ export function writeServicePort(
   }
 
   // load-balancer source ranges
-  if (plan.firewall) {
+  if (firewall) {
     w.chain(fwChain);
     const comment = `-m comment --comment ${q(`${spn} loadbalancer IP`)} -s `;
-    for (const cidr of plan.firewall.sourceRanges) w.rule(comment, cidr.text, " -j ", extChain);
-    if (plan.firewall.allowFromNode) for (const ip of sp.loadBalancerVIPs) w.rule(comment, ip, " -j ", extChain);
+    for (const cidr of firewall.sourceRanges) w.rule(comment, cidr.text, " -j ", extChain);
+    if (firewall.allowFromNode) for (const ip of sp.loadBalancerVIPs) w.rule(comment, ip, " -j ", extChain);
     w.rule(`-m comment --comment ${q(`other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL`)}`);
   }
 

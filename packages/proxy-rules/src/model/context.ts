@@ -41,6 +41,8 @@ export interface FamilyContext {
   readonly topology: TopologyContext;
   /** The node's primary IP of the family, if any. */
   readonly nodeIP: ParsedIP | undefined;
+  /** All the node's addresses of the family, in the order given. */
+  readonly nodeAddresses: readonly ParsedIP[];
   /** `nodePortAddresses` matches every local address. */
   readonly nodePortMatchAll: boolean;
   /** Otherwise: the node addresses NodePorts are accepted on. */
@@ -293,6 +295,15 @@ export function resolveFamilyContext(
     preferSameNode: gates.PreferSameTrafficDistribution ?? true,
   };
   const nodeIP = primary(family);
-  const key = JSON.stringify([resolved, detector, topology, nodeIP?.text, matchAll, nodePortIPs]);
-  return { config: resolved, detector, topology, nodeIP, nodePortMatchAll: matchAll, nodePortIPs, key };
+  const key = JSON.stringify([
+    resolved,
+    detector,
+    topology,
+    nodeIP?.text,
+    matchAll,
+    nodePortIPs,
+    node.addresses.map((a) => a.text),
+  ]);
+  const nodeAddresses = node.addresses.filter((a) => a.family === family);
+  return { config: resolved, detector, topology, nodeIP, nodeAddresses, nodePortMatchAll: matchAll, nodePortIPs, key };
 }

@@ -92,7 +92,11 @@ export interface ServicePortPlan {
   readonly podTrafficToCluster: boolean;
   /** Local policy: traffic from the node itself to an external destination is masqueraded and sent to the cluster endpoints. */
   readonly nodeTrafficToCluster: boolean;
-  /** Source-range filtering of the load-balancer VIPs, when the port has endpoints and ranges. */
+  /**
+   * Source-range filtering of the load-balancer VIPs, when the port has VIPs and ranges (whether
+   * or not it has endpoints: the iptables mode writes its firewall chain only with endpoints, the
+   * nftables and IPVS modes always).
+   */
   readonly firewall: FirewallPlan | undefined;
   /** ClientIP session affinity timeout in seconds, 0 for none. */
   readonly affinitySeconds: number;
@@ -137,7 +141,7 @@ export function planServicePort(
     else if (detector) internalMasquerade = "notLocal";
   }
   let firewall: FirewallPlan | undefined;
-  if (hasAnyEndpoints && sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0) {
+  if (sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0) {
     const nodeIP = ctx.nodeIP;
     const allowFromNode = nodeIP !== undefined && sp.loadBalancerSourceRanges.some((c) => cidrContains(c, nodeIP));
     firewall = { sourceRanges: sp.loadBalancerSourceRanges, allowFromNode };
