@@ -26,6 +26,10 @@ import {
 export const DEFAULT_REMOTE_COMMAND_PROTOCOLS: readonly string[] = [CHANNEL_PROTOCOL_V5, CHANNEL_PROTOCOL_V4];
 /** The subprotocols offered for port-forward by default. */
 export const DEFAULT_PORT_FORWARD_PROTOCOLS: readonly string[] = [CHANNEL_PROTOCOL_V4];
+// How much received data a stream holds before the socket is paused: a few of the 32 KiB messages
+// the kubelet's server writes, so that a steady reader does not pause the socket at every message.
+const READ_HIGH_WATER_MARK = 1024 * 1024;
+
 /** How long the WebSocket handshake may take by default (the kubelet's stream creation timeout: 30 s). */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
 
@@ -231,6 +235,7 @@ function connect(
 /** A Readable fed from socket messages, pausing the socket while the reader is behind. */
 function channelReadable(ws: WebSocket): Readable {
   return new Readable({
+    highWaterMark: READ_HIGH_WATER_MARK,
     read() {
       if (ws.isPaused) ws.resume();
     },
@@ -299,6 +304,8 @@ async function openRemoteCommand(
         break;
       case RemoteCommandChannel.error:
         errorChunks.push(frame.data);
+        // v4/v5 write the Status in one message, after the last output: the command is over.
+        if (traits.statusJson) statusReceived();
         break;
       default:
         // Frames on other channels are not meant for a client; the kubelet skips unknown channels too.
@@ -306,7 +313,9 @@ async function openRemoteCommand(
     }
   });
 
+  let statusReceived: () => void = () => {};
   const closed = new Promise<void>((resolve) => {
+    statusReceived = resolve;
     ws.once("close", () => resolve());
   });
   ws.resume();
@@ -335,6 +344,8 @@ async function openRemoteCommand(
   const done = closed.then(async (): Promise<RemoteCommandResult> => {
     if (ws.isPaused) ws.resume();
     if (!stdin.destroyed) stdin.destroy();
+    // After the status the server closes too; closing from here as well spares a round trip.
+    if (ws.readyState === WebSocket.OPEN) ws.close(1000);
     await Promise.all([endReadable(stdout), endReadable(stderr)]);
     if (protocolError) throw protocolError;
     if (errorChunks.length === 0) return { exitCode: traits.statusJson ? null : 0, status: undefined };
@@ -432,6 +443,7 @@ export async function openPortForward(url: string, options: PortForwardOptions):
     const channel = portForwardChannels(index).data;
     const stream = new Duplex({
       allowHalfOpen: true,
+      readableHighWaterMark: READ_HIGH_WATER_MARK,
       read() {
         if (ws.isPaused) ws.resume();
       },
