@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Container, Pod, Probe } from "../src/index.js";
 import { createProbeRunner, KubeletError } from "../src/index.js";
 import { goDurationSeconds, goQuote } from "../src/probe/go-format.js";
+import { newRequestForHttpGet } from "../src/probe/http.js";
 import { resolveContainerPort } from "../src/probe/port.js";
 import { createScenario } from "../src/testing/index.js";
 
@@ -303,5 +304,45 @@ describe("httpGet probes through the reconciler (fake runtime, real server)", ()
       "Container app failed liveness probe, will be restarted",
     );
     await s.reconciler.stop();
+  });
+});
+
+describe("pkg/probe/http/request_test.go", () => {
+  it.each([
+    ["http", 93, "", "http://localhost:93"],
+    ["https", 93, "/path", "https://localhost:93/path"],
+    ["http", 93, "?foo", "http://localhost:93?foo"],
+    ["https", 93, "/path?bar", "https://localhost:93/path?bar"],
+  ] as const)("TestFormatURL %s :%s %j", (scheme, port, path, want) => {
+    expect(newRequestForHttpGet({ scheme, host: "localhost", port, path }, {}, "", "probe").url).toBe(want);
+  });
+
+  const headersOf = (list: { name: string; value: string }[]) => {
+    const h = Object.fromEntries(
+      newRequestForHttpGet({ port: 80, httpHeaders: list }, {}, "10.0.0.1", "probe").headers,
+    );
+    delete h["User-Agent"];
+    delete h.Accept;
+    return h;
+  };
+  it("Test_v1HeaderToHTTPHeader not empty input", () => {
+    expect(
+      headersOf([
+        { name: "Connection", value: "Keep-Alive" },
+        { name: "Content-Type", value: "text/html" },
+        { name: "Accept-Ranges", value: "bytes" },
+      ]),
+    ).toEqual({ Connection: ["Keep-Alive"], "Content-Type": ["text/html"], "Accept-Ranges": ["bytes"] });
+  });
+  it("Test_v1HeaderToHTTPHeader case insensitive", () => {
+    expect(
+      headersOf([
+        { name: "HOST", value: "example.com" },
+        { name: "FOO-bAR", value: "value" },
+      ]),
+    ).toEqual({ Host: ["example.com"], "Foo-Bar": ["value"] });
+  });
+  it("Test_v1HeaderToHTTPHeader empty input", () => {
+    expect(headersOf([])).toEqual({});
   });
 });
