@@ -91,8 +91,9 @@ export interface RemoteCommandSession {
 /**
  * Opens the URL an `Exec` call returned and gives the command's streams.
  *
- * Offers `v5.channel.k8s.io` then `v4.channel.k8s.io` by default; containerd 1.6 and 1.7
- * pick v4 (they refuse v5 alone with HTTP 403). The URL's token is single use.
+ * Offers `v5.channel.k8s.io` then `v4.channel.k8s.io` by default; containerd 1.6 picks v4 (it
+ * refuses v5 alone with HTTP 403). The URL's token is single use. Read (or `resume()`) stdout
+ * and stderr: `done` waits for them, and an unread stream holds the connection back.
  *
  * @example
  * ```ts
