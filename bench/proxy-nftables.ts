@@ -9,8 +9,7 @@
 //    iptables mode's compile + `iptables-restore --noflush` of its partial payload, each on top
 //    of its full ruleset loaded in a namespace of its own, in this run.
 //
-// Runs from the sources (tsx), as the proxier has no nftables mode yet (the backend's sync is
-// driven directly, with the proxier's protocol). Kernel parts need root, ip, nft and
+// Runs from the sources (tsx), through createProxier({ mode: "nftables" }). Kernel parts need root, ip, nft and
 // iptables-restore; without them they print a reason and the compile figures stay.
 // Env: BENCH_SERVICES (10000), BENCH_RUNS (5), BENCH_ROUNDS (3), BENCH_RESTORE=0 (no kernel).
 import { execFileSync, spawnSync } from "node:child_process";
@@ -20,8 +19,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compileNftables, createProxier, type ProxyInput } from "../packages/proxy-rules/src/index.js";
-import { type NftablesState, syncNftables } from "../packages/proxy-rules/src/nftables/compile.js";
-import { UndoLog } from "../packages/proxy-rules/src/plan/undo-log.js";
 
 const N = Number(process.env.BENCH_SERVICES ?? 10_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -74,21 +71,16 @@ function cluster(n: number): ProxyInput {
 }
 const options = { serviceCIDRs: ["10.96.0.0/12"] };
 
-/** The backend's sync driven as a proxier drives it (partial only on an applied state). */
+/** A proxier in the nftables mode, each payload taken as applied, its clock past the grace each time. */
 function nftProxier() {
-  let state: NftablesState | undefined;
   let now = 0;
+  const proxier = createProxier({ mode: "nftables", ...options, clock: () => now });
   return {
     sync(input: ProxyInput) {
-      const out = syncNftables(
-        input,
-        { ...options, clock: () => now },
-        { state, partialAllowed: state !== undefined, failedObjects: new Map(), fullSync: false },
-        new UndoLog(),
-      );
-      state = out.state;
+      const c = proxier.sync(input);
+      proxier.applied();
       now += 5000;
-      return out.compilation.ipv4!;
+      return c.ipv4!;
     },
   };
 }

@@ -6,7 +6,6 @@
 import { InvalidInputError } from "../errors.js";
 import { sepChainNames } from "../iptables/chain-hash.js";
 import type { FamilyContext, LocalDetector } from "../model/context.js";
-import { cidrContains } from "../model/ip.js";
 import type { NormalizedService } from "../model/normalize.js";
 import { type EndpointRows, suffixOf } from "../model/service-port.js";
 import type { ServicePortPlan } from "../plan/service-port-plan.js";
@@ -311,9 +310,9 @@ function renderPort(
   if (plan.usesClusterEndpoints) w.chain(clusterChain);
   if (plan.usesLocalEndpoints) w.chain(localChain);
   if (plan.usesExternalTraffic) w.chain(externalChain);
-  // nftables checks source ranges whether or not the port has endpoints
-  const usesFirewall = sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
-  if (usesFirewall) w.chain(firewallChain);
+  // (the plan decides source ranges whether or not the port has endpoints, as nftables needs)
+  const firewall = plan.firewall;
+  if (firewall) w.chain(firewallChain);
 
   const hasEndpoints = plan.hasAnyEndpoints;
   const internalChain = plan.internal.policy === "Local" ? localChain : clusterChain;
@@ -335,7 +334,7 @@ function renderPort(
   }
   for (const ip of sp.loadBalancerVIPs) {
     if (hasEndpoints) claim(C_SERVICE_IPS, vipKey(ip), `goto ${externalChain}`, false);
-    if (usesFirewall) claim(C_FIREWALL_IPS, vipKey(ip), `goto ${firewallChain}`, false);
+    if (firewall) claim(C_FIREWALL_IPS, vipKey(ip), `goto ${firewallChain}`, false);
   }
   if (!plan.external.hasEndpoints) {
     for (const ip of sp.loadBalancerVIPs) claim(C_NO_ENDPOINT_SERVICES, vipKey(ip), externalVerdict, true);
@@ -378,12 +377,9 @@ function renderPort(
   }
 
   // source ranges (and the LB VIPs themselves when the node is in a range)
-  if (usesFirewall) {
-    const sources = sp.loadBalancerSourceRanges.map((c) => c.text);
-    const nodeIP = ctx.nodeIP;
-    if (nodeIP && sp.loadBalancerSourceRanges.some((c) => cidrContains(c, nodeIP))) {
-      for (const ip of sp.loadBalancerVIPs) sources.push(ip);
-    }
+  if (firewall) {
+    const sources = firewall.sourceRanges.map((c) => c.text);
+    if (firewall.allowFromNode) for (const ip of sp.loadBalancerVIPs) sources.push(ip);
     w.rule(firewallChain, `${ipX} saddr != { ${sources.join(" , ")} } drop`);
   }
 
