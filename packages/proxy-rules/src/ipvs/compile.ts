@@ -5,7 +5,7 @@
 // gives the reconcile plan from the last applied state (only what the changed Services changed).
 
 import { InvalidInputError } from "../errors.js";
-import { type FamilyContext, type ParsedNode, parseNode, resolveFamilyContext } from "../model/context.js";
+import { type FamilyContext, parseNode, resolveFamilyContext } from "../model/context.js";
 import type { IPFamily } from "../model/ip.js";
 import { asList, compareErrors, defaultFamilies, firstError, type ProxyInput } from "../plan/input.js";
 import { compareStrings, InputIndex } from "../plan/input-index.js";
@@ -242,7 +242,7 @@ export function syncIpvs(
     let order: readonly string[] | undefined;
     for (const ctx of contexts) {
       const family = ctx.config.family;
-      const facts = familyFacts(ctx, ipvs, node);
+      const facts = familyFacts(ctx, ipvs);
       const contextKey = JSON.stringify([ctx.key, ipvs.scheduler, facts.nodePortIPs, [...facts.nodeAddresses]]);
       const prevFamily = prev?.families.get(family);
       const sameContext = prevFamily !== undefined && prevFamily.contextKey === contextKey;
@@ -290,8 +290,8 @@ function checkOptions(options: CompileIpvsOptions): void {
   }
 }
 
-function familyFacts(ctx: FamilyContext, ipvs: ResolvedIpvsConfig, node: ParsedNode): IpvsFamilyFacts {
-  const mine = node.addresses.filter((a) => a.family === ctx.config.family);
+function familyFacts(ctx: FamilyContext, ipvs: ResolvedIpvsConfig): IpvsFamilyFacts {
+  const mine = ctx.nodeAddresses;
   const nodeAddresses = new Set<string>();
   for (const a of mine) if (validNodeAddress(a)) nodeAddresses.add(a.text);
   return { ctx, ipvs, nodePortIPs: ipvsNodePortAddresses(ctx, mine), nodeAddresses };

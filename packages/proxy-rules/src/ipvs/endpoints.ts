@@ -4,7 +4,7 @@
 // it reproduces; /work/notes/ipvs-needs.md asks for them to become plan fields.
 
 import type { FamilyContext } from "../model/context.js";
-import { cidrContains, isLoopback, type ParsedIP } from "../model/ip.js";
+import { isLoopback, type ParsedIP } from "../model/ip.js";
 import type { NormalizedSlice } from "../model/normalize.js";
 import { type EndpointRows, endpointsFor, type ServicePortInfo } from "../model/service-port.js";
 import type { ServicePortPlan } from "../plan/service-port-plan.js";
@@ -80,15 +80,11 @@ export function ipvsNodePortAddresses(ctx: FamilyContext, familyAddresses: reado
 }
 
 /**
- * The load-balancer source-range decision of the IPVS mode, made **whether or not the port has
- * endpoints** (the plan's `firewall` only exists with endpoints, as the iptables mode writes its
- * firewall chain then): the ranges of the port's family, and whether the node's IP is in one
- * (then its VIPs get a KUBE-LOAD-BALANCER-SOURCE-IP entry, else a KUBE-IPVS-OUT-FILTER drop rule).
+ * The load-balancer source-range decision of the IPVS mode: the plan's `firewall`, which is
+ * decided whether or not the port has endpoints (the IPVS mode writes its source-range sets and
+ * KUBE-IPVS-OUT-FILTER rules regardless; only the iptables mode waits for endpoints). With the
+ * node's IP in a range its VIPs get a KUBE-LOAD-BALANCER-SOURCE-IP entry, else a drop rule.
  */
-export function ipvsSourceRanges(ctx: FamilyContext, plan: ServicePortPlan): { allowFromNode: boolean } | undefined {
-  const ranges = plan.port.loadBalancerSourceRanges;
-  if (ranges.length === 0) return undefined;
-  if (plan.firewall) return { allowFromNode: plan.firewall.allowFromNode };
-  const nodeIP = ctx.nodeIP;
-  return { allowFromNode: nodeIP !== undefined && ranges.some((c) => cidrContains(c, nodeIP)) };
+export function ipvsSourceRanges(plan: ServicePortPlan): { allowFromNode: boolean } | undefined {
+  return plan.firewall ? { allowFromNode: plan.firewall.allowFromNode } : undefined;
 }

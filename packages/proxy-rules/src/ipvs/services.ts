@@ -240,7 +240,7 @@ export function writeIpvsFragment(facts: IpvsFamilyFacts, plan: ServicePlan): Ip
     }
 
     // load-balancer VIPs
-    const ranges = ipvsSourceRanges(ctx, portPlan);
+    const ranges = ipvsSourceRanges(portPlan);
     for (const ip of sp.loadBalancerVIPs) {
       const entry = ipPortEntry(ip, proto, sp.port);
       add(LOAD_BALANCER, entry);
