@@ -177,6 +177,40 @@ describe("client ↔ fake runtime (streaming: true)", () => {
     expect(err.rawMessage).toContain("ECONNREFUSED");
   });
 
+  it("port-forward of two ports in one session: a data and an error channel each", async () => {
+    const servers: Server[] = [];
+    const ports: number[] = [];
+    for (const tag of ["first", "second"]) {
+      const srv = createServer((s) => s.end(tag));
+      srv.listen(0, "127.0.0.1");
+      await once(srv, "listening");
+      servers.push(srv);
+      ports.push((srv.address() as { port: number }).port);
+    }
+    try {
+      const { url } = await fake.portForward({ podSandboxId, port: ports });
+      const pf = await openPortForward(url, { ports });
+      expect(pf.streams).toHaveLength(2);
+      const texts = await Promise.all(pf.streams.map((st) => collect(st as unknown as Readable)));
+      expect(texts).toEqual(["first", "second"]);
+      await pf.closed;
+    } finally {
+      for (const srv of servers) srv.close();
+    }
+  });
+
+  it("an AbortSignal cancels before connecting, and closes an open session", async () => {
+    const { url } = await fake.exec({ containerId, cmd: ["cat"], stdin: true, stdout: true });
+    const aborted = await rejection(openExec(url, { signal: AbortSignal.abort() }));
+    expect(aborted.code).toBe(Code.Cancelled);
+    const again = await fake.exec({ containerId, cmd: ["cat"], stdin: true, stdout: true });
+    const controller = new AbortController();
+    const session = await openExec(again.url, { signal: controller.signal });
+    session.stdout.resume();
+    controller.abort();
+    expect((await session.done).exitCode).toBeNull();
+  });
+
   it("Exec on a container that is not running fails in the RPC", async () => {
     const err = await rejection(fake.exec({ containerId: "nope", cmd: ["sh"], stdout: true }));
     expect(err.code).toBe(Code.NotFound);
