@@ -7,8 +7,7 @@
 // alternating between the builds after a forced GC each, BENCH_ROUNDS (15) rounds; prints both
 // medians and the ratio current / baseline (target <= 1.05). Also checks that both builds give
 // the same text. Without BASELINE_DIST it prints a note and exits.
-import { resolve } from "node:path";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,7 +54,12 @@ function cluster(n) {
       ports: [{ name: "http", port: 8080, protocol: "TCP" }],
     });
   }
-  return { services, endpointSlices, node: { name: "node-1", addresses: ["192.168.0.1"] }, config: { clusterCIDR: "10.128.0.0/9" } };
+  return {
+    services,
+    endpointSlices,
+    node: { name: "node-1", addresses: ["192.168.0.1"] },
+    config: { clusterCIDR: "10.128.0.0/9" },
+  };
 }
 
 const input = cluster(N);

@@ -65,9 +65,12 @@ for (const p of PACKAGES) {
       fail(`${info.name}: ${k} size ${sizes[info.name][k]} B is more than 10% over the recorded ${before[k]} B`);
     }
   }
-  console.log(`size ${info.name}: ${(info.size / 1024).toFixed(0)} kB packed, ${(info.unpackedSize / 1024).toFixed(0)} kB unpacked`);
+  console.log(
+    `size ${info.name}: ${(info.size / 1024).toFixed(0)} kB packed, ${(info.unpackedSize / 1024).toFixed(0)} kB unpacked`,
+  );
 }
-if (process.env.UPDATE_SIZES) writeFileSync(join(root, "test/packaging/sizes.json"), `${JSON.stringify(sizes, null, 2)}\n`);
+if (process.env.UPDATE_SIZES)
+  writeFileSync(join(root, "test/packaging/sizes.json"), `${JSON.stringify(sizes, null, 2)}\n`);
 const files = readdirSync(tarballs).map((f) => join(tarballs, f));
 
 const program = {

@@ -14,7 +14,13 @@ import {
 } from "@nodekit/cri";
 import { createFakeRuntime } from "@nodekit/cri/testing";
 import { createReconciler, type Pod, type PodEvent, type PodStatus, type Reconciler } from "@nodekit/kubelet-core";
-import { compileIptables, createProxier, type EndpointSlice, type IptablesCompilation, type Service } from "@nodekit/proxy-rules";
+import {
+  compileIptables,
+  createProxier,
+  type EndpointSlice,
+  type IptablesCompilation,
+  type Service,
+} from "@nodekit/proxy-rules";
 import { buildEndpointSlices } from "./endpoint-slices.js";
 import { readManifests } from "./manifests.js";
 

@@ -1,43 +1,62 @@
 #!/usr/bin/env node
-// Generates src/gen/services.ts and src/gen/messages.ts from proto/runtime/v1/api.proto: the RuntimeService and
+// Generates src/gen/services.ts and src/gen/messages.ts from proto/runtime/v1/api.proto (read through buf's
+// descriptor set): the RuntimeService and
 // ImageService interfaces (the seam every nodekit runtime implements) and a method table
 // that the client and the server walk. Run by `npm run generate`, after ts-proto.
-import { readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const protoPath = resolve(here, "../../../proto/runtime/v1/api.proto");
 const outPath = resolve(here, "../src/gen/services.ts");
-const proto = readFileSync(protoPath, "utf8");
 
 const lowerFirst = (s) => s[0].toLowerCase() + s.slice(1);
 
-/** Parses `service X { // comment \n rpc Name(Req) returns (stream Res) {} }` blocks. */
-function parseServices(text) {
-  const services = [];
-  const serviceRe = /((?:^\/\/.*\n)*)service (\w+) \{\n([\s\S]*?)^\}/gm;
-  for (const m of text.matchAll(serviceRe)) {
-    const doc = m[1].replace(/^\/\/ ?/gm, "").trim();
-    const methods = [];
-    const rpcRe = /((?:^ *\/\/.*\n)*) *rpc (\w+)\((stream )?(\w+)\) returns \((stream )?(\w+)\)/gm;
-    for (const r of m[3].matchAll(rpcRe)) {
-      if (r[3]) throw new Error(`client streaming is not supported: ${r[2]}`);
-      methods.push({
-        doc: r[1].replace(/^ *\/\/ ?/gm, "").trim(),
-        rpc: r[2],
-        name: lowerFirst(r[2]),
-        request: r[4],
-        response: r[6],
-        serverStream: Boolean(r[5]),
-      });
-    }
-    services.push({ name: m[2], doc, methods });
-  }
-  return services;
+/**
+ * The services as the protobuf toolchain reads the schema: buf compiles it to a descriptor set
+ * (with its comments), so names, streaming flags and message types are protoc's, not a pattern's.
+ */
+function readDescriptor() {
+  const json = execFileSync(
+    resolve(here, "../../../node_modules/.bin/buf"),
+    ["build", resolve(here, "../../../proto"), "-o", "-#format=json"],
+    {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    },
+  );
+  return JSON.parse(json).file.find((f) => f.name === "runtime/v1/api.proto");
 }
 
-const services = parseServices(proto);
+function readServices(file) {
+  const comments = new Map();
+  for (const l of file.sourceCodeInfo?.location ?? []) {
+    if (l.path && l.leadingComments) comments.set(l.path.join("."), l.leadingComments.trim().replace(/\s*\n\s*/g, " "));
+  }
+  const local = (type) => {
+    if (!type.startsWith(".runtime.v1.")) throw new Error(`type outside runtime.v1: ${type}`);
+    return type.slice(".runtime.v1.".length);
+  };
+  return file.service.map((svc, si) => ({
+    name: svc.name,
+    doc: comments.get(`6.${si}`) ?? "",
+    methods: svc.method.map((m, mi) => {
+      if (m.clientStreaming) throw new Error(`client streaming is not supported: ${m.name}`);
+      return {
+        doc: comments.get(`6.${si}.2.${mi}`) ?? "",
+        rpc: m.name,
+        name: lowerFirst(m.name),
+        request: local(m.inputType),
+        response: local(m.outputType),
+        serverStream: Boolean(m.serverStreaming),
+      };
+    }),
+  }));
+}
+
+const descriptor = readDescriptor();
+const services = readServices(descriptor);
 if (services.length !== 2) throw new Error(`expected 2 services, found ${services.length}`);
 
 const types = new Set();
@@ -112,24 +131,46 @@ out.push("}");
 out.push("");
 for (const s of services) {
   out.push(`/** Every RPC of \`runtime.v1.${s.name}\`, in proto order. */`);
-  out.push(`export const ${lowerFirst(s.name)}Methods: readonly MethodInfo[] = [`);
+  out.push(`export const ${lowerFirst(s.name)}Methods = [`);
   for (const m of s.methods) {
     out.push(
       `  { name: "${m.name}", rpc: "${m.rpc}", path: "/runtime.v1.${s.name}/${m.rpc}", serverStream: ${m.serverStream}, request: ${m.request}, response: ${m.response} },`,
     );
   }
-  out.push("];");
+  out.push("] as const satisfies readonly MethodInfo[];");
+  out.push("");
+}
+out.push("/** The function a table entry stands for: unary RPCs resolve, server streams iterate. */");
+out.push("export type MethodOf<M extends MethodInfo> = M extends {");
+out.push("  readonly serverStream: true;");
+out.push("  readonly request: MessageType<infer Req>;");
+out.push("  readonly response: MessageType<infer Res>;");
+out.push("}");
+out.push("  ? (request: DeepPartial<Req>, options?: CallOptions) => AsyncIterable<Res>");
+out.push("  : M extends { readonly request: MessageType<infer Req>; readonly response: MessageType<infer Res> }");
+out.push("    ? (request: DeepPartial<Req>, options?: CallOptions) => Promise<Res>");
+out.push("    : never;");
+out.push("");
+out.push("/** The service a method table describes, method by method (what a client built from it is). */");
+out.push('export type ServiceOf<T extends readonly MethodInfo[]> = { [M in T[number] as M["name"]]: MethodOf<M> };');
+out.push("");
+for (const s of services) {
+  const table = `typeof ${lowerFirst(s.name)}Methods`;
+  out.push(`/** Holds (is \`true\`) only while {@link ${s.name}} and its method table describe the same methods. */`);
+  out.push(`export type ${s.name}MatchesTable = [${s.name}] extends [ServiceOf<${table}>]`);
+  out.push(`  ? [ServiceOf<${table}>] extends [${s.name}]`);
+  out.push("    ? true");
+  out.push("    : false");
+  out.push("  : false;");
   out.push("");
 }
 writeFileSync(outPath, out.join("\n"));
 
 // src/gen/messages.ts: an explicit list of every message and enum of the schema.
-const messages = [...proto.matchAll(/^message (\w+)/gm)].map((m) => m[1]);
-const enums = [...proto.matchAll(/^enum (\w+)/gm)].map((m) => m[1]);
+const messages = descriptor.messageType.map((m) => m.name);
+const enums = descriptor.enumType.map((e) => e.name);
 // Enums nested in a message are emitted by ts-proto as Parent_Enum.
-for (const m of proto.matchAll(/^message (\w+) \{\n([\s\S]*?)^\}/gm)) {
-  for (const e of m[2].matchAll(/^ +enum (\w+)/gm)) enums.push(`${m[1]}_${e[1]}`);
-}
+for (const m of descriptor.messageType) for (const e of m.enumType ?? []) enums.push(`${m.name}_${e.name}`);
 const msgOut = [
   "// Code generated by scripts/gen-services.mjs from proto/runtime/v1/api.proto. DO NOT EDIT.",
   "",

@@ -2,13 +2,14 @@ import * as grpc from "@grpc/grpc-js";
 import type { CallOptions } from "./call-options.js";
 import { parseEndpoint } from "./endpoint.js";
 import { Code, CriError, isUnimplemented } from "./errors.js";
-import type { DeepPartial, VersionResponse } from "./gen/messages.js";
+import type { VersionResponse } from "./gen/messages.js";
 import {
   type ImageService,
   imageServiceMethods,
   type MethodInfo,
   type RuntimeService,
   runtimeServiceMethods,
+  type ServiceOf,
 } from "./gen/services.js";
 import { validateResponse } from "./response-validation.js";
 import { decodeWith } from "./wire.js";
@@ -109,10 +110,7 @@ export interface ImageClient extends ImageService, ClientBase {}
  */
 export function createRuntimeClient(endpoint: string, options: ClientOptions = {}): RuntimeClient {
   const client = buildClient(endpoint, "runtime.v1.RuntimeService", runtimeServiceMethods, options);
-  const callVersion = client.unvalidated.version as (
-    req: DeepPartial<VersionResponse>,
-    o?: CallOptions,
-  ) => Promise<VersionResponse>;
+  const callVersion = client.unvalidated.version;
   const verifyRuntime = async (callOptions?: CallOptions): Promise<VersionResponse> => {
     const res = await callVersion({}, callOptions);
     checkVersion(res);
@@ -140,11 +138,8 @@ export function createRuntimeClient(endpoint: string, options: ClientOptions = {
       });
     };
   }
-  return Object.assign(client.methods as unknown as RuntimeService, {
-    endpoint,
-    close: client.close,
-    verifyRuntime,
-  });
+  const methods: RuntimeService = client.methods;
+  return Object.assign(methods, { endpoint, close: client.close, verifyRuntime });
 }
 
 /**
@@ -163,7 +158,8 @@ export function createRuntimeClient(endpoint: string, options: ClientOptions = {
  */
 export function createImageClient(endpoint: string, options: ClientOptions = {}): ImageClient {
   const client = buildClient(endpoint, "runtime.v1.ImageService", imageServiceMethods, options);
-  return Object.assign(client.methods as unknown as ImageService, { endpoint, close: client.close });
+  const methods: ImageService = client.methods;
+  return Object.assign(methods, { endpoint, close: client.close });
 }
 
 /** Checks a Version response as k8s.io/cri-client checks it at connect time. */
@@ -196,20 +192,21 @@ const streamTwins: Record<string, readonly [string, string, string]> = {
 // biome-ignore lint/suspicious/noExplicitAny: methods are built from a table over many message types
 type AnyFn = (request: any, options?: CallOptions) => any;
 
-interface BuiltClient {
-  methods: Record<string, AnyFn>;
+interface BuiltClient<S> {
+  /** The methods, typed from the method table they were built from. */
+  methods: S;
   /** Version without response validation: verifyRuntime checks it itself (FailedPrecondition). */
-  unvalidated: Record<string, AnyFn>;
+  unvalidated: { version: RuntimeService["version"] };
   close(): void;
   beforeCall?: ((method: string, rpc: string) => Promise<unknown> | undefined) | undefined;
 }
 
-function buildClient(
+function buildClient<T extends readonly MethodInfo[]>(
   endpoint: string,
   serviceName: string,
-  table: readonly MethodInfo[],
+  table: T,
   options: ClientOptions,
-): BuiltClient {
+): BuiltClient<ServiceOf<T>> {
   const { target } = parseEndpoint(endpoint);
   const baseTimeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const grpcClient = new grpc.Client(target, grpc.credentials.createInsecure(), {
@@ -231,9 +228,13 @@ function buildClient(
   // Per list call: a runtime may stream some lists and not others.
   const streamingOff = new Set<string>(options.useStreaming === false ? Object.keys(streamTwins) : []);
   const validate = options.validateResponses !== false;
-  const built: BuiltClient = {
-    methods: {},
-    unvalidated: {},
+  // Filled by name from the table below; typed as the table says (the one cast).
+  const methods: Record<string, AnyFn> = {};
+  const noVersion: RuntimeService["version"] = () =>
+    Promise.reject(new CriError(Code.Unimplemented, `${serviceName} has no Version method`, { method: "Version" }));
+  const built: BuiltClient<ServiceOf<T>> = {
+    methods: methods as ServiceOf<T>,
+    unvalidated: { version: noVersion },
     close() {
       if (closed) return;
       closed = true;
@@ -370,19 +371,22 @@ function buildClient(
 
   for (const m of table) {
     if (m.serverStream) {
-      built.methods[m.name] = serverStream(m);
+      methods[m.name] = serverStream(m);
       continue;
     }
-    built.methods[m.name] = unary(m, validate);
-    if (m.name === "version") built.unvalidated[m.name] = validate ? unary(m, false) : (built.methods[m.name] as AnyFn);
+    methods[m.name] = unary(m, validate);
+    if (m.name === "version") {
+      const version: AnyFn = validate ? unary(m, false) : methods[m.name]!;
+      built.unvalidated.version = version;
+    }
   }
 
   // List calls with a Stream* twin: stream first, plain call after UNIMPLEMENTED.
   for (const [listName, [streamName, streamField, listField]] of Object.entries(streamTwins)) {
-    const plain = built.methods[listName];
-    const stream = built.methods[streamName];
+    const plain = methods[listName];
+    const stream = methods[streamName];
     if (!plain || !stream) continue;
-    built.methods[listName] = async (request: unknown, callOptions?: CallOptions) => {
+    methods[listName] = async (request: unknown, callOptions?: CallOptions) => {
       if (!streamingOff.has(listName)) {
         try {
           const items: unknown[] = [];

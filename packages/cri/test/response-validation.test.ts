@@ -11,6 +11,7 @@ import {
   imageServiceMethods,
   isInvalidResponse,
   isNotFound,
+  type MethodInfo,
   type RuntimeClient,
   runtimeServiceMethods,
   validatedMethods,
@@ -27,7 +28,7 @@ type Cb = grpc.sendUnaryData<unknown>;
 const reply = (value: unknown) => (_call: unknown, cb: Cb) => cb(null, value);
 
 // The server encodes with the generated encoders, which need complete messages.
-const methodTable = [...runtimeServiceMethods, ...imageServiceMethods];
+const methodTable: readonly MethodInfo[] = [...runtimeServiceMethods, ...imageServiceMethods];
 function complete(handlers: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(handlers).map(([name, fn]) => {

@@ -2,10 +2,7 @@
 // test folder), and such objects compile.
 
 import type { V1EndpointSlice, V1Service } from "@kubernetes/client-node";
-import type {
-  V1EndpointSlice as V2EndpointSlice,
-  V1Service as V2Service,
-} from "@kubernetes/client-node-2"; // client-node 2.x (an npm alias of it)
+import type { V1EndpointSlice as V2EndpointSlice, V1Service as V2Service } from "@kubernetes/client-node-2"; // client-node 2.x (an npm alias of it)
 import { describe, expect, it } from "vitest";
 import { compileIptables, type EndpointSlice, type ProxyInput, type Service } from "../src/index.js";
 

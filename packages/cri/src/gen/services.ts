@@ -326,7 +326,7 @@ export interface MessageType<T> {
 }
 
 /** Every RPC of `runtime.v1.RuntimeService`, in proto order. */
-export const runtimeServiceMethods: readonly MethodInfo[] = [
+export const runtimeServiceMethods = [
   { name: "version", rpc: "Version", path: "/runtime.v1.RuntimeService/Version", serverStream: false, request: VersionRequest, response: VersionResponse },
   { name: "runPodSandbox", rpc: "RunPodSandbox", path: "/runtime.v1.RuntimeService/RunPodSandbox", serverStream: false, request: RunPodSandboxRequest, response: RunPodSandboxResponse },
   { name: "stopPodSandbox", rpc: "StopPodSandbox", path: "/runtime.v1.RuntimeService/StopPodSandbox", serverStream: false, request: StopPodSandboxRequest, response: StopPodSandboxResponse },
@@ -364,14 +364,42 @@ export const runtimeServiceMethods: readonly MethodInfo[] = [
   { name: "streamPodSandboxMetrics", rpc: "StreamPodSandboxMetrics", path: "/runtime.v1.RuntimeService/StreamPodSandboxMetrics", serverStream: true, request: StreamPodSandboxMetricsRequest, response: StreamPodSandboxMetricsResponse },
   { name: "runtimeConfig", rpc: "RuntimeConfig", path: "/runtime.v1.RuntimeService/RuntimeConfig", serverStream: false, request: RuntimeConfigRequest, response: RuntimeConfigResponse },
   { name: "updatePodSandboxResources", rpc: "UpdatePodSandboxResources", path: "/runtime.v1.RuntimeService/UpdatePodSandboxResources", serverStream: false, request: UpdatePodSandboxResourcesRequest, response: UpdatePodSandboxResourcesResponse },
-];
+] as const satisfies readonly MethodInfo[];
 
 /** Every RPC of `runtime.v1.ImageService`, in proto order. */
-export const imageServiceMethods: readonly MethodInfo[] = [
+export const imageServiceMethods = [
   { name: "listImages", rpc: "ListImages", path: "/runtime.v1.ImageService/ListImages", serverStream: false, request: ListImagesRequest, response: ListImagesResponse },
   { name: "streamImages", rpc: "StreamImages", path: "/runtime.v1.ImageService/StreamImages", serverStream: true, request: StreamImagesRequest, response: StreamImagesResponse },
   { name: "imageStatus", rpc: "ImageStatus", path: "/runtime.v1.ImageService/ImageStatus", serverStream: false, request: ImageStatusRequest, response: ImageStatusResponse },
   { name: "pullImage", rpc: "PullImage", path: "/runtime.v1.ImageService/PullImage", serverStream: false, request: PullImageRequest, response: PullImageResponse },
   { name: "removeImage", rpc: "RemoveImage", path: "/runtime.v1.ImageService/RemoveImage", serverStream: false, request: RemoveImageRequest, response: RemoveImageResponse },
   { name: "imageFsInfo", rpc: "ImageFsInfo", path: "/runtime.v1.ImageService/ImageFsInfo", serverStream: false, request: ImageFsInfoRequest, response: ImageFsInfoResponse },
-];
+] as const satisfies readonly MethodInfo[];
+
+/** The function a table entry stands for: unary RPCs resolve, server streams iterate. */
+export type MethodOf<M extends MethodInfo> = M extends {
+  readonly serverStream: true;
+  readonly request: MessageType<infer Req>;
+  readonly response: MessageType<infer Res>;
+}
+  ? (request: DeepPartial<Req>, options?: CallOptions) => AsyncIterable<Res>
+  : M extends { readonly request: MessageType<infer Req>; readonly response: MessageType<infer Res> }
+    ? (request: DeepPartial<Req>, options?: CallOptions) => Promise<Res>
+    : never;
+
+/** The service a method table describes, method by method (what a client built from it is). */
+export type ServiceOf<T extends readonly MethodInfo[]> = { [M in T[number] as M["name"]]: MethodOf<M> };
+
+/** Holds (is `true`) only while {@link RuntimeService} and its method table describe the same methods. */
+export type RuntimeServiceMatchesTable = [RuntimeService] extends [ServiceOf<typeof runtimeServiceMethods>]
+  ? [ServiceOf<typeof runtimeServiceMethods>] extends [RuntimeService]
+    ? true
+    : false
+  : false;
+
+/** Holds (is `true`) only while {@link ImageService} and its method table describe the same methods. */
+export type ImageServiceMatchesTable = [ImageService] extends [ServiceOf<typeof imageServiceMethods>]
+  ? [ServiceOf<typeof imageServiceMethods>] extends [ImageService]
+    ? true
+    : false
+  : false;
