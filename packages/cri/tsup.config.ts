@@ -1,7 +1,7 @@
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { defineConfig } from "tsup";
 
-const library = { index: "src/index.ts", testing: "src/testing/index.ts" };
+const library = { index: "src/index.ts", api: "src/api.ts", testing: "src/testing/index.ts" };
 const commands = { "cli/conformance": "src/cli/conformance.ts", "cli/nodekit-cri": "src/cli/nodekit-cri.ts" };
 // tsup's declaration build sets `baseUrl`, which TypeScript 6 flags as deprecated.
 const dts = { entry: library, compilerOptions: { ignoreDeprecations: "6.0" } };

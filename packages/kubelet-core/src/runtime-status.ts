@@ -1,5 +1,5 @@
-import type { ContainerStatus as CriContainerStatus, PodSandboxStatus } from "@nodekit/cri";
-import { ContainerState as CriContainerState, PodSandboxState } from "@nodekit/cri";
+import type { ContainerStatus as CriContainerStatus, PodSandboxStatus } from "@nodekit/cri/api";
+import { ContainerState as CriContainerState, PodSandboxState } from "@nodekit/cri/api";
 import { labels as L } from "./labels.js";
 
 /** A container's state as the kubelet sees it in the runtime (kubecontainer.State). */

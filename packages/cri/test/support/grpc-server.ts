@@ -1,10 +1,33 @@
-// A bare grpc-js server on a unix socket, serving hand-written handlers for the generated
-// service definitions. Client tests use it as a runtime whose behaviour they control.
+// A bare grpc-js server on a unix socket, serving hand-written handlers for service definitions
+// built from the package's method tables. Client tests use it as a runtime whose behaviour they
+// control.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { ImageServiceService, RuntimeServiceService, VersionResponse } from "../../src/gen/runtime/v1/api.js";
+import { VersionResponse } from "../../src/gen/runtime/v1/api.js";
+import { imageServiceMethods, type MethodInfo, runtimeServiceMethods } from "../../src/gen/services.js";
+
+/** A grpc-js service definition for a method table (what ts-proto's grpc-js output used to give). */
+function definitionOf(table: readonly MethodInfo[]): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const m of table) {
+    definition[m.name] = {
+      path: m.path,
+      originalName: m.rpc,
+      requestStream: false,
+      responseStream: m.serverStream,
+      requestSerialize: (value: unknown) => Buffer.from(m.request.encode(value).finish()),
+      requestDeserialize: (bytes: Buffer) => m.request.decode(bytes),
+      responseSerialize: (value: unknown) => Buffer.from(m.response.encode(value).finish()),
+      responseDeserialize: (bytes: Buffer) => m.response.decode(bytes),
+    };
+  }
+  return definition;
+}
+const RuntimeServiceService = definitionOf(runtimeServiceMethods);
+const ImageServiceService = definitionOf(imageServiceMethods);
+type MethodName = (typeof runtimeServiceMethods)[number]["name"] | (typeof imageServiceMethods)[number]["name"];
 
 export interface TestServer {
   readonly socketPath: string;
@@ -17,7 +40,7 @@ export interface TestServer {
   dispose(): Promise<void>;
 }
 
-type Handlers = Partial<Record<keyof typeof RuntimeServiceService | keyof typeof ImageServiceService, unknown>>;
+type Handlers = Partial<Record<MethodName, unknown>>;
 
 export async function startTestServer(
   runtime: Handlers,

@@ -81,7 +81,7 @@ export interface NodeAgent {
  * @example
  * ```ts
  * import { KubeConfig } from "@kubernetes/client-node";
- * import { createImageClient, createRuntimeClient } from "@nodekit/cri";
+ * import { createImageClient, createRuntimeClient } from "@nodekit/cri/api";
  * import { createNodeAgent } from "@nodekit/kubelet-core/apiserver";
  *
  * const kubeConfig = new KubeConfig();

@@ -7,7 +7,7 @@ import {
   type V1NodeCondition,
   type V1NodeStatus,
 } from "@kubernetes/client-node";
-import type { ImageService, RuntimeService } from "@nodekit/cri";
+import type { ImageService, RuntimeService } from "@nodekit/cri/api";
 import { type Clock, sleep, systemClock } from "../clock.js";
 import { type CollectHostFactsOptions, collectHostFacts, nodeStatusFactsOf } from "../host/collect-host-facts.js";
 import { computeNodeStatus, nodeStatusHasChanged } from "../nodestatus/compute-node-status.js";

@@ -4,7 +4,7 @@
 
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type ContainerStats as CriContainerStats, isUnimplemented, type RuntimeService } from "@nodekit/cri";
+import { type ContainerStats as CriContainerStats, isUnimplemented, type RuntimeService } from "@nodekit/cri/api";
 import { KubeletError } from "../errors.js";
 import { labels } from "../labels.js";
 import type { NodeStats, PodStats, StatsSummary, SummaryContainerStats } from "./stats.js";

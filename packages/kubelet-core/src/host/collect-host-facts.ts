@@ -5,7 +5,7 @@
 import { readFile, statfs } from "node:fs/promises";
 import { networkInterfaces, release } from "node:os";
 import { join } from "node:path";
-import type { ImageService } from "@nodekit/cri";
+import type { ImageService } from "@nodekit/cri/api";
 import { KubeletError } from "../errors.js";
 import { validateNodeIP } from "../nodestatus/addresses.js";
 import { goPlatform } from "../nodestatus/compute-node-status.js";

@@ -1,7 +1,7 @@
 // The kubelet's runtimeState (pkg/kubelet/runtime.go) and updateRuntimeUp, as pure functions:
 // which runtime and network errors the Ready condition reports.
 
-import type { RuntimeCondition, StatusResponse } from "@nodekit/cri";
+import type { RuntimeCondition, StatusResponse } from "@nodekit/cri/api";
 import type { RuntimeObservation } from "./types.js";
 
 /** The kubelet's maxWaitForContainerRuntime: a `Status` answer older than this means the runtime is down. */

@@ -1,7 +1,7 @@
 // The Node status as the API writes it (JSON form: RFC 3339 strings), and the inputs of
 // computeNodeStatus.
 
-import type { Image, StatusResponse, VersionResponse } from "@nodekit/cri";
+import type { Image, StatusResponse, VersionResponse } from "@nodekit/cri/api";
 
 /** A node condition (`v1.NodeCondition`), times as RFC 3339 strings. */
 export interface NodeCondition {

@@ -1,4 +1,4 @@
-import { NamespaceMode, PodSandboxState } from "@nodekit/cri";
+import { NamespaceMode, PodSandboxState } from "@nodekit/cri/api";
 import type { Container, Pod } from "../pod.js";
 import type { PodRuntimeStatus, RuntimeContainerStatus } from "../runtime-status.js";
 import { findContainerStatus } from "../runtime-status.js";

@@ -1,4 +1,4 @@
-import { Client, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import type { ServiceError } from "@grpc/grpc-js";
 import { goDurationSeconds, goGrpcCodeName, goQuote, joinHostPort } from "./go-format.js";
 import { kubeUserAgentVersion } from "./http.js";
 import type { ProbeOutcome } from "./outcome.js";
@@ -99,7 +99,15 @@ function readFields(buf: Uint8Array, visit: (field: number, wire: number, value:
  * is the kubelet's text (`timeout: failed to connect service "10.0.0.5:9000" within 1s: context
  * deadline exceeded`, `service unhealthy (responded with "NOT_SERVING")`, …). Never an error.
  */
-export function grpcProbe(host: string, service: string, port: number, timeoutSeconds: number): Promise<ProbeOutcome> {
+export async function grpcProbe(
+  host: string,
+  service: string,
+  port: number,
+  timeoutSeconds: number,
+): Promise<ProbeOutcome> {
+  // loaded on the first gRPC probe: the package's other parts (the planner, the statuses) do not
+  // pull grpc-js in
+  const { Client, credentials, Metadata, status } = await import("@grpc/grpc-js");
   const addr = joinHostPort(host, port);
   const timeout = goDurationSeconds(timeoutSeconds);
   const deadline = Date.now() + timeoutSeconds * 1000;

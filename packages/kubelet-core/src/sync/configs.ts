@@ -1,5 +1,11 @@
 import { posix } from "node:path";
-import { type ContainerConfig, type DeepPartial, NamespaceMode, type PodSandboxConfig, Protocol } from "@nodekit/cri";
+import {
+  type ContainerConfig,
+  type DeepPartial,
+  NamespaceMode,
+  type PodSandboxConfig,
+  Protocol,
+} from "@nodekit/cri/api";
 import { KubeletError } from "../errors.js";
 import { labels as L } from "../labels.js";
 import { dns1123LabelProblems, dns1123SubdomainProblems, podHostname } from "../names.js";

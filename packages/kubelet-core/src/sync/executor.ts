@@ -1,4 +1,4 @@
-import { type DeepPartial, isNotFound, type PodSandboxConfig, type RuntimeService } from "@nodekit/cri";
+import { type DeepPartial, isNotFound, type PodSandboxConfig, type RuntimeService } from "@nodekit/cri/api";
 import { type Backoff, formatDuration } from "../backoff.js";
 import type { Clock } from "../clock.js";
 import { KubeletError } from "../errors.js";

@@ -1,4 +1,4 @@
-import { PodSandboxState, type RuntimeService } from "@nodekit/cri";
+import { PodSandboxState, type RuntimeService } from "@nodekit/cri/api";
 import type { PodRuntimeStatus, RuntimeContainerStatus } from "../runtime-status.js";
 
 /** Removes what the kubelet's container GC removes from pods that still exist. */

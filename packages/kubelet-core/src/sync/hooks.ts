@@ -1,4 +1,4 @@
-import { isNotFound, PodSandboxState, type RuntimeService } from "@nodekit/cri";
+import { isNotFound, PodSandboxState, type RuntimeService } from "@nodekit/cri/api";
 import { type Clock, sleep } from "../clock.js";
 import { KubeletError } from "../errors.js";
 import { labels as L } from "../labels.js";

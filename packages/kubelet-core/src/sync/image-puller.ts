@@ -1,4 +1,4 @@
-import { CriError, type DeepPartial, type ImageService, type PodSandboxConfig } from "@nodekit/cri";
+import { CriError, type DeepPartial, type ImageService, type PodSandboxConfig } from "@nodekit/cri/api";
 import { type Backoff, createBackoff } from "../backoff.js";
 import type { Clock } from "../clock.js";
 import { KubeletError } from "../errors.js";

@@ -1,4 +1,4 @@
-import { isDeadlineExceeded, type RuntimeService } from "@nodekit/cri";
+import { isDeadlineExceeded, type RuntimeService } from "@nodekit/cri/api";
 import type { Clock } from "../clock.js";
 import { KubeletError } from "../errors.js";
 import { isRestartableInitContainer } from "../plan/compute-pod-actions.js";

@@ -1,5 +1,5 @@
-import type { DeepPartial, ImageService, PodSandboxConfig, RuntimeService } from "@nodekit/cri";
-import { PodSandboxState } from "@nodekit/cri";
+import type { DeepPartial, ImageService, PodSandboxConfig, RuntimeService } from "@nodekit/cri/api";
+import { PodSandboxState } from "@nodekit/cri/api";
 import { type Backoff, createBackoff } from "../backoff.js";
 import { type Clock, systemClock } from "../clock.js";
 import { createPodConfig, type PodConfigChange } from "../config/pod-config.js";
@@ -184,7 +184,7 @@ interface PodState {
  *
  * @example
  * ```ts
- * import { createRuntimeClient, createImageClient } from "@nodekit/cri";
+ * import { createRuntimeClient, createImageClient } from "@nodekit/cri/api";
  * import { createReconciler } from "@nodekit/kubelet-core";
  *
  * const endpoint = "unix:///run/containerd/containerd.sock";

@@ -6,7 +6,7 @@ import {
   type PodSandboxState,
   type PodSandboxStatus,
   type RuntimeService,
-} from "@nodekit/cri";
+} from "@nodekit/cri/api";
 import { type Clock, sleep } from "../clock.js";
 import { KubeletError } from "../errors.js";
 import { labels as L } from "../labels.js";
