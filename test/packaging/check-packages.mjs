@@ -81,8 +81,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createCriServer, createRuntimeClient, isNotFound } from "@nodekit/cri";
 import { createFakeRuntime } from "@nodekit/cri/testing";
+import { PodSandboxState, runtimeServiceMethods } from "@nodekit/cri/api";
 import { createScenario } from "@nodekit/kubelet-core/testing";
 import { toV1PodStatus } from "@nodekit/kubelet-core/apiserver";
+if (PodSandboxState.SANDBOX_READY !== 0 || runtimeServiceMethods.length < 30) throw new Error("@nodekit/cri/api");
 import { compileIptables, createProxier } from "@nodekit/proxy-rules";
 
 const endpoint = "unix://" + join(mkdtempSync(join(tmpdir(), "nk-")), "cri.sock");
@@ -116,6 +118,8 @@ const { tmpdir } = require("node:os");
 const { join } = require("node:path");
 const { createCriServer, createRuntimeClient, isNotFound } = require("@nodekit/cri");
 const { createFakeRuntime } = require("@nodekit/cri/testing");
+const { PodSandboxState } = require("@nodekit/cri/api");
+if (PodSandboxState.SANDBOX_READY !== 0) throw new Error("@nodekit/cri/api");
 const { createScenario } = require("@nodekit/kubelet-core/testing");
 const { toV1PodStatus } = require("@nodekit/kubelet-core/apiserver");
 const { compileIptables, createProxier } = require("@nodekit/proxy-rules");
@@ -148,6 +152,8 @@ const { compileIptables, createProxier } = require("@nodekit/proxy-rules");
   ts: `
 import type { V1EndpointSlice, V1Pod, V1PodStatus, V1Service } from "@kubernetes/client-node";
 import { createRuntimeClient, type DeepPartial, isNotFound, type PodSandboxConfig, type RuntimeService } from "@nodekit/cri";
+import type { ServiceOf } from "@nodekit/cri/api";
+import { type imageServiceMethods, PodSandboxState } from "@nodekit/cri/api";
 import { createFakeRuntime } from "@nodekit/cri/testing";
 import { computePodActions, type Pod } from "@nodekit/kubelet-core";
 import { toV1PodStatus } from "@nodekit/kubelet-core/apiserver";
@@ -162,6 +168,8 @@ export async function check(v1pod: V1Pod, v1svc: V1Service, v1slice: V1EndpointS
   const client: RuntimeService = createRuntimeClient("unix:///run/x.sock");
   const config: DeepPartial<PodSandboxConfig> = { metadata: { name: pod.metadata?.name ?? "" } };
   void config; void client; void runtime; void computePodActions;
+  const images: ServiceOf<typeof imageServiceMethods> = createFakeRuntime();
+  void images; void PodSandboxState.SANDBOX_READY;
   const err: unknown = await client.version({}).catch((e: unknown) => e);
   if (isNotFound(err)) console.log(err.code);
   const text: string | undefined = compileIptables({ services, endpointSlices, node: { name: "n" } }).ipv4?.text;
