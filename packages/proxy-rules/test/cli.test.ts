@@ -16,10 +16,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(args: string[], env: Record<string, string> = {}) {
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first (npm test does)`);
-  const r = spawnSync(process.execPath, [cli, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "", FORCE_COLOR: "", ...env },
-  });
+  // no colour variables from outside (Node 22+ warns on stderr when both are set, even empty)
+  const { NO_COLOR: _n, FORCE_COLOR: _f, ...base } = process.env;
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", env: { ...base, ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const file = (name: string, text: string) => {
