@@ -21,6 +21,7 @@ import {
   type PacketSpec,
   parseIptablesRuleset,
 } from "../src/trace/index.js";
+import { kernelServices, kernelSlices } from "./support/kernel-scenario.js";
 import {
   BRIDGE_IP,
   BRIDGE_IP6,
@@ -42,79 +43,11 @@ if (blocker && !required) console.warn(`explainPacket kernel e2e tests skipped: 
 
 const NODE = "e2e-node";
 const [pod1, pod2, pod3] = POD_IPS;
-const port80 = [{ port: 8080 }];
 
 // the IPv4 input of kernel.e2e.test.ts
 const v4Input: ProxyInput = {
-  services: [
-    service({
-      name: "web",
-      type: "LoadBalancer",
-      clusterIP: "10.96.0.10",
-      ports: [{ name: "http", port: 80, nodePort: 30080 }],
-      externalIPs: ["192.168.99.10"],
-      lbIPs: ["203.0.113.10"],
-    }),
-    service({ name: "dns", clusterIP: "10.96.0.11", ports: [{ name: "dns", port: 53, protocol: "UDP" }] }),
-    service({ name: "empty", type: "NodePort", clusterIP: "10.96.0.30", ports: [{ port: 80, nodePort: 30090 }] }),
-    service({
-      name: "local",
-      type: "LoadBalancer",
-      clusterIP: "10.96.0.50",
-      ports: [{ port: 80, nodePort: 30100 }],
-      lbIPs: ["203.0.113.20"],
-      eTP: "Local",
-      healthCheckNodePort: 32000,
-    }),
-    service({
-      name: "localok",
-      type: "NodePort",
-      clusterIP: "10.96.0.51",
-      ports: [{ port: 80, nodePort: 30101 }],
-      eTP: "Local",
-    }),
-    service({ name: "sticky", clusterIP: "10.96.0.40", ports: [{ port: 80 }], affinity: 600 }),
-    service({
-      name: "fwallow",
-      type: "LoadBalancer",
-      clusterIP: "10.96.0.60",
-      ports: [{ port: 80, nodePort: 30110 }],
-      lbIPs: ["203.0.113.30"],
-      sourceRanges: ["192.168.77.0/24"],
-    }),
-    service({
-      name: "fwdeny",
-      type: "LoadBalancer",
-      clusterIP: "10.96.0.61",
-      ports: [{ port: 80, nodePort: 30111 }],
-      lbIPs: ["203.0.113.31"],
-      sourceRanges: ["198.51.100.0/24"],
-    }),
-  ],
-  endpointSlices: [
-    slice(
-      { service: "web" },
-      [{ name: "http", port: 8080 }],
-      [pod1!, pod2!, pod3!].map((ip) => ({ ip, node: NODE })),
-    ),
-    slice(
-      { service: "dns" },
-      [{ name: "dns", port: 8053, protocol: "UDP" }],
-      [pod1!, pod2!, pod3!].map((ip) => ({ ip, node: NODE })),
-    ),
-    slice({ service: "local" }, port80, [{ ip: pod2!, node: "other-node" }]),
-    slice({ service: "localok" }, port80, [
-      { ip: pod3!, node: NODE },
-      { ip: pod1!, node: "other-node" },
-    ]),
-    slice(
-      { service: "sticky" },
-      port80,
-      [pod1!, pod2!, pod3!].map((ip) => ({ ip, node: NODE })),
-    ),
-    slice({ service: "fwallow" }, port80, [{ ip: pod1!, node: NODE }]),
-    slice({ service: "fwdeny" }, port80, [{ ip: pod1!, node: NODE }]),
-  ],
+  services: kernelServices(),
+  endpointSlices: kernelSlices(),
   node: { name: NODE, addresses: [NODE_IP] },
   config: { clusterCIDR: "10.244.0.0/16" },
   host: { nfacct: false },

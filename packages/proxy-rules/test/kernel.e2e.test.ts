@@ -4,6 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canaryFlushed, createProxier, type IptablesCompilation, type ProxyInput, renderCanary } from "../src/index.js";
+import { E2E_NODE, errorKinds, kernelServices, kernelSlices, webService, webSlice } from "./support/kernel-scenario.js";
 import {
   BRIDGE_IP,
   byPod,
@@ -12,97 +13,21 @@ import {
   kernelTestBlocker,
   NODE_IP,
   POD_IPS,
-  type ProbeCounts,
   Topology,
 } from "./support/netns.js";
-import { service, slice } from "./support/objects.js";
 
 const blocker = kernelTestBlocker();
 const required = process.env.CI === "true";
 if (blocker && !required)
   console.warn(`kernel e2e tests skipped: ${blocker} (they run as root with iproute2 and iptables)`);
 
-const NODE = "e2e-node";
+const NODE = E2E_NODE;
 // chi-square critical value, 2 degrees of freedom, p = 0.001
 const CHI2_2DF = 13.82;
 
 const [pod1, pod2, pod3] = POD_IPS;
-const http = [{ name: "http", port: 8080 }];
-
-const webService = service({
-  name: "web",
-  type: "LoadBalancer",
-  clusterIP: "10.96.0.10",
-  ports: [{ name: "http", port: 80, nodePort: 30080 }],
-  externalIPs: ["192.168.99.10"],
-  lbIPs: ["203.0.113.10"],
-});
-const webSlice = (ips: string[]) =>
-  slice(
-    { service: "web" },
-    http,
-    ips.map((ip) => ({ ip, node: NODE })),
-  );
-
-const services = [
-  webService,
-  service({ name: "dns", clusterIP: "10.96.0.11", ports: [{ name: "dns", port: 53, protocol: "UDP" }] }),
-  service({ name: "empty", type: "NodePort", clusterIP: "10.96.0.30", ports: [{ port: 80, nodePort: 30090 }] }),
-  service({
-    name: "local",
-    type: "LoadBalancer",
-    clusterIP: "10.96.0.50",
-    ports: [{ port: 80, nodePort: 30100 }],
-    lbIPs: ["203.0.113.20"],
-    eTP: "Local",
-    healthCheckNodePort: 32000,
-  }),
-  service({
-    name: "localok",
-    type: "NodePort",
-    clusterIP: "10.96.0.51",
-    ports: [{ port: 80, nodePort: 30101 }],
-    eTP: "Local",
-  }),
-  service({ name: "sticky", clusterIP: "10.96.0.40", ports: [{ port: 80 }], affinity: 600 }),
-  service({
-    name: "fwallow",
-    type: "LoadBalancer",
-    clusterIP: "10.96.0.60",
-    ports: [{ port: 80, nodePort: 30110 }],
-    lbIPs: ["203.0.113.30"],
-    sourceRanges: ["192.168.77.0/24"],
-  }),
-  service({
-    name: "fwdeny",
-    type: "LoadBalancer",
-    clusterIP: "10.96.0.61",
-    ports: [{ port: 80, nodePort: 30111 }],
-    lbIPs: ["203.0.113.31"],
-    sourceRanges: ["198.51.100.0/24"],
-  }),
-];
-const port80 = [{ port: 8080 }];
-const slices = [
-  webSlice([pod1, pod2, pod3]),
-  slice(
-    { service: "dns" },
-    [{ name: "dns", port: 8053, protocol: "UDP" }],
-    [pod1, pod2, pod3].map((ip) => ({ ip, node: NODE })),
-  ),
-  slice({ service: "local" }, port80, [{ ip: pod2, node: "other-node" }]),
-  slice({ service: "localok" }, port80, [
-    { ip: pod3, node: NODE },
-    { ip: pod1, node: "other-node" },
-  ]),
-  slice(
-    { service: "sticky" },
-    port80,
-    [pod1, pod2, pod3].map((ip) => ({ ip, node: NODE })),
-  ),
-  slice({ service: "fwallow" }, port80, [{ ip: pod1, node: NODE }]),
-  slice({ service: "fwdeny" }, port80, [{ ip: pod1, node: NODE }]),
-];
+const services = kernelServices();
+const slices = kernelSlices();
 
 const input = (svcs = services, eps = slices): ProxyInput => ({
   services: svcs,
@@ -111,11 +36,6 @@ const input = (svcs = services, eps = slices): ProxyInput => ({
   config: { clusterCIDR: "10.244.0.0/16" },
   host: { nfacct: false },
 });
-
-const errorKinds = (c: ProbeCounts) =>
-  Object.entries(c)
-    .filter(([k]) => !k.startsWith("pod"))
-    .reduce((s, [, v]) => s + v, 0);
 
 describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-restore carry real traffic", () => {
   const topo = new Topology();
@@ -212,7 +132,7 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
 
   it("a partial sync applied with --noflush while traffic flows moves new connections only", async () => {
     const second = proxier.sync(
-      input([...services.slice(1), webService], [webSlice([pod1, pod2]), ...slices.slice(1)]),
+      input([...services.slice(1), webService()], [webSlice([pod1, pod2]), ...slices.slice(1)]),
     );
     const v4 = second.ipv4!;
     expect(v4.partial).toBe(true);

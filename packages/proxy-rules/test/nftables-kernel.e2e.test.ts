@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NftablesCompilation, ProxyInput } from "../src/index.js";
+import { E2E_NODE, errorKinds, kernelServices, kernelSlices, webSlice } from "./support/kernel-scenario.js";
 import {
   BRIDGE_IP,
   BRIDGE_IP6,
@@ -16,13 +17,10 @@ import {
   kernelTestBlocker,
   NODE_IP,
   NODE_IP6,
-  POD_IP6S,
   POD_IPS,
-  type ProbeCounts,
   Topology,
 } from "./support/netns.js";
 import { NftDriver } from "./support/nftables-driver.js";
-import { service, slice } from "./support/objects.js";
 
 function nftBlocker(): string | undefined {
   const b = kernelTestBlocker();
@@ -39,94 +37,11 @@ const blocker = nftBlocker();
 const required = process.env.CI === "true";
 if (blocker && !required) console.warn(`nftables kernel e2e tests skipped: ${blocker}`);
 
-const NODE = "e2e-node";
+const NODE = E2E_NODE;
 const CHI2_2DF = 13.82; // chi-square critical value, 2 degrees of freedom, p = 0.001
 const [pod1, pod2, pod3] = POD_IPS;
-const http = [{ name: "http", port: 8080 }];
-const port80 = [{ port: 8080 }];
-
-const webService = service({
-  name: "web",
-  type: "LoadBalancer",
-  clusterIP: ["10.96.0.10", "fd00:96::10"],
-  ports: [{ name: "http", port: 80, nodePort: 30080 }],
-  externalIPs: ["192.168.99.10"],
-  lbIPs: ["203.0.113.10"],
-});
-const webSlice = (ips: string[]) =>
-  slice(
-    { service: "web" },
-    http,
-    ips.map((ip) => ({ ip, node: NODE })),
-  );
-const services = [
-  webService,
-  service({ name: "dns", clusterIP: "10.96.0.11", ports: [{ name: "dns", port: 53, protocol: "UDP" }] }),
-  service({ name: "empty", type: "NodePort", clusterIP: "10.96.0.30", ports: [{ port: 80, nodePort: 30090 }] }),
-  service({
-    name: "local",
-    type: "LoadBalancer",
-    clusterIP: "10.96.0.50",
-    ports: [{ port: 80, nodePort: 30100 }],
-    lbIPs: ["203.0.113.20"],
-    eTP: "Local",
-    healthCheckNodePort: 32000,
-  }),
-  service({
-    name: "localok",
-    type: "NodePort",
-    clusterIP: "10.96.0.51",
-    ports: [{ port: 80, nodePort: 30101 }],
-    eTP: "Local",
-  }),
-  service({ name: "sticky", clusterIP: "10.96.0.40", ports: [{ port: 80 }], affinity: 600 }),
-  service({
-    name: "fwallow",
-    type: "LoadBalancer",
-    clusterIP: "10.96.0.60",
-    ports: [{ port: 80, nodePort: 30110 }],
-    lbIPs: ["203.0.113.30"],
-    sourceRanges: ["192.168.77.0/24"],
-  }),
-  service({
-    name: "fwdeny",
-    type: "LoadBalancer",
-    clusterIP: "10.96.0.61",
-    ports: [{ port: 80, nodePort: 30111 }],
-    lbIPs: ["203.0.113.31"],
-    sourceRanges: ["198.51.100.0/24"],
-  }),
-  service({ name: "draining", clusterIP: "10.96.0.70", ports: [{ port: 80 }] }),
-];
-const slices = [
-  webSlice([pod1, pod2, pod3]),
-  slice({ service: "web", name: "web-v6", family: "IPv6" }, http, [
-    { ip: POD_IP6S[0], node: NODE },
-    { ip: POD_IP6S[1], node: NODE },
-  ]),
-  slice(
-    { service: "dns" },
-    [{ name: "dns", port: 8053, protocol: "UDP" }],
-    [pod1, pod2, pod3].map((ip) => ({ ip, node: NODE })),
-  ),
-  slice({ service: "local" }, port80, [{ ip: pod2, node: "other-node" }]),
-  slice({ service: "localok" }, port80, [
-    { ip: pod3, node: NODE },
-    { ip: pod1, node: "other-node" },
-  ]),
-  slice(
-    { service: "sticky" },
-    port80,
-    [pod1, pod2, pod3].map((ip) => ({ ip, node: NODE })),
-  ),
-  slice({ service: "fwallow" }, port80, [{ ip: pod1, node: NODE }]),
-  slice({ service: "fwdeny" }, port80, [{ ip: pod1, node: NODE }]),
-  // every endpoint terminating; pod2 still serving: the terminating fallback sends traffic to it
-  slice({ service: "draining" }, port80, [
-    { ip: pod1, node: NODE, ready: false, serving: false, terminating: true },
-    { ip: pod2, node: NODE, ready: false, serving: true, terminating: true },
-  ]),
-];
+const services = kernelServices({ dualStackWeb: true, draining: true });
+const slices = kernelSlices({ dualStackWeb: true, draining: true });
 
 const input = (svcs = services, eps = slices): ProxyInput => ({
   services: svcs,
@@ -135,11 +50,6 @@ const input = (svcs = services, eps = slices): ProxyInput => ({
   config: { clusterCIDR: "10.244.0.0/16,fd00:244::/64" },
 });
 const options = { serviceCIDRs: ["10.96.0.0/16", "fd00:96::/112"] };
-
-const errorKinds = (c: ProbeCounts) =>
-  Object.entries(c)
-    .filter(([k]) => !k.startsWith("pod"))
-    .reduce((s, [, v]) => s + v, 0);
 
 describe.skipIf(!!blocker && !required)("kernel: nftables transactions loaded with nft -f carry real traffic", () => {
   const topo = new Topology();

@@ -1,7 +1,7 @@
 // The few places where kube-proxy's IPVS proxier (pkg/proxy/ipvs/proxier.go, syncProxyRules and
 // syncEndpoint) decides differently from its iptables and nftables proxiers. Each is one named
 // function derived from plan fields only (plus the node's addresses), with the upstream behaviour
-// it reproduces; /work/notes/ipvs-needs.md asks for them to become plan fields.
+// it reproduces (each could become a plan field; decision 23).
 
 import type { FamilyContext } from "../model/context.js";
 import { isLoopback, type ParsedIP } from "../model/ip.js";
@@ -77,14 +77,4 @@ export function ipvsNodePortAddresses(ctx: FamilyContext, familyAddresses: reado
     if (a && !isLoopback(a) && !out.includes(text)) out.push(text);
   }
   return out;
-}
-
-/**
- * The load-balancer source-range decision of the IPVS mode: the plan's `firewall`, which is
- * decided whether or not the port has endpoints (the IPVS mode writes its source-range sets and
- * KUBE-IPVS-OUT-FILTER rules regardless; only the iptables mode waits for endpoints). With the
- * node's IP in a range its VIPs get a KUBE-LOAD-BALANCER-SOURCE-IP entry, else a drop rule.
- */
-export function ipvsSourceRanges(plan: ServicePortPlan): { allowFromNode: boolean } | undefined {
-  return plan.firewall ? { allowFromNode: plan.firewall.allowFromNode } : undefined;
 }

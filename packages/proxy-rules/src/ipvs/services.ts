@@ -11,7 +11,7 @@ import type { SliceGroup } from "../plan/input-index.js";
 import type { ServicePlan } from "../plan/service-plan.js";
 import { checkSlices } from "../plan/service-plan.js";
 import type { ResolvedIpvsConfig } from "./config.js";
-import { ipvsRealServerEndpoints, ipvsSourceRanges, loopbackEndpoints } from "./endpoints.js";
+import { ipvsRealServerEndpoints, loopbackEndpoints } from "./endpoints.js";
 import {
   CLUSTER_IP,
   EXTERNAL_IP,
@@ -240,15 +240,16 @@ export function writeIpvsFragment(facts: IpvsFamilyFacts, plan: ServicePlan): Ip
     }
 
     // load-balancer VIPs
-    const ranges = ipvsSourceRanges(portPlan);
+    // the plan's source-range decision holds with or without endpoints, as the IPVS mode needs
+    const firewall = portPlan.firewall;
     for (const ip of sp.loadBalancerVIPs) {
       const entry = ipPortEntry(ip, proto, sp.port);
       add(LOAD_BALANCER, entry);
       if (sp.externalPolicyLocal) add(LOAD_BALANCER_LOCAL, entry);
-      if (ranges) {
+      if (firewall) {
         add(LOAD_BALANCER_FW, entry);
-        for (const cidr of sp.loadBalancerSourceRanges) add(LOAD_BALANCER_SOURCE_CIDR, `${entry},${cidr.text}`);
-        if (ranges.allowFromNode) add(LOAD_BALANCER_SOURCE_IP, `${entry},${ip}`);
+        for (const cidr of firewall.sourceRanges) add(LOAD_BALANCER_SOURCE_CIDR, `${entry},${cidr.text}`);
+        if (firewall.allowFromNode) add(LOAD_BALANCER_SOURCE_IP, `${entry},${ip}`);
         else outFilter.push({ ip, protocol: proto, port: sp.port });
       }
       vs(ip, sp.port, "LoadBalancer", externalRS);
