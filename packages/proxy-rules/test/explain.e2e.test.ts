@@ -103,7 +103,7 @@ const cases: Case[] = [
   { name: "NodePort from outside", family: 4, ns: "client", dst: NODE_IP, port: 30080, n: 30 },
   { name: "ExternalIP from outside", family: 4, ns: "client", dst: "192.168.99.10", port: 80, n: 30 },
   { name: "LoadBalancer IP from outside", family: 4, ns: "client", dst: "203.0.113.10", port: 80, n: 30 },
-  { name: "localhost NodePort from the node", family: 4, ns: "node", dst: "127.0.0.1", port: 30080, n: 10 },
+  { name: "localhost NodePort from the node", family: 4, ns: "node", dst: "127.0.0.1", port: 30080, n: 30 },
   { name: "no endpoints, from the node", family: 4, ns: "node", dst: "10.96.0.30", port: 80, n: 3 },
   { name: "no endpoints, from a pod", family: 4, ns: 1, dst: "10.96.0.30", port: 80, n: 2 },
   { name: "no endpoints, NodePort from outside", family: 4, ns: "client", dst: NODE_IP, port: 30090, n: 3 },
@@ -159,7 +159,7 @@ const cases: Case[] = [
   },
   { name: "IPv6 ClusterIP from the node", family: 6, ns: "node", dst: "fd00:96::10", port: 80, n: 60 },
   { name: "IPv6 ClusterIP from a pod (hairpin)", family: 6, ns: 1, dst: "fd00:96::10", port: 80, n: 60 },
-  { name: "IPv6 NodePort from outside", family: 6, ns: "client", dst: NODE_IP6, port: 30080, n: 20 },
+  { name: "IPv6 NodePort from outside", family: 6, ns: "client", dst: NODE_IP6, port: 30080, n: 30 },
   { name: "IPv6 UDP ClusterIP from outside", family: 6, ns: "client", dst: "fd00:96::11", port: 53, n: 30, udp: true },
   { name: "IPv6 no endpoints (REJECT)", family: 6, ns: "client", dst: "fd00:96::30", port: 80, n: 2, timeoutMs: 700 },
 ];
