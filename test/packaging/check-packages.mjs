@@ -1,5 +1,6 @@
 // Installs the packages as a user does, and uses them: packs every published package, installs
-// the tarballs into fresh ESM, CommonJS and strict-TypeScript (module nodenext) projects, each once
+// the tarballs into fresh ESM, CommonJS and strict-TypeScript projects (type-checked under the module
+// resolutions nodenext, bundler and node10), each once
 // with @kubernetes/client-node 1.x and once with 2.x, and runs a small program per package there
 // (the TypeScript projects are type-checked, the JavaScript ones run).
 //
@@ -180,6 +181,13 @@ export async function check(v1pod: V1Pod, v1svc: V1Service, v1slice: V1EndpointS
 }
 `,
 };
+// The moduleResolution values TypeScript 6.0 accepts that read node_modules: nodenext (= node16),
+// bundler, and node10 (deprecated in 6.0, removed in 7.0; still what "moduleResolution": "node" means).
+const RESOLUTIONS = {
+  nodenext: { module: "nodenext", moduleResolution: "nodenext", verbatimModuleSyntax: true },
+  bundler: { module: "preserve", moduleResolution: "bundler", verbatimModuleSyntax: true },
+  node10: { module: "commonjs", moduleResolution: "node10", ignoreDeprecations: "6.0", esModuleInterop: true },
+};
 const EXPECTED = "nodekit-fake true Running true true";
 
 const manifest = (kind, clientNode) =>
@@ -202,25 +210,26 @@ for (const [label, version] of Object.entries(CLIENT_NODE)) {
       run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--silent", ...files, ...extra], dir);
       if (kind === "ts") {
         writeFileSync(join(dir, "main.ts"), program.ts);
-        writeFileSync(
-          join(dir, "tsconfig.json"),
-          JSON.stringify({
-            compilerOptions: {
-              module: "nodenext",
-              moduleResolution: "nodenext",
-              target: "es2022",
-              strict: true,
-              exactOptionalPropertyTypes: true,
-              noUncheckedIndexedAccess: true,
-              verbatimModuleSyntax: true,
-              noEmit: true,
-              types: ["node"],
-            },
-            files: ["main.ts"],
-          }),
-        );
-        run(join(dir, "node_modules/.bin/tsc"), ["-p", "tsconfig.json"], dir);
-        console.log(`ok   ${kind} client-node ${label}: type-checks (strict, nodenext)`);
+        // every module resolution TypeScript 6.0 still has for packages (decision 24's addendum)
+        for (const [resolution, options] of Object.entries(RESOLUTIONS)) {
+          writeFileSync(
+            join(dir, `tsconfig.${resolution}.json`),
+            JSON.stringify({
+              compilerOptions: {
+                ...options,
+                target: "es2022",
+                strict: true,
+                exactOptionalPropertyTypes: true,
+                noUncheckedIndexedAccess: true,
+                noEmit: true,
+                types: ["node"],
+              },
+              files: ["main.ts"],
+            }),
+          );
+          run(join(dir, "node_modules/.bin/tsc"), ["-p", `tsconfig.${resolution}.json`], dir);
+        }
+        console.log(`ok   ${kind} client-node ${label}: type-checks (strict; ${Object.keys(RESOLUTIONS).join(", ")})`);
       } else {
         const file = kind === "esm" ? "main.mjs" : "main.cjs";
         writeFileSync(join(dir, file), program[kind]);
