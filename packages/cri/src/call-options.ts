@@ -11,7 +11,7 @@ export interface CallOptions {
    * Deadline for this call in milliseconds, replacing the client's default for the method.
    * `Infinity` means no deadline.
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Cancels the call when aborted; the call then fails with code `Cancelled`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }

@@ -374,9 +374,10 @@ function buildClient<T extends readonly MethodInfo[]>(
       methods[m.name] = serverStream(m);
       continue;
     }
-    methods[m.name] = unary(m, validate);
+    const call = unary(m, validate);
+    methods[m.name] = call;
     if (m.name === "version") {
-      const version: AnyFn = validate ? unary(m, false) : methods[m.name]!;
+      const version: AnyFn = validate ? unary(m, false) : call;
       built.unvalidated.version = version;
     }
   }

@@ -12,6 +12,7 @@ import {
   PodSandboxState,
 } from "../src/index.js";
 import { createFakeRuntime, type FakeRuntimeClock } from "../src/testing/index.js";
+import { defined } from "./support/defined.js";
 
 function manualClock(start = 1_700_000_000_000): FakeRuntimeClock & { advance(ms: number): void } {
   let now = start;
@@ -66,17 +67,17 @@ describe("createFakeRuntime", () => {
     expect(sb?.createdAt).toBe(1_700_000_000_000_000_000n);
     expect(sb?.network?.ip).toBe("10.88.0.2");
     expect(sb?.annotations).toEqual({ note: 'it\'s "quoted"' });
-    let st = (await fake.containerStatus({ containerId })).status!;
+    let st = defined((await fake.containerStatus({ containerId })).status);
     expect([st.state, st.imageRef.startsWith("sha256:")]).toEqual([ContainerState.CONTAINER_CREATED, true]);
     expect(st.image?.image).toBe("busybox");
     clock.advance(1500);
     await fake.startContainer({ containerId });
-    st = (await fake.containerStatus({ containerId })).status!;
+    st = defined((await fake.containerStatus({ containerId })).status);
     expect(st.state).toBe(ContainerState.CONTAINER_RUNNING);
     expect(st.startedAt).toBe(1_700_000_001_500_000_000n);
     clock.advance(250);
     await fake.stopContainer({ containerId, timeout: 10n });
-    st = (await fake.containerStatus({ containerId })).status!;
+    st = defined((await fake.containerStatus({ containerId })).status);
     expect([st.state, st.exitCode, st.reason, st.finishedAt]).toEqual([
       ContainerState.CONTAINER_EXITED,
       137,
@@ -114,7 +115,7 @@ describe("createFakeRuntime", () => {
     fake.crashContainer(crash, 3);
     fake.oomKillContainer(oom);
     const view = (id: string) => {
-      const s = fake.getContainer(id)!;
+      const s = defined(fake.getContainer(id));
       return [s.state, s.exitCode, s.reason, s.message];
     };
     expect(view(done)).toEqual([ContainerState.CONTAINER_EXITED, 0, "Completed", ""]);

@@ -16,11 +16,12 @@ import {
   protocolTraits,
   readRemoteCommandStatus,
 } from "../src/streaming/protocol.js";
+import { defined } from "./support/defined.js";
 
-const v1 = protocolTraits("channel.k8s.io")!;
-const b64 = protocolTraits("v4.base64.channel.k8s.io")!;
-const v4 = protocolTraits("v4.channel.k8s.io")!;
-const v5 = protocolTraits("v5.channel.k8s.io")!;
+const v1 = defined(protocolTraits("channel.k8s.io"));
+const b64 = defined(protocolTraits("v4.base64.channel.k8s.io"));
+const v4 = defined(protocolTraits("v4.channel.k8s.io"));
+const v5 = defined(protocolTraits("v5.channel.k8s.io"));
 
 describe("channel framing", () => {
   it("binary: the first byte is the channel (wsstream's example: foo\\n on stdin)", () => {

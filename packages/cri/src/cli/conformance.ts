@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { createImageClient, createRuntimeClient } from "../client.js";
 import { isUnavailable } from "../errors.js";
 import { type ConformanceArea, conformanceCases } from "../testing/conformance/cases.js";
-import { conformancePassed, runConformance } from "../testing/conformance/run-conformance.js";
+import { type ConformanceResult, conformancePassed, runConformance } from "../testing/conformance/run-conformance.js";
 
 const usage = `Usage: nodekit-cri-conformance --endpoint unix:///path/runtime.sock [options]
 
@@ -75,15 +75,17 @@ async function main(): Promise<number> {
           ? { linux: { ...config.linux, cgroupParent: `${cgroupParent}/pod${config.metadata?.uid}` } }
           : {}),
       }),
-      onResult: values.json
-        ? undefined
-        : (r) => {
-            const mark = r.status === "passed" ? "PASS" : r.knownDifference ? "KNOWN" : r.status.toUpperCase();
-            const why = r.knownDifference ? r.knownDifference.reason : r.message;
-            process.stdout.write(
-              `${mark.padEnd(12)} ${r.name.padEnd(48)} ${String(r.durationMs).padStart(6)} ms  ${why}\n`,
-            );
-          },
+      ...(values.json
+        ? {}
+        : {
+            onResult: (r: ConformanceResult) => {
+              const mark = r.status === "passed" ? "PASS" : r.knownDifference ? "KNOWN" : r.status.toUpperCase();
+              const why = r.knownDifference ? r.knownDifference.reason : r.message;
+              process.stdout.write(
+                `${mark.padEnd(12)} ${r.name.padEnd(48)} ${String(r.durationMs).padStart(6)} ms  ${why}\n`,
+              );
+            },
+          }),
     });
     const ok = conformancePassed(results);
     if (values.json) {

@@ -181,6 +181,8 @@ export function createStreamingServer(options: StreamingServerOptions = {}): Str
   const ttl = options.tokenTtlMs ?? DEFAULT_STREAM_TOKEN_TTL_MS;
   const maxInFlight = options.maxInFlight ?? DEFAULT_STREAM_MAX_IN_FLIGHT;
   const rcProtocols = options.remoteCommandProtocols ?? DEFAULT_SERVER_REMOTE_COMMAND_PROTOCOLS;
+  // A token is only made for a handler given here, so an upgrade always finds its handler.
+  const { exec, attach, portForward } = options;
   for (const p of rcProtocols) {
     if (!protocolTraits(p)) {
       throw new CriError(Code.InvalidArgument, `unknown remote-command subprotocol ${JSON.stringify(p)}`, {
@@ -302,18 +304,18 @@ export function createStreamingServer(options: StreamingServerOptions = {}): Str
       return cache.size;
     },
     getExec(request) {
-      if (!options.exec) throw new CriError(Code.Unimplemented, "exec is not served", { method: "Exec" });
+      if (!exec) throw new CriError(Code.Unimplemented, "exec is not served", { method: "Exec" });
       checkStdio(request, "Exec", "or");
       return { url: insert({ kind: "exec", request, expiresAt: now() + ttl }, "Exec") };
     },
     getAttach(request) {
-      if (!options.attach) throw new CriError(Code.Unimplemented, "attach is not served", { method: "Attach" });
+      if (!attach) throw new CriError(Code.Unimplemented, "attach is not served", { method: "Attach" });
       checkStdio(request, "Attach", "and");
       return { url: insert({ kind: "attach", request, expiresAt: now() + ttl }, "Attach") };
     },
     getPortForward(request) {
       const method = "PortForward";
-      if (!options.portForward) throw new CriError(Code.Unimplemented, "port-forward is not served", { method });
+      if (!portForward) throw new CriError(Code.Unimplemented, "port-forward is not served", { method });
       if (!request.podSandboxId) {
         throw new CriError(Code.InvalidArgument, "missing required pod_sandbox_id", { method, field: "podSandboxId" });
       }
@@ -366,11 +368,12 @@ export function createStreamingServer(options: StreamingServerOptions = {}): Str
         sockets.add(ws);
         ws.once("close", () => sockets.delete(ws));
         ws.on("error", () => {});
-        if (entry.kind === "portforward") servePortForward(ws, traits, entry.request, options.portForward!);
-        else if (entry.kind === "exec") {
-          serveRemoteCommand(ws, traits, entry.request, entry.request.cmd, (s) => options.exec!(entry.request, s));
-        } else {
-          serveRemoteCommand(ws, traits, entry.request, undefined, (s) => options.attach!(entry.request, s));
+        if (entry.kind === "portforward") {
+          if (portForward) servePortForward(ws, traits, entry.request, portForward);
+        } else if (entry.kind === "exec") {
+          if (exec) serveRemoteCommand(ws, traits, entry.request, entry.request.cmd, (s) => exec(entry.request, s));
+        } else if (attach) {
+          serveRemoteCommand(ws, traits, entry.request, undefined, (s) => attach(entry.request, s));
         }
       });
       return true;

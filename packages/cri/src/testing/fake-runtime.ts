@@ -369,6 +369,13 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     if (count > 1) throw new CriError(Code.InvalidArgument, `${what} id prefix "${id}" is ambiguous`, { method });
     return found;
   };
+  /** The record of a container a sandbox lists; every id in a sandbox's set is one of `containers`. */
+  const memberOf = (id: string): ContainerRecord => {
+    const c = containers.get(id);
+    if (!c)
+      throw new CriError(Code.Internal, `fake runtime: a sandbox lists container "${id}", which it does not have`);
+    return c;
+  };
   const sandboxOrThrow = (id: string, method: string): SandboxRecord => {
     const s = resolveIn(sandboxes, id, "sandbox", method);
     if (!s)
@@ -391,7 +398,7 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
       containerEventType: type,
       createdAt: nowNs(),
       podSandboxStatus: sandbox ? sandboxStatus(sandbox) : undefined,
-      containersStatuses: sandbox ? [...sandbox.containers].map((id) => containerStatus(containers.get(id)!)) : [],
+      containersStatuses: sandbox ? [...sandbox.containers].map((id) => containerStatus(memberOf(id))) : [],
     };
     if (type === ContainerEventType.CONTAINER_DELETED_EVENT) event.containersStatuses.push(containerStatus(c));
     for (const l of listeners) l(event);
@@ -654,10 +661,10 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     return ids;
   };
   const listStats = (filter: DeepPartial<ContainerStatsFilter> | undefined): ContainerStats[] =>
-    listContainerRecords({ id: filter?.id, podSandboxId: filter?.podSandboxId, labelSelector: filter?.labelSelector })
+    listContainerRecords(filter)
       .filter((c) => c.state === ContainerState.CONTAINER_RUNNING)
       .map(containerStatsOf);
-  const listImages = (filter: { image?: { image?: string } } | undefined): Image[] => {
+  const listImages = (filter: { image?: { image?: string } | undefined } | undefined): Image[] => {
     const ref = filter?.image?.image;
     if (ref) {
       const image = findImage(ref);
@@ -793,9 +800,9 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     async stopPodSandbox(request, o) {
       enter("StopPodSandbox", request, o);
       requireFields("StopPodSandbox", request, ["podSandboxId"]);
-      const s = sandboxOrThrow(request.podSandboxId!, "StopPodSandbox");
+      const s = sandboxOrThrow(request.podSandboxId ?? "", "StopPodSandbox");
       for (const id of s.containers) {
-        const c = containers.get(id)!;
+        const c = memberOf(id);
         if (c.state === ContainerState.CONTAINER_RUNNING) finish(c, { exitCode: 137, reason: "Error" });
       }
       s.state = PodSandboxState.SANDBOX_NOTREADY;
@@ -804,10 +811,10 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     async removePodSandbox(request, o) {
       enter("RemovePodSandbox", request, o);
       requireFields("RemovePodSandbox", request, ["podSandboxId"]);
-      const s = resolveIn(sandboxes, request.podSandboxId!, "sandbox", "RemovePodSandbox");
+      const s = resolveIn(sandboxes, request.podSandboxId ?? "", "sandbox", "RemovePodSandbox");
       if (!s) return {};
       for (const id of [...s.containers]) {
-        const c = containers.get(id)!;
+        const c = memberOf(id);
         if (c.state === ContainerState.CONTAINER_RUNNING) finish(c, { exitCode: 137, reason: "Error" });
         removeContainerRecord(c);
       }
@@ -819,11 +826,11 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     async podSandboxStatus(request, o): Promise<PodSandboxStatusResponse> {
       enter("PodSandboxStatus", request, o);
       requireFields("PodSandboxStatus", request, ["podSandboxId"]);
-      const s = sandboxOrThrow(request.podSandboxId!, "PodSandboxStatus");
+      const s = sandboxOrThrow(request.podSandboxId ?? "", "PodSandboxStatus");
       return {
         status: sandboxStatus(s),
         info: {},
-        containersStatuses: [...s.containers].map((id) => containerStatus(containers.get(id)!)),
+        containersStatuses: [...s.containers].map((id) => containerStatus(memberOf(id))),
         timestamp: nowNs(),
       };
     },
@@ -837,14 +844,14 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     async createContainer(request, o) {
       enter("CreateContainer", request, o);
       requireFields("CreateContainer", request, ["podSandboxId", "config.metadata.name", "config.image.image"]);
-      const s = sandboxOrThrow(request.podSandboxId!, "CreateContainer");
+      const s = sandboxOrThrow(request.podSandboxId ?? "", "CreateContainer");
       if (s.state !== PodSandboxState.SANDBOX_READY) {
         throw new CriError(Code.FailedPrecondition, `sandbox ${s.id} is not ready`, { method: "CreateContainer" });
       }
       const config = copyContainerConfig(request.config as ContainerConfig);
-      const image = findImage(config.image!.image);
+      const image = findImage(config.image?.image ?? "");
       if (!image) {
-        throw new CriError(Code.NotFound, `failed to resolve image "${config.image!.image}": not found`, {
+        throw new CriError(Code.NotFound, `failed to resolve image "${config.image?.image ?? ""}": not found`, {
           method: "CreateContainer",
         });
       }
@@ -873,7 +880,7 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     async startContainer(request, o) {
       enter("StartContainer", request, o);
       requireFields("StartContainer", request, ["containerId"]);
-      const c = containerOrThrow(request.containerId!, "StartContainer");
+      const c = containerOrThrow(request.containerId ?? "", "StartContainer");
       if (c.state !== ContainerState.CONTAINER_CREATED) {
         throw new CriError(
           Code.FailedPrecondition,
@@ -900,14 +907,14 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     async stopContainer(request, o) {
       enter("StopContainer", request, o);
       requireFields("StopContainer", request, ["containerId"]);
-      const c = containerOrThrow(request.containerId!, "StopContainer");
+      const c = containerOrThrow(request.containerId ?? "", "StopContainer");
       if (c.state === ContainerState.CONTAINER_RUNNING) finish(c, { exitCode: 137, reason: "Error" });
       return {};
     },
     async removeContainer(request, o) {
       enter("RemoveContainer", request, o);
       requireFields("RemoveContainer", request, ["containerId"]);
-      const c = resolveIn(containers, request.containerId!, "container", "RemoveContainer");
+      const c = resolveIn(containers, request.containerId ?? "", "container", "RemoveContainer");
       if (!c) return {};
       if (c.state === ContainerState.CONTAINER_RUNNING) finish(c, { exitCode: 137, reason: "Error" });
       removeContainerRecord(c);
@@ -923,13 +930,13 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     async containerStatus(request, o) {
       enter("ContainerStatus", request, o);
       requireFields("ContainerStatus", request, ["containerId"]);
-      const c = containerOrThrow(request.containerId!, "ContainerStatus");
+      const c = containerOrThrow(request.containerId ?? "", "ContainerStatus");
       return { status: containerStatus(c), info: {} };
     },
     async updateContainerResources(request, o) {
       enter("UpdateContainerResources", request, o);
       requireFields("UpdateContainerResources", request, ["containerId"]);
-      const c = containerOrThrow(request.containerId!, "UpdateContainerResources");
+      const c = containerOrThrow(request.containerId ?? "", "UpdateContainerResources");
       if (c.config.linux && request.linux) {
         c.config.linux.resources = copyContainerConfig({
           linux: { resources: request.linux },
@@ -950,7 +957,7 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     async execSync(request, o): Promise<ExecSyncResponse> {
       enter("ExecSync", request, o);
       requireFields("ExecSync", request, ["containerId", "cmd"]);
-      const c = containerOrThrow(request.containerId!, "ExecSync");
+      const c = containerOrThrow(request.containerId ?? "", "ExecSync");
       if (c.state !== ContainerState.CONTAINER_RUNNING) {
         throw new CriError(
           Code.FailedPrecondition,
@@ -1009,7 +1016,7 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     async containerStats(request, o) {
       enter("ContainerStats", request, o);
       requireFields("ContainerStats", request, ["containerId"]);
-      const c = resolveIn(containers, request.containerId!, "container", "ContainerStats");
+      const c = resolveIn(containers, request.containerId ?? "", "container", "ContainerStats");
       if (!c) throw new CriError(Code.NotFound, "failed to find container: not found", { method: "ContainerStats" });
       return { stats: containerStatsOf(c) };
     },
@@ -1086,19 +1093,19 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
       enter("ListImages", request, o);
       return { images: listImages(request?.filter) };
     },
-    streamImages: onePage("StreamImages", (r: { filter?: { image?: { image?: string } } }) => ({
+    streamImages: onePage("StreamImages", (r: { filter?: { image?: { image?: string } | undefined } | undefined }) => ({
       images: listImages(r?.filter),
     })),
     async imageStatus(request, o): Promise<ImageStatusResponse> {
       enter("ImageStatus", request, o);
       requireFields("ImageStatus", request, ["image.image"]);
-      const image = findImage(request.image!.image!);
+      const image = findImage(request.image?.image ?? "");
       return { image: image && imageView(image), info: {} };
     },
     async pullImage(request, o) {
       enter("PullImage", request, o);
       requireFields("PullImage", request, ["image.image"]);
-      const ref = normalizeImageRef(request.image!.image!);
+      const ref = normalizeImageRef(request.image?.image ?? "");
       const script = pullScripts.get(ref);
       if (script?.delayMs) await sleep(script.delayMs, o?.signal, "PullImage");
       if (script?.error) {
@@ -1118,7 +1125,7 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
     async removeImage(request, o) {
       enter("RemoveImage", request, o);
       requireFields("RemoveImage", request, ["image.image"]);
-      const image = findImage(request.image!.image!);
+      const image = findImage(request.image?.image ?? "");
       if (image) images.delete(image.id);
       return {};
     },
@@ -1163,12 +1170,14 @@ function labelsMatch(
 }
 
 function sandboxNameKey(config: PodSandboxConfig): string {
-  const m = config.metadata!;
+  const m = config.metadata;
+  if (!m) throw new CriError(Code.InvalidArgument, "the sandbox config has no metadata");
   return `${m.name}_${m.namespace}_${m.uid}_${m.attempt}`;
 }
 
 function containerNameKey(config: ContainerConfig, sandbox: PodSandboxConfig | undefined): string {
-  const m = config.metadata!;
+  const m = config.metadata;
+  if (!m) throw new CriError(Code.InvalidArgument, "the container config has no metadata");
   return `${m.name}_${sandbox ? sandboxNameKey(sandbox) : ""}_${m.attempt}`;
 }
 

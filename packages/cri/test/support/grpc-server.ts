@@ -62,11 +62,12 @@ export async function startTestServer(
     ) as grpc.UntypedServiceImplementation;
   let server: grpc.Server | undefined;
   const start = async () => {
-    server = new grpc.Server(options);
-    server.addService(RuntimeServiceService, wrap(runtime));
-    server.addService(ImageServiceService, wrap(image));
+    const s = new grpc.Server(options);
+    server = s;
+    s.addService(RuntimeServiceService, wrap(runtime));
+    s.addService(ImageServiceService, wrap(image));
     await new Promise<void>((resolve, reject) =>
-      server!.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) =>
+      s.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) =>
         err ? reject(err) : resolve(),
       ),
     );
