@@ -19,3 +19,12 @@ export {
   parseIptablesRuleset,
   type RulesetSource,
 } from "./iptables-ruleset.js";
+export {
+  type NftablesChain,
+  type NftablesRule,
+  type NftablesRuleset,
+  type NftablesSet,
+  type NftablesSetElement,
+  type NftablesTable,
+  parseNftablesRuleset,
+} from "./nftables-ruleset.js";
