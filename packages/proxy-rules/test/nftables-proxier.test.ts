@@ -17,7 +17,7 @@ import {
 import { type MService, makeTestEndpointSlice, makeTestService, testNodeName } from "./support/kube-proxy-fixtures.js";
 import { NftDriver } from "./support/nftables-driver.js";
 import { baseRules, fakeNftInput, fakeNftOptions } from "./support/nftables-fixtures.js";
-import { dedent, NftTableModel, sortNFTablesTransaction } from "./support/nftables-model.js";
+import { dedent, listFormat, NftTableModel, sortNFTablesTransaction } from "./support/nftables-model.js";
 
 function ipv4Of(r: { readonly ipv4: NftablesResult | undefined }): NftablesResult {
   if (r.ipv4 === undefined) throw new Error("no IPv4 result");
@@ -116,14 +116,30 @@ describe("TestSyncProxyRulesStartup", () => {
 	`);
 
   it("the first sync over a table left by an earlier kube-proxy leaves kube-proxy's expected table", () => {
+    // the operations of a first sync over an empty kernel
+    const setupOps = ipv4Of(new NftDriver({ ...fakeNftOptions(), existingRuleset: "" }).sync(fakeNftInput([], [])))
+      .stats.operations;
+
+    // a new proxier, over the table as nft lists it
     const table = new NftTableModel("ip");
     table.apply(existing);
-    const driver = new NftDriver(fakeNftOptions());
+    const driver = new NftDriver({ ...fakeNftOptions(), existingRuleset: listFormat(table) });
     const c = ipv4Of(driver.sync(fakeNftInput(services, slices)));
-    if (c.cleanupText !== "") table.apply(c.cleanupText);
+    expect(c.cleanupText).toBe("");
     table.apply(c.text);
     expect(sortNFTablesTransaction(table.dump())).toBe(sortNFTablesTransaction(expected));
+    // setup, then only what differs: svc3's cluster-ips and no-endpoint-services elements (2),
+    // both service chains added, flushed and their 2 rules (8), svc1's new endpoint chain (4)
+    expect(c.stats.operations).toBe(setupOps + 14);
     expect(c.stats.staleChains).toBe(0);
+  });
+
+  it("without the kernel's ruleset the same first sync rewrites everything and gives the same table", () => {
+    const table = new NftTableModel("ip");
+    table.apply(existing);
+    const c = ipv4Of(new NftDriver(fakeNftOptions()).sync(fakeNftInput(services, slices)));
+    table.apply(c.text);
+    expect(sortNFTablesTransaction(table.dump())).toBe(sortNFTablesTransaction(expected));
   });
 });
 

@@ -13,6 +13,7 @@ import { compareStrings, InputIndex, type SliceGroup } from "../plan/input-index
 import { EMPTY_GROUP, planService } from "../plan/service-plan.js";
 import type { SyncFrom, SyncOutput } from "../plan/sync.js";
 import { UndoLog } from "../plan/undo-log.js";
+import { type ExistingTable, parseExistingRuleset } from "./existing.js";
 import {
   type Claim,
   CONTAINERS,
@@ -46,6 +47,15 @@ export interface CompileNftablesOptions {
    * the grace period. (A proxier knows the chains of its earlier payloads.)
    */
   readonly existingChains?: Iterable<string> | undefined;
+  /**
+   * The kernel's ruleset before a proxier's first sync, as `nft list ruleset` (or `nft list table
+   * ip kube-proxy` and `… ip6 kube-proxy`) prints it; a family whose `kube-proxy` table is not
+   * in it has none. That sync then writes, as kube-proxy does when it restarts over its own
+   * table, only what differs from it: set and map elements added and deleted (not flushed and
+   * written again), endpoint chains whose rules are already right left alone, unused service
+   * chains flushed as stale, unused affinity sets deleted. Ignored once a payload was applied.
+   */
+  readonly existingRuleset?: string | undefined;
   /**
    * The clock of stale-chain deletion, in milliseconds (default `Date.now`): a chain that became
    * stale at least one second before a sync is deleted by that sync's `cleanupText`.
@@ -153,6 +163,8 @@ export function compileNftables(input: ProxyInput, options: CompileNftablesOptio
 interface CheckedOptions {
   readonly serviceCIDRs: readonly ParsedCIDR[];
   readonly existingChains: readonly string[];
+  /** The parsed `existingRuleset`, by table family. */
+  readonly existing: ReadonlyMap<"ip" | "ip6", ExistingTable> | undefined;
   readonly clock: () => number;
 }
 
@@ -162,7 +174,7 @@ function checkOptions(options: CompileNftablesOptions): CheckedOptions {
   };
   if (typeof options !== "object" || options === null) fail("", "must be an object", options);
   const present = (v: unknown) => v !== undefined && v !== null;
-  const { partialResults, families, masqueradeMark, serviceCIDRs, existingChains, clock } = options;
+  const { partialResults, families, masqueradeMark, serviceCIDRs, existingChains, existingRuleset, clock } = options;
   for (const removed of ["previous", "fullSync"] as const) {
     const v = (options as Record<string, unknown>)[removed];
     if (present(v))
@@ -196,7 +208,11 @@ function checkOptions(options: CompileNftablesOptions): CheckedOptions {
       i++;
     }
   }
-  return { serviceCIDRs: cidrs, existingChains: names, clock: clock ?? Date.now };
+  if (present(existingRuleset) && typeof existingRuleset !== "string") {
+    fail("existingRuleset", "must be the text nft list ruleset prints", existingRuleset);
+  }
+  const existing = typeof existingRuleset === "string" ? parseExistingRuleset(existingRuleset) : undefined;
+  return { serviceCIDRs: cidrs, existingChains: names, existing, clock: clock ?? Date.now };
 }
 
 /**
@@ -268,6 +284,8 @@ export function syncNftables(
           prev: prevFamily,
           failed: from.failedObjects.get(family),
           first: prevState === undefined,
+          // what the kernel has before the first applied payload
+          existing: prevState === undefined ? checked.existing?.get(spell.ipX === "ip6" ? "ip6" : "ip") : undefined,
           now,
           partial,
         });
@@ -360,6 +378,7 @@ function setupText(
   spell: FamilySpelling,
   serviceCIDRs: readonly ParsedCIDR[],
   first: boolean,
+  flushElements: boolean,
 ): string {
   const p = spell.prefix;
   const ipX = spell.ipX;
@@ -433,8 +452,10 @@ function setupText(
       ? `fib daddr type local ${noLocalhost} meta l4proto . th dport vmap @service-nodeports`
       : `${ipX} daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports`,
   );
-  // the element storages are reset
-  for (const i of [0, 1, 5, 3, 4, 2]) out.push(`flush ${IS_SET[i] ? "set" : "map"}${p}${CONTAINERS[i]}\n`);
+  // the element storages are reset (unless the elements in the kernel are known: then diffed)
+  if (flushElements) {
+    for (const i of [0, 1, 5, 3, 4, 2]) out.push(`flush ${IS_SET[i] ? "set" : "map"}${p}${CONTAINERS[i]}\n`);
+  }
   return out.join("");
 }
 
@@ -535,6 +556,8 @@ interface BuildFrom {
   readonly failed: ReadonlySet<string> | undefined;
   /** No transaction was applied yet: recreate the base chains. */
   readonly first: boolean;
+  /** The table in the kernel before this (first) sync, when the caller gave it. */
+  readonly existing: ExistingTable | undefined;
   readonly now: number;
   /** Sync against `prev` as a partial one (after an index rebuild): no setup, elements diffed. */
   readonly partial: boolean;
@@ -573,12 +596,13 @@ function buildFamily(
   });
   // when every Service is rendered now (a first sync, a context change), the whole transaction
   // is one batch of pieces joined once; otherwise the reused Services' texts are joined in
-  const fresh = reused.every((f) => f === undefined);
+  const existing = partial ? undefined : b.existing;
+  const fresh = existing === undefined && reused.every((f) => f === undefined);
   const batch = new TextBatch();
   const lines: string[] = [];
   const emit = fresh ? (s: string) => batch.push(s) : (s: string) => lines.push(s);
   if (!partial) {
-    const setup = setupText(ctx, spell, checked.serviceCIDRs, b.first);
+    const setup = setupText(ctx, spell, checked.serviceCIDRs, b.first, existing === undefined);
     emit(setup);
     ops += countLines(setup);
   }
@@ -597,15 +621,44 @@ function buildFamily(
     for (const c of r.claims) claims[c.container]!.set(c.key, addClaim(claims[c.container]!.get(c.key), c));
     const prevFrag = prev?.fragments.get(frag.key);
     if (!partial || !prevFrag || prevFrag !== frag) {
-      if (!fresh) lines.push(r.text);
-      ops += r.operations;
+      if (existing) {
+        const kept = withoutExistingEndpointChains(r.text, p, existing);
+        lines.push(kept.text);
+        ops += kept.operations;
+      } else {
+        if (!fresh) lines.push(r.text);
+        ops += r.operations;
+      }
       rewritten++;
       for (const name of r.chains) declared.push(name);
       for (const name of r.sets) declared.push(name);
     }
   }
-  // elements: all of them after the flush of a full sync; the differences in a partial one
-  if (!partial) {
+  // elements: all of them after the flush of a full sync; the differences in a partial one, or
+  // from the elements in the kernel
+  if (existing) {
+    claims.forEach((after, i) => {
+      const name = CONTAINERS[i] ?? "";
+      const before = existing.containers.get(name) ?? new Map<string, string>();
+      for (const [key, rest] of before) {
+        const winner = after.get(key)?.[0];
+        if (winner === undefined) {
+          emit(`delete element${p}${name} { ${key} }\n`);
+          ops++;
+        } else if (elementRest(winner) !== rest) {
+          emit(`delete element${p}${name} { ${key} }\n`);
+          emit(elementLine("add", p, winner));
+          ops += 2;
+        }
+      }
+      for (const [key, list] of after) {
+        const winner = list[0];
+        if (before.has(key) || winner === undefined) continue;
+        emit(elementLine("add", p, winner));
+        ops++;
+      }
+    });
+  } else if (!partial) {
     for (let i = 0; i < claims.length; i++) {
       for (const list of claims[i]!.values()) {
         emit(elementLine("add", p, list[0]!));
@@ -653,6 +706,21 @@ function buildFamily(
     }
   }
   const uncertain = new Set<string>(checked.existingChains.filter((n) => n.includes("/")));
+  // chains the kernel is known to have (no `add chain` needed before their flush)
+  const present = new Set<string>();
+  if (existing) {
+    for (const name of existing.chains.keys()) {
+      if (!name.includes("/")) continue;
+      uncertain.add(name);
+      present.add(name);
+    }
+    // affinity sets no port uses go at once
+    const activeSets = new Set<string>();
+    for (const f of fragments.values()) for (const s of f.rendered.sets) activeSets.add(s);
+    for (const name of existing.containers.keys()) {
+      if (name.startsWith("affinity-") && !activeSets.has(name)) goneSets.push(name);
+    }
+  }
   if (b.failed)
     for (const name of b.failed) if (name.includes("/") && !name.startsWith("affinity-")) uncertain.add(name);
   if (stale.size > 0 || uncertain.size > 0) {
@@ -667,7 +735,7 @@ function buildFamily(
   }
   staleNow.sort(compareStrings);
   for (const name of staleNow) {
-    if (!known.has(name) && !stale.has(name)) {
+    if (!known.has(name) && !stale.has(name) && !present.has(name)) {
       // may not exist: make sure it does, so that the flush cannot fail
       emit(`add chain${p}${name}\n`);
       ops++;
@@ -703,6 +771,50 @@ function buildFamily(
     state,
     declared,
   };
+}
+
+/** What follows an element's key, as nft lists it and as {@link elementLine} writes it. */
+function elementRest(c: Claim): string {
+  return `${c.comment === "" ? "" : ` comment "${c.comment}"`}${c.value === "" ? "" : ` : ${c.value}`}`;
+}
+
+/**
+ * A Service's text without its endpoint chains that the kernel already has with exactly these
+ * rules: kube-proxy leaves those alone when it restarts (an endpoint chain's name fixes its
+ * rules but for session affinity, which its rules show).
+ */
+function withoutExistingEndpointChains(
+  text: string,
+  p: string,
+  existing: ExistingTable,
+): { text: string; operations: number } {
+  const addRule = `add rule${p}`;
+  const ours = new Map<string, string[]>();
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  for (const line of lines) {
+    if (!line.startsWith(addRule)) continue;
+    const rest = line.slice(addRule.length);
+    const sp = rest.indexOf(" ");
+    const name = rest.slice(0, sp);
+    if (!name.startsWith("endpoint-")) continue;
+    const list = ours.get(name);
+    if (list) list.push(rest.slice(sp + 1));
+    else ours.set(name, [rest.slice(sp + 1)]);
+  }
+  const skip = new Set<string>();
+  for (const [name, rules] of ours) {
+    const there = existing.chains.get(name);
+    if (there && there.length === rules.length && there.every((r, i) => r === rules[i])) skip.add(name);
+  }
+  if (skip.size === 0) return { text, operations: lines.length };
+  const kept = lines.filter((line) => {
+    const words = line.split(" ", 5);
+    const verb = `${words[0]} ${words[1]}`;
+    if (verb !== "add chain" && verb !== "flush chain" && verb !== "add rule") return true;
+    return !skip.has(words[4] ?? "");
+  });
+  return { text: kept.length === 0 ? "" : `${kept.join("\n")}\n`, operations: kept.length };
 }
 
 function sameElement(a: Claim, b: Claim): boolean {

@@ -183,6 +183,72 @@ export class NftTableModel {
   }
 }
 
+/** The items of a `{ a ; b ; }` declaration. */
+function declItems(decl: string): string[] {
+  const body = decl.replace(/^\{\s*/, "").replace(/\s*\}$/, "");
+  return body
+    .split(" ; ")
+    .map((x) => x.replace(/\s*;$/, "").trim())
+    .filter((x) => x !== "");
+}
+
+/**
+ * A table in the block format `nft list table` prints (as nft 1.0 lays it out: a tab per level,
+ * set and map properties one per line, `elements = { a, b }`, base chains' `type … hook …
+ * priority …; policy accept;` line), for the tests of a proxier starting over an existing table.
+ */
+export function listFormat(model: NftTableModel): string {
+  if (model.table === undefined) return "";
+  const out: string[] = [`table ${model.family} kube-proxy {`];
+  const tableDecl = /\{.*\}$/.exec(model.table)?.[0] ?? "";
+  for (const item of declItems(tableDecl)) out.push(`\t${item}`);
+  for (const [name, c] of model.containers) {
+    out.push(`\t${c.kind} ${name} {`);
+    for (const item of declItems(c.decl)) out.push(`\t\t${item}`);
+    if (c.elements.size > 0) {
+      out.push(`\t\telements = { ${[...c.elements].map(([k, tail]) => `${k}${tail}`).join(",\n\t\t\t     ")} }`);
+    }
+    out.push("\t}", "");
+  }
+  for (const [name, c] of model.chains) {
+    out.push(`\tchain ${name} {`);
+    const items = declItems(c.decl);
+    const hook = items.filter((x) => !x.startsWith("comment "));
+    if (hook.length > 0) out.push(`\t\t${hook.join("; ")}; policy accept;`);
+    for (const item of items) if (item.startsWith("comment ")) out.push(`\t\t${item}`);
+    for (const r of c.rules) out.push(`\t\t${r}`);
+    out.push("\t}", "");
+  }
+  if (out[out.length - 1] === "") out.pop();
+  out.push("}");
+  return `${out.join("\n")}\n`;
+}
+
+/** `nft list table` with its objects and set elements in a fixed order (rules keep theirs). */
+export function normalizeListing(listing: string): string {
+  const blocks: string[] = [];
+  let cur: string[] | undefined;
+  for (const line of listing.split("\n")) {
+    if (/^\t(chain|set|map) /.test(line)) cur = [line];
+    else if (cur) {
+      cur.push(line);
+      if (line === "\t}") {
+        const block = cur.join("\n").replace(/elements = \{([^}]*)\}/s, (_m, body: string) => {
+          const items = body
+            .split(",")
+            .map((x) => x.trim())
+            .filter((x) => x !== "")
+            .sort();
+          return `elements = { ${items.join(", ")} }`;
+        });
+        blocks.push(block);
+        cur = undefined;
+      }
+    }
+  }
+  return blocks.sort().join("\n");
+}
+
 const OBJECT_ORDER: Record<string, number> = { table: 10, chain: 9, rule: 8, set: 7, map: 6, element: 5 };
 
 /** kube-proxy's sortNFTablesTransaction: blank and `#` lines dropped, sorted by type, name, then line (rules keep their order). */
