@@ -21,7 +21,11 @@ export class KubeletError extends Error {
   /** The container it is about, when known. */
   readonly container: string | undefined;
 
-  constructor(reason: string, message: string, options: { pod?: string; container?: string; cause?: unknown } = {}) {
+  constructor(
+    reason: string,
+    message: string,
+    options: { pod?: string | undefined; container?: string | undefined; cause?: unknown } = {},
+  ) {
     super(message, { cause: options.cause });
     this.name = "KubeletError";
     this.reason = reason;

@@ -62,13 +62,14 @@ export function dns1123SubdomainProblems(value: string): string[] {
 
 /** Problems of `value` as a label or annotation key: `[prefix/]name`, prefix a DNS subdomain, name at most 63. */
 export function qualifiedNameProblems(value: string): string[] {
-  const parts = value.split("/");
+  // split always gives at least one part.
+  const [first = "", second, ...more] = value.split("/");
   let name: string;
   const problems: string[] = [];
-  if (parts.length === 1) name = parts[0]!;
-  else if (parts.length === 2) {
-    const prefix = parts[0]!;
-    name = parts[1]!;
+  if (second === undefined) name = first;
+  else if (more.length === 0) {
+    const prefix = first;
+    name = second;
     if (prefix.length === 0) problems.push("prefix part must be non-empty");
     else for (const p of dns1123SubdomainProblems(prefix)) problems.push(`prefix part ${p}`);
   } else {

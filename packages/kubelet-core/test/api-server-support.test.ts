@@ -15,6 +15,7 @@ import {
 } from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createTestApiServer, type JsonObject, type TestApiServer } from "./support/api-server/index.js";
+import { defined } from "./support/defined.js";
 
 let server: TestApiServer;
 let core: CoreV1Api;
@@ -175,15 +176,14 @@ describe("test API server with client-node", () => {
     expect(first.metadata?.remainingItemCount).toBe(1);
     await core.createNamespacedPod({ namespace: "default", body: pod("d") });
     // The rest of the list is as of the first page's resourceVersion: "d" is not in it.
-    const rest = await core.listNamespacedPod({ namespace: "default", limit: 2, _continue: first.metadata?._continue });
+    const token = defined(first.metadata?._continue, "a continue token");
+    const rest = await core.listNamespacedPod({ namespace: "default", limit: 2, _continue: token });
     expect(rest.items.map((p) => p.metadata?.name)).toEqual(["c"]);
     expect(rest.metadata?.resourceVersion).toBe(first.metadata?.resourceVersion);
     expect(rest.metadata?._continue).toBeUndefined();
 
     server.compact();
-    const status = await statusOf(
-      core.listNamespacedPod({ namespace: "default", _continue: first.metadata?._continue }),
-    );
+    const status = await statusOf(core.listNamespacedPod({ namespace: "default", _continue: token }));
     expect(status).toMatchObject({ code: 410, reason: "Expired" });
     expect(String(status.message)).toMatch(
       /^The provided continue parameter is too old to display a consistent list result\./,
@@ -208,7 +208,7 @@ describe("test API server with client-node", () => {
     ]);
     const rvs = w.events.map((e) => Number(e.resourceVersion));
     expect(rvs).toEqual([...rvs].sort((a, b) => a - b));
-    expect(w.events[0]!.object).toMatchObject({ kind: "Pod", apiVersion: "v1" });
+    expect(defined(w.events[0]).object).toMatchObject({ kind: "Pod", apiVersion: "v1" });
     w.stop();
   });
 
@@ -323,7 +323,7 @@ describe("test API server with client-node", () => {
     const fresh = await core.replaceNamespacedPod({
       name: "c",
       namespace: "default",
-      body: { ...created, spec: { ...created.spec!, activeDeadlineSeconds: 60 } },
+      body: { ...created, spec: { ...defined(created.spec), activeDeadlineSeconds: 60 } },
     });
     expect(Number(fresh.metadata?.resourceVersion)).toBeGreaterThan(Number(created.metadata?.resourceVersion));
     expect(fresh.metadata?.generation).toBe(2);
@@ -341,7 +341,7 @@ describe("test API server with client-node", () => {
     const same = await core.replaceNamespacedPod({ name: "c", namespace: "default", body: fresh });
     expect(same.metadata?.resourceVersion).toBe(fresh.metadata?.resourceVersion);
     // Pod specs are immutable but for images and a few fields.
-    const moved = { ...fresh, spec: { ...fresh.spec!, nodeName: "node-2" } };
+    const moved = { ...fresh, spec: { ...defined(fresh.spec), nodeName: "node-2" } };
     expect(await statusOf(core.replaceNamespacedPod({ name: "c", namespace: "default", body: moved }))).toMatchObject({
       code: 422,
       reason: "Invalid",
@@ -355,7 +355,7 @@ describe("test API server with client-node", () => {
       namespace: "default",
       body: {
         ...created,
-        spec: { ...created.spec!, containers: [{ name: "app", image: "changed:1" }] },
+        spec: { ...defined(created.spec), containers: [{ name: "app", image: "changed:1" }] },
         status: { phase: "Running", podIP: "10.0.0.5" },
       },
     });
@@ -368,7 +368,10 @@ describe("test API server with client-node", () => {
       namespace: "default",
       body: {
         ...viaStatus,
-        spec: { ...viaStatus.spec!, containers: [{ ...viaStatus.spec!.containers[0]!, image: "busybox:1.37" }] },
+        spec: {
+          ...defined(viaStatus.spec),
+          containers: [{ ...defined(defined(viaStatus.spec).containers[0]), image: "busybox:1.37" }],
+        },
         status: { phase: "Failed" },
       },
     });
@@ -488,7 +491,7 @@ describe("test API server with client-node", () => {
   it("deletes a bound pod gracefully (deletionTimestamp, MODIFIED), then at once with grace 0 (DELETED)", async () => {
     await core.createNamespacedPod({
       namespace: "default",
-      body: { ...pod("g", "node-1"), spec: { ...pod("g", "node-1").spec!, terminationGracePeriodSeconds: 45 } },
+      body: { ...pod("g", "node-1"), spec: { ...defined(pod("g", "node-1").spec), terminationGracePeriodSeconds: 45 } },
     });
     const w = await watchEvents("/api/v1/namespaces/default/pods", {
       resourceVersion: String(server.store.resourceVersion),
@@ -518,7 +521,7 @@ describe("test API server with client-node", () => {
     expect(server.store.get("pods", "default", "g")).toBeUndefined();
     await eventually(() => w.events.length >= 2, "two events");
     expect(w.events.map((e) => e.type)).toEqual(["MODIFIED", "DELETED"]);
-    expect(w.events[0]!.object).toMatchObject({ metadata: { deletionGracePeriodSeconds: 45 } });
+    expect(defined(w.events[0]).object).toMatchObject({ metadata: { deletionGracePeriodSeconds: 45 } });
     w.stop();
   });
 
@@ -595,7 +598,7 @@ describe("test API server with client-node", () => {
       message: expect.stringMatching(/^Operation cannot be fulfilled on leases\.coordination\.k8s\.io "node-1"/),
       details: { group: "coordination.k8s.io", kind: "leases" },
     });
-    const { resourceVersion: _, ...unversioned } = renewed.metadata!;
+    const { resourceVersion: _, ...unversioned } = defined(renewed.metadata);
     expect(
       await statusOf(
         coordination.replaceNamespacedLease({

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { mergePodStatus, podFromApi, podStatusPatch, toV1PodStatus } from "../src/apiserver/index.js";
 import type { PodStatus } from "../src/index.js";
 import { createScenario } from "../src/testing/index.js";
+import { defined } from "./support/defined.js";
 
 describe("toV1PodStatus", () => {
   it("turns a status the reconciler computed into one client-node serializes to the same JSON", async () => {
@@ -23,7 +24,7 @@ describe("toV1PodStatus", () => {
       ],
     });
     await s.runUntil(() => s.status("web")?.phase === "Running");
-    const status = s.status("web")!;
+    const status = defined(s.status("web"));
     const v1 = toV1PodStatus(status);
     expect(v1.startTime).toBeInstanceOf(Date);
     expect(v1.conditions?.[0]?.lastTransitionTime).toBeInstanceOf(Date);

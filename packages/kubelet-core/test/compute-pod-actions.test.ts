@@ -33,6 +33,7 @@ import { computePodActions } from "../src/plan/compute-pod-actions.js";
 import type { KillReason, PodActions } from "../src/plan/types.js";
 import type { Pod } from "../src/pod.js";
 import type { PodRuntimeStatus } from "../src/runtime-status.js";
+import { defined } from "./support/defined.js";
 import {
   killSandbox,
   makeBasePodAndStatus,
@@ -198,7 +199,7 @@ describe("TestComputePodActions", () => {
     {
       name: "Kill pod and recreate all containers if the PodSandbox does not have an IP",
       status: (s) => {
-        s.sandboxStatuses[0]!.network!.ip = "";
+        defined(defined(s.sandboxStatuses[0]).network).ip = "";
       },
       expected: plan({ killPod: true, createSandbox: true, attempt: 1, containersToStart: [0, 1, 2] }),
     },
@@ -206,7 +207,7 @@ describe("TestComputePodActions", () => {
       name: "Kill and recreate the container if the container's spec changed",
       policy: "Always",
       status: (s) => {
-        s.containerStatuses[1]!.hash = (432423432).toString(16); // not the hash of foo2's spec
+        defined(s.containerStatuses[1]).hash = (432423432).toString(16); // not the hash of foo2's spec
       },
       expected: plan({ containersToKill: { id2: regular("foo2") }, containersToStart: [1] }),
     },
@@ -231,7 +232,7 @@ describe("TestComputePodActions", () => {
       policy: "Never",
       status: (s) => {
         killSandbox(s);
-        s.sandboxStatuses[0]!.metadata!.attempt = 1;
+        defined(defined(s.sandboxStatuses[0]).metadata).attempt = 1;
         for (let i = 0; i < s.containerStatuses.length; i++) setState(s, i, "exited", 0);
       },
       expected: plan({ killPod: true, createSandbox: false, attempt: 2 }),
@@ -241,7 +242,7 @@ describe("TestComputePodActions", () => {
       policy: "OnFailure",
       status: (s) => {
         killSandbox(s);
-        s.sandboxStatuses[0]!.metadata!.attempt = 1;
+        defined(defined(s.sandboxStatuses[0]).metadata).attempt = 1;
         for (let i = 0; i < s.containerStatuses.length; i++) setState(s, i, "exited", 0);
       },
       expected: plan({ killPod: true, createSandbox: false, attempt: 2 }),
@@ -251,7 +252,7 @@ describe("TestComputePodActions", () => {
       policy: "Never",
       status: (s) => {
         killSandbox(s);
-        s.sandboxStatuses[0]!.metadata!.attempt = 2;
+        defined(defined(s.sandboxStatuses[0]).metadata).attempt = 2;
         s.containerStatuses = [];
       },
       expected: plan({ killPod: true, createSandbox: true, attempt: 3, containersToStart: [0, 1, 2] }),
@@ -503,7 +504,7 @@ describe("TestComputePodActionsWithRestartableInitContainers", () => {
       name: "kill and recreate the restartable init container if the container definition changes",
       policy: "Always",
       pod: (pod) => {
-        spec(pod).initContainers![2]!.image = "foo-image";
+        defined(defined(spec(pod).initContainers)[2]).image = "foo-image";
       },
       expected: plan({
         initContainersToStart: [2],
@@ -622,7 +623,7 @@ describe("TestComputePodActionsWithInitAndEphemeralContainers", () => {
     {
       name: "Start second ephemeral container",
       pod: (pod) => {
-        spec(pod).ephemeralContainers!.push({ name: "debug2", image: "busybox" });
+        defined(spec(pod).ephemeralContainers).push({ name: "debug2", image: "busybox" });
       },
       expected: plan({ ephemeralContainersToStart: [1] }),
     },
@@ -646,7 +647,7 @@ describe("TestComputePodActionsWithInitAndEphemeralContainers", () => {
       status: (s) => {
         killSandbox(s);
         s.containerStatuses = s.containerStatuses.slice(3); // init1 and debug only
-        s.containerStatuses[0]!.exitCode = 137;
+        defined(s.containerStatuses[0]).exitCode = 137;
       },
       expected: plan({ killPod: true, createSandbox: true, attempt: 1, initContainersToStart: [0] }),
     },
@@ -772,10 +773,10 @@ describe("TestShouldContainerBeRestarted (kubelet/container), through computePod
     const { pod, status } = makeBasePodAndStatus();
     const names = ["no-history", "alive", "succeed", "failed", "unknown"];
     const containers = names.map((name) => ({ name, image: "busybox" }));
-    const byName = (n: string) => containers[names.indexOf(n)]!;
+    const byName = (n: string) => defined(containers[names.indexOf(n)]);
     spec(pod).containers = containers;
     spec(pod).restartPolicy = policy;
-    if (deleted) pod.metadata!.deletionTimestamp = "2026-01-01T00:00:00Z";
+    if (deleted) defined(pod.metadata).deletionTimestamp = "2026-01-01T00:00:00Z";
     status.containerStatuses = [
       runtimeContainer("alive-2", byName("alive"), "running"),
       runtimeContainer("succeed-1", byName("succeed"), "exited", 0),

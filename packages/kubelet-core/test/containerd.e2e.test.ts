@@ -17,6 +17,7 @@ import { type ContainerdHarness, describeWithContainerd, startContainerd } from 
 import { createNodeAgent } from "../src/apiserver/index.js";
 import { createReconciler, labels, type Pod, type PodEvent, type PodStatus, type Reconciler } from "../src/index.js";
 import { createTestApiServer } from "./support/api-server/index.js";
+import { defined } from "./support/defined.js";
 
 const describeE2e = describeWithContainerd();
 
@@ -96,7 +97,7 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
       containers: [c("app", serve)],
     });
     r.updatePods([p]);
-    const s = await syncUntil(r, p.metadata!.uid!, isReady);
+    const s = await syncUntil(r, defined(defined(p.metadata).uid), isReady);
     expect(s.phase).toBe("Running");
     expect(s.podIP?.startsWith(h.podSubnet.split(".").slice(0, 3).join("."))).toBe(true);
     expect(events.filter((e) => e.reason === "Started").map((e) => e.container)).toEqual(["init", "sidecar", "app"]);
@@ -107,7 +108,7 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
     expect(s.containerStatuses?.[0]?.containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
     r.updatePods([]);
     await r.syncAll();
-    expect(await podObjects(p.metadata!.uid!)).toEqual({ items: [], containers: [] });
+    expect(await podObjects(defined(defined(p.metadata).uid))).toEqual({ items: [], containers: [] });
   });
 
   it("runs nothing for pods whose name, namespace or uid would leave the log root (issue 10)", async () => {
@@ -131,10 +132,10 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
     r.updatePods(hostile);
     for (let i = 0; i < 3; i++) await r.syncAll();
     for (const p of hostile) {
-      const st = r.podStatus(p.metadata!.uid!);
+      const st = r.podStatus(defined(defined(p.metadata).uid));
       expect(st?.phase).toBe("Failed");
       expect(st?.reason).toBe("InvalidPod");
-      expect(await podObjects(p.metadata!.uid!)).toEqual({ items: [], containers: [] });
+      expect(await podObjects(defined(defined(p.metadata).uid))).toEqual({ items: [], containers: [] });
     }
     expect(events.filter((e) => e.reason === "FailedValidation")).toHaveLength(3);
     expect(readdirSync(h.dir).sort()).toEqual(before);
@@ -161,18 +162,19 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
       });
       const pods = [0, 1, 2, 3].map(big);
       r.updatePods(pods.slice(0, 3));
-      await syncUntil(r, pods[2]!.metadata!.uid!, isReady);
+      await syncUntil(r, defined(defined(defined(pods[2]).metadata).uid), isReady);
       r.updatePods(pods);
-      await syncUntil(r, pods[3]!.metadata!.uid!, isReady).catch(() => undefined);
-      expect((await podObjects(pods[3]!.metadata!.uid!)).containers).toHaveLength(1);
+      await syncUntil(r, defined(defined(defined(pods[3]).metadata).uid), isReady).catch(() => undefined);
+      expect((await podObjects(defined(defined(defined(pods[3]).metadata).uid))).containers).toHaveLength(1);
       await expect(r.syncAll()).rejects.toMatchObject({ reason: "RelistFailed" });
-      r.updatePods([pods[0]!]);
+      r.updatePods([defined(pods[0])]);
       await expect(r.syncAll()).rejects.toMatchObject({ reason: "RelistFailed" });
-      for (const p of pods.slice(1)) expect(await podObjects(p.metadata!.uid!)).toEqual({ items: [], containers: [] });
-      expect((await podObjects(pods[0]!.metadata!.uid!)).containers).toHaveLength(1);
+      for (const p of pods.slice(1))
+        expect(await podObjects(defined(defined(p.metadata).uid))).toEqual({ items: [], containers: [] });
+      expect((await podObjects(defined(defined(defined(pods[0]).metadata).uid))).containers).toHaveLength(1);
       r.updatePods([]);
       await r.syncAll();
-      expect(await podObjects(pods[0]!.metadata!.uid!)).toEqual({ items: [], containers: [] });
+      expect(await podObjects(defined(defined(defined(pods[0]).metadata).uid))).toEqual({ items: [], containers: [] });
     } finally {
       smallRuntime.close();
       smallImage.close();
@@ -207,8 +209,8 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
       // biome-ignore lint/suspicious/noExplicitAny: the API's pod, read field by field
       const get = (): any => api.store.get("pods", "e2e", "from-api");
       await api.waitFor(() => get()?.status?.phase === "Running", { timeoutMs: 30_000, message: "from-api Running" });
-      const uid = get()!.metadata.uid as string;
-      expect(get()!.status.containerStatuses[0].containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
+      const uid = defined(get()).metadata.uid as string;
+      expect(defined(get()).status.containerStatuses[0].containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
       expect((await podObjects(uid)).containers).toHaveLength(1);
       await core.deleteNamespacedPod({ name: "from-api", namespace: "e2e" });
       await api.waitFor(() => get() === undefined, { timeoutMs: 30_000, message: "from-api deleted" });
@@ -227,19 +229,19 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
     r.updatePods([p]);
     const s = await syncUntil(
       r,
-      p.metadata!.uid!,
+      defined(defined(p.metadata).uid),
       (st) =>
         (st.containerStatuses?.[0]?.restartCount ?? 0) >= 3 &&
         st.containerStatuses?.[0]?.state?.waiting?.reason === "CrashLoopBackOff",
       60_000,
     );
-    const app = s.containerStatuses![0]!;
+    const app = defined(defined(s.containerStatuses)[0]);
     expect(app.state?.waiting?.message).toMatch(/^back-off \ds restarting failed container=app pod=crasher_e2e\(/);
     expect(app.lastState?.terminated).toMatchObject({ exitCode: 1, reason: "Error" });
     const starts = events.filter((e) => e.reason === "Started").map((e) => e.time);
     // After the first restart, each waits at least the doubling backoff (1 s, 2 s, 4 s).
     for (let i = 2; i < starts.length; i++)
-      expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(1_000 * 2 ** (i - 2) - 50);
+      expect(defined(starts[i]) - defined(starts[i - 1])).toBeGreaterThanOrEqual(1_000 * 2 ** (i - 2) - 50);
     expect(events.some((e) => e.reason === "BackOff")).toBe(true);
     r.updatePods([]);
     await r.syncAll();
@@ -249,18 +251,18 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
     const { r } = reconciler();
     const p = pod("changing", { containers: [c("a", serve), c("b", serve)] });
     r.updatePods([p]);
-    await syncUntil(r, p.metadata!.uid!, isReady);
-    const before = await podObjects(p.metadata!.uid!);
+    await syncUntil(r, defined(defined(p.metadata).uid), isReady);
+    const before = await podObjects(defined(defined(p.metadata).uid));
     const changed = structuredClone(p);
-    changed.spec!.containers[1]!.command = ["sh", "-c", `echo v2; ${serve}`];
-    changed.spec!.containers[1]!.image = h.extraImage;
+    defined(defined(changed.spec).containers[1]).command = ["sh", "-c", `echo v2; ${serve}`];
+    defined(defined(changed.spec).containers[1]).image = h.extraImage;
     r.updatePods([changed]);
     const s = await syncUntil(
       r,
-      p.metadata!.uid!,
+      defined(defined(p.metadata).uid),
       (st) => isReady(st) && st.containerStatuses?.find((x) => x.name === "b")?.restartCount === 1,
     );
-    const after = await podObjects(p.metadata!.uid!);
+    const after = await podObjects(defined(defined(p.metadata).uid));
     const running = (list: typeof before, name: string) =>
       list.containers.filter((x) => x.metadata?.name === name && x.state === 1).map((x) => x.id);
     expect(running(after, "a")).toEqual(running(before, "a"));
@@ -283,25 +285,29 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
       ],
     });
     r.updatePods([p]);
-    await syncUntil(r, p.metadata!.uid!, isReady);
-    const [ctr] = (await podObjects(p.metadata!.uid!)).containers;
+    await syncUntil(r, defined(defined(p.metadata).uid), isReady);
+    const [ctr] = (await podObjects(defined(defined(p.metadata).uid))).containers;
     const started = Date.now();
     r.updatePods([
       { ...p, metadata: { ...p.metadata, deletionTimestamp: new Date().toISOString(), deletionGracePeriodSeconds: 8 } },
     ]);
-    const s = await syncUntil(r, p.metadata!.uid!, (st) => st.containerStatuses?.[0]?.state?.terminated !== undefined);
+    const s = await syncUntil(
+      r,
+      defined(defined(p.metadata).uid),
+      (st) => st.containerStatuses?.[0]?.state?.terminated !== undefined,
+    );
     const took = Date.now() - started;
     // The container trapped SIGTERM and exited 0: it was stopped, not SIGKILLed after the grace period.
     expect(s.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 0 });
     expect(took).toBeLessThan(8_000);
     expect(events.filter((e) => e.reason === "Killing").map((e) => e.container)).toEqual(["app"]);
     expect(events.some((e) => e.reason === "FailedPreStopHook")).toBe(false);
-    const { items } = await podObjects(p.metadata!.uid!);
+    const { items } = await podObjects(defined(defined(p.metadata).uid));
     expect(items.map((x) => x.state)).toEqual([PodSandboxState.SANDBOX_NOTREADY]);
     expect(ctr).toBeDefined();
     r.updatePods([]);
     await r.syncAll();
-    expect(await podObjects(p.metadata!.uid!)).toEqual({ items: [], containers: [] });
+    expect(await podObjects(defined(defined(p.metadata).uid))).toEqual({ items: [], containers: [] });
   });
 
   it("converges with no duplicate sandbox or container after a reconciler is killed mid-sync", async () => {
@@ -337,9 +343,9 @@ describeE2e("@nodekit/kubelet-core against real containerd", () => {
     await new Promise((res) => child.once("exit", res));
     const { r } = reconciler();
     r.updatePods([p]);
-    const s = await syncUntil(r, p.metadata!.uid!, isReady);
+    const s = await syncUntil(r, defined(defined(p.metadata).uid), isReady);
     await r.syncAll();
-    const { items, containers } = await podObjects(p.metadata!.uid!);
+    const { items, containers } = await podObjects(defined(defined(p.metadata).uid));
     expect(items.filter((x) => x.state === PodSandboxState.SANDBOX_READY)).toHaveLength(1);
     const runningNames = containers
       .filter((x) => x.state === 1)

@@ -881,7 +881,7 @@ describe("eviction_manager_test.go", () => {
     await sync("3Gi", 20 * minute);
     expect(h.manager.pressure().memory).toBe(false);
     // Static without a critical priority: still critical (IsStaticPod).
-    (critical.spec as { priority?: number }).priority = undefined;
+    delete (critical.spec as { priority?: number }).priority;
     await sync("500Mi", minute);
     expect(h.manager.pressure().memory).toBe(true);
     expect(h.killer.pod).toBeUndefined();

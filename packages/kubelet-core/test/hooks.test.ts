@@ -7,6 +7,7 @@ import { type Container, createHookRunner, type HookRequest, KubeletError, type 
 import { HttpGetError, httpGet, newRequestForHttpGet } from "../src/probe/http.js";
 import { resolveContainerPort } from "../src/probe/port.js";
 import { createScenario, type Scenario } from "../src/testing/index.js";
+import { defined } from "./support/defined.js";
 
 const open: Server[] = [];
 afterEach(async () => {
@@ -44,7 +45,7 @@ async function runner(exec?: Parameters<typeof createScenario>[0] extends infer 
   await s.runUntil(() => s.status("host")?.phase === "Running", 10_000);
   const { containers } = await s.runtime.listContainers({});
   const hooks = createHookRunner({ runtime: s.runtime, clock: s.clock });
-  return { s, hooks, containerId: containers[0]!.id };
+  return { s, hooks, containerId: defined(containers[0]).id };
 }
 
 const request = (over: Partial<HookRequest> & Pick<HookRequest, "handler">): HookRequest => ({
@@ -92,8 +93,8 @@ describe("handlers_test.go", () => {
       }),
     );
     expect(seen).toHaveLength(1);
-    expect(seen[0]!.url).toBe("/bar");
-    expect(seen[0]!.headers.foo).toBe("bar");
+    expect(defined(seen[0]).url).toBe("/bar");
+    expect(defined(seen[0]).headers.foo).toBe("bar");
   });
 
   it("TestRunHandlerHttps", () => {
@@ -240,7 +241,7 @@ describe("handlers_test.go", () => {
       }),
     );
     expect(headers).toBeDefined();
-    expect(headers!.authorization).toBeUndefined();
+    expect(defined(headers).authorization).toBeUndefined();
     expect(events).toEqual([
       `Warning LifecycleHTTPFallback request to HTTPS lifecycle hook 127.0.0.1:${port} got HTTP response, retry with HTTP succeeded`,
     ]);

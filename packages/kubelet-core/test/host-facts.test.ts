@@ -10,6 +10,7 @@ import { createImageClient, type ImageClient } from "@nodekit/cri";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ContainerdHarness, describeWithContainerd, startContainerd } from "../../cri/test/harness/containerd.js";
 import { collectHostFacts, computeNodeStatus, KubeletError, nodeStatusFactsOf } from "../src/index.js";
+import { defined } from "./support/defined.js";
 
 const sh = (script: string) => execFileSync("sh", ["-c", script], { encoding: "utf8" }).trim();
 const MiB = 2 ** 20;
@@ -132,7 +133,7 @@ cgroupSuite("collectHostFacts: memory of the pods' cgroup", () => {
       const inactive = Number(
         new RegExp(`^${v2 ? "inactive_file" : "total_inactive_file"} (\\d+)$`, "m").exec(stat)?.[1],
       );
-      const pods = facts.cgroup.pods!;
+      const pods = defined(facts.cgroup.pods);
       expect(pods.path).toBe(dir);
       // Nothing runs in the cgroup any more, so its charge stays where it is between the reads.
       expect(pods.usageBytes).toBe(usage);
@@ -226,7 +227,7 @@ describeE2e("collectHostFacts: the image filesystem of a real containerd", () =>
   it("ImageFsInfo's mountpoint, measured with statfs as df measures it", async () => {
     const facts = await collectHostFacts({ runtime: image });
     expect(facts.imageFs).toHaveLength(1);
-    const fs = facts.imageFs[0]!;
+    const fs = defined(facts.imageFs[0]);
     expect(fs.mountpoint.startsWith(h.dir)).toBe(true);
     expect(fs.mountpoint).toMatch(/io\.containerd\.snapshotter\.v1\./);
     const [size, itotal] = sh(`df -B1 --output=size,itotal ${fs.mountpoint} | tail -1`).split(/\s+/).map(Number);

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createApiServerSource, createNodeAgent, type NodeAgent, registerNode } from "../src/apiserver/index.js";
 import type { Pod, PodSourceSink } from "../src/index.js";
 import { createTestApiServer, type TestApiServer } from "./support/api-server/index.js";
+import { defined } from "./support/defined.js";
 
 const NODE = "node-1";
 
@@ -78,14 +79,14 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
 
   it("registers the Node and keeps its Lease", async () => {
     const { api, agent } = await setUp();
-    const node: Obj = api.store.get("nodes", undefined, NODE)!;
+    const node: Obj = defined(api.store.get("nodes", undefined, NODE));
     expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^nodekit-fake:\/\//);
     expect(node.status.addresses).toEqual([{ type: "InternalIP", address: "192.168.49.2" }]);
     expect(node.status.conditions.find((c: { type: string }) => c.type === "Ready").status).toBe("True");
     expect(node.metadata.labels["kubernetes.io/hostname"]).toBe(NODE);
     expect(agent.node?.metadata?.uid).toBe(node.metadata.uid);
     await until(api, () => api.store.get("leases", "kube-node-lease", NODE) !== undefined);
-    const lease: Obj = api.store.get("leases", "kube-node-lease", NODE)!;
+    const lease: Obj = defined(api.store.get("leases", "kube-node-lease", NODE));
     expect(lease.spec).toMatchObject({ holderIdentity: NODE, leaseDurationSeconds: 40 });
     expect(lease.metadata.ownerReferences).toEqual([
       { apiVersion: "v1", kind: "Node", name: NODE, uid: node.metadata.uid },
@@ -103,7 +104,7 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
     await core.createNamespacedPod({ namespace: "default", body: podManifest("web") });
     await core.createNamespacedPod({ namespace: "default", body: podManifest("elsewhere", { nodeName: "node-2" }) });
     await until(api, () => pod(api, "web")?.status?.phase === "Running", 30_000, "web Running in the API");
-    const st = pod(api, "web")!.status;
+    const st = defined(pod(api, "web")).status;
     expect(st.containerStatuses.map((c: { name: string; ready: boolean }) => [c.name, c.ready])).toEqual([
       ["app", true],
     ]);
@@ -115,14 +116,16 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
     const patches = api.requests.filter((r) => r.method === "PATCH" && r.path.endsWith("/pods/web/status"));
     expect(patches.length).toBeGreaterThan(0);
     expect(patches.every((p) => p.contentType === "application/strategic-merge-patch+json")).toBe(true);
-    expect((patches[0]!.body as { metadata: { uid: string } }).metadata.uid).toBe(pod(api, "web")!.metadata.uid);
+    expect((defined(patches[0]).body as { metadata: { uid: string } }).metadata.uid).toBe(
+      defined(pod(api, "web")).metadata.uid,
+    );
   });
 
   it("kills a deleted pod gracefully, then deletes it from the API with grace 0", async () => {
     const { api, runtime, core } = await setUp();
     await core.createNamespacedPod({ namespace: "default", body: podManifest("doomed") });
     await until(api, () => pod(api, "doomed")?.status?.phase === "Running", 30_000, "doomed Running");
-    const uid = pod(api, "doomed")!.metadata.uid;
+    const uid = defined(pod(api, "doomed")).metadata.uid;
     await core.deleteNamespacedPod({ name: "doomed", namespace: "default" });
     expect(pod(api, "doomed")?.metadata.deletionTimestamp).toBeDefined();
     await until(api, () => pod(api, "doomed") === undefined, 30_000, "doomed gone from the API");
@@ -202,8 +205,8 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
     const { api, runtime } = await setUp({ staticPodPath: dir });
     const mirror = (): Obj => api.store.get("pods", "kube-system", `etcd-${NODE}`);
     await until(api, () => mirror()?.status?.phase === "Running", 30_000, "the mirror pod Running");
-    const m = mirror()!;
-    const node: Obj = api.store.get("nodes", undefined, NODE)!;
+    const m = defined(mirror());
+    const node: Obj = defined(api.store.get("nodes", undefined, NODE));
     expect(m.metadata.annotations["kubernetes.io/config.mirror"]).toBe(
       m.metadata.annotations["kubernetes.io/config.hash"],
     );
@@ -220,7 +223,7 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
     await core.createNamespacedPod({ namespace: "default", body: podManifest("flaky") });
     await until(api, () => pod(api, "flaky")?.status?.phase === "Running", 30_000, "flaky Running after the outage");
     expect(api.requests.filter((r) => r.path.includes("/pods/flaky") && r.status === 503).length).toBe(6);
-    expect(pod(api, "flaky")!.status.containerStatuses[0].ready).toBe(true);
+    expect(defined(pod(api, "flaky")).status.containerStatuses[0].ready).toBe(true);
   });
 
   it("stops while the API server is away, without waiting for the statuses it cannot write", async () => {
@@ -289,7 +292,7 @@ describe("createNodeAgent against a Kubernetes API server (client-node unchanged
       capacity: { cpu: "4", pods: "110" },
     });
     expect(node.metadata?.uid).toBe(before.metadata.uid);
-    const stored: Obj = api.store.get("nodes", undefined, NODE)!;
+    const stored: Obj = defined(api.store.get("nodes", undefined, NODE));
     expect(stored.metadata.labels).toMatchObject({ "example.com/zone": "a", "kubernetes.io/hostname": NODE });
     expect(stored.status.nodeInfo.containerRuntimeVersion).toBe("containerd://1.6.20");
     expect(stored.status.capacity).toEqual({ cpu: "4", pods: "110" });

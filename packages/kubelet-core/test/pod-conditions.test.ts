@@ -40,6 +40,7 @@ import { describe, expect, it } from "vitest";
 import type { Container, Pod, PodStatus } from "../src/pod.js";
 import type { PodRuntimeStatus } from "../src/runtime-status.js";
 import { computePodStatus } from "../src/status/compute-pod-status.js";
+import { defined } from "./support/defined.js";
 import { runtimeContainer, sandboxStatus } from "./support/pods.js";
 
 const probe = { exec: { command: ["true"] } };
@@ -75,7 +76,7 @@ function compute(setup: Setup): PodStatus {
     metadata: { uid: "uid", name: "pod", namespace: "ns" },
     spec: { containers },
   };
-  const spec = pod.spec!;
+  const spec = defined(pod.spec);
   if (initContainers) spec.initContainers = initContainers;
   if (setup.restartPolicy) spec.restartPolicy = setup.restartPolicy;
   if (setup.readinessGates) spec.readinessGates = setup.readinessGates.map((conditionType) => ({ conditionType }));

@@ -24,6 +24,7 @@
 import { describe, expect, it } from "vitest";
 import type { Container, ContainerStatus, Pod } from "../src/pod.js";
 import { getPhase } from "../src/status/compute-pod-status.js";
+import { defined } from "./support/defined.js";
 
 type Phase = "Pending" | "Running" | "Succeeded" | "Failed";
 
@@ -47,7 +48,7 @@ interface PhaseCase {
 
 function podWith(restartPolicy: string, containers: Container[], initContainers?: Container[]): Pod {
   const pod: Pod = { metadata: { name: "pod", namespace: "ns", uid: "uid" }, spec: { containers, restartPolicy } };
-  if (initContainers) pod.spec!.initContainers = initContainers;
+  if (initContainers) defined(pod.spec).initContainers = initContainers;
   return pod;
 }
 

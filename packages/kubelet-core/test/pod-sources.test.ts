@@ -15,6 +15,7 @@ import {
   type PodSource,
 } from "../src/index.js";
 import { createScenario, type Scenario } from "../src/testing/index.js";
+import { defined } from "./support/defined.js";
 
 const pod = (name: string, meta: Partial<NonNullable<Pod["metadata"]>> = {}): Pod => ({
   metadata: { name, namespace: "default", uid: `uid-${name}`, ...meta },
@@ -91,7 +92,7 @@ describe("pod sources", () => {
     const { s, r } = await restartedNode();
     const api = r.source("api");
     const slow = pod("a");
-    slow.spec!.terminationGracePeriodSeconds = 30;
+    defined(slow.spec).terminationGracePeriodSeconds = 30;
     api.set([slow, pod("b"), pod("c")]);
     await r.syncAll();
     s.runtime.clearCalls();

@@ -42,6 +42,7 @@ import { describe, expect, it } from "vitest";
 import type { Container, ContainerState, ContainerStatus, Pod, PodStatus } from "../src/pod.js";
 import type { PodRuntimeStatus, RuntimeContainerState, RuntimeContainerStatus } from "../src/runtime-status.js";
 import { computePodStatus, type StartFailure } from "../src/status/compute-pod-status.js";
+import { defined } from "./support/defined.js";
 import { sandboxStatus } from "./support/pods.js";
 
 const NOW = Date.UTC(2024, 0, 1);
@@ -95,7 +96,7 @@ function podOf(
     metadata: { uid: "uid", name: "my-pod", namespace: "ns" },
     spec: { containers, restartPolicy: fields.restartPolicy ?? "Always" },
   };
-  if (fields.deleted) pod.metadata!.deletionTimestamp = "2024-01-01T00:00:00Z";
+  if (fields.deleted) defined(pod.metadata).deletionTimestamp = "2024-01-01T00:00:00Z";
   if (fields.status) pod.status = fields.status;
   return pod;
 }
@@ -370,8 +371,8 @@ describe("Test_generateAPIPodStatus", () => {
     expect(conditionsOf(s)).toEqual(
       kubeletConditions({ sandbox: "True", initialized: cond("Initialized", "True"), ready: unready("containerA") }),
     );
-    const [a, b] = s.containerStatuses!;
-    expect(stateOf(a!)).toEqual({
+    const [a, b] = defined(s.containerStatuses);
+    expect(stateOf(defined(a))).toEqual({
       state: { waiting: { reason: "ContainerCreating" } },
       lastState: undefined,
       restartCount: 0,
@@ -723,7 +724,7 @@ describe("TestGenerateAPIPodStatusHostNetworkPodIPs", () => {
   for (const c of cases) {
     const run = () => {
       const pod = podOf([], {});
-      pod.spec!.hostNetwork = true;
+      defined(pod.spec).hostNetwork = true;
       const { s, ips } = podIPsOf(pod, c.cri ?? [], c.hostIPs);
       expect(ips).toEqual(c.expected);
       if (!c.cri) expect(s.hostIP).toBe(ips[0]);

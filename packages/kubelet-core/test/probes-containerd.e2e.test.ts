@@ -9,6 +9,7 @@ import { createImageClient, createRuntimeClient, type ImageClient, type RuntimeC
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type ContainerdHarness, describeWithContainerd, startContainerd } from "../../cri/test/harness/containerd.js";
 import { createReconciler, type Pod, type PodEvent, type PodStatus, type Reconciler } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { startHealthServer } from "./support/grpc-health-server.js";
 
 const describeE2e = describeWithContainerd();
@@ -102,13 +103,17 @@ describeE2e("probes and hooks against real containerd", () => {
     };
     r.updatePods([p]);
     // Running first: the bridge exists once the sandbox has its network.
-    await syncUntil(r, p.metadata!.uid!, (s) => s.phase === "Running");
+    await syncUntil(r, defined(defined(p.metadata).uid), (s) => s.phase === "Running");
     const from = reachPods();
-    const ready = await syncUntil(r, p.metadata!.uid!, isReady);
+    const ready = await syncUntil(r, defined(defined(p.metadata).uid), isReady);
     expect(ready.podIP?.startsWith(h.podSubnet.replace(/\.0\/24$/, "."))).toBe(true);
 
     // The exec probe outlives its 1 s timeout: containerd ends it, the kubelet counts a failure.
-    const restarted = await syncUntil(r, p.metadata!.uid!, (s) => (s.containerStatuses?.[0]?.restartCount ?? 0) >= 1);
+    const restarted = await syncUntil(
+      r,
+      defined(defined(p.metadata).uid),
+      (s) => (s.containerStatuses?.[0]?.restartCount ?? 0) >= 1,
+    );
     expect(restarted.containerStatuses?.[0]?.lastState?.terminated).toBeDefined();
     const unhealthy = events.filter((e) => e.reason === "Unhealthy" && e.container === "app").map((e) => e.message);
     expect(unhealthy.slice(0, 2)).toEqual(["Liveness probe failed: ", "Liveness probe failed: "]);
@@ -122,7 +127,7 @@ describeE2e("probes and hooks against real containerd", () => {
     expect(events.some((e) => e.reason === "FailedPreStopHook")).toBe(false);
     // httpd -v logged the node's requests (probes and hooks) from the host's bridge address.
     const logs = join(h.dir, "pods");
-    const podDir = readdirSync(logs).find((d) => d.includes(p.metadata!.uid!))!;
+    const podDir = defined(readdirSync(logs).find((d) => d.includes(defined(defined(p.metadata).uid))));
     const webLog = readdirSync(join(logs, podDir, "web"))
       .map((f) => readFileSync(join(logs, podDir, "web", f), "utf8"))
       .join("");
@@ -148,13 +153,13 @@ describeE2e("probes and hooks against real containerd", () => {
         },
       };
       r.updatePods([p]);
-      await syncUntil(r, p.metadata!.uid!, (s) => s.phase === "Running");
+      await syncUntil(r, defined(defined(p.metadata).uid), (s) => s.phase === "Running");
       reachPods();
-      await syncUntil(r, p.metadata!.uid!, isReady);
+      await syncUntil(r, defined(defined(p.metadata).uid), isReady);
       expect(health.calls[0]).toMatchObject({ service: "e2e" });
-      expect(health.calls[0]!.userAgent).toMatch(/^kube-probe\/1\.35/);
+      expect(defined(health.calls[0]).userAgent).toMatch(/^kube-probe\/1\.35/);
       health.answer(() => ({ status: "NOT_SERVING" }));
-      await syncUntil(r, p.metadata!.uid!, (s) => !isReady(s));
+      await syncUntil(r, defined(defined(p.metadata).uid), (s) => !isReady(s));
       expect(events.find((e) => e.reason === "Unhealthy")).toMatchObject({
         container: "app",
         message: 'Readiness probe failed: service unhealthy (responded with "NOT_SERVING")',
@@ -176,7 +181,7 @@ describeE2e("probes and hooks against real containerd", () => {
       },
     };
     r.updatePods([p]);
-    await syncUntil(r, p.metadata!.uid!, isReady);
+    await syncUntil(r, defined(defined(p.metadata).uid), isReady);
     reachPods();
     r.updatePods([]);
     await r.syncAll();

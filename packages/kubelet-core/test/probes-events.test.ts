@@ -7,6 +7,7 @@ import type { Pod } from "../src/index.js";
 import { maxProbeRetries } from "../src/index.js";
 import { expandCommand } from "../src/sync/prober.js";
 import { createScenario, type Scenario } from "../src/testing/index.js";
+import { defined } from "./support/defined.js";
 
 function pod(name: string, container: object): Pod {
   return {
@@ -30,7 +31,7 @@ function script(getScenario: () => Scenario) {
       const s = getScenario();
       calls.push({ cmd: cmd.join(" "), containerId, at: s.clock.now() });
       const queue = answers.get(cmd.join(" ")) ?? [{ exitCode: 0 }];
-      const a = queue.length > 1 ? queue.shift()! : queue[0]!;
+      const a = queue.length > 1 ? defined(queue.shift()) : defined(queue[0]);
       if (a instanceof Error) throw a;
       if (a === "hang") {
         // As containerd does when the command outlives the ExecSync timeout (the probe's timeoutSeconds).
@@ -46,7 +47,7 @@ function script(getScenario: () => Scenario) {
 
 function setup(container: object) {
   let s: Scenario | undefined;
-  const sc = script(() => s!);
+  const sc = script(() => defined(s));
   s = createScenario({ runtime: { exec: sc.exec }, pods: [pod("p", container)] });
   return { s, sc };
 }
@@ -70,7 +71,7 @@ describe("Warning Unhealthy events, as the kubelet's prober records them", () =>
       "Liveness probe failed: not ok\ndisk full\n",
     ]);
     expect(messages).toContain("Readiness probe failed: warming up");
-    const e = s.events.find((x) => x.reason === "Unhealthy")!;
+    const e = defined(s.events.find((x) => x.reason === "Unhealthy"));
     expect(e).toMatchObject({ type: "Warning", container: "app", pod: { name: "p", namespace: "default" } });
   });
 
@@ -98,7 +99,7 @@ describe("probe errors: retried within the period, reported, thrown away", () =>
     );
     await s.runFor(35_000);
     // Four periods (0, 10, 20, 30 s), three attempts in each, all at the period's start.
-    const times = sc.calls.filter((c) => c.cmd === "nope").map((c) => c.at - sc.calls[0]!.at);
+    const times = sc.calls.filter((c) => c.cmd === "nope").map((c) => c.at - defined(sc.calls[0]).at);
     expect(times).toEqual([0, 0, 0, 10_000, 10_000, 10_000, 20_000, 20_000, 20_000, 30_000, 30_000, 30_000]);
     // failureThreshold 1, yet no restart: an error is not a failure.
     expect(s.status("p")?.containerStatuses?.[0]?.restartCount).toBe(0);

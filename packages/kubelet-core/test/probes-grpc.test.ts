@@ -11,6 +11,7 @@ import {
   grpcProbe,
 } from "../src/probe/grpc.js";
 import { createScenario } from "../src/testing/index.js";
+import { defined } from "./support/defined.js";
 import { type HealthServer, startHealthServer, status } from "./support/grpc-health-server.js";
 
 const servers: { close(): Promise<void> | void }[] = [];
@@ -81,7 +82,7 @@ describe("gRPC probe: what the kubelet sends and says", () => {
       output: 'service unhealthy (responded with "SERVICE_UNKNOWN")',
     });
     expect(s.calls.map((c) => c.service)).toEqual(["db", "cache"]);
-    expect(s.calls[0]!.userAgent).toMatch(/^kube-probe\/1\.35( |$)/);
+    expect(defined(s.calls[0]).userAgent).toMatch(/^kube-probe\/1\.35( |$)/);
   });
 
   it("a gRPC error is a failure that names it as Go's status error does", async () => {

@@ -4,6 +4,7 @@ import { createFakeRuntime } from "@nodekit/cri/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { createReconciler, type Pod, type Reconciler } from "../src/index.js";
 import { createScenario } from "../src/testing/index.js";
+import { defined } from "./support/defined.js";
 
 const pod = (name: string, image = "busybox:1.36"): Pod => ({
   metadata: { name, namespace: "default", uid: `uid-${name}` },
@@ -33,7 +34,7 @@ describe("continuous mode", () => {
     await until("running", () => r.podStatus("uid-evented")?.phase === "Running");
     const { containers } = await fake.listContainers({});
     const relists = fake.calls.filter((c) => c === "ListPodSandbox").length;
-    fake.crashContainer(containers[0]!.id, 3);
+    fake.crashContainer(defined(containers[0]).id, 3);
     // The STOPPED event makes the pod sync (and restart the container: the first restart is immediate).
     await until("restarted", () => (r.podStatus("uid-evented")?.containerStatuses?.[0]?.restartCount ?? 0) === 1);
     expect(fake.calls).toContain("GetContainerEvents");
@@ -62,7 +63,7 @@ describe("continuous mode", () => {
     r.start();
     await until("running", () => r.podStatus("uid-relisted")?.phase === "Running");
     const { containers } = await fake.listContainers({});
-    fake.crashContainer(containers[0]!.id, 3);
+    fake.crashContainer(defined(containers[0]).id, 3);
     await until(
       "restarted by a relist",
       () => (r.podStatus("uid-relisted")?.containerStatuses?.[0]?.restartCount ?? 0) === 1,
@@ -111,7 +112,7 @@ describe("garbage collection", () => {
     await s.runUntil(() => s.status("gc")?.phase === "Running");
     const { items } = await s.runtime.listPodSandbox({});
     // The sandbox dies (as after a node reboot): the kubelet makes a new one, attempt 1.
-    await s.runtime.stopPodSandbox({ podSandboxId: items[0]!.id });
+    await s.runtime.stopPodSandbox({ podSandboxId: defined(items[0]).id });
     await s.runFor(5_000);
     expect(s.events.some((e) => e.reason === "SandboxChanged")).toBe(true);
     let sandboxes = (await s.runtime.listPodSandbox({})).items;
@@ -122,7 +123,7 @@ describe("garbage collection", () => {
     ]);
     // The new container crashes once: its dead instance is now the newest, the old one goes, and
     // with it the old sandbox.
-    const current = (await s.runtime.listContainers({ filter: { state: { state: 1 } } })).containers[0]!;
+    const current = defined((await s.runtime.listContainers({ filter: { state: { state: 1 } } })).containers[0]);
     s.runtime.crashContainer(current.id, 1);
     // (The crash loop holds the restart back for 10 s: the sandbox's loss counted as the first exit.)
     await s.runUntil(() => s.status("gc")?.containerStatuses?.[0]?.state?.running !== undefined, 30_000);

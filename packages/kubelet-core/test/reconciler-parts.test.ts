@@ -21,6 +21,7 @@ import {
   type PodStatusUpdate,
 } from "../src/index.js";
 import { createFakeClock } from "../src/testing/index.js";
+import { defined } from "./support/defined.js";
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
@@ -43,7 +44,7 @@ describe("createPodWorkers", () => {
     void workers.update("p");
     await tick();
     expect(log).toEqual(["p:snapshot"]);
-    release!();
+    defined(release)();
     await first;
     expect(log).toEqual(["p:snapshot", "p:fresh"]);
     expect(workers.isBusy("p")).toBe(false);
@@ -141,7 +142,14 @@ const emptyActions: PodActions = {
 const startFresh = (executor: Executor, p: Pod) =>
   executor.syncPod(
     p,
-    { uid: p.metadata!.uid!, name: "", namespace: "", ips: [], sandboxStatuses: [], containerStatuses: [] },
+    {
+      uid: defined(defined(p.metadata).uid),
+      name: "",
+      namespace: "",
+      ips: [],
+      sandboxStatuses: [],
+      containerStatuses: [],
+    },
     emptyActions,
     { startFailures: new Map(), signal: new AbortController().signal },
   );
@@ -155,7 +163,7 @@ describe("createExecutor and createRelister, without a reconciler", () => {
     const snapshot = await relister.relist();
     expect([...snapshot.keys()].sort()).toEqual(["uid-a", "uid-b"]);
     expect(snapshot.get("uid-a")?.containerStatuses[0]?.state).toBe("running");
-    await executor.killPod(a, snapshot.get("uid-a")!, 0);
+    await executor.killPod(a, defined(snapshot.get("uid-a")), 0);
     const after = await relister.relist();
     expect(after.get("uid-a")?.containerStatuses[0]?.state).toBe("exited");
     expect(after.get("uid-a")?.sandboxStatuses[0]?.state).toBe(PodSandboxState.SANDBOX_NOTREADY);
@@ -164,7 +172,7 @@ describe("createExecutor and createRelister, without a reconciler", () => {
     // The kubelet's minimum of 2 s, not the 0 asked for.
     const stop = runtime.callLog.find((c) => c.method === "StopContainer");
     expect(stop?.request).toMatchObject({ timeout: 2n });
-    await executor.removePod(after.get("uid-a")!);
+    await executor.removePod(defined(after.get("uid-a")));
     expect([...(await relister.relist()).keys()]).toEqual(["uid-b"]);
   });
 
@@ -176,8 +184,8 @@ describe("createExecutor and createRelister, without a reconciler", () => {
     relister.markActed("uid-a");
     expect(relister.isStale("uid-a")).toBe(true);
     // Reads of a new state are not cached: stop b's container so its status is read again, and fail that read.
-    const b = (await relister.inspectPod("uid-b"))!;
-    await runtime.stopContainer({ containerId: b.containerStatuses[0]!.id, timeout: 0n });
+    const b = defined(await relister.inspectPod("uid-b"));
+    await runtime.stopContainer({ containerId: defined(b.containerStatuses[0]).id, timeout: 0n });
     runtime.injectError("ContainerStatus", new CriError(Code.Unavailable, "flaky", { method: "ContainerStatus" }));
     const snapshot = await relister.relist();
     expect(relister.isStale("uid-a")).toBe(false);
@@ -194,25 +202,25 @@ describe("createGarbageCollector", () => {
     const p = podOf("gc", { restartPolicy: "Always" });
     await startFresh(executor, p);
     // Three dead instances of "app" in the same sandbox.
-    let rs = (await relister.relist()).get("uid-gc")!;
-    const sandboxId = rs.sandboxStatuses[0]!.id;
+    let rs = defined((await relister.relist()).get("uid-gc"));
+    const sandboxId = defined(rs.sandboxStatuses[0]).id;
     for (let i = 0; i < 2; i++) {
-      await runtime.stopContainer({ containerId: rs.containerStatuses[0]!.id, timeout: 0n });
+      await runtime.stopContainer({ containerId: defined(rs.containerStatuses[0]).id, timeout: 0n });
       clock.advanceTo(clock.now() + 60_000); // past the CrashLoopBackOff of the restart
       await executor.syncPod(
         p,
-        (await relister.relist()).get("uid-gc")!,
+        defined((await relister.relist()).get("uid-gc")),
         { ...emptyActions, createSandbox: false, sandboxId },
         { startFailures: new Map(), signal: new AbortController().signal },
       );
-      rs = (await relister.relist()).get("uid-gc")!;
+      rs = defined((await relister.relist()).get("uid-gc"));
     }
-    await runtime.stopContainer({ containerId: rs.containerStatuses[0]!.id, timeout: 0n });
-    rs = (await relister.relist()).get("uid-gc")!;
+    await runtime.stopContainer({ containerId: defined(rs.containerStatuses[0]).id, timeout: 0n });
+    rs = defined((await relister.relist()).get("uid-gc"));
     expect(rs.containerStatuses.map((c) => c.state)).toEqual(["exited", "exited", "exited"]);
-    const newest = rs.containerStatuses[0]!.id;
+    const newest = defined(rs.containerStatuses[0]).id;
     await createGarbageCollector({ runtime, maxDeadPerContainer: 1 }).collect([rs], relister.sandboxOf);
-    const left = (await relister.relist()).get("uid-gc")!;
+    const left = defined((await relister.relist()).get("uid-gc"));
     expect(left.containerStatuses.map((c) => c.id)).toEqual([newest]);
     expect(left.sandboxStatuses.map((s) => s.id)).toEqual([sandboxId]);
   });

@@ -3,6 +3,7 @@ import { createFakeRuntime } from "@nodekit/cri/testing";
 import { describe, expect, it } from "vitest";
 import { createReconciler, hashContainer, labels, type Pod } from "../src/index.js";
 import { createFakeClock, createScenario, type Scenario } from "../src/testing/index.js";
+import { defined } from "./support/defined.js";
 
 function pod(
   name: string,
@@ -53,7 +54,7 @@ describe("reconciler over the fake runtime, in virtual time", () => {
       ],
     });
     expect(await s.runUntil(() => ready(s, "web"), 30_000)).toBe(true);
-    const st = s.status("web")!;
+    const st = defined(s.status("web"));
     expect(st.phase).toBe("Running");
     expect(st.initContainerStatuses?.map((c) => [c.name, stateOf(c), c.ready])).toEqual([
       ["setup", "terminated", true],
@@ -72,7 +73,7 @@ describe("reconciler over the fake runtime, in virtual time", () => {
     expect(s.events.filter((e) => e.reason === "Started").map((e) => e.container)).toEqual(["setup", "proxy", "app"]);
     expect(st.podIP).toMatch(/^10\.88\.\d+\.\d+$/);
     // While the init container ran, the pod was Pending with PodInitializing.
-    const first = s.statuses[0]!.status;
+    const first = defined(s.statuses[0]).status;
     expect(first.phase).toBe("Pending");
     expect(first.containerStatuses?.[0]?.state?.waiting?.reason).toBe("PodInitializing");
   });
@@ -97,12 +98,12 @@ describe("reconciler over the fake runtime, in virtual time", () => {
       "io.kubernetes.pod.uid": "uid-labels",
     });
     expect(containers[0]?.annotations).toMatchObject({
-      "io.kubernetes.container.hash": hashContainer(p.spec!.containers[0]!),
+      "io.kubernetes.container.hash": hashContainer(defined(defined(p.spec).containers[0])),
       "io.kubernetes.container.restartCount": "0",
       "io.kubernetes.pod.terminationGracePeriod": "30",
       "io.kubernetes.container.terminationMessagePath": "/dev/termination-log",
     });
-    const status = s.runtime.getContainer(containers[0]!.id)!;
+    const status = defined(s.runtime.getContainer(defined(containers[0]).id));
     expect(status.logPath).toBe("/var/log/pods/default_labels_uid-labels/app/0.log");
   });
 
@@ -118,8 +119,8 @@ describe("reconciler over the fake runtime, in virtual time", () => {
     // kubelet does), then 10, 20, 40, 80, 160 s after each crash; the next (300 s) is past 10 min.
     const starts = s.events.filter((e) => e.reason === "Started").map((e) => (e.time - t0) / 1000);
     expect(starts).toEqual([0, 1, 11, 31, 71, 151, 311]);
-    const st = s.status("crash")!;
-    const c = st.containerStatuses![0]!;
+    const st = defined(s.status("crash"));
+    const c = defined(defined(st.containerStatuses)[0]);
     expect(c.restartCount).toBe(6);
     expect(c.state?.waiting).toEqual({
       reason: "CrashLoopBackOff",
@@ -175,7 +176,7 @@ describe("reconciler over the fake runtime, in virtual time", () => {
     const idOf = (list: typeof before, name: string) =>
       list.containers.find((c) => c.metadata?.name === name && c.state === 1)?.id;
     const changed: Pod = structuredClone(p);
-    changed.spec!.containers[1]!.image = "busybox:1.37";
+    defined(defined(changed.spec).containers[1]).image = "busybox:1.37";
     s.reconciler.updatePods([changed]);
     await s.runFor(2_000);
     const after = await s.runtime.listContainers({});
@@ -184,7 +185,7 @@ describe("reconciler over the fake runtime, in virtual time", () => {
     expect(s.events.find((e) => e.reason === "Killing")?.message).toBe(
       "Container b definition changed, will be restarted",
     );
-    const b = s.status("change")!.containerStatuses!.find((c) => c.name === "b")!;
+    const b = defined(defined(defined(s.status("change")).containerStatuses).find((c) => c.name === "b"));
     expect([b.restartCount, b.image]).toEqual([1, "busybox:1.37"]);
     expect((await inventory(s)).readySandboxes).toBe(1);
   });
@@ -212,12 +213,12 @@ describe("reconciler over the fake runtime, in virtual time", () => {
       },
     ]);
     await s.sync();
-    const stop = s.runtime.callLog.find((c) => c.method === "StopContainer")!.request as { timeout: bigint };
+    const stop = defined(s.runtime.callLog.find((c) => c.method === "StopContainer")).request as { timeout: bigint };
     expect(s.clock.now() - t).toBe(5_000); // the preStop sleep ran in virtual time
     expect(stop.timeout).toBe(15n); // 20 s grace − 5 s of preStop
     expect(s.runtime.calls.filter((c) => c === "StopPodSandbox")).toHaveLength(1);
-    const st = s.status("bye")!;
-    expect(stateOf(st.containerStatuses![0])).toBe("terminated");
+    const st = defined(s.status("bye"));
+    expect(stateOf(defined(st.containerStatuses)[0])).toBe("terminated");
     expect(st.phase).toBe("Failed"); // killed (137) while terminal: not all succeeded
     // Leaving the desired set removes everything.
     s.reconciler.updatePods([]);
@@ -326,7 +327,7 @@ describe("reconciler over the fake runtime, in virtual time", () => {
     s.reconciler.onEvent((e) => seen.push(e.reason));
     await s.sync();
     expect(seen).toEqual(expect.arrayContaining(["Pulling", "Pulled", "Created", "Started"]));
-    const pulled = s.events.find((e) => e.reason === "Pulled")!;
+    const pulled = defined(s.events.find((e) => e.reason === "Pulled"));
     expect(pulled.message).toBe('Successfully pulled image "registry.local/big:1" in 20.000s');
     expect(s.statuses[0]?.status.containerStatuses?.[0]?.state?.waiting?.reason).toBe("ContainerCreating");
   });

@@ -9,6 +9,7 @@ import { type CriServer, createCriServer, createImageClient, createRuntimeClient
 import { createFakeRuntime, type FakeRuntime } from "@nodekit/cri/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { createReconciler, type Pod, type Reconciler } from "../src/index.js";
+import { defined } from "./support/defined.js";
 
 const ANNOTATION_BYTES = 255 * 1024;
 
@@ -39,8 +40,8 @@ describe("relisting a node with large pods over gRPC", () => {
     await server.listen(`unix://${join(dir, "cri.sock")}`);
     cleanup.push(() => server.close({ graceMs: 0 }));
     const options = maxReceiveMessageBytes ? { maxReceiveMessageBytes } : {};
-    const runtime = createRuntimeClient(server.endpoint!, options);
-    const image = createImageClient(server.endpoint!, options);
+    const runtime = createRuntimeClient(defined(server.endpoint), options);
+    const image = createImageClient(defined(server.endpoint), options);
     cleanup.push(() => {
       runtime.close();
       image.close();

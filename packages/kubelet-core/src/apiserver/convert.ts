@@ -35,13 +35,15 @@ const dateOf = (t: Timestamp | null | undefined): Date | undefined =>
   t === undefined || t === null || t === "" ? undefined : t instanceof Date ? t : new Date(t);
 
 function condition(c: PodCondition): V1PodCondition {
+  const lastProbeTime = dateOf(c.lastProbeTime);
+  const lastTransitionTime = dateOf(c.lastTransitionTime);
   return {
     type: c.type,
     status: c.status,
     ...(c.reason !== undefined ? { reason: c.reason } : {}),
     ...(c.message !== undefined ? { message: c.message } : {}),
-    ...(dateOf(c.lastProbeTime) ? { lastProbeTime: dateOf(c.lastProbeTime)! } : {}),
-    ...(dateOf(c.lastTransitionTime) ? { lastTransitionTime: dateOf(c.lastTransitionTime)! } : {}),
+    ...(lastProbeTime ? { lastProbeTime } : {}),
+    ...(lastTransitionTime ? { lastTransitionTime } : {}),
   };
 }
 
@@ -49,14 +51,15 @@ function state(s: ContainerState | undefined): V1ContainerState | undefined {
   if (!s) return undefined;
   const out: V1ContainerState = {};
   if (s.waiting) out.waiting = { ...s.waiting };
-  if (s.running) out.running = { ...(dateOf(s.running.startedAt) ? { startedAt: dateOf(s.running.startedAt)! } : {}) };
+  if (s.running) {
+    const startedAt = dateOf(s.running.startedAt);
+    out.running = startedAt ? { startedAt } : {};
+  }
   if (s.terminated) {
-    const { startedAt, finishedAt, ...rest } = s.terminated;
-    out.terminated = {
-      ...rest,
-      ...(dateOf(startedAt) ? { startedAt: dateOf(startedAt)! } : {}),
-      ...(dateOf(finishedAt) ? { finishedAt: dateOf(finishedAt)! } : {}),
-    };
+    const { startedAt: started, finishedAt: finished, ...rest } = s.terminated;
+    const startedAt = dateOf(started);
+    const finishedAt = dateOf(finished);
+    out.terminated = { ...rest, ...(startedAt ? { startedAt } : {}), ...(finishedAt ? { finishedAt } : {}) };
   }
   return out;
 }

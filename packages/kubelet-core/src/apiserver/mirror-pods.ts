@@ -1,4 +1,4 @@
-import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { CoreV1Api, type KubeConfig, type V1Pod, type V1PodSpec } from "@kubernetes/client-node";
 import { configHashAnnotation } from "../config/file-source-manifest.js";
 import type { Pod } from "../pod.js";
 import { podFromApi } from "./convert.js";
@@ -22,7 +22,7 @@ export function mirrorPodOf(staticPod: Pod, node: { name: string; uid: string })
       annotations: { ...m.annotations, [configMirrorAnnotation]: hash },
       ownerReferences: [{ apiVersion: "v1", kind: "Node", name: node.name, uid: node.uid, controller: true }],
     },
-    spec: staticPod.spec as V1Pod["spec"],
+    ...(staticPod.spec ? { spec: staticPod.spec as V1PodSpec } : {}),
   };
 }
 

@@ -47,7 +47,14 @@ export interface NodeFacts {
 }
 
 /** The Node object the kubelet registers (initialNode), from {@link NodeFacts}. */
-export function nodeObject(facts: NodeFacts, now: Date = new Date()): V1Node {
+export function nodeObject(
+  facts: NodeFacts,
+  now: Date = new Date(),
+): V1Node & {
+  status: Required<
+    Pick<V1NodeStatus, "addresses" | "capacity" | "allocatable" | "conditions" | "daemonEndpoints" | "nodeInfo">
+  >;
+} {
   const arch = (
     { x64: "amd64", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x" } as Record<string, string>
   )[process.arch];
@@ -105,8 +112,8 @@ export function nodeObject(facts: NodeFacts, now: Date = new Date()): V1Node {
  */
 export async function registerNode(kubeConfig: KubeConfig, facts: NodeFacts, status?: NodeStatus): Promise<V1Node> {
   const core = kubeConfig.makeApiClient(CoreV1Api);
-  const node = nodeObject(facts);
-  if (status) node.status = toV1NodeStatus(status);
+  const initial = nodeObject(facts);
+  const node: V1Node = status ? { ...initial, status: toV1NodeStatus(status) } : initial;
   try {
     return await core.createNode({ body: node });
   } catch (err) {
@@ -118,16 +125,16 @@ export async function registerNode(kubeConfig: KubeConfig, facts: NodeFacts, sta
   if (status) return updated;
   // Only what this registration knows replaces what the Node has: the Ready condition (others'
   // conditions stay), nodeInfo and daemonEndpoints always, addresses and resources when given.
-  const fresh = node.status!;
+  const fresh = initial.status;
   const others = (updated.status?.conditions ?? []).filter((c) => c.type !== "Ready");
   updated.status = {
     ...updated.status,
     conditions: [...(fresh.conditions ?? []), ...others],
-    nodeInfo: fresh.nodeInfo!,
-    daemonEndpoints: fresh.daemonEndpoints!,
-    ...(facts.addresses ? { addresses: fresh.addresses! } : {}),
-    ...(facts.capacity ? { capacity: fresh.capacity!, allocatable: fresh.allocatable! } : {}),
-    ...(facts.allocatable ? { allocatable: fresh.allocatable! } : {}),
+    nodeInfo: fresh.nodeInfo,
+    daemonEndpoints: fresh.daemonEndpoints,
+    ...(facts.addresses ? { addresses: fresh.addresses } : {}),
+    ...(facts.capacity ? { capacity: fresh.capacity, allocatable: fresh.allocatable } : {}),
+    ...(facts.allocatable ? { allocatable: fresh.allocatable } : {}),
   };
   return core.replaceNodeStatus({ name: facts.nodeName, body: updated });
 }
@@ -362,7 +369,7 @@ export function createNodeStatusReporter(options: NodeStatusReporterOptions): No
 
   const tryUpdate = async (): Promise<boolean> => {
     const node = await core.readNode({ name });
-    const previous = node.status ? (fromApiObject(node.status) as NodeStatus) : undefined;
+    const previous = node.status ? (fromApiObject<unknown>(node.status) as NodeStatus) : undefined;
     const status = await compute(previous);
     const now = clock.now();
     const due = lastReportAt === undefined || now - lastReportAt >= report;

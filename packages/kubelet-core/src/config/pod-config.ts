@@ -115,7 +115,15 @@ export function createPodConfig(onChange: (change: PodConfigChange) => void): Po
   return {
     sink,
     sourcesReady: () => sources.size > 0 && [...sources.values()].every((s) => s.synced),
-    pods: () => [...owner].map(([uid, source]) => sources.get(source)!.pods.get(uid)!),
+    pods: () => {
+      // Every uid in `owner` is one of its source's pods.
+      const out: Pod[] = [];
+      for (const [uid, source] of owner) {
+        const p = sources.get(source)?.pods.get(uid);
+        if (p) out.push(p);
+      }
+      return out;
+    },
     pod: (uid) => {
       const source = owner.get(uid);
       return source === undefined ? undefined : sources.get(source)?.pods.get(uid);

@@ -317,8 +317,9 @@ export async function collectHostFacts(options: CollectHostFactsOptions = {}): P
           () => cgroupMemory(fsType, sys, options.podsCgroup as string, meminfo),
           undefined,
         );
-  const runtimeFs = options.runtime
-    ? await soft("ImageFsInfo", () => runtimeFilesystems(options.runtime!, options.timeoutMs ?? 5000, errors), {
+  const runtime = options.runtime;
+  const runtimeFs = runtime
+    ? await soft("ImageFsInfo", () => runtimeFilesystems(runtime, options.timeoutMs ?? 5000, errors), {
         image: [],
         container: [],
       })

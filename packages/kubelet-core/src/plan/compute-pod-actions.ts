@@ -267,24 +267,28 @@ function findNextInitContainerToRun(
   status: PodRuntimeStatus,
 ): { failed?: RuntimeContainerStatus; next?: Container; done: boolean } {
   const inits = pod.spec?.initContainers ?? [];
-  if (inits.length === 0) return { done: true };
+  const [first] = inits;
+  if (first === undefined) return { done: true };
   for (const c of pod.spec?.containers ?? []) {
     if (findContainerStatus(status, c.name)?.state === "running") return { done: true };
   }
   for (let i = inits.length - 1; i >= 0; i--) {
-    const s = findContainerStatus(status, inits[i]!.name);
-    if (s && isInitContainerFailed(s)) return { failed: s, next: inits[i]!, done: false };
+    const c = inits[i];
+    const s = c && findContainerStatus(status, c.name);
+    if (c && s && isInitContainerFailed(s)) return { failed: s, next: c, done: false };
   }
   for (let i = inits.length - 1; i >= 0; i--) {
-    const s = findContainerStatus(status, inits[i]!.name);
+    const c = inits[i];
+    const s = c && findContainerStatus(status, c.name);
     if (!s) continue;
     if (s.state === "running") return { done: false };
     if (s.state === "exited") {
-      if (i === inits.length - 1) return { done: true };
-      return { next: inits[i + 1]!, done: false };
+      // The one after the last init container: none, so all are done.
+      const next = inits[i + 1];
+      return next === undefined ? { done: true } : { next, done: false };
     }
   }
-  return { next: inits[0]!, done: false };
+  return { next: first, done: false };
 }
 
 /**
@@ -313,7 +317,8 @@ function computeInitContainerActions(
     changes.containersToKill.set(s.id, { name: container.name, kind: "init", reason, message });
 
   for (let i = inits.length - 1; i >= 0; i--) {
-    const container = inits[i]!;
+    const container = inits[i];
+    if (container === undefined) continue;
     const sidecar = isRestartableInitContainer(container);
     const s = findContainerStatus(status, container.name);
     if (!s) {

@@ -33,7 +33,7 @@ function goJsonString(value: string): string {
   if (SAFE.test(value)) return `"${value}"`;
   let out = '"';
   for (const ch of value) {
-    const cp = ch.codePointAt(0)!;
+    const cp = ch.codePointAt(0) ?? 0; // a for-of character has a code point
     switch (cp) {
       case 0x22:
         out += '\\"';
@@ -93,7 +93,7 @@ function hashSpewedBytes(bytes: Uint8Array): number {
   let h = PREFIX_STATE;
   for (let i = 0; i < bytes.length; i++) {
     if (i > 0) h = step(h, 0x20);
-    for (const d of DECIMAL[bytes[i]!]!) h = step(h, d);
+    for (const d of DECIMAL[bytes[i] ?? 0] ?? []) h = step(h, d);
   }
   return step(h, 0x5d); // ]
 }
@@ -107,8 +107,7 @@ function hashSpewedText(text: string): number {
   let h = PREFIX_STATE;
   for (let i = 0; i < text.length; i++) {
     if (i > 0) h = step(h, 0x20);
-    const digits = DECIMAL[text.charCodeAt(i)]!;
-    for (let k = 0; k < digits.length; k++) h = step(h, digits[k]!);
+    for (const d of DECIMAL[text.charCodeAt(i)] ?? []) h = step(h, d);
   }
   return step(h, 0x5d); // ]
 }

@@ -6,7 +6,7 @@
 export function goQuote(s: string): string {
   let out = '"';
   for (const ch of s) {
-    const cp = ch.codePointAt(0)!;
+    const cp = ch.codePointAt(0) ?? 0; // a for-of character has a code point
     switch (ch) {
       case '"':
         out += '\\"';

@@ -67,8 +67,8 @@ function readFields(buf: Uint8Array, visit: (field: number, wire: number, value:
   const varint = (): bigint => {
     let result = 0n;
     for (let shift = 0n; shift < 70n; shift += 7n) {
-      if (pos >= buf.length) throw new Error("truncated varint");
-      const byte = buf[pos++]!;
+      const byte = buf[pos++];
+      if (byte === undefined) throw new Error("truncated varint");
       result |= BigInt(byte & 0x7f) << shift;
       if ((byte & 0x80) === 0) return BigInt.asUintN(64, result);
     }

@@ -178,7 +178,7 @@ function getOnce(
     let hostHeader: string | undefined;
     for (const [k, v] of headers) {
       if (k === "Host") hostHeader = v[0];
-      else outgoing[k] = v.length === 1 ? v[0]! : v;
+      else outgoing[k] = v.length === 1 && v[0] !== undefined ? v[0] : v;
     }
     if (hostHeader) outgoing.Host = hostHeader;
     const send = scheme === "https" ? httpsRequest : httpRequest;

@@ -3,7 +3,7 @@ import {
   podSandboxChanged,
   shouldContainerBeRestarted,
 } from "../plan/compute-pod-actions.js";
-import type { Container, ContainerStatus, Pod, PodCondition, PodStatus, Timestamp } from "../pod.js";
+import type { Container, ContainerState, ContainerStatus, Pod, PodCondition, PodStatus, Timestamp } from "../pod.js";
 import type { PodRuntimeStatus, RuntimeContainerStatus } from "../runtime-status.js";
 import { findContainerStatus } from "../runtime-status.js";
 
@@ -95,8 +95,8 @@ export function computePodStatus(
   const all = [...initStatuses, ...containerStatuses];
   let phase = getPhase(pod, all, options.podIsTerminal ?? false);
   // A pod never leaves a terminal phase, whether the status manager or the API recorded it.
-  const terminalBefore = [previous, pod.status ?? {}].find((p) => p.phase === "Succeeded" || p.phase === "Failed");
-  if (terminalBefore) phase = terminalBefore.phase!;
+  const terminalBefore = [previous.phase, pod.status?.phase].find((p) => p === "Succeeded" || p === "Failed");
+  if (terminalBefore) phase = terminalBefore;
 
   const owned = new Set(["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]);
   const generation = pod.metadata?.generation;
@@ -126,13 +126,15 @@ export function computePodStatus(
 
   const status: PodStatus = { phase, conditions };
   const hostIPs = sortIPs(options.hostIPs ?? [], undefined);
-  if (hostIPs.length) {
-    status.hostIP = hostIPs[0]!;
+  const [hostIP] = hostIPs;
+  if (hostIP !== undefined) {
+    status.hostIP = hostIP;
     status.hostIPs = hostIPs.map((ip) => ({ ip }));
   }
   const ips = podIPs(pod, runtime.ips.length ? runtime.ips : (previous.podIPs ?? []).map((p) => p.ip), hostIPs);
-  if (ips.length) {
-    status.podIP = ips[0]!;
+  const [podIP] = ips;
+  if (podIP !== undefined) {
+    status.podIP = podIP;
     status.podIPs = ips.map((ip) => ({ ip }));
   }
   status.startTime = previous.startTime ?? now;
@@ -182,7 +184,8 @@ function convertStatuses(
     if (runtime.containerStatuses.some((r) => r.name === c.name)) continue;
     const before = old.get(c.name);
     if (!before || before.state?.terminated || !before.state?.running) continue;
-    const s = statuses.get(c.name)!;
+    const s = statuses.get(c.name);
+    if (!s) continue; // every container has an entry
     if (s.state?.waiting?.reason !== defaultWaiting || s.lastState?.terminated) continue;
     s.lastState = {
       terminated: {
@@ -202,7 +205,10 @@ function convertStatuses(
     if (n >= 2) continue;
     const converted = convertContainerStatus(r, old.get(r.name), runtimeName);
     if (n === 0) statuses.set(r.name, converted);
-    else statuses.get(r.name)!.lastState = converted.state;
+    else {
+      const newest = statuses.get(r.name);
+      if (newest) newest.lastState = converted.state;
+    }
     seen.set(r.name, n + 1);
   }
 
@@ -215,12 +221,13 @@ function convertStatuses(
     if (!shouldContainerBeRestarted(c, pod, runtime)) continue;
     const failure = options.startFailures?.get(c.name);
     if (!failure) continue;
-    const s = statuses.get(c.name)!;
+    const s = statuses.get(c.name);
+    if (!s) continue; // every container has an entry
     if (s.state?.terminated) s.lastState = s.state;
     s.state = { waiting: { reason: failure.reason, message: failure.message } };
   }
 
-  const list = containers.map((c) => statuses.get(c.name)!);
+  const list = containers.flatMap((c) => statuses.get(c.name) ?? []); // every container has an entry
   // Regular container statuses are sorted by name, init container statuses keep the spec order.
   return isInit ? list : list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
@@ -229,9 +236,9 @@ function convertContainerStatus(
   r: RuntimeContainerStatus,
   old: ContainerStatus | undefined,
   runtimeName: string,
-): ContainerStatus {
+): ContainerStatus & { state: ContainerState } {
   const containerID = `${runtimeName}://${r.id}`;
-  const s: ContainerStatus = {
+  const s: ContainerStatus & { state: ContainerState } = {
     name: r.name,
     restartCount: r.restartCount,
     image: r.image,
@@ -495,8 +502,9 @@ function podIPs(pod: Pod, criIPs: readonly string[], hostIPs: readonly string[])
   const ips = sortIPs(criIPs, nodeFamily);
   if (!pod.spec?.hostNetwork) return ips;
   if (ips.length === 0) return [...hostIPs];
-  if (ips.length === 1 && hostIPs.length === 2) {
-    const family = canonicalIP(ips[0]!)?.family;
+  const [only] = ips;
+  if (only !== undefined && ips.length === 1 && hostIPs.length === 2) {
+    const family = canonicalIP(only)?.family;
     const other = hostIPs.find((ip) => canonicalIP(ip)?.family !== family);
     if (other) return sortIPs([...ips, other], nodeFamily);
   }

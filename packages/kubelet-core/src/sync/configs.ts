@@ -37,7 +37,8 @@ function invalidPod(pod: Pod, message: string, container?: string): KubeletError
  * @throws {KubeletError} `InvalidPod`, naming the field, when a part is missing or not a valid name.
  */
 export function podLogDirectory(pod: Pod, root: string): string {
-  const problems = podMetadataProblems({ metadata: { ...pod.metadata, labels: undefined, annotations: undefined } });
+  const { labels: _labels, annotations: _annotations, ...names } = pod.metadata ?? {};
+  const problems = podMetadataProblems({ metadata: names });
   if (problems.length) throw invalidPod(pod, `no log folder for an invalid pod: ${problems.join("; ")}`);
   const m = pod.metadata ?? {};
   const base = root.replace(/\/+$/, "");
@@ -110,13 +111,20 @@ export function generatePodSandboxConfig(
   const given = options.cgroupParent?.(pod);
   const cgroupParent = given ? checkCgroupParent(pod, given) : undefined;
   const hostname = podHostname(m.name ?? "", spec.hostname);
-  if (!hostNetwork && (hostname === undefined || dns1123SubdomainProblems(hostname).length)) {
-    throw invalidPod(pod, `hostname for pod ${JSON.stringify(m.name)} was invalid: ${JSON.stringify(hostname ?? "")}`);
+  // The runtime shares the host's UTS namespace with host network: no hostname then.
+  let sandboxHostname = "";
+  if (!hostNetwork) {
+    if (hostname === undefined || dns1123SubdomainProblems(hostname).length) {
+      throw invalidPod(
+        pod,
+        `hostname for pod ${JSON.stringify(m.name)} was invalid: ${JSON.stringify(hostname ?? "")}`,
+      );
+    }
+    sandboxHostname = hostname;
   }
   return {
     metadata: { name: m.name ?? "", namespace: m.namespace ?? "", uid: m.uid ?? "", attempt },
-    // The runtime shares the host's UTS namespace with host network: no hostname then.
-    hostname: hostNetwork ? "" : hostname,
+    hostname: sandboxHostname,
     logDirectory,
     portMappings,
     labels: { ...m.labels, [L.podName]: m.name ?? "", [L.podNamespace]: m.namespace ?? "", [L.podUid]: m.uid ?? "" },

@@ -116,7 +116,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
     let grace = gracePeriodOverride ?? gracePeriodOf(pod);
     emit(pod, "Normal", "Killing", message || `Stopping container ${c.name}`, c.name);
     const preStop: LifecycleHandler | undefined = spec?.lifecycle?.preStop;
-    if (preStop && grace > 0 && c.state === "running") {
+    if (spec && preStop && grace > 0 && c.state === "running") {
       const started = clock.now();
       const budget = new AbortController();
       let outOfTime = false;
@@ -127,7 +127,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       try {
         await hooks.run({
           pod,
-          container: spec!,
+          container: spec,
           containerId: c.id,
           kind: "preStop",
           handler: preStop,
@@ -169,7 +169,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
     const others = running.filter((c) => !sidecars.includes(c));
     const ip = rs.ips[0];
     await Promise.all(others.map((c) => killContainer(pod, c, specs.get(c.name)?.c, "", gracePeriodOverride, ip)));
-    sidecars.sort((a, b) => specs.get(b.name)!.sidecarIndex - specs.get(a.name)!.sidecarIndex);
+    // Every sidecar has a spec with sidecarIndex >= 0 (that is how it was picked).
+    const sidecarIndex = (c: RuntimeContainerStatus) => specs.get(c.name)?.sidecarIndex ?? -1;
+    sidecars.sort((a, b) => sidecarIndex(b) - sidecarIndex(a));
     for (const c of sidecars) await killContainer(pod, c, specs.get(c.name)?.c, "", gracePeriodOverride, ip);
     // Every sandbox, ready or not: a dead one may still hold its network.
     for (const sb of rs.sandboxStatuses) {
@@ -280,7 +282,11 @@ export function createExecutor(options: ExecutorOptions): Executor {
   };
 
   const syncPod = async (pod: Pod, rs: PodRuntimeStatus, actions: PodActions, context: SyncContext): Promise<void> => {
-    const spec = pod.spec!;
+    const spec = pod.spec;
+    if (!spec)
+      throw new KubeletError("InvalidPod", "the pod has no spec", {
+        pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`,
+      });
     // The configs first: a pod whose names cannot become paths and labels changes nothing.
     let sandboxConfig = generatePodSandboxConfig(pod, actions.attempt, {
       podLogsRoot: options.podLogsRoot,
@@ -300,7 +306,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
       }
     } else {
       for (const [id, k] of actions.containersToKill) {
-        const c = rs.containerStatuses.find((s) => s.id === id)!;
+        const c = rs.containerStatuses.find((s) => s.id === id);
+        if (!c) continue; // the plan kills only containers of this runtime status
         const list =
           k.kind === "init" ? spec.initContainers : k.kind === "ephemeral" ? spec.ephemeralContainers : spec.containers;
         const killed = list?.find((s) => s.name === k.name);
@@ -334,16 +341,20 @@ export function createExecutor(options: ExecutorOptions): Executor {
           : rs.containerStatuses,
       };
     }
+    // The plan's indexes are into these same lists.
     for (const i of actions.ephemeralContainersToStart) {
-      await startContainer(context, pod, rs, spec.ephemeralContainers![i]!, "ephemeral", sandboxId, sandboxConfig);
+      const c = spec.ephemeralContainers?.[i];
+      if (c) await startContainer(context, pod, rs, c, "ephemeral", sandboxId, sandboxConfig);
     }
     for (const i of actions.initContainersToStart) {
-      const c = spec.initContainers![i]!;
+      const c = spec.initContainers?.[i];
+      if (!c) continue;
       const ok = await startContainer(context, pod, rs, c, "init", sandboxId, sandboxConfig);
       if (!ok && !isRestartableInitContainer(c)) return;
     }
     for (const i of actions.containersToStart) {
-      await startContainer(context, pod, rs, spec.containers[i]!, "regular", sandboxId, sandboxConfig);
+      const c = spec.containers[i];
+      if (c) await startContainer(context, pod, rs, c, "regular", sandboxId, sandboxConfig);
     }
   };
 

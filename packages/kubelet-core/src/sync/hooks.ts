@@ -88,9 +88,8 @@ export function createHookRunner(options: HookRunnerOptions): HookRunner {
     return status?.network?.ip ?? "";
   };
 
-  const runHttp = async (request: HookRequest): Promise<void> => {
-    const { pod, container, handler, signal } = request;
-    const action = handler.httpGet!;
+  const runHttp = async (request: HookRequest, action: NonNullable<LifecycleHandler["httpGet"]>): Promise<void> => {
+    const { pod, container, signal } = request;
     let podIP = action.host ?? "";
     if (!podIP) {
       podIP = request.podIP || (await lookUpPodIP(pod));
@@ -147,7 +146,7 @@ export function createHookRunner(options: HookRunnerOptions): HookRunner {
       }
       if (handler.httpGet) {
         try {
-          await runHttp(request);
+          await runHttp(request, handler.httpGet);
         } catch (err) {
           throw new KubeletError(
             reasonOf(kind),

@@ -150,7 +150,7 @@ export function expandCommand(command: readonly string[], container: Pick<Contai
   return command.map((word) => {
     let out = "";
     for (let i = 0; i < word.length; i++) {
-      const ch = word[i]!;
+      const ch = word.charAt(i);
       const next = word[i + 1];
       if (ch !== "$" || next === undefined) {
         out += ch;

@@ -80,7 +80,7 @@ export interface ReconcilerOptions {
   /** Root of the pod log folders given to the runtime (default `/var/log/pods`). */
   podLogsRoot?: string;
   /** The sandbox cgroup parent for a pod (cgroupfs), when the runtime needs one (containerd does for stats). */
-  cgroupParent?: (pod: Pod) => string | undefined;
+  cgroupParent?: ((pod: Pod) => string | undefined) | undefined;
   /** The runtime handler (RuntimeClass handler) sandboxes run with; default the runtime's default. */
   runtimeHandler?: string;
   /** Adapts every generated sandbox config, last (DNS, sysctls, runtime-specific settings). */
@@ -270,7 +270,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   // --- desired pods: the pod config's changes -----------------------------------------------
 
   const desiredPod = (pod: Pod): void => {
-    const uid = pod.metadata!.uid!;
+    const uid = pod.metadata?.uid ?? "";
     const state = stateOf(uid);
     const json = JSON.stringify(pod);
     const wasRemoved = state.removed;

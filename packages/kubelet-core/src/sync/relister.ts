@@ -131,14 +131,20 @@ export function createRelister(options: RelisterOptions): Relister {
     ]);
     const byPod = new Map<
       string,
-      { name: string; namespace: string; sandboxes: PodSandboxStatus[]; containers: CriContainerStatus[] }
+      { uid: string; name: string; namespace: string; sandboxes: PodSandboxStatus[]; containers: CriContainerStatus[] }
     >();
     const group = (labels: Record<string, string>) => {
       const podUid = labels[L.podUid];
       if (!podUid) return undefined;
       let g = byPod.get(podUid);
       if (!g) {
-        g = { name: labels[L.podName] ?? "", namespace: labels[L.podNamespace] ?? "", sandboxes: [], containers: [] };
+        g = {
+          uid: podUid,
+          name: labels[L.podName] ?? "",
+          namespace: labels[L.podNamespace] ?? "",
+          sandboxes: [],
+          containers: [],
+        };
         byPod.set(podUid, g);
       }
       return g;
@@ -157,10 +163,7 @@ export function createRelister(options: RelisterOptions): Relister {
       // An object whose state did not change is read from the cache without a promise.
       const cached = sandboxCache.get(sb.id);
       if (cached && cached.state === sb.state) g.sandboxes.push(cached);
-      else
-        work.push(
-          inspectSandbox(sb.id, sb.state).then((s) => void (s && g.sandboxes.push(s)), failed(sb.labels[L.podUid]!)),
-        );
+      else work.push(inspectSandbox(sb.id, sb.state).then((s) => void (s && g.sandboxes.push(s)), failed(g.uid)));
     }
     for (const c of containers) {
       sandboxOfContainer.set(c.id, c.podSandboxId);
@@ -168,10 +171,7 @@ export function createRelister(options: RelisterOptions): Relister {
       if (!g) continue;
       const cached = containerCache.get(c.id);
       if (cached && cached.state === c.state) g.containers.push(cached.status);
-      else
-        work.push(
-          inspectContainer(c.id, c.state).then((s) => void (s && g.containers.push(s)), failed(c.labels[L.podUid]!)),
-        );
+      else work.push(inspectContainer(c.id, c.state).then((s) => void (s && g.containers.push(s)), failed(g.uid)));
     }
     if (work.length) await Promise.all(work);
     for (const podUid of incomplete) byPod.delete(podUid);
@@ -191,7 +191,7 @@ export function createRelister(options: RelisterOptions): Relister {
         out.set(podUid, last.status);
         continue;
       }
-      const status = podRuntimeStatusFrom({ uid: podUid, ...g });
+      const status = podRuntimeStatusFrom(g);
       built.set(podUid, { sandboxes: g.sandboxes, containers: g.containers, status });
       out.set(podUid, status);
     }

@@ -139,7 +139,8 @@ export function createScenario(options: ScenarioOptions = {}): Scenario {
     },
     status(nameOrUid) {
       for (let i = statuses.length - 1; i >= 0; i--) {
-        const s = statuses[i]!;
+        const s = statuses[i];
+        if (s === undefined) continue;
         if (s.uid === nameOrUid || s.name === nameOrUid) return reconciler.podStatus(s.uid) ?? s.status;
       }
       return undefined;

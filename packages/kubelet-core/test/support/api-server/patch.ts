@@ -8,6 +8,8 @@
 //                                           $setElementOrder/<list>.
 // A list the schema does not declare is replaced whole, as upstream does for `atomic` lists
 // (pod status `containerStatuses` is one of them: the kubelet always sends the whole list).
+
+import { defined } from "../defined.js";
 import { clone, deepEqual, isObject, type Json, type JsonObject } from "./json.js";
 import { ApiError, badRequest } from "./status.js";
 
@@ -56,7 +58,7 @@ function parentOf(doc: Json, tokens: string[], path: string): { parent: JsonObje
     current = next;
   }
   if (!Array.isArray(current) && !isObject(current)) throw invalidPatch(`doc is missing path: "${path}"`);
-  return { parent: current, last: tokens[tokens.length - 1]! };
+  return { parent: current, last: defined(tokens[tokens.length - 1]) };
 }
 
 function getAt(doc: Json, path: string): Json {
@@ -78,9 +80,9 @@ function arrayIndex(parent: Json[], token: string, path: string, forInsert: bool
 
 function removeAt(doc: Json, path: string): Json {
   const { parent, last } = parentOf(doc, pointer(path), path);
-  if (Array.isArray(parent)) return parent.splice(arrayIndex(parent, last, path, false), 1)[0]!;
+  if (Array.isArray(parent)) return defined(parent.splice(arrayIndex(parent, last, path, false), 1)[0]);
   if (!(last in parent)) throw invalidPatch(`unable to remove nonexistent key: ${last}: missing value`);
-  const value = parent[last]!;
+  const value = defined(parent[last]);
   delete parent[last];
   return value;
 }
@@ -144,7 +146,7 @@ function keyOf(item: Json, mergeKey: string | undefined): Json {
   if (!isObject(item) || !(mergeKey in item)) {
     throw badRequest(`map: ${JSON.stringify(item)} does not contain declared merge key: ${mergeKey}`);
   }
-  return item[mergeKey]!;
+  return defined(item[mergeKey]);
 }
 
 /**
@@ -164,13 +166,13 @@ function enforceOrder(merged: Json[], order: Json[], server: Json[], mergeKey: s
   let i = 0;
   let j = 0;
   while (i < serverOnly.length || j < patchItems.length) {
-    if (j >= patchItems.length) out.push(serverOnly[i++]!);
-    else if (i >= serverOnly.length) out.push(patchItems[j++]!);
+    if (j >= patchItems.length) out.push(defined(serverOnly[i++]));
+    else if (i >= serverOnly.length) out.push(defined(patchItems[j++]));
     else {
-      const li = idx(serverKeys, serverOnly[i]!);
-      const ri = idx(serverKeys, patchItems[j]!);
-      if (li >= 0 && ri >= 0 && li < ri) out.push(serverOnly[i++]!);
-      else out.push(patchItems[j++]!);
+      const li = idx(serverKeys, defined(serverOnly[i]));
+      const ri = idx(serverKeys, defined(patchItems[j]));
+      if (li >= 0 && ri >= 0 && li < ri) out.push(defined(serverOnly[i++]));
+      else out.push(defined(patchItems[j++]));
     }
   }
   return out;

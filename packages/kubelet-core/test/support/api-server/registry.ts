@@ -1,6 +1,7 @@
 // Create, update, patch and delete with kube-apiserver's generic registry rules (rest.BeforeCreate,
 // BeforeUpdate, BeforeDelete and the resources' strategies) on top of the store.
 import { randomBytes, randomUUID } from "node:crypto";
+import { defined } from "../defined.js";
 import { clone, deepEqual, isObject, type Json, type JsonObject, meta, readPath, str } from "./json.js";
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from "./patch.js";
 import { apiVersionOf, type ResourceDef, resourceDef } from "./resources.js";
@@ -153,7 +154,7 @@ export function createRegistry(store: InternalStore, options: { enforceNamespace
           },
         ]);
       }
-      const name = str(m.name)!;
+      const name = defined(str(m.name));
       if (store.raw(r, keyOf(r, namespace, name))) throw alreadyExists(r, name);
       object.apiVersion = apiVersionOf(r);
       object.kind = r.kind;
@@ -229,7 +230,7 @@ export function createRegistry(store: InternalStore, options: { enforceNamespace
       m.creationTimestamp = old.creationTimestamp ?? null;
       for (const k of ["generation", "deletionTimestamp"]) {
         if (old[k] === undefined) delete m[k];
-        else m[k] = old[k]!;
+        else m[k] = defined(old[k]);
       }
       if (old.deletionGracePeriodSeconds !== undefined) m.deletionGracePeriodSeconds = old.deletionGracePeriodSeconds;
       else delete m.deletionGracePeriodSeconds;

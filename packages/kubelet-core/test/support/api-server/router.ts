@@ -5,6 +5,7 @@
 //   /api/v1/watch/…                                                     the old watch prefix
 // plus /api, /apis, /version and the health endpoints.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { defined } from "../defined.js";
 import { clone, isObject, type Json, type JsonObject, meta, str } from "./json.js";
 import type { DeleteOptions, Registry } from "./registry.js";
 import { apiVersionOf, RESOURCES, type ResourceDef } from "./resources.js";
@@ -41,7 +42,7 @@ function parsePath(path: string): Target | "discovery" | undefined {
     group = "";
     rest = segments.slice(2);
   } else if (segments[0] === "apis" && segments.length >= 3) {
-    group = segments[1]!;
+    group = defined(segments[1]);
     if (![...RESOURCES.values()].some((r) => r.group === group && r.version === segments[2])) return undefined;
     rest = segments.slice(3);
   } else return undefined;
@@ -138,7 +139,7 @@ export function createRouter(options: RouterOptions) {
       at = wanted;
     }
     if (!token && rvParam !== "" && rvParam !== "0") {
-      const wanted = toInt(rvParam, "resourceVersion")!;
+      const wanted = defined(toInt(rvParam, "resourceVersion"));
       if (wanted > store.resourceVersion) {
         throw new ApiError(
           504,
@@ -162,7 +163,7 @@ export function createRouter(options: RouterOptions) {
     const remaining = selected.length - page.length;
     const listMeta: JsonObject = { resourceVersion: String(at) };
     if (remaining > 0) {
-      listMeta.continue = encodeContinue({ rv: at, start: page[page.length - 1]![0] });
+      listMeta.continue = encodeContinue({ rv: at, start: defined(page[page.length - 1])[0] });
       if (!query.get("labelSelector") && !query.get("fieldSelector")) listMeta.remainingItemCount = remaining;
     }
     return {
@@ -341,7 +342,7 @@ export function createRouter(options: RouterOptions) {
     const name = t.name;
     if (t.subresource === "binding") {
       if (method !== "POST") throw methodNotSupported(r, method.toLowerCase());
-      return { code: 201, body: registry.bind(t.namespace!, name, body) };
+      return { code: 201, body: registry.bind(defined(t.namespace), name, body) };
     }
     const status = t.subresource === "status";
     switch (method) {
@@ -363,7 +364,9 @@ export function createRouter(options: RouterOptions) {
         return { code: created ? 201 : 200, body: object };
       }
       case "PATCH": {
-        const contentType = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+        const contentType = defined((req.headers["content-type"] ?? "").split(";")[0])
+          .trim()
+          .toLowerCase();
         return { code: 200, body: registry.patch(r, t.namespace, name, contentType, body, status) };
       }
       case "DELETE":

@@ -1,5 +1,7 @@
 // Label and field selectors as list and watch take them (`labelSelector=app=web,tier!=db`,
 // `fieldSelector=spec.nodeName=node-1`), parsed once per request into a predicate.
+
+import { defined } from "../defined.js";
 import { badRequest } from "./status.js";
 
 type LabelRequirement =
@@ -29,8 +31,10 @@ function splitTopLevel(selector: string): string[] {
 function parseLabelRequirement(text: string): LabelRequirement {
   const set = /^([^\s!=<>(),]+)\s+(in|notin)\s*\(([^)]*)\)$/.exec(text);
   if (set) {
-    const values = set[3]!.split(",").map((v) => v.trim());
-    return { op: set[2] === "in" ? "in" : "notin", key: set[1]!, values };
+    const values = defined(set[3])
+      .split(",")
+      .map((v) => v.trim());
+    return { op: set[2] === "in" ? "in" : "notin", key: defined(set[1]), values };
   }
   const cmp = /^([^\s!=<>(),]+)\s*(==|=|!=|>|<)\s*([^\s!=<>(),]*)$/.exec(text);
   if (cmp) {
@@ -44,7 +48,7 @@ function parseLabelRequirement(text: string): LabelRequirement {
     return { op: op === "!=" ? "notin" : "in", key, values: [value] };
   }
   const exists = /^(!?)([^\s!=<>(),]+)$/.exec(text);
-  if (exists) return { op: exists[1] ? "notexists" : "exists", key: exists[2]! };
+  if (exists) return { op: exists[1] ? "notexists" : "exists", key: defined(exists[2]) };
   throw badRequest(
     `unable to parse requirement: found '${text}', expected: key, !key, key=value, key!=value, key in (...), key notin (...)`,
   );
@@ -59,9 +63,9 @@ function satisfies(r: LabelRequirement, labels: Record<string, string>): boolean
     case "notexists":
       return !has;
     case "in":
-      return has && r.values.includes(value!);
+      return has && r.values.includes(defined(value));
     case "notin":
-      return !has || !r.values.includes(value!);
+      return !has || !r.values.includes(defined(value));
     case "gt":
       return has && Number(value) > r.value;
     case "lt":
@@ -90,7 +94,7 @@ function splitUnescaped(text: string, separator: string): string[] {
   const parts: string[] = [];
   let current = "";
   for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
+    const ch = defined(text[i]);
     if (ch === "\\" && i + 1 < text.length) {
       current += ch + text[i + 1];
       i++;
@@ -118,9 +122,9 @@ export function parseFieldSelector(
     if (term.trim() === "") continue;
     const m = /^([^!=]+)(==|!=|=)(.*)$/.exec(term);
     if (!m) throw badRequest(`invalid selector: '${selector}'; can't understand '${term}'`);
-    const field = m[1]!.trim();
+    const field = defined(m[1]).trim();
     if (!supported.includes(field)) throw badRequest(`field label not supported: ${field}`);
-    requirements.push({ field, value: unescapeFieldValue(m[3]!), equal: m[2] !== "!=" });
+    requirements.push({ field, value: unescapeFieldValue(defined(m[3])), equal: m[2] !== "!=" });
   }
   return (fields) => requirements.every((r) => (fields[r.field] === r.value) === r.equal);
 }

@@ -3,6 +3,7 @@
 // was before, so a list at an older resourceVersion and a filtered watch can be answered), and tells
 // the subscribers synchronously — a watch never misses an event between its replay and its start.
 import { randomUUID } from "node:crypto";
+import { defined } from "../defined.js";
 import { clone, type JsonObject, meta, str } from "./json.js";
 import { apiVersionOf, type ResourceDef, resourceDef } from "./resources.js";
 
@@ -130,14 +131,14 @@ export function createStore(historyLimit: number): InternalStore {
       else b.set(key, object);
       const event: StoreEvent = { resourceVersion, resource: r, type, object, ...(previous ? { previous } : {}) };
       events.push(event);
-      if (events.length > historyLimit) compacted = events.shift()!.resourceVersion;
+      if (events.length > historyLimit) compacted = defined(events.shift()).resourceVersion;
       for (const listener of [...listeners]) listener(event);
       return object;
     },
     stateAt(r, at) {
       const state = new Map(bucket(r));
-      for (let i = events.length - 1; i >= 0 && events[i]!.resourceVersion > at; i--) {
-        const e = events[i]!;
+      for (let i = events.length - 1; i >= 0 && defined(events[i]).resourceVersion > at; i--) {
+        const e = defined(events[i]);
         if (e.resource !== r) continue;
         const key = objectKey(r, e.object);
         if (e.previous) state.set(key, e.previous);

@@ -2,6 +2,7 @@
 // (an ECDSA P-256 key and a minimal DER X.509 v3 encoder), so no fixture can expire or lack the
 // IP subjectAltName that Node's TLS checks for https://127.0.0.1.
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto";
+import { defined } from "../defined.js";
 
 const der = (tag: number, ...content: Buffer[]): Buffer => {
   const body = Buffer.concat(content);
@@ -33,7 +34,7 @@ export function createSelfSignedCertificate(commonName = "nodekit-test-api-serve
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const ecdsaWithSha256 = seq(oid("1.2.840.10045.4.3.2"));
   const serial = randomBytes(16);
-  serial[0] = (serial[0]! & 0x7f) | 0x40; // positive, and no leading zero byte DER would refuse
+  serial[0] = (defined(serial[0]) & 0x7f) | 0x40; // positive, and no leading zero byte DER would refuse
   const subjectAltName = seq(der(0x87, Buffer.from([127, 0, 0, 1])), der(0x82, Buffer.from("localhost")));
   const extensions = der(
     0xa3,

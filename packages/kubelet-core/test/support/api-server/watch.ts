@@ -2,6 +2,7 @@
 // sends them. The replay (initial ADDED events, or the history after the given resourceVersion) and
 // the subscription to new events happen in the same tick, so nothing falls between them.
 import type { ServerResponse } from "node:http";
+import { defined } from "../defined.js";
 import { clone, type JsonObject, meta } from "./json.js";
 import { apiVersionOf, type ResourceDef } from "./resources.js";
 import type { ApiError } from "./status.js";
@@ -69,10 +70,10 @@ export function startWatch(
     const before = e.type === "ADDED" ? undefined : e.previous;
     const nowPasses = passes(now);
     const beforePasses = passes(before);
-    if (nowPasses && beforePasses) send("MODIFIED", typed(now!));
-    else if (nowPasses) send("ADDED", typed(now!));
+    if (nowPasses && beforePasses) send("MODIFIED", typed(defined(now)));
+    else if (nowPasses) send("ADDED", typed(defined(now)));
     else if (beforePasses) {
-      const gone = typed(e.type === "DELETED" ? e.object : before!);
+      const gone = typed(e.type === "DELETED" ? e.object : defined(before));
       meta(gone).resourceVersion = String(e.resourceVersion);
       send("DELETED", gone);
     }
