@@ -1,7 +1,9 @@
 // nodekit-proxy as a subprocess (the built dist/cli/nodekit-proxy.js, as npx runs it): compile on
 // the example manifests (examples/node-agent/manifests) with an EndpointSlice List as
 // `kubectl get -o json` prints it, a Node and a KubeProxyConfiguration; explain; diff; partial
-// syncs; errors naming file, object and field; exit statuses; colour only when asked.
+// syncs; errors naming file, object and field; exit statuses; colour only when asked. nftables:
+// compile --mode nftables, diff and explain of its transactions and of a node's `nft list ruleset`
+// (fixtures/nft-list-ruleset-web.txt: a network namespace loaded with the transaction compiled here).
 
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -182,7 +184,7 @@ describe("nodekit-proxy", () => {
       "80",
     ]);
     expect(e.status).toBe(2);
-    expect(e.stderr).toContain("an nftables ruleset; explain and diff read iptables rules only");
+    expect(e.stderr).toContain("an nftables ruleset; explain reads iptables rules only");
     expect(run(["compile", "--mode", "nftables", "--partial-from", dir, manifests]).status).toBe(2);
     expect(run(["compile", "--mode", "ipvs", manifests]).status).toBe(2);
     expect(run(["frobnicate"]).status).toBe(2);
@@ -331,5 +333,84 @@ describe("nodekit-proxy", () => {
     expect(m.stdout.startsWith("flowchart LR\n")).toBe(true);
     expect(m.stdout).toContain("DNAT 10.244.0.11:8080");
     expect(m.stdout).toContain("p=0.5000");
+  });
+
+  it("diff on nftables: compiled transactions per Service port, none against the node's nft list ruleset; modes mixed exit 2", () => {
+    const compile = (slices: string) =>
+      run(["compile", "--mode", "nftables", "--node", node, "--config", config, manifests, slices]).stdout;
+    const a = file("a.nft", compile(slices2));
+    const b = file("b.nft", compile(file("s2.json", sliceList(["10.244.0.12", "10.244.0.14"]))));
+    const d = run(["diff", a, b]);
+    expect(d.status, d.stderr).toBe(1);
+    const lines = d.stdout.split("\n");
+    expect(lines[0]).toBe("~ demo/web:http (IPv4) changed");
+    expect(lines).toContain("    + endpoint 10.244.0.14:8080 (cluster) 50.0%");
+    expect(lines).toContain("    - endpoint 10.244.0.11:8080 (cluster) 50.0%");
+    // kube-proxy's endpoint chains: one per endpoint, named by the port and the endpoint
+    expect(
+      lines.filter((l) =>
+        /^ {4}[+-] chain ip kube-proxy\/endpoint-[A-Z2-7]{8}-demo\/web\/tcp\/http__10\.244\.0\.1[14]\/8080$/.test(l),
+      ),
+    ).toHaveLength(2);
+    expect(
+      lines.some((l) => /^ {4}~ chain ip kube-proxy\/service-[A-Z2-7]{8}-demo\/web\/tcp\/http rewritten$/.test(l)),
+    ).toBe(true);
+    const j = JSON.parse(run(["diff", "--json", a, b]).stdout);
+    expect([j.services[0].servicePort, j.services[0].family, j.sets]).toEqual([
+      "demo/web:http",
+      4,
+      { added: [], removed: [], rewritten: [] },
+    ]);
+    // fixtures/nft-list-ruleset-web.txt: nft list ruleset of a network namespace loaded with a.nft
+    const listed = new URL("./fixtures/nft-list-ruleset-web.txt", import.meta.url).pathname;
+    expect(run(["diff", a, listed])).toMatchObject({ status: 0, stdout: "no difference\n" });
+    const ipt = file(
+      "a-iptables.rules",
+      run(["compile", "--node", node, "--config", config, manifests, slices2]).stdout,
+    );
+    const mixed = run(["diff", ipt, a]);
+    expect(mixed.status).toBe(2);
+    expect(mixed.stderr).toContain(
+      `${ipt} holds iptables rules and ${a} nftables rules: diff compares two rulesets of one mode`,
+    );
+  });
+
+  it("compile --mode nftables --mermaid draws a Service port from the verdict maps to the DNAT rules", () => {
+    const m = run([
+      "compile",
+      "--mode",
+      "nftables",
+      "--mermaid",
+      "--service",
+      "demo/web:http",
+      "--node",
+      node,
+      "--config",
+      config,
+      manifests,
+      slices2,
+    ]);
+    expect(m.status, m.stderr).toBe(0);
+    expect(m.stdout.startsWith("flowchart LR\n")).toBe(true);
+    expect(m.stdout).toContain('(["@service-ips"])');
+    expect(m.stdout).toContain("|10.96.0.80 . tcp . 80|");
+    expect(m.stdout).toContain('(["@service-nodeports"])');
+    expect(m.stdout).toContain("|tcp . 30080|");
+    expect(m.stdout).toContain("DNAT 10.244.0.11:8080");
+    expect(m.stdout).toContain("DNAT 10.244.0.12:8080");
+    expect(m.stdout.match(/\|p=0\.5000\|/g)).toHaveLength(2);
+    const none = run([
+      "compile",
+      "--mode",
+      "nftables",
+      "--mermaid",
+      "--service",
+      "demo/nope",
+      "--node",
+      node,
+      manifests,
+    ]);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toContain("no rules of demo/nope in the IPv4 transaction");
   });
 });

@@ -2,8 +2,10 @@
 // Colour (ANSI) only when asked (the command turns it on for a TTY).
 
 import type { RulesetDiff } from "../diff/diff-rulesets.js";
+import { kubeProxyTable, servicePortOfChain } from "../diff/nftables-service-ports.js";
 import type { ExplainStep, PacketExplanation, PacketOutcome } from "../trace/explain.js";
 import type { IptablesRuleset, IptablesRulesetRule } from "../trace/iptables-ruleset.js";
+import type { NftablesRuleset } from "../trace/nftables-ruleset.js";
 
 /** ANSI styles, or none. */
 export interface Style {
@@ -123,13 +125,15 @@ export function formatExplanation(e: PacketExplanation, st: Style): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** A readable diff: per Service port what changed, then the chains. */
+/** A readable diff: per Service port what changed, then the chains (and nftables' sets). */
 export function formatDiff(d: RulesetDiff, st: Style): string {
   if (d.identical) return "no difference\n";
   const lines: string[] = [];
+  // nftables rulesets hold both families: say which one each Service port's change is in
+  const nft = d.sets !== undefined;
   for (const s of d.services) {
     const mark = s.change === "added" ? st.green("+") : s.change === "removed" ? st.red("-") : st.yellow("~");
-    lines.push(`${mark} ${st.bold(s.servicePort)} ${s.change}`);
+    lines.push(`${mark} ${st.bold(s.servicePort)}${nft ? ` (IPv${s.family})` : ""} ${s.change}`);
     for (const v of s.vips.added) lines.push(`    ${st.green("+")} address ${v}`);
     for (const v of s.vips.removed) lines.push(`    ${st.red("-")} address ${v}`);
     for (const e of s.endpoints.added)
@@ -149,10 +153,13 @@ export function formatDiff(d: RulesetDiff, st: Style): string {
     ...d.chains.added.filter((c) => !own.has(c)).map((c) => `${st.green("+")} chain ${c}`),
     ...d.chains.removed.filter((c) => !own.has(c)).map((c) => `${st.red("-")} chain ${c}`),
     ...d.chains.rewritten.filter((c) => !own.has(c)).map((c) => `${st.yellow("~")} chain ${c} rewritten`),
+    ...(d.sets?.added ?? []).map((c) => `${st.green("+")} set ${c}`),
+    ...(d.sets?.removed ?? []).map((c) => `${st.red("-")} set ${c}`),
+    ...(d.sets?.rewritten ?? []).map((c) => `${st.yellow("~")} set ${c} rewritten`),
   ];
   if (other.length) {
     if (lines.length) lines.push("");
-    lines.push(st.bold("other chains"), ...other.map((l) => `    ${l}`));
+    lines.push(st.bold(nft ? "other chains and sets" : "other chains"), ...other.map((l) => `    ${l}`));
   }
   return `${lines.join("\n")}\n`;
 }
@@ -269,6 +276,94 @@ export function serviceMermaid(rs: IptablesRuleset, servicePort: string): string
       const l = edgeLabel(r);
       lines.push(`  ${from} -->${l ? `|${l}|` : ""} ${id(r.targetName)}`);
       walk(r.targetName);
+    }
+  }
+  return found ? `${lines.join("\n")}\n` : undefined;
+}
+
+/** What a rule checks before its statement, for an edge label (`ip saddr != 10.244.0.0/16`). */
+function nftMatches(text: string): string {
+  const cut = text.search(/\b(?:jump|goto|drop|reject|accept|return|dnat|snat|masquerade|update|numgen|comment)\b/);
+  return (cut < 0 ? text : text.slice(0, cut)).trim();
+}
+
+/**
+ * A Mermaid flowchart of a Service port's rules in kube-proxy's nftables table of one family: from
+ * the verdict maps (`@service-ips`, `@service-nodeports`, `@firewall-ips`, `@no-endpoint-…`)
+ * through its service/local/external/firewall/endpoint chains to the DNAT rules, edges labelled
+ * with the element's key or what the rule checks (numgen shares as `p=`). `servicePort` is
+ * `namespace/name` (every port) or `namespace/name:port`.
+ */
+export function nftServiceMermaid(rs: NftablesRuleset, family: 4 | 6, servicePort: string): string | undefined {
+  const table = kubeProxyTable(rs, family);
+  if (!table) return undefined;
+  const matches = (spn: string | undefined) =>
+    spn !== undefined && (spn === servicePort || spn.startsWith(`${servicePort}:`));
+  const lines = ["flowchart LR"];
+  const seen = new Set<string>();
+  const id = (name: string) => `c_${name.replace(/[^A-Za-z0-9_]/g, "_")}`;
+  const edge = (from: string, to: string, text: string, dotted = false) =>
+    lines.push(`  ${from} ${dotted ? "-.->" : "-->"}${text ? `|${label(text)}|` : ""} ${to}`);
+  const walk = (name: string) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const chain = table.chains.get(name);
+    if (!chain) return;
+    lines.push(`  ${id(name)}["${label(name)}"]`);
+    for (const [i, r] of chain.rules.entries()) {
+      const text = r.text.replace(/\s*comment\s+"(?:[^"\\]|\\.)*"\s*$/, "");
+      const numgen = /numgen random mod (\d+) vmap \{(.*)\}/.exec(text);
+      if (numgen) {
+        const shares = new Map<string, number>();
+        for (const m of (numgen[2] ?? "").matchAll(/:\s*goto\s+([^\s,}]+)/g))
+          if (m[1]) shares.set(m[1], (shares.get(m[1]) ?? 0) + 1 / Number(numgen[1]));
+        for (const [t, p] of shares) {
+          edge(id(name), id(t), `p=${p.toFixed(4)}`);
+          walk(t);
+        }
+        continue;
+      }
+      const dnat = /\bdnat (?:ip6? )?to (\S+)/.exec(text)?.[1];
+      if (dnat) {
+        const ep = `ep_${id(name)}_${i}`;
+        lines.push(`  ${ep}[["DNAT ${label(dnat)}"]]`);
+        edge(id(name), ep, "");
+        continue;
+      }
+      const target = /\b(?:goto|jump)\s+(\S+)/.exec(text)?.[1];
+      const checks = nftMatches(text);
+      if (target === "mark-for-masquerade") edge(id(name), `mark_masq(["masquerade mark"])`, checks || "all", true);
+      else if (target && servicePortOfChain(target) !== undefined) {
+        const set = /@(affinity-\S+)/.exec(text)?.[1];
+        const timeout = set === undefined ? undefined : table.sets.get(set)?.timeout;
+        edge(id(name), id(target), set !== undefined ? `seen within ${timeout ?? "?"}s` : checks);
+        walk(target);
+      } else if (/\bdrop\b/.test(text)) edge(id(name), `${id(name)}_drop[["DROP"]]`, checks);
+    }
+  };
+  let found = false;
+  for (const map of [
+    "service-ips",
+    "service-nodeports",
+    "firewall-ips",
+    "no-endpoint-services",
+    "no-endpoint-nodeports",
+  ]) {
+    for (const e of table.sets.get(map)?.elements ?? []) {
+      const target = /^(?:goto|jump)\s+(\S+)$/.exec((e.value ?? "").trim())?.[1];
+      const own = map.startsWith("no-endpoint-") ? matches(e.comment) : matches(servicePortOfChain(target ?? ""));
+      if (!own) continue;
+      const from = `m_${map.replace(/-/g, "_")}`;
+      if (!lines.some((l) => l.startsWith(`  ${from}(`))) lines.push(`  ${from}(["@${map}"])`);
+      found = true;
+      const key = e.key.join(" . ");
+      if (map.startsWith("no-endpoint-")) {
+        const verdict = target === "reject-chain" ? "REJECT" : (e.value ?? "").trim().toUpperCase();
+        edge(from, `${from}_${verdict}[["${verdict}"]]`, key);
+      } else if (target) {
+        edge(from, id(target), key);
+        walk(target);
+      }
     }
   }
   return found ? `${lines.join("\n")}\n` : undefined;

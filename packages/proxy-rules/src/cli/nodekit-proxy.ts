@@ -1,6 +1,6 @@
 // nodekit-proxy: kube-proxy's rules from the command line — compile manifests into the
-// iptables-restore payload, explain a packet's way through rules (compiled or a node's
-// iptables-save), diff two rulesets per Service port.
+// iptables-restore payload or the nft -f transaction, explain a packet's way through rules
+// (compiled, or a node's iptables-save or nft list ruleset), diff two rulesets per Service port.
 
 import { parseArgs } from "node:util";
 import { diffRulesets } from "../diff/diff-rulesets.js";
@@ -18,7 +18,15 @@ import {
 import { explainPacket, type PacketExplanation, type PacketSpec } from "../trace/explain.js";
 import type { CtState } from "../trace/iptables-matches.js";
 import { type IptablesRuleset, parseIptablesRuleset } from "../trace/iptables-ruleset.js";
-import { explanationMermaid, formatDiff, formatExplanation, makeStyle, serviceMermaid } from "./format.js";
+import { isNftablesText, type NftablesRuleset, parseNftablesRuleset } from "../trace/nftables-ruleset.js";
+import {
+  explanationMermaid,
+  formatDiff,
+  formatExplanation,
+  makeStyle,
+  nftServiceMermaid,
+  serviceMermaid,
+} from "./format.js";
 import {
   InputFileError,
   objectKey,
@@ -37,7 +45,7 @@ Commands:
                                multi-document YAML, kubectl get -o json; directories are read for
                                *.yaml, *.yml, *.json) → kube-proxy's iptables-restore payload
       --mode iptables|nftables the proxy mode (default iptables; nftables prints kube-proxy's
-                               nft -f transaction, without --partial-from, --mermaid, --jumps)
+                               nft -f transaction, without --partial-from and --jumps)
       --node FILE              the node: a v1 Node (kubectl get node NAME -o yaml) or
                                { name, addresses, labels, podCIDRs } (a Node among FILES also counts)
       --node-name NAME         the node's name (default: from --node, else "node")
@@ -52,15 +60,18 @@ Commands:
       --service NS/NAME[:PORT] with --mermaid: the Service port to draw (default: all)
   explain --rules FILE --from pod|node|outside --src IP --dst IP --port N [options]
                                where a new connection's first packet goes through the rules
-                               (iptables-restore input, or iptables-save [-c] output of a node)
-      --rules FILE             repeatable: later files load as with --noflush ("-": stdin)
+                               (iptables-restore input, or iptables-save [-c] output of a node;
+                               nftables: nft -f input, or nft list ruleset output of a node)
+      --rules FILE             repeatable: later files load as with --noflush, or as further
+                               nft -f runs ("-": stdin); all of one mode
       --proto tcp|udp|sctp     default tcp
       --local-ip IP            the node's own addresses (repeatable; addrtype LOCAL)
       --in-interface IF        the interface it enters by (-i), e.g. the pods' bridge
       --out-interface IF       the interface it leaves by (-o)
       --bridge-port IF         the bridge port it enters by (-m physdev)
       --mark N                 the packet's mark; --state NEW|ESTABLISHED|RELATED (default NEW)
-  diff A B                     what changes per Service port from ruleset A to ruleset B
+  diff A B                     what changes per Service port from ruleset A to ruleset B (both
+                               iptables or both nftables; each detected from its text)
 
 Output: text for people (coloured on a terminal; NO_COLOR turns it off, FORCE_COLOR on),
   --json for tools, --mermaid for a Mermaid flowchart (a packet's path; a Service's chains).
@@ -70,7 +81,7 @@ Exit status:
   1  compile: invalid objects (each named with its file, object and field);
      explain: a rule could not be evaluated; diff: the rulesets differ
   2  bad usage (unknown command or option, missing value, an option --mode nftables lacks,
-     an nftables ruleset given to explain or diff)
+     rulesets of both modes given to explain or diff)
   3  an input file cannot be read or parsed`;
 
 class UsageError extends Error {}
@@ -137,8 +148,8 @@ function compileCommand(args: string[]): number {
   const mode = values.mode ?? "iptables";
   if (mode !== "iptables" && mode !== "nftables")
     throw new UsageError(`--mode must be iptables or nftables, not ${JSON.stringify(mode)}`);
-  if (mode === "nftables" && (values["partial-from"] || values.mermaid || values.jumps))
-    throw new UsageError("--partial-from, --mermaid and --jumps are not supported with --mode nftables yet");
+  if (mode === "nftables" && (values["partial-from"] || values.jumps))
+    throw new UsageError("--partial-from and --jumps are not supported with --mode nftables yet");
   if (positionals.length === 0)
     throw new UsageError("compile needs at least one file or directory of Services and EndpointSlices");
   if (values.family !== undefined && values.family !== "ipv4" && values.family !== "ipv6")
@@ -188,7 +199,20 @@ function compileCommand(args: string[]): number {
       err(
         `nodekit-proxy compile: skipped ${objects.skipped.length} object(s) that are not a Service or EndpointSlice: ${objects.skipped.join("; ")}\n`,
       );
-    if (values.json)
+    if (values.mermaid && !values.json) {
+      for (const r of nft.results) {
+        const rs = parseNftablesRuleset({ name: `${r.family} transaction`, text: r.text });
+        const family = r.family === "IPv4" ? 4 : 6;
+        const charts = serviceNames(objects, values.service)
+          .map((n) => nftServiceMermaid(rs, family, n))
+          .filter((c): c is string => c !== undefined);
+        if (charts.length === 0) {
+          err(`nodekit-proxy compile: no rules of ${values.service ?? "any Service"} in the ${r.family} transaction\n`);
+          return 1;
+        }
+        out(charts.join("\n"));
+      }
+    } else if (values.json)
       out(
         `${JSON.stringify(
           {
@@ -260,10 +284,9 @@ function compileCommand(args: string[]): number {
   } else if (values.mermaid) {
     for (const r of result.results) {
       const rs = parseIptablesRuleset(r.text);
-      const names = values.service
-        ? [values.service]
-        : [...new Set(objects.services.map((s) => `${s.metadata?.namespace ?? "default"}/${s.metadata?.name}`))].sort();
-      const charts = names.map((n) => serviceMermaid(rs, n)).filter((c): c is string => c !== undefined);
+      const charts = serviceNames(objects, values.service)
+        .map((n) => serviceMermaid(rs, n))
+        .filter((c): c is string => c !== undefined);
       if (charts.length === 0) {
         err(`nodekit-proxy compile: no rules of ${values.service ?? "any Service"} in the ${r.family} payload\n`);
         return 1;
@@ -280,6 +303,12 @@ function compileCommand(args: string[]): number {
   }
   for (const e of errors) err(`nodekit-proxy compile: ${describeError(e, objects)}\n`);
   return errors.length > 0 ? 1 : 0;
+}
+
+/** The Services to draw: the one asked for, else every Service among the files. */
+function serviceNames(objects: ReadObjects, only: string | undefined): string[] {
+  if (only) return [only];
+  return [...new Set(objects.services.map((s) => `${s.metadata?.namespace ?? "default"}/${s.metadata?.name}`))].sort();
 }
 
 function parseNumber(v: string | undefined, what: string): number | undefined {
@@ -309,16 +338,22 @@ function rulesetError(e: unknown): unknown {
     : e;
 }
 
-function loadRules(files: readonly string[], validate = false): IptablesRuleset {
-  const texts = files.map((f) => readText(f));
-  for (const [i, t] of texts.entries()) {
-    const first = t.split("\n").find((l) => l.trim() !== "" && !l.trimStart().startsWith("#"));
-    if (first && /^\s*(add |flush |delete |create )?table /.test(first))
-      throw new UsageError(`${files[i]}: an nftables ruleset; explain and diff read iptables rules only, for now`);
-  }
+/**
+ * Reads ruleset files: nftables when the first file's text reads as nftables (`nft -f` input, `nft
+ * list ruleset` output), else iptables; every file must be of that mode.
+ */
+function loadRules(files: readonly string[], validate = false): IptablesRuleset | NftablesRuleset {
+  const sources = files.map((f) => ({ name: f === "-" ? "stdin" : f, text: readText(f) }));
+  const nft = sources.map((x) => isNftablesText(x.text));
+  const other = nft.findIndex((n) => n !== nft[0]);
+  if (other > 0)
+    throw new UsageError(
+      `${sources[other]?.name}: ${nft[other] ? "an nftables ruleset" : "iptables rules"}, but ${sources[0]?.name} holds ${nft[0] ? "nftables" : "iptables"} rules: give rules of one mode`,
+    );
   try {
+    if (nft[0]) return parseNftablesRuleset(sources);
     return parseIptablesRuleset(
-      files.map((f, i) => ({ name: f === "-" ? "stdin" : f, text: texts[i]!, noflush: i > 0 })),
+      sources.map((x, i) => ({ ...x, noflush: i > 0 })),
       { validate },
     );
   } catch (e) {
@@ -357,6 +392,8 @@ function explainCommand(args: string[]): number {
   if (from !== "pod" && from !== "node" && from !== "outside")
     throw new UsageError(`--from must be pod, node or outside, not ${JSON.stringify(from)}`);
   const rs = loadRules(rules);
+  if (rs.kind === "nftables")
+    throw new UsageError(`${rules[0]}: an nftables ruleset; explain reads iptables rules only, for now`);
   const packet: PacketSpec = {
     from,
     source: values.src!,
@@ -386,8 +423,13 @@ function explainCommand(args: string[]): number {
 function diffCommand(args: string[]): number {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: "boolean" } } });
   if (positionals.length !== 2) throw new UsageError("diff needs two ruleset files: diff A B");
-  const a = loadRules([positionals[0]!], true);
-  const b = loadRules([positionals[1]!], true);
+  const [fileA = "", fileB = ""] = positionals;
+  const a = loadRules([fileA], true);
+  const b = loadRules([fileB], true);
+  if (a.kind !== b.kind)
+    throw new UsageError(
+      `${fileA} holds ${a.kind} rules and ${fileB} ${b.kind} rules: diff compares two rulesets of one mode`,
+    );
   const d = diffRulesets(a, b);
   if (values.json) out(`${JSON.stringify(d, null, 2)}\n`);
   else out(formatDiff(d, makeStyle(colour())));

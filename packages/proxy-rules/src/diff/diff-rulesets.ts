@@ -1,9 +1,12 @@
-// diffRulesets: what changes between two iptables rulesets, per Service port, read from the rules
-// themselves (kube-proxy's chain layout and comments): the addresses a Service port answers on,
-// its endpoints and their shares, its policies, and the chains whose rules differ. Works between
-// two compilations, and between a compilation and a node's `iptables-save` (rules are compared in
-// a canonical spelling, ./canonical-rule.ts).
+// diffRulesets: what changes between two rulesets of one mode (iptables or nftables), per Service
+// port, read from the rules themselves (kube-proxy's chain layout and comments; for nftables its
+// verdict maps and chain names, ./nftables-service-ports.ts): the addresses a Service port answers
+// on, its endpoints and their shares, its policies, and the chains whose rules differ. Works
+// between two compilations, and between a compilation and a node's `iptables-save` or `nft list
+// ruleset` (rules are compared in a canonical spelling, ./canonical-rule.ts and
+// ./canonical-nft-rule.ts).
 
+import { InvalidInputError } from "../errors.js";
 import { formatAddr, parsePrefix } from "../trace/addr.js";
 import {
   type IptablesRuleset,
@@ -12,7 +15,10 @@ import {
   parseIptablesRuleset,
   type RulesetSource,
 } from "../trace/iptables-ruleset.js";
+import { isNftablesText, type NftablesRuleset, parseNftablesRuleset } from "../trace/nftables-ruleset.js";
+import { canonicalNftRule } from "./canonical-nft-rule.js";
 import { canonicalRule } from "./canonical-rule.js";
+import { nftablesServicePortRules, nftChainText } from "./nftables-service-ports.js";
 
 /** An endpoint of a Service port and its share of new connections. */
 export interface EndpointWeight {
@@ -28,18 +34,22 @@ export interface EndpointWeight {
 export interface ServicePortRules {
   /** kube-proxy's service port name, `namespace/name:port` (`namespace/name` for an unnamed port). */
   readonly servicePort: string;
+  /** The IP family of the rules it was read from. */
+  readonly family: 4 | 6;
   /** Addresses it answers on: `10.96.0.10:80/tcp` (cluster, external and load-balancer IPs), `nodePort 30080/tcp`. */
   readonly vips: readonly string[];
   readonly endpoints: readonly EndpointWeight[];
-  /** Policy facts by name (`internalTrafficPolicy`, `externalTrafficPolicy`, `masquerade`, `externalMasquerade`, `affinitySeconds`, `sourceRanges`, `noEndpoints`, `noLocalEndpoints`, `healthCheckNodePort`). */
+  /** Policy facts by name (`internalTrafficPolicy`, `externalTrafficPolicy`, `masquerade`, `externalMasquerade`, `affinitySeconds`, `sourceRanges`, `noEndpoints`, `noLocalEndpoints`, `healthCheckNodePort` and `firewallDrop` in iptables). */
   readonly policies: Readonly<Record<string, string>>;
-  /** Its chains (`nat/KUBE-SVC-…`) with their rules in canonical spelling. */
+  /** Its chains (`nat/KUBE-SVC-…`; nftables: `ip kube-proxy/service-…`) with their rules in canonical spelling. */
   readonly chains: ReadonlyMap<string, string>;
 }
 
 /** A change of one Service port. */
 export interface ServicePortDiff {
   readonly servicePort: string;
+  /** The IP family (nftables rulesets can hold both: each family's port is compared on its own). */
+  readonly family: 4 | 6;
   readonly change: "added" | "removed" | "changed";
   readonly vips: { readonly added: readonly string[]; readonly removed: readonly string[] };
   readonly endpoints: {
@@ -70,8 +80,20 @@ export interface ServicePortDiff {
 export interface RulesetDiff {
   /** Service ports that differ, by name. */
   readonly services: readonly ServicePortDiff[];
-  /** Every chain (`table/NAME`) that differs, including the top-level ones (`nat/KUBE-SERVICES`). */
+  /**
+   * Every chain (`table/NAME`) that differs, including the top-level ones (`nat/KUBE-SERVICES`;
+   * nftables: `ip kube-proxy/services`).
+   */
   readonly chains: {
+    readonly added: readonly string[];
+    readonly removed: readonly string[];
+    readonly rewritten: readonly string[];
+  };
+  /**
+   * nftables: every set or map (`ip kube-proxy/service-ips`) whose declaration or elements differ
+   * (the elements of dynamic sets, which packets fill, are not compared); absent for iptables.
+   */
+  readonly sets?: {
     readonly added: readonly string[];
     readonly removed: readonly string[];
     readonly rewritten: readonly string[];
@@ -80,12 +102,25 @@ export interface RulesetDiff {
   readonly identical: boolean;
 }
 
-type RulesetInput = IptablesRuleset | string | RulesetSource | readonly (string | RulesetSource)[];
+/** A ruleset as {@link diffRulesets} takes it: parsed, or the text(s) of either mode. */
+export type RulesetInput =
+  | IptablesRuleset
+  | NftablesRuleset
+  | string
+  | RulesetSource
+  | readonly (string | RulesetSource)[];
 
-function toRuleset(r: RulesetInput): IptablesRuleset {
-  return typeof r === "object" && !Array.isArray(r) && (r as IptablesRuleset).kind === "iptables"
-    ? (r as IptablesRuleset)
-    : parseIptablesRuleset(r as string | RulesetSource | readonly (string | RulesetSource)[]);
+function isParsed(r: RulesetInput): r is IptablesRuleset | NftablesRuleset {
+  return typeof r === "object" && !Array.isArray(r) && "kind" in r;
+}
+
+/** The ruleset, parsed as nftables when its (first) text reads as nftables, else as iptables. */
+function toRuleset(r: RulesetInput): IptablesRuleset | NftablesRuleset {
+  if (isParsed(r)) return r;
+  const list = (Array.isArray(r) ? r : [r]) as readonly (string | RulesetSource)[];
+  const first = list[0];
+  const text = typeof first === "string" ? first : first?.text;
+  return typeof text === "string" && isNftablesText(text) ? parseNftablesRuleset(list) : parseIptablesRuleset(list);
 }
 
 const SERVICE_CHAIN = /^KUBE-(SVC|SVL|EXT|FW|SEP)-/;
@@ -119,11 +154,21 @@ function spnOf(comment: string | undefined, suffixes: readonly string[]): { spn:
 
 /**
  * Reads what a ruleset does per Service port (for {@link diffRulesets}; also useful alone).
- * Service ports are found by kube-proxy's comments in `nat KUBE-SERVICES`, `KUBE-NODEPORTS` and
- * the filter chains; endpoints by following their chains to the DNAT rules.
+ * iptables: Service ports are found by kube-proxy's comments in `nat KUBE-SERVICES`,
+ * `KUBE-NODEPORTS` and the filter chains; endpoints by following their chains to the DNAT rules.
+ * nftables: by the elements of the `kube-proxy` table's verdict maps (`service-ips`,
+ * `service-nodeports`, `firewall-ips`, `no-endpoint-services`, `no-endpoint-nodeports`), the
+ * per-port chains they lead to and their `numgen` shares; one family's table at a time
+ * (`options.family`, default the ruleset's first). The map is keyed by `servicePort`.
  */
-export function servicePortRules(ruleset: RulesetInput): ReadonlyMap<string, ServicePortRules> {
-  const rs = toRuleset(ruleset);
+export function servicePortRules(
+  ruleset: RulesetInput,
+  options: { readonly family?: 4 | 6 | undefined } = {},
+): ReadonlyMap<string, ServicePortRules> {
+  const parsed = toRuleset(ruleset);
+  if (parsed.kind === "nftables") return nftablesServicePortRules(parsed, options.family ?? parsed.family);
+  const rs = parsed;
+  if (options.family !== undefined && options.family !== rs.family) return new Map();
   const nat = rs.tables.get("nat") ?? new Map<string, IptablesRulesetChain>();
   const filter = rs.tables.get("filter") ?? new Map<string, IptablesRulesetChain>();
   const views = new Map<
@@ -263,6 +308,7 @@ export function servicePortRules(ruleset: RulesetInput): ReadonlyMap<string, Ser
   for (const [spn, v] of [...views].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     out.set(spn, {
       servicePort: spn,
+      family: rs.family,
       vips: [...v.vips].sort(),
       endpoints: v.endpoints,
       policies: v.policies,
@@ -272,8 +318,13 @@ export function servicePortRules(ruleset: RulesetInput): ReadonlyMap<string, Ser
   return out;
 }
 
-function chainTexts(rs: IptablesRuleset): Map<string, string> {
+function chainTexts(rs: IptablesRuleset | NftablesRuleset): Map<string, string> {
   const out = new Map<string, string>();
+  if (rs.kind === "nftables") {
+    for (const t of rs.tables)
+      for (const [name, c] of t.chains) out.set(`${t.family} ${t.name}/${name}`, nftChainText(c));
+    return out;
+  }
   for (const [table, chains] of rs.tables)
     for (const [name, c] of chains) {
       // an empty built-in chain with policy ACCEPT is what a table has when nobody touched it
@@ -286,6 +337,38 @@ function chainTexts(rs: IptablesRuleset): Map<string, string> {
   return out;
 }
 
+/**
+ * nftables sets and maps as text: declaration (key and value types, flags, timeout, comment) and
+ * elements, sorted; a dynamic set's elements (added by packets) and the `size` and counters the
+ * kernel lists are left out.
+ */
+function setTexts(rs: IptablesRuleset | NftablesRuleset): Map<string, string> {
+  const out = new Map<string, string>();
+  if (rs.kind !== "nftables") return out;
+  for (const t of rs.tables)
+    for (const [name, s] of t.sets) {
+      const flags = s.flags.filter((f) => f !== "counter").sort();
+      const head = [
+        `${s.kind} type ${s.keyType.join(" . ")}${s.valueType === undefined ? "" : ` : ${s.valueType}`}`,
+        flags.length ? `flags ${flags.join(",")}` : "",
+        s.timeout === undefined ? "" : `timeout ${s.timeout}s`,
+        s.comment === undefined ? "" : `comment ${JSON.stringify(s.comment)}`,
+      ].filter((x) => x !== "");
+      const elements = flags.includes("dynamic")
+        ? []
+        : s.elements
+            .map(
+              (e) =>
+                `${e.key.join(" . ")}${e.comment === undefined ? "" : ` comment ${JSON.stringify(e.comment)}`}${
+                  e.value === undefined ? "" : ` : ${canonicalNftRule(e.value)}`
+                }`,
+            )
+            .sort();
+      out.set(`${t.family} ${t.name}/${name}`, [...head, ...elements].join("\n"));
+    }
+  return out;
+}
+
 function compareMaps(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>) {
   const added = [...b.keys()].filter((k) => !a.has(k)).sort();
   const removed = [...a.keys()].filter((k) => !b.has(k)).sort();
@@ -293,13 +376,38 @@ function compareMaps(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, stri
   return { added, removed, rewritten };
 }
 
+const sourceName = (r: RulesetInput, fallback: string): string => {
+  if (isParsed(r)) return fallback;
+  const first = (Array.isArray(r) ? r : [r])[0] as string | RulesetSource | undefined;
+  return (typeof first === "object" ? first.name : undefined) ?? fallback;
+};
+
+/** The two families' service ports side by side (`family servicePort` → each side's view). */
+function servicePortPairs(ra: IptablesRuleset | NftablesRuleset, rb: IptablesRuleset | NftablesRuleset) {
+  const families = (rs: IptablesRuleset | NftablesRuleset): readonly (4 | 6)[] =>
+    rs.kind === "nftables" ? rs.families : [rs.family];
+  const pairs: { family: 4 | 6; name: string; x: ServicePortRules | undefined; y: ServicePortRules | undefined }[] = [];
+  for (const family of [4, 6] as const) {
+    if (!families(ra).includes(family) && !families(rb).includes(family)) continue;
+    const va = servicePortRules(ra, { family });
+    const vb = servicePortRules(rb, { family });
+    for (const name of [...new Set([...va.keys(), ...vb.keys()])].sort())
+      pairs.push({ family, name, x: va.get(name), y: vb.get(name) });
+  }
+  return pairs.sort((p, q) => (p.name < q.name ? -1 : p.name > q.name ? 1 : p.family - q.family));
+}
+
 /**
- * Compares two iptables rulesets per Service port: addresses (VIPs, node ports) added or
+ * Compares two rulesets of one mode per Service port: addresses (VIPs, node ports) added or
  * removed, endpoints added, removed or with another probability, policy changes (internal and
  * external traffic policy, masquerading, affinity, source ranges, no-endpoint REJECT/DROP, health
  * check node port), and the chains whose rules were rewritten. Each side is a parsed ruleset or
- * text (compileIptables' `text`, or `iptables-save` output: spellings are compared canonically,
- * so a compilation and the node's dump of it are identical).
+ * text: iptables (compileIptables' `text`, or `iptables-save` output) or nftables
+ * (compileNftables' `text`, or `nft list ruleset` / `nft list table ip kube-proxy` output; each
+ * family's table compared on its own, `family` in the result). Spellings are compared
+ * canonically, so a compilation and the node's dump of it are identical. Throws
+ * {@link InvalidInputError} (kind `Ruleset`, field `b`) when one side is iptables and the other
+ * nftables.
  *
  * @example
  * ```ts
@@ -311,26 +419,26 @@ function compareMaps(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, stri
 export function diffRulesets(a: RulesetInput, b: RulesetInput): RulesetDiff {
   const ra = toRuleset(a);
   const rb = toRuleset(b);
-  const va = servicePortRules(ra);
-  const vb = servicePortRules(rb);
+  if (ra.kind !== rb.kind)
+    throw new InvalidInputError(
+      { kind: "Ruleset", name: sourceName(b, "b") },
+      "b",
+      `${rb.kind} rules, but a holds ${ra.kind} rules: diffRulesets compares two rulesets of one mode`,
+      rb.kind,
+    );
   const services: ServicePortDiff[] = [];
-  const names = [...new Set([...va.keys(), ...vb.keys()])].sort();
-  for (const name of names) {
-    const x = va.get(name);
-    const y = vb.get(name);
+  for (const { family, name, x, y } of servicePortPairs(ra, rb)) {
     const vipsA = new Set(x?.vips ?? []);
     const vipsB = new Set(y?.vips ?? []);
     const key = (e: EndpointWeight) => `${e.scope} ${e.endpoint}`;
     const epA = new Map((x?.endpoints ?? []).map((e) => [key(e), e]));
     const epB = new Map((y?.endpoints ?? []).map((e) => [key(e), e]));
-    const changed = [...epA]
-      .filter(([k, e]) => epB.has(k) && Math.abs(epB.get(k)!.probability - e.probability) > 1e-6)
-      .map(([k, e]) => ({
-        endpoint: e.endpoint,
-        scope: e.scope,
-        before: e.probability,
-        after: epB.get(k)!.probability,
-      }));
+    const changed: ServicePortDiff["endpoints"]["changed"][number][] = [];
+    for (const [k, e] of epA) {
+      const after = epB.get(k);
+      if (after && Math.abs(after.probability - e.probability) > 1e-6)
+        changed.push({ endpoint: e.endpoint, scope: e.scope, before: e.probability, after: after.probability });
+    }
     const pols = new Set([...Object.keys(x?.policies ?? {}), ...Object.keys(y?.policies ?? {})]);
     const policies = [...pols]
       .sort()
@@ -339,6 +447,7 @@ export function diffRulesets(a: RulesetInput, b: RulesetInput): RulesetDiff {
     const chains = compareMaps(x?.chains ?? new Map(), y?.chains ?? new Map());
     const d: ServicePortDiff = {
       servicePort: name,
+      family,
       change: !x ? "added" : !y ? "removed" : "changed",
       vips: { added: [...vipsB].filter((v) => !vipsA.has(v)), removed: [...vipsA].filter((v) => !vipsB.has(v)) },
       endpoints: {
@@ -360,9 +469,12 @@ export function diffRulesets(a: RulesetInput, b: RulesetInput): RulesetDiff {
     if (!empty || d.change !== "changed") services.push(d);
   }
   const chains = compareMaps(chainTexts(ra), chainTexts(rb));
+  const sets = compareMaps(setTexts(ra), setTexts(rb));
+  const count = (c: typeof chains) => c.added.length + c.removed.length + c.rewritten.length;
   return {
     services,
     chains,
-    identical: services.length === 0 && chains.added.length + chains.removed.length + chains.rewritten.length === 0,
+    ...(ra.kind === "nftables" ? { sets } : {}),
+    identical: services.length === 0 && count(chains) + count(sets) === 0,
   };
 }
