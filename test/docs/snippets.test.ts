@@ -233,9 +233,13 @@ const DEV_BINS = new Set(["tsx", "biome", "tsc", "attw", "publint", "vitest", "t
  */
 const EXTERNAL = new Set([
   "apt-get",
+  "cat",
   "conntrack",
   "crictl",
   "ctr",
+  "curl",
+  "echo",
+  "grep",
   "ip",
   "ip6tables-restore",
   "ip6tables-save",
@@ -244,6 +248,7 @@ const EXTERNAL = new Set([
   "iptables-save",
   "ipvsadm",
   "ipvsadm-restore",
+  "jq",
   "kubectl",
   "nft",
 ]);
