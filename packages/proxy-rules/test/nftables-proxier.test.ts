@@ -2,7 +2,8 @@
 // or what kube-proxy derives from the same Service map, beyond TestOverallNFTablesRules,
 // TestBadIPs and TestSyncProxyRulesRepeated (their own files): TestSyncProxyRulesStartup, the
 // service-map tests through what our API shows of that map (proxied ports, health-check node
-// ports), TestNoEndpointsMetric through the verdicts it counts, TestProxier_OnServiceCIDRsChanged
+// ports), TestHealthCheckNodePortWhenTerminating through the health-check answers,
+// TestNoEndpointsMetric through the verdicts it counts, TestProxier_OnServiceCIDRsChanged
 // through the `serviceCIDRs` option, and TestProxyRulesInUserNS (proxier_userns_test.go). The
 // tests that only send packets through upstream's tracer are ported with the nftables tracer.
 
@@ -272,6 +273,47 @@ describe("TestBuildServiceMapServiceUpdate", () => {
     // and back to ClusterIP
     s = step(servicev1);
     expect([s.r.stats.servicePorts, s.checks]).toEqual([2, []]);
+  });
+});
+
+describe("TestHealthCheckNodePortWhenTerminating", () => {
+  // upstream counts EndpointsMap.LocalReadyEndpoints of a ClusterIP Service with port 0 (which
+  // the API server and our validation refuse); what those counts feed is the health check of a
+  // Service with a healthCheckNodePort, so the same endpoints are given to one
+  const svc = makeTestService("ns1", "svc1", (s) => {
+    s.spec.type = "LoadBalancer";
+    s.spec.externalTrafficPolicy = "Local";
+    s.spec.healthCheckNodePort = 30000;
+    s.spec.clusterIP = "172.30.1.1";
+    s.spec.selector = { foo: "bar" };
+    s.spec.ports = [{ name: "", port: 80, protocol: "TCP", nodePort: 30080 }];
+  });
+  const sliceOf = (conditions: { ready: boolean; serving?: boolean; terminating?: boolean }[]) =>
+    makeTestEndpointSlice("ns1", "svc1", 1, (e) => {
+      e.ports = [{ name: "", port: 80, protocol: "TCP" }];
+      e.endpoints = conditions.map((c, i) => ({
+        addresses: [`10.0.1.${i + 1}`],
+        conditions: c,
+        nodeName: testNodeName,
+      }));
+    });
+
+  it("local endpoints that are all terminating (or not ready) do not make the node healthy", () => {
+    // three ready local endpoints, one not ready (ignored)
+    const ready = sliceOf([{ ready: true }, { ready: true }, { ready: true }, { ready: false }]);
+    expect(serviceHealthChecks(fakeNftInput([svc], [ready])).map((c) => [c.localEndpoints, c.status])).toEqual([
+      [3, 200],
+    ]);
+    // every endpoint not ready: serving or not, terminating or not
+    const terminating = sliceOf([
+      { ready: false, serving: true, terminating: false },
+      { ready: false, serving: true, terminating: true },
+      { ready: false, serving: true, terminating: true },
+      { ready: false, serving: false, terminating: true },
+    ]);
+    expect(serviceHealthChecks(fakeNftInput([svc], [terminating])).map((c) => [c.localEndpoints, c.status])).toEqual([
+      [0, 503],
+    ]);
   });
 });
 
