@@ -69,6 +69,7 @@ export {
 export {
   type CtState,
   type EndpointShare,
+  type ExplainedRule,
   type ExplainPacketOptions,
   type ExplainStep,
   explainPacket,

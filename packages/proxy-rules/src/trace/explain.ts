@@ -15,6 +15,8 @@ import {
   parseIptablesRuleset,
   type RulesetSource,
 } from "./iptables-ruleset.js";
+import { cloneDynamic, enumerateNft, type NftRun, nftOutcome, runNftOnce } from "./nftables-eval.js";
+import { isNftablesText, type NftablesRule, type NftablesRuleset, parseNftablesRuleset } from "./nftables-ruleset.js";
 
 /** Where a packet enters the node's rules. */
 export type PacketEntry = "pod" | "node" | "outside";
@@ -67,9 +69,12 @@ export interface ExplainPacketOptions {
 export type ExplainStep =
   | {
       readonly kind: "hook";
-      /** The table and its built-in chain entered. */
+      /** The table and its built-in chain entered (nftables: `ip kube-proxy` and the base chain). */
       readonly table: string;
       readonly chain: string;
+      /** nftables: the hook (`prerouting`, …) and the base chain's priority. */
+      readonly hook?: string | undefined;
+      readonly priority?: number | undefined;
     }
   | {
       readonly kind: "rule";
@@ -80,9 +85,9 @@ export type ExplainStep =
       /** The source (file) and line it was read from. */
       readonly source: string;
       readonly line: number;
-      /** The rule as `-A CHAIN …`. */
+      /** The rule as `-A CHAIN …` (nftables: its statements, as written). */
       readonly text: string;
-      /** Its `-j`/`-g` target, if any. */
+      /** Its `-j`/`-g` target, if any (nftables: the chain of its jump/goto, or `dnat`, `drop`, `masquerade`, …). */
       readonly target: string | undefined;
       /** What it did to the packet, in words (`DNAT to 10.244.0.11:8080`, `mark 0x4000`). */
       readonly effect: string | undefined;
@@ -132,6 +137,9 @@ export interface EndpointShare {
   readonly masquerade: boolean;
 }
 
+/** A rule of either kind of ruleset. */
+export type ExplainedRule = IptablesRulesetRule | NftablesRule;
+
 /** What {@link explainPacket} found. */
 export interface PacketExplanation {
   readonly packet: PacketSpec;
@@ -144,7 +152,7 @@ export interface PacketExplanation {
   /** Each random branch, in rule order. */
   readonly outcomes: readonly PacketOutcome[];
   /** The rules matched in any outcome, in first-seen order (their kernel counters grow). */
-  readonly matchedRules: readonly IptablesRulesetRule[];
+  readonly matchedRules: readonly ExplainedRule[];
   /**
    * ClientIP affinity (`-m recent`): for each endpoint the first packet can reach, where a second
    * new connection from the same source goes while the entry is fresh (`seconds`).
@@ -252,15 +260,12 @@ function effectOf(rule: IptablesRulesetRule): string | undefined {
  * ```
  */
 export function explainPacket(
-  ruleset: IptablesRuleset | string | RulesetSource | readonly (string | RulesetSource)[],
+  ruleset: IptablesRuleset | NftablesRuleset | string | RulesetSource | readonly (string | RulesetSource)[],
   packet: PacketSpec,
   options: ExplainPacketOptions = {},
 ): PacketExplanation {
-  const rs =
-    typeof ruleset === "object" && !Array.isArray(ruleset) && (ruleset as IptablesRuleset).kind === "iptables"
-      ? (ruleset as IptablesRuleset)
-      : parseIptablesRuleset(ruleset as string | RulesetSource | readonly (string | RulesetSource)[]);
-  const notes = [...rs.assumptions];
+  const rs = readRuleset(ruleset);
+  const notes = rs.kind === "iptables" ? [...rs.assumptions] : [];
   const p = checkPacket(packet);
   const local: Addr[] = [];
   for (const [i, s] of (options.localAddresses ?? []).entries()) {
@@ -275,6 +280,7 @@ export function explainPacket(
   }
   const isLocal = localTest(local);
   const max = options.maxOutcomes ?? 4096;
+  if (rs.kind === "nftables") return explainNftables(rs, packet, p, isLocal, max, notes);
 
   const enumerate = (recent: Map<string, Map<string, number>>) => {
     const runs: Run[] = [];
@@ -321,6 +327,80 @@ export function explainPacket(
       const again = enumerate(r.recent);
       for (const a of again.runs) if (a.seconds !== undefined) seconds = a.seconds;
       const outs = again.runs.map(toOutcome);
+      next.push({ after: r.endpoint, verdict: summaryVerdict(outs), endpoints: shares(outs), outcomes: outs });
+    }
+    affinity = { seconds, next };
+  }
+  return {
+    packet,
+    verdict: summaryVerdict(outcomes),
+    endpoints: shares(outcomes),
+    masquerade: outcomes.some((o) => o.masquerade),
+    outcomes,
+    matchedRules: matched,
+    affinity,
+    unknown: unknownRun ? { reason: unknownRun.reason ?? "", rule: unknownRun.unknownRule?.text } : undefined,
+    notes,
+    truncated: first.truncated,
+  };
+}
+
+/** The parsed ruleset: given, or read as nftables (by its first line) or as iptables text. */
+function readRuleset(
+  ruleset: IptablesRuleset | NftablesRuleset | string | RulesetSource | readonly (string | RulesetSource)[],
+): IptablesRuleset | NftablesRuleset {
+  if (typeof ruleset === "object" && !Array.isArray(ruleset)) {
+    const kind = (ruleset as { kind?: unknown }).kind;
+    if (kind === "iptables") return ruleset as IptablesRuleset;
+    if (kind === "nftables") return ruleset as NftablesRuleset;
+  }
+  const sources = ruleset as string | RulesetSource | readonly (string | RulesetSource)[];
+  const list = (Array.isArray(sources) ? sources : [sources]) as readonly (string | RulesetSource)[];
+  const first = list[0];
+  const text = typeof first === "string" ? first : first?.text;
+  return typeof text === "string" && isNftablesText(text)
+    ? parseNftablesRuleset(sources)
+    : parseIptablesRuleset(sources);
+}
+
+function explainNftables(
+  rs: NftablesRuleset,
+  packet: PacketSpec,
+  p: CheckedPacket,
+  isLocal: (a: Addr) => boolean,
+  max: number,
+  notes: string[],
+): PacketExplanation {
+  if (!rs.families.includes(p.src.family))
+    notes.push(`the ruleset has no table of the packet's family (IPv${p.src.family}): nothing matches it`);
+  const enumerate = (dynamic: ReadonlyMap<string, ReadonlySet<string>>) =>
+    enumerateNft((prefix) => runNftOnce(rs, packet, p, isLocal, prefix, cloneDynamic(dynamic)), max);
+  const first = enumerate(new Map());
+  const outcomes = first.runs.map(nftOutcome);
+  const matched: NftablesRule[] = [];
+  const seen = new Set<NftablesRule>();
+  for (const r of first.runs)
+    for (const rule of r.rules) {
+      if (!seen.has(rule)) {
+        seen.add(rule);
+        matched.push(rule);
+      }
+    }
+  const unknownRun: NftRun | undefined = first.runs.find((r) => r.verdict === "unknown");
+  let affinity: PacketExplanation["affinity"];
+  if (first.runs.some((r) => r.setLists)) {
+    const next: {
+      after: { address: string; port: number };
+      verdict: PacketVerdict | "mixed";
+      endpoints: EndpointShare[];
+      outcomes: PacketOutcome[];
+    }[] = [];
+    let seconds: number | undefined;
+    for (const r of first.runs) {
+      if (r.seconds !== undefined) seconds = r.seconds;
+      if (!r.setLists || !r.endpoint) continue;
+      const again = enumerate(r.dynamic);
+      const outs = again.runs.map(nftOutcome);
       next.push({ after: r.endpoint, verdict: summaryVerdict(outs), endpoints: shares(outs), outcomes: outs });
     }
     affinity = { seconds, next };

@@ -2,6 +2,7 @@
 
 export {
   type EndpointShare,
+  type ExplainedRule,
   type ExplainPacketOptions,
   type ExplainStep,
   explainPacket,
