@@ -143,14 +143,17 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
           const payload = proxier.sync(input);
           const prefix = options.apply.netns ? ["ip", "netns", "exec", options.apply.netns] : [];
           const restore = async (text: string) => {
-            const [cmd, ...args] = [...prefix, "iptables-restore", "--noflush"];
-            const child = run(cmd!, args);
+            const [cmd = "iptables-restore", ...args] = [...prefix, "iptables-restore", "--noflush"];
+            const child = run(cmd, args);
             child.child.stdin?.end(text);
             await child;
           };
-          await restore(payload.ipv4!.text);
+          // The proxier makes IPv4 rules whenever the compilation had them.
+          const ipv4 = payload.ipv4;
+          if (!ipv4) throw new Error("the sync made no IPv4 rules");
+          await restore(ipv4.text);
           // On the first load, the jumps from the built-in chains (they target chains `text` made).
-          if (!loadedOnce) await restore(payload.ipv4!.jumpsText);
+          if (!loadedOnce) await restore(ipv4.jumpsText);
           proxier.applied();
           loadedOnce = true;
           applied = true;
@@ -169,11 +172,13 @@ export function createNodeAgent(options: NodeAgentOptions): NodeAgent {
     for (const p of m.problems) emit({ kind: "problem", message: p });
     services = m.services;
     manifestSlices = m.endpointSlices;
-    const wanted = new Set(m.pods.map((p) => p.metadata!.uid!));
+    // readManifests gives every pod a uid.
+    const uidOf = (p: Pod): string => p.metadata?.uid ?? "";
+    const wanted = new Set(m.pods.map(uidOf));
     for (const uid of pods.keys()) if (!wanted.has(uid)) pods.delete(uid);
     for (const pod of m.pods) {
-      const known = pods.get(pod.metadata!.uid!);
-      pods.set(pod.metadata!.uid!, { pod, status: known?.status, since: known?.since ?? Date.now() });
+      const known = pods.get(uidOf(pod));
+      pods.set(uidOf(pod), { pod, status: known?.status, since: known?.since ?? Date.now() });
       if (fake)
         for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])])
           fake.scriptPull(c.image ?? "", { delayMs: options.pullDelayMs ?? 1200 });

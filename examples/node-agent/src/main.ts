@@ -58,7 +58,7 @@ async function main(): Promise<number> {
   }
   const out = process.stdout;
   const tty = out.isTTY === true;
-  if (values.kubeconfig) return joined(values, out);
+  if (values.kubeconfig) return joined({ ...values, kubeconfig: values.kubeconfig }, out);
   const agent = createNodeAgent({
     manifests: resolve(values.manifests),
     cri: values.cri,
@@ -175,7 +175,7 @@ async function main(): Promise<number> {
 /** --kubeconfig: a node of a real cluster; prints its pods as they change, until a signal (or all run). */
 async function joined(
   values: {
-    kubeconfig?: string | undefined;
+    kubeconfig: string;
     "static-pods"?: string | undefined;
     cri?: string | undefined;
     "node-name"?: string | undefined;
@@ -187,7 +187,7 @@ async function joined(
   out: NodeJS.WriteStream,
 ): Promise<number> {
   const node = await joinCluster({
-    kubeconfig: resolve(values.kubeconfig!),
+    kubeconfig: resolve(values.kubeconfig),
     cri: values.cri,
     nodeName: values["node-name"] ?? "nodekit-node",
     nodeIP: values["node-ip"],

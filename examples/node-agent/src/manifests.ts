@@ -27,7 +27,8 @@ export async function readManifests(folder: string): Promise<Manifests> {
     let docs: unknown[];
     try {
       docs = parseAllDocuments(await readFile(join(folder, file), "utf8")).map((d) => {
-        if (d.errors.length) throw new Error(d.errors[0]!.message);
+        const [error] = d.errors;
+        if (error) throw new Error(error.message);
         return d.toJS();
       });
     } catch (err) {

@@ -74,6 +74,6 @@ export function renderTable(rows: readonly PodRow[]): string {
   const cols = ["name", "ready", "status", "restarts", "age"] as const;
   const widths = cols.map((k) => Math.max(...all.map((r) => r[k].length)));
   return all
-    .map((r) => cols.map((k, i) => (i === cols.length - 1 ? r[k] : r[k].padEnd(widths[i]! + 3))).join(""))
+    .map((r) => cols.map((k, i) => (i === cols.length - 1 ? r[k] : r[k].padEnd((widths[i] ?? 0) + 3))).join(""))
     .join("\n");
 }

@@ -6,6 +6,7 @@ import type { IptablesCompilation } from "@nodekit/proxy-rules";
 import { afterEach, describe, expect, it } from "vitest";
 import { createNodeAgent, type NodeAgent } from "../src/agent.js";
 import { podRow, podStatusColumn, renderTable } from "../src/table.js";
+import { defined } from "./support/defined.js";
 
 const manifests = join(import.meta.dirname, "../manifests");
 const agents: NodeAgent[] = [];
@@ -45,11 +46,11 @@ describe("node-agent (embedded fake runtime over gRPC)", () => {
     await until("all pods ready", () => ["web-1", "web-2", "cache"].every((n) => running(agent, n)));
     await until("rules with 3 endpoints", () => agent.rules()?.ipv4?.stats.endpoints === 3);
     const { endpointSlices } = agent.proxyInput();
-    const web = endpointSlices.find((s) => s.metadata?.name === "web-nodekit")!;
+    const web = defined(endpointSlices.find((s) => s.metadata?.name === "web-nodekit"));
     expect(web.ports).toEqual([{ name: "http", protocol: "TCP", port: 8080 }]); // named targetPort resolved
     expect(web.endpoints?.map((e) => e.conditions?.ready)).toEqual([true, true]);
-    const text = agent.rules()!.ipv4!.text;
-    const ips = web.endpoints!.map((e) => e.addresses[0]);
+    const text = defined(agent.rules()?.ipv4).text;
+    const ips = (web.endpoints ?? []).map((e) => e.addresses[0]); // two, as checked above
     for (const ip of ips) expect(text).toContain(`-j DNAT --to-destination ${ip}:8080`);
     expect(text).toContain("-A KUBE-NODEPORTS -m comment --comment demo/web:http -m tcp -p tcp --dport 30080");
     expect(text).toContain("--rcheck --seconds 10800 --reap"); // the cache's ClientIP affinity
@@ -62,10 +63,10 @@ describe("node-agent (embedded fake runtime over gRPC)", () => {
     await agent.start();
     await until("web-2 ready", () => running(agent, "web-2"));
     // Edit: web-2 gets another image: its container is replaced, the pod keeps its uid.
-    const uid = agent.pods().find((p) => p.pod.metadata?.name === "web-2")!.pod.metadata!.uid;
+    const uid = defined(defined(agent.pods().find((p) => p.pod.metadata?.name === "web-2")).pod.metadata).uid;
     const file = join(dir, "web.yaml");
     const docs = readFileSync(file, "utf8").split("\n---\n");
-    docs[1] = docs[1]!.replace("busybox:1.36", "busybox:1.37");
+    docs[1] = defined(docs[1]).replace("busybox:1.36", "busybox:1.37");
     writeFileSync(file, docs.join("\n---\n"));
     await until("web-2 restarted with the new image", () => {
       const p = agent.pods().find((x) => x.pod.metadata?.name === "web-2");

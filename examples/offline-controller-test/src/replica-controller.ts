@@ -30,11 +30,14 @@ export function createReplicaController(options: ReplicaControllerOptions): Repl
   let next = 0;
   let replaced = 0;
   const desired = new Map<string, Pod>();
+  // Every pod here was named by `make`.
+  const nameOf = (p: Pod): string => p.metadata?.name ?? "";
   const make = (): Pod => {
     const name = `${base}-${next++}`;
     const pod: Pod = structuredClone(options.template);
-    pod.metadata = { ...pod.metadata, name, uid: `${base}-uid-${next}` };
-    desired.set(pod.metadata.uid!, pod);
+    const uid = `${base}-uid-${next}`;
+    pod.metadata = { ...pod.metadata, name, uid };
+    desired.set(uid, pod);
     return pod;
   };
   for (let i = 0; i < options.replicas; i++) make();
@@ -52,11 +55,11 @@ export function createReplicaController(options: ReplicaControllerOptions): Repl
     desired.delete(uid);
     const replacement = make();
     replaced++;
-    options.onReplace?.(pod.metadata?.name ?? uid, replacement.metadata!.name!, why);
+    options.onReplace?.(pod.metadata?.name ?? uid, nameOf(replacement), why);
     options.reconciler.updatePods([...desired.values()]);
   });
   return {
-    pods: () => [...desired.values()].map((p) => p.metadata!.name!),
+    pods: () => [...desired.values()].map(nameOf),
     replaced: () => replaced,
     stop: unsubscribe,
   };

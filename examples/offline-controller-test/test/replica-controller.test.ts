@@ -4,6 +4,7 @@
 import { createScenario } from "@nodekit/kubelet-core/testing";
 import { describe, expect, it } from "vitest";
 import { createReplicaController } from "../src/replica-controller.js";
+import { defined } from "./support/defined.js";
 
 const template = {
   metadata: { name: "worker", namespace: "jobs" },
@@ -37,7 +38,7 @@ describe("replica controller, tested offline in virtual time", () => {
     const { containers } = await s.runtime.listContainers({
       filter: { labelSelector: { "io.kubernetes.pod.name": "worker-1" } },
     });
-    s.runtime.crashContainer(containers[0]!.id, 2);
+    s.runtime.crashContainer(defined(containers[0]).id, 2);
     await s.runFor(5_000);
     expect(replacements).toEqual(["worker-1→worker-2: Failed"]);
     expect(controller.pods()).toEqual(["worker-0", "worker-2"]);

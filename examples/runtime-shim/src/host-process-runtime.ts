@@ -200,11 +200,14 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
     if (!found) throw new CriError(Code.NotFound, `${what} "${id}" not found`, { method });
     return found;
   };
+  /** The containers of a sandbox (every id in its set is one of `containers`). */
+  const sandboxContainers = (s: SandboxRecord): ContainerRecord[] =>
+    [...s.containers].flatMap((id) => containers.get(id) ?? []);
   const findImage = (ref: string): Image | undefined => {
     const wanted = ref.startsWith("sha256:") ? ref : normalizeImageRef(ref);
     for (const name of present) {
-      const image = known.get(name)!;
-      if (name === wanted || image.id === wanted) return image;
+      const image = known.get(name); // every present name is a known image
+      if (image && (name === wanted || image.id === wanted)) return image;
     }
     return undefined;
   };
@@ -235,7 +238,7 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
     cmd: readonly string[],
     stdin: "pipe" | "ignore",
     method: string,
-  ): Promise<{ child: ChildProcess; pid: number }> => {
+  ): Promise<{ child: ChildProcess; pid: number; stdout: Readable; stderr: Readable }> => {
     const child = spawn(
       tools.nsenter,
       ["--target", String(c.pid), ...tools.nsenterUserns, "--pid", "--", tools.env, "--default-signal", "--", ...cmd],
@@ -255,7 +258,11 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
     const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
     execs.set(child, closed);
     void closed.then(() => execs.delete(child));
-    return { child, pid };
+    // Piped stdout and stderr are always there.
+    const { stdout, stderr } = child;
+    if (!stdout || !stderr)
+      throw new CriError(Code.Unknown, "failed to exec in container: no output pipes", { method });
+    return { child, pid, stdout, stderr };
   };
 
   const startFailed = (c: ContainerRecord, message: string): CriError => {
@@ -274,8 +281,9 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
    * reaped before the shim's child exits.
    */
   const start = async (c: ContainerRecord): Promise<void> => {
-    const [command, ...args] = [...c.config.command, ...c.config.args];
-    if (!findExecutable(command!, c.env.PATH ?? "", c.cwd)) {
+    // CreateContainer refused a container without a command.
+    const [command = "", ...args] = [...c.config.command, ...c.config.args];
+    if (!findExecutable(command, c.env.PATH ?? "", c.cwd)) {
       throw startFailed(c, `exec: "${command}": executable file not found in $PATH`);
     }
     // Logs go where the kubelet asked (logDirectory/logPath); a relative path has no meaning here.
@@ -293,7 +301,7 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
         INIT,
         "init",
         tools.env,
-        command!,
+        command,
         ...args,
       ],
       {
@@ -347,11 +355,12 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
    */
   const stop = async (c: ContainerRecord, timeoutS: number): Promise<void> => {
     await c.starting?.catch(() => undefined); // a container being started is stopped once it runs
-    if (c.state !== ContainerState.CONTAINER_RUNNING || !c.exited || c.pid === undefined) return;
+    const pid = c.pid;
+    if (c.state !== ContainerState.CONTAINER_RUNNING || !c.exited || pid === undefined) return;
     const signal = (name: NodeJS.Signals): void => {
       if (c.gone) return; // the pid may be reused once the namespace is gone
       try {
-        process.kill(c.pid!, name);
+        process.kill(pid, name);
       } catch {
         // Already gone.
       }
@@ -438,8 +447,9 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
         "config.metadata.namespace",
         "config.metadata.uid",
       ]);
-      const config = PodSandboxConfig.fromPartial(request.config!);
-      const { name, namespace, uid, attempt } = config.metadata!;
+      // requireFields checked the metadata; a missing message or field decodes as its default.
+      const config = PodSandboxConfig.fromPartial(request.config ?? {});
+      const { name, namespace, uid, attempt } = config.metadata ?? { name: "", namespace: "", uid: "", attempt: 0 };
       const key = `sandbox/${name}_${namespace}_${uid}_${attempt}`;
       const id = newId();
       reserve(names, key, id, "RunPodSandbox");
@@ -449,24 +459,24 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
     },
     async stopPodSandbox(request) {
       requireFields("StopPodSandbox", request, ["podSandboxId"]);
-      const s = mustFind(sandboxes, request.podSandboxId!, "sandbox", "StopPodSandbox");
-      await Promise.all([...s.containers].map((id) => stop(containers.get(id)!, 0)));
+      const s = mustFind(sandboxes, request.podSandboxId ?? "", "sandbox", "StopPodSandbox");
+      await Promise.all(sandboxContainers(s).map((c) => stop(c, 0)));
       s.state = PodSandboxState.SANDBOX_NOTREADY;
       return {};
     },
     async removePodSandbox(request) {
       requireFields("RemovePodSandbox", request, ["podSandboxId"]);
-      const s = find(sandboxes, request.podSandboxId!, "sandbox", "RemovePodSandbox");
+      const s = find(sandboxes, request.podSandboxId ?? "", "sandbox", "RemovePodSandbox");
       if (!s) return {};
       s.state = PodSandboxState.SANDBOX_NOTREADY;
-      await Promise.all([...s.containers].map((id) => remove(containers.get(id)!)));
+      await Promise.all(sandboxContainers(s).map(remove));
       sandboxes.delete(s.id);
       for (const [key, id] of names) if (id === s.id) names.delete(key);
       return {};
     },
     async podSandboxStatus(request) {
       requireFields("PodSandboxStatus", request, ["podSandboxId"]);
-      const s = mustFind(sandboxes, request.podSandboxId!, "sandbox", "PodSandboxStatus");
+      const s = mustFind(sandboxes, request.podSandboxId ?? "", "sandbox", "PodSandboxStatus");
       const node = NamespaceMode.NODE;
       return PodSandboxStatusResponse.fromPartial({
         status: {
@@ -483,14 +493,15 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
 
     async createContainer(request) {
       requireFields("CreateContainer", request, ["podSandboxId", "config.metadata.name", "config.image.image"]);
-      const s = mustFind(sandboxes, request.podSandboxId!, "sandbox", "CreateContainer");
+      const s = mustFind(sandboxes, request.podSandboxId ?? "", "sandbox", "CreateContainer");
       if (s.state !== PodSandboxState.SANDBOX_READY) {
         throw new CriError(Code.FailedPrecondition, `sandbox "${s.id}" is not ready`, { method: "CreateContainer" });
       }
-      const config = ContainerConfig.fromPartial(request.config!);
-      const image = findImage(config.image!.image);
+      const config = ContainerConfig.fromPartial(request.config ?? {});
+      const ref = config.image?.image ?? "";
+      const image = findImage(ref);
       if (!image) {
-        throw new CriError(Code.NotFound, `image "${config.image!.image}" not found`, { method: "CreateContainer" });
+        throw new CriError(Code.NotFound, `image "${ref}" not found`, { method: "CreateContainer" });
       }
       if (config.command.length + config.args.length === 0) {
         throw new CriError(Code.InvalidArgument, "config.command is required (host processes have no entrypoint)", {
@@ -498,7 +509,7 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
         });
       }
       const id = newId();
-      reserve(names, `container/${s.id}/${config.metadata!.name}_${config.metadata!.attempt}`, id, "CreateContainer");
+      reserve(names, `container/${s.id}/${config.metadata?.name}_${config.metadata?.attempt}`, id, "CreateContainer");
       const cwd = config.workingDir || join(stateDir, id);
       if (!config.workingDir) mkdirSync(cwd);
       const env: Record<string, string> = { PATH: DEFAULT_PATH };
@@ -513,7 +524,7 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
     },
     async startContainer(request) {
       requireFields("StartContainer", request, ["containerId"]);
-      const c = mustFind(containers, request.containerId!, "container", "StartContainer");
+      const c = mustFind(containers, request.containerId ?? "", "container", "StartContainer");
       if (c.state !== ContainerState.CONTAINER_CREATED) {
         throw new CriError(Code.FailedPrecondition, `container "${c.id}" is ${ContainerState[c.state]}`, {
           method: "StartContainer",
@@ -530,19 +541,19 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
     },
     async stopContainer(request) {
       requireFields("StopContainer", request, ["containerId"]);
-      const c = mustFind(containers, request.containerId!, "container", "StopContainer");
+      const c = mustFind(containers, request.containerId ?? "", "container", "StopContainer");
       await stop(c, Number(request.timeout ?? 0n));
       return {};
     },
     async removeContainer(request) {
       requireFields("RemoveContainer", request, ["containerId"]);
-      const c = find(containers, request.containerId!, "container", "RemoveContainer");
+      const c = find(containers, request.containerId ?? "", "container", "RemoveContainer");
       if (c) await remove(c);
       return {};
     },
     async containerStatus(request) {
       requireFields("ContainerStatus", request, ["containerId"]);
-      const c = mustFind(containers, request.containerId!, "container", "ContainerStatus");
+      const c = mustFind(containers, request.containerId ?? "", "container", "ContainerStatus");
       const info: Record<string, string> = request.verbose && c.pid ? { pid: String(c.pid) } : {};
       return { status: containerStatus(c), info };
     },
@@ -552,11 +563,11 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
 
     async execSync(request, callOptions) {
       requireFields("ExecSync", request, ["containerId", "cmd"]);
-      const c = execTarget(request.containerId!, request.cmd, "ExecSync");
-      const [command, ...args] = (request.cmd ?? []).map(String);
-      const { child, pid } = await spawnExec(c, [command!, ...args], "ignore", "ExecSync");
-      const stdout = collect(child.stdout!);
-      const stderr = collect(child.stderr!);
+      const c = execTarget(request.containerId ?? "", request.cmd, "ExecSync");
+      const cmd = (request.cmd ?? []).map(String);
+      const { child, pid, ...pipes } = await spawnExec(c, cmd, "ignore", "ExecSync");
+      const stdout = collect(pipes.stdout);
+      const stderr = collect(pipes.stderr);
       const timeoutS = Number(request.timeout ?? 0n);
       let timedOut = false;
       const onTimeout = (): void => {
@@ -572,20 +583,16 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
       clearTimeout(timer);
       callOptions?.signal?.removeEventListener("abort", onAbort);
       if (timedOut) {
-        throw new CriError(
-          Code.DeadlineExceeded,
-          `command ${JSON.stringify([command, ...args])} timed out after ${timeoutS}s`,
-          {
-            method: "ExecSync",
-          },
-        );
+        throw new CriError(Code.DeadlineExceeded, `command ${JSON.stringify(cmd)} timed out after ${timeoutS}s`, {
+          method: "ExecSync",
+        });
       }
       return { stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr), exitCode: exitCodeOf(code, signal) };
     },
 
     async exec(request) {
       requireFields("Exec", request, ["containerId", "cmd"]);
-      const c = execTarget(request.containerId!, request.cmd, "Exec");
+      const c = execTarget(request.containerId ?? "", request.cmd, "Exec");
       if (request.tty) {
         // A terminal needs a pseudo-terminal pair, which Node cannot open without a native module.
         throw new CriError(Code.Unimplemented, "the host-process shim has no TTY support", { method: "Exec" });
@@ -595,13 +602,13 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
           // Runs the command as ExecSync does, with the client's streams as its stdio.
           async exec(req, { stdin, stdout, stderr, signal }) {
             const target = execTarget(req.containerId, req.cmd, "Exec");
-            const { child, pid } = await spawnExec(target, req.cmd, stdin ? "pipe" : "ignore", "Exec");
+            const { child, pid, ...pipes } = await spawnExec(target, req.cmd, stdin ? "pipe" : "ignore", "Exec");
             const onAbort = (): void => killGroup(pid, "SIGKILL");
             signal.addEventListener("abort", onAbort, { once: true });
-            if (stdin) void pipeline(stdin, child.stdin!).catch(() => {});
+            if (stdin && child.stdin) void pipeline(stdin, child.stdin).catch(() => {});
             const copies = [
-              stdout ? pipeline(child.stdout!, stdout, { end: false }) : child.stdout!.resume(),
-              stderr ? pipeline(child.stderr!, stderr, { end: false }) : child.stderr!.resume(),
+              stdout ? pipeline(pipes.stdout, stdout, { end: false }) : pipes.stdout.resume(),
+              stderr ? pipeline(pipes.stderr, stderr, { end: false }) : pipes.stderr.resume(),
             ];
             const [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
               child.once("close", (...result) => resolve(result)),
@@ -626,7 +633,7 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
 
     async containerStats(request) {
       requireFields("ContainerStats", request, ["containerId"]);
-      return { stats: await statsOf(mustFind(containers, request.containerId!, "container", "ContainerStats")) };
+      return { stats: await statsOf(mustFind(containers, request.containerId ?? "", "container", "ContainerStats")) };
     },
     async listContainerStats(request) {
       const running = listContainerRecords({ ...request.filter, state: { state: ContainerState.CONTAINER_RUNNING } });
@@ -640,11 +647,11 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
     },
     async imageStatus(request) {
       requireFields("ImageStatus", request, ["image.image"]);
-      return { image: findImage(request.image!.image!), info: {} };
+      return { image: findImage(request.image?.image ?? ""), info: {} };
     },
     async pullImage(request) {
       requireFields("PullImage", request, ["image.image"]);
-      const ref = normalizeImageRef(request.image!.image!);
+      const ref = normalizeImageRef(request.image?.image ?? "");
       const image = known.get(ref);
       if (!image) {
         throw new CriError(
@@ -660,8 +667,9 @@ export function createHostProcessRuntime(options: HostProcessRuntimeOptions = {}
     },
     async removeImage(request) {
       requireFields("RemoveImage", request, ["image.image"]);
-      const image = findImage(request.image!.image!);
-      if (image) present.delete(image.repoTags[0]!);
+      const image = findImage(request.image?.image ?? "");
+      const tag = image?.repoTags[0];
+      if (tag !== undefined) present.delete(tag);
       return {};
     },
     async imageFsInfo() {
@@ -799,7 +807,7 @@ function writeLog(stream: Readable | null, name: "stdout" | "stderr", log: Write
   stream.setEncoding("utf8");
   stream.on("data", (chunk: string) => {
     const lines = (pending + chunk).split("\n");
-    pending = lines.pop()!;
+    pending = lines.pop() ?? ""; // split gives at least one part
     for (const line of lines) write("F", line);
     while (pending.length >= MAX_LOG_LINE) {
       write("P", pending.slice(0, MAX_LOG_LINE));

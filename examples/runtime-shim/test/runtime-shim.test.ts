@@ -17,6 +17,7 @@ import {
 import { type ConformanceArea, type ConformanceResult, conformancePassed, runConformance } from "@nodekit/cri/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHostProcessRuntime, type HostProcessRuntime } from "../src/host-process-runtime.js";
+import { defined } from "./support/defined.js";
 
 const BUSYBOX = "docker.io/library/busybox:latest";
 const REMOVABLE = "docker.io/library/alpine:3.20";
@@ -204,9 +205,9 @@ describe("host-process runtime shim", () => {
     const lines = readFileSync(status.logPath, "utf8").trimEnd().split("\n");
     const entry = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (stdout|stderr) ([FP]) (.*)$/;
     expect(lines.every((l) => entry.test(l))).toBe(true);
-    const entries = lines.map((l) => l.match(entry)!.slice(2).join(" "));
+    const entries = lines.map((l) => entry.exec(l)?.slice(2).join(" "));
     expect(entries.sort()).toEqual(["stderr F two", "stdout F no newline", "stdout F one"]);
-    expect(Number.isNaN(Date.parse(lines[0]!.split(" ")[0]!))).toBe(false);
+    expect(Number.isNaN(Date.parse(defined(defined(lines[0]).split(" ")[0])))).toBe(false);
   });
 
   it("stops with SIGTERM and a grace period; a process that ignores it is killed after the timeout", async () => {
@@ -226,14 +227,14 @@ describe("host-process runtime shim", () => {
     let t = performance.now();
     await shim.client.stopContainer({ containerId: graceful, timeout: 10n });
     expect(performance.now() - t).toBeLessThan(3_000);
-    const a = (await shim.client.containerStatus({ containerId: graceful })).status!;
+    const a = defined((await shim.client.containerStatus({ containerId: graceful })).status);
     expect([a.state, a.exitCode, a.reason]).toEqual([ContainerState.CONTAINER_EXITED, 0, "Completed"]);
     expect(readFileSync(a.logPath, "utf8")).toMatch(/ stdout F bye\n$/);
 
     t = performance.now();
     await shim.client.stopContainer({ containerId: stubborn, timeout: 1n });
     expect(performance.now() - t).toBeGreaterThanOrEqual(950);
-    const b = (await shim.client.containerStatus({ containerId: stubborn })).status!;
+    const b = defined((await shim.client.containerStatus({ containerId: stubborn })).status);
     expect([b.state, b.exitCode, b.reason]).toEqual([ContainerState.CONTAINER_EXITED, 137, "Error"]);
     // Idempotent.
     await shim.client.stopContainer({ containerId: stubborn, timeout: 1n });
@@ -284,7 +285,7 @@ describe("host-process runtime shim", () => {
       }
       // An exec that leaves a process behind in a session of its own (answered once it is there).
       const daemon = `setsid sh -c 'touch daemon; exec sleep 3600' >/dev/null 2>&1 & until [ -e daemon ]; do sleep 0.01; done`;
-      await own.client.execSync({ containerId: ids[0]!, cmd: ["sh", "-c", daemon], timeout: 10n });
+      await own.client.execSync({ containerId: defined(ids[0]), cmd: ["sh", "-c", daemon], timeout: 10n });
       await settled("six sleeps", () => sleepers(marker).length === 6);
       tree = processTree(marker);
       expect(tree.pgids.length).toBeGreaterThanOrEqual(3); // the containers' groups and the setsid ones

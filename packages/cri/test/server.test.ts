@@ -210,7 +210,7 @@ describe("createCriServer", () => {
 
   it("close() answers the calls still running after graceMs with Unavailable, as a runtime going away", async () => {
     let aborted = 0;
-    const hang = (_req: unknown, opts?: { signal?: AbortSignal }) =>
+    const hang = (_req: unknown, opts?: { signal?: AbortSignal | undefined }) =>
       new Promise<never>(() => opts?.signal?.addEventListener("abort", () => aborted++));
     const dir = tmp();
     const server = createCriServer({

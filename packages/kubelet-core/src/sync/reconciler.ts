@@ -42,7 +42,7 @@ export interface ReconcilerOptions {
   /** The node's name (recorded in pod events and used as the pod's node). */
   nodeName: string;
   /** The node's IPs, reported as `status.hostIP(s)`. */
-  nodeIPs?: readonly string[];
+  nodeIPs?: readonly string[] | undefined;
   /** Time and timers (default the wall clock); `createFakeClock()` runs the reconciler in virtual time. */
   clock?: Clock;
   /** How often `start()` relists the runtime and syncs, in ms (default 1000, the kubelet's relist period). */
