@@ -7,12 +7,17 @@ const md = (...lines: string[]): string => lines.join("\n");
 
 describe("blocksOf", () => {
   it.each([
-    ["ts", { kind: "ts", fragment: undefined, runtime: undefined, server: false }],
-    ["ts fragment=proxy", { kind: "ts", fragment: "proxy", runtime: undefined, server: false }],
-    ["ts fragment=cri-clients runtime=fake", { kind: "ts", fragment: "cri-clients", runtime: "fake", server: false }],
-    ["ts runtime=containerd", { kind: "ts", fragment: undefined, runtime: "containerd", server: false }],
-    ["ts server", { kind: "ts", fragment: undefined, runtime: undefined, server: true }],
-    ["typescript", { kind: "ts", fragment: undefined, runtime: undefined, server: false }],
+    ["ts", { kind: "ts", lang: "ts", fragment: undefined, runtime: undefined, server: false }],
+    ["ts fragment=proxy", { kind: "ts", lang: "ts", fragment: "proxy", runtime: undefined, server: false }],
+    [
+      "ts fragment=cri-clients runtime=fake",
+      { kind: "ts", lang: "ts", fragment: "cri-clients", runtime: "fake", server: false },
+    ],
+    ["ts runtime=containerd", { kind: "ts", lang: "ts", fragment: undefined, runtime: "containerd", server: false }],
+    ["ts server", { kind: "ts", lang: "ts", fragment: undefined, runtime: undefined, server: true }],
+    ["typescript", { kind: "ts", lang: "ts", fragment: undefined, runtime: undefined, server: false }],
+    ["js", { kind: "ts", lang: "js", fragment: undefined, runtime: undefined, server: false }],
+    ["javascript runtime=fake", { kind: "ts", lang: "js", fragment: undefined, runtime: "fake", server: false }],
     ["sh", { kind: "sh", runtime: undefined }],
     ["bash runtime=fake", { kind: "sh", runtime: "fake" }],
     ["text", { kind: "text" }],
@@ -26,7 +31,8 @@ describe("blocksOf", () => {
 
   it.each([
     ["", "a.md:1: a code block without a language"],
-    ["js", "a.md:1: `js` blocks are not tested"],
+    ["python", "a.md:1: `python` blocks are not tested"],
+    ["js fragment=proxy", 'a.md:1: `js` blocks take no attribute "fragment"'],
     ["ts fragmnet=proxy", 'a.md:1: `ts` blocks take no attribute "fragmnet"'],
     ["ts fragment", "a.md:1: fragment=<setup> names its setup"],
     ["ts runtime=crio", 'a.md:1: runtime=crio: the runtime is "fake" or "containerd"'],

@@ -1,9 +1,11 @@
 // Reads the fenced code blocks of the documentation and says how each one is tested (the rules are
 // in docs/README.md, "How the snippets are tested"). Pure: markdown text in, blocks out.
 
-/** How a TypeScript block is exercised. */
+/** How a TypeScript (or JavaScript) block is exercised. */
 export interface TsBlock {
   readonly kind: "ts";
+  /** JavaScript blocks are type-checked as checked JS (`.mjs`) and run as they are. */
+  readonly lang: "ts" | "js";
   /** Name of the setup in test/docs/setups/ a fragment runs inside, if the block is a fragment. */
   readonly fragment: string | undefined;
   /** The runtime the test serves at the block's endpoint while it runs. */
@@ -51,6 +53,7 @@ export class UnmarkedBlockError extends Error {
 }
 
 const TS_LANGS = new Set(["ts", "typescript"]);
+const JS_LANGS = new Set(["js", "javascript"]);
 const SH_LANGS = new Set(["sh", "shell", "bash"]);
 const TEXT_LANGS = new Set(["text", "mermaid"]);
 const TESTED_MARKER = "<!-- snippet: tested -->";
@@ -74,9 +77,12 @@ function classify(file: string, line: number, info: string, previous: string | u
       if (!names.includes(k)) throw new UnmarkedBlockError(`${where}: \`${lang}\` blocks take no attribute "${k}"`);
     }
   };
-  if (TS_LANGS.has(lang)) {
+  if (TS_LANGS.has(lang) || JS_LANGS.has(lang)) {
     if (previous?.trim() === TESTED_MARKER && words.length === 0) return { kind: "readme-tested" } as const;
-    allow("fragment", "runtime", "server");
+    const js = JS_LANGS.has(lang);
+    if (js)
+      allow("runtime", "server"); // the setups are TypeScript
+    else allow("fragment", "runtime", "server");
     const fragment = attrs.get("fragment");
     if (attrs.has("fragment") && !fragment) throw new UnmarkedBlockError(`${where}: fragment=<setup> names its setup`);
     if (attrs.has("server") && attrs.get("server") !== undefined) {
@@ -84,6 +90,7 @@ function classify(file: string, line: number, info: string, previous: string | u
     }
     return {
       kind: "ts",
+      lang: js ? "js" : "ts",
       fragment,
       runtime: runtimeOf(attrs.get("runtime"), where),
       server: attrs.has("server"),
@@ -104,7 +111,7 @@ function classify(file: string, line: number, info: string, previous: string | u
   throw new UnmarkedBlockError(
     lang === ""
       ? `${where}: a code block without a language; mark it (\`text\` for output, \`ts\`, \`sh\`, …)`
-      : `${where}: \`${lang}\` blocks are not tested; use ts, sh, json, yaml or text`,
+      : `${where}: \`${lang}\` blocks are not tested; use ts, js, sh, json, yaml or text`,
   );
 }
 

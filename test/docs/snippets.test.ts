@@ -61,7 +61,7 @@ interface Program {
 }
 
 function programOf(block: Block & { kind: "ts" }, index: number): Program {
-  const name = `${block.file.replace(/[/.]/g, "-")}-${block.line}-${index}.ts`;
+  const name = `${block.file.replace(/[/.]/g, "-")}-${block.line}-${index}.${block.lang === "js" ? "mjs" : "ts"}`;
   const prints = [...block.code.matchAll(/\/\/ prints: (.*)$/gm)].map((m) => (m[1] ?? "").trim());
   if (block.fragment === undefined) return { block, name, text: `${block.code}\n`, offset: 1, prints };
   const setupFile = join(setupsDir, `${block.fragment}.ts`);
@@ -88,8 +88,11 @@ const SNIPPET_TSCONFIG = {
     // a snippet shows values the reader goes on to use
     noUnusedLocals: false,
     noUnusedParameters: false,
+    // js blocks: checked JavaScript
+    allowJs: true,
+    checkJs: true,
   },
-  include: ["*.ts"],
+  include: ["*.ts", "*.mjs"],
 };
 
 interface Outcome {
@@ -116,7 +119,7 @@ function childEnv(): NodeJS.ProcessEnv {
 
 /** Maps tsc's `file(line,col)` to the markdown line of the block. */
 function mapDiagnostics(output: string): string {
-  return output.replace(/^([\w.-]+\.ts)\((\d+),(\d+)\)/gm, (whole, file: string, line: string, col: string) => {
+  return output.replace(/^([\w.-]+\.m?[jt]s)\((\d+),(\d+)\)/gm, (whole, file: string, line: string, col: string) => {
     const p = programs.find((q) => q.name === file);
     if (!p) return whole;
     const inBlock = Number(line) - p.offset;
