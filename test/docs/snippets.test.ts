@@ -1,6 +1,7 @@
-// Every fenced code block of the guides (docs/*.md), the package READMEs and the root README,
-// exercised as docs/README.md ("How the snippets are tested") says: TypeScript type-checked against
-// the built packages (strict, plus the flags the repository is moving to) and run, fragments inside
+// Every fenced code block of the guides (docs/*.md), the decision records, the package READMEs and
+// the root README, exercised as docs/README.md ("How the snippets are tested") says: TypeScript
+// type-checked against the built packages (strict, plus the flags the repository is moving to) and
+// run, fragments inside
 // their setup (test/docs/setups/), shell commands of this repository checked to exist (and run when
 // marked with a runtime), data parsed. A block the rules do not cover fails the test.
 // Snippets import the packages by name, which resolves to dist/: run `npm run build` first.
@@ -30,9 +31,11 @@ const SNIPPET_MARK = "/* SNIPPET */";
 
 const markdownFiles = [
   "README.md",
-  ...readdirSync(join(repoRoot, "docs"))
-    .filter((f) => f.endsWith(".md"))
-    .map((f) => `docs/${f}`),
+  ...["docs", "docs/decisions"].flatMap((dir) =>
+    readdirSync(join(repoRoot, dir))
+      .filter((f) => f.endsWith(".md"))
+      .map((f) => `${dir}/${f}`),
+  ),
   ...readdirSync(join(repoRoot, "packages"))
     .filter((p) => existsSync(join(repoRoot, "packages", p, "README.md")))
     .map((p) => `packages/${p}/README.md`),
