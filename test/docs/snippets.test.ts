@@ -1,9 +1,9 @@
 // Every fenced code block of the guides (docs/*.md), the decision records, the package READMEs and
 // the root README, exercised as docs/README.md ("How the snippets are tested") says: TypeScript
 // type-checked against the built packages (strict, plus the flags the repository is moving to) and
-// run, fragments inside
-// their setup (test/docs/setups/), shell commands of this repository checked to exist (and run when
-// marked with a runtime), data parsed. A block the rules do not cover fails the test.
+// run, fragments inside their setup (test/docs/setups/), shell commands of this repository checked
+// to exist (and run when marked with a runtime), data parsed. A block the rules do not cover fails
+// the test.
 // Snippets import the packages by name, which resolves to dist/: run `npm run build` first.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
