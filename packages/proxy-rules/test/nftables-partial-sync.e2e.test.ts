@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileNftables, type NftablesCompilation } from "../src/index.js";
 import { kernelTestBlocker } from "./support/netns.js";
 import { NftDriver } from "./support/nftables-driver.js";
+import { normalizeListing } from "./support/nftables-model.js";
 import { opArb, World } from "./support/world.js";
 
 let blocker = kernelTestBlocker();
@@ -23,32 +24,6 @@ const required = process.env.CI === "true";
 if (blocker && !required) console.warn(`nftables partial-sync kernel tests skipped: ${blocker}`);
 
 const options = { partialResults: true, serviceCIDRs: ["10.96.0.0/16"] };
-
-/** `nft list table` with its objects and set elements in a fixed order (rules keep theirs). */
-export function normalizeListing(listing: string): string {
-  const blocks: string[] = [];
-  let cur: string[] | undefined;
-  for (const line of listing.split("\n")) {
-    if (/^\t(chain|set|map) /.test(line)) cur = [line];
-    else if (cur) {
-      cur.push(line);
-      if (line === "\t}") {
-        let block = cur.join("\n");
-        block = block.replace(/elements = \{([^}]*)\}/s, (_m, body: string) => {
-          const items = body
-            .split(",")
-            .map((x) => x.trim())
-            .filter(Boolean)
-            .sort();
-          return `elements = { ${items.join(", ")} }`;
-        });
-        blocks.push(block);
-        cur = undefined;
-      }
-    }
-  }
-  return blocks.sort().join("\n");
-}
 
 describe.skipIf(!!blocker && !required)("kernel: nftables partial syncs equal a full sync (property)", () => {
   const id = randomBytes(3).toString("hex");
