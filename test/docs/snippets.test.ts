@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CriServer, createCriServer, createRuntimeClient, isUnimplemented } from "@nodekit/cri";
 import { createFakeRuntime } from "@nodekit/cri/testing";
+import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import {
@@ -335,6 +336,23 @@ describe("documentation code blocks", () => {
       expect(pkg, `${at(b)}: <!-- snippet: tested --> is for package READMEs`).toBeDefined();
       expect(existsSync(join(repoRoot, `${pkg}/test/readme.test.ts`)), `${pkg}/test/readme.test.ts`).toBe(true);
     }
+  });
+
+  it("has no non-null assertion (`x!`) in a TypeScript block, README ones included", () => {
+    const found: string[] = [];
+    for (const b of blocks) {
+      if (b.kind !== "ts" && b.kind !== "readme-tested") continue;
+      const source = ts.createSourceFile("block.ts", b.code, ts.ScriptTarget.ES2022, true);
+      const visit = (node: ts.Node): void => {
+        if (ts.isNonNullExpression(node)) {
+          const { line } = source.getLineAndCharacterOfPosition(node.getStart());
+          found.push(`${b.file}:${b.line + 1 + line}: ${node.getText()}`);
+        }
+        ts.forEachChild(node, visit);
+      };
+      visit(source);
+    }
+    expect(found).toEqual([]);
   });
 
   it("parses every json and yaml block", () => {
