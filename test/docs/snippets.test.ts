@@ -80,6 +80,11 @@ function programOf(block: Block & { kind: "ts" }, index: number): Program {
 
 const tsBlocks = blocks.filter((b): b is Block & { kind: "ts" } => b.kind === "ts");
 const programs = tsBlocks.map(programOf);
+// A package README's tested blocks run in that package's test; here they are type-checked under
+// the stricter flags as well, as complete programs.
+const readmePrograms = blocks
+  .filter((b) => b.kind === "readme-tested")
+  .map((b) => ({ block: b, name: `${b.file.replace(/[/.]/g, "-")}-${b.line}-readme.ts`, text: `${b.code}\n` }));
 
 /** The compiler options of the snippets: the repository's strict base and the flags it is moving to. */
 const SNIPPET_TSCONFIG = {
@@ -124,6 +129,8 @@ function childEnv(): NodeJS.ProcessEnv {
 /** Maps tsc's `file(line,col)` to the markdown line of the block. */
 function mapDiagnostics(output: string): string {
   return output.replace(/^([\w.-]+\.m?[jt]s)\((\d+),(\d+)\)/gm, (whole, file: string, line: string, col: string) => {
+    const readme = readmePrograms.find((q) => q.name === file);
+    if (readme) return `${readme.block.file}:${readme.block.line + Number(line)}:${col}`;
     const p = programs.find((q) => q.name === file);
     if (!p) return whole;
     const inBlock = Number(line) - p.offset;
@@ -318,7 +325,7 @@ describe("documentation code blocks", () => {
   beforeAll(async () => {
     await mkdir(runDir, { recursive: true });
     await writeFile(join(runDir, "tsconfig.json"), JSON.stringify(SNIPPET_TSCONFIG, null, 2));
-    for (const p of programs) await writeFile(join(runDir, p.name), p.text);
+    for (const p of [...programs, ...readmePrograms]) await writeFile(join(runDir, p.name), p.text);
   });
   afterAll(async () => {
     await rm(runDir, { recursive: true, force: true });
@@ -362,7 +369,7 @@ describe("documentation code blocks", () => {
     }
   });
 
-  it("type-checks every TypeScript block against the built packages", async () => {
+  it("type-checks every TypeScript block against the built packages (README ones included)", async () => {
     const tsc = join(repoRoot, "node_modules", "typescript", "bin", "tsc");
     const { code, stdout, stderr } = await run(process.execPath, [tsc, "--noEmit", "-p", runDir], runDir, 180_000);
     expect(mapDiagnostics(`${stdout}${stderr}`)).toBe("");
