@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, rm, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type CriServer, createCriServer, createRuntimeClient, isUnimplemented } from "@nodekit/cri";
+import { type CriServer, createCriServer, createRuntimeClient, isUnimplemented, openExec } from "@nodekit/cri";
 import { createFakeRuntime } from "@nodekit/cri/testing";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -161,6 +161,29 @@ async function serveFake(endpoint: string): Promise<CriServer> {
   return server;
 }
 
+/** A server that serves Exec must run a command through its streaming URL; undefined when it does. */
+async function execProblem(client: ReturnType<typeof createRuntimeClient>): Promise<string | undefined> {
+  const words = "hello from the docs";
+  let url: string;
+  try {
+    ({ url } = await client.exec({ containerId: "docs", cmd: ["echo", words], stdout: true }));
+  } catch (err) {
+    return isUnimplemented(err) ? undefined : `Exec failed: ${String(err)}`;
+  }
+  try {
+    const session = await openExec(url);
+    const chunks: Buffer[] = [];
+    session.stdout.on("data", (c: Buffer) => chunks.push(c));
+    const { exitCode } = await session.done;
+    const out = Buffer.concat(chunks).toString();
+    return exitCode === 0 && out === `${words}\n`
+      ? undefined
+      : `echo through the Exec URL exited ${exitCode} and printed ${JSON.stringify(out)}`;
+  } catch (err) {
+    return `echo through the Exec URL failed: ${String(err)}`;
+  }
+}
+
 async function runProgram(p: Program, endpoint: string): Promise<Outcome> {
   const file = join(runDir, `run-${p.name}`);
   await writeFile(file, withEndpoint(p.text, endpoint));
@@ -188,10 +211,11 @@ async function runProgram(p: Program, endpoint: string): Promise<Outcome> {
       );
       if (!answered) await new Promise((r) => setTimeout(r, 200));
     }
-    if (!answered) {
+    const problem = answered ? await execProblem(client) : `the server never answered on ${endpoint}`;
+    if (problem) {
       child.kill("SIGKILL");
       const o = await exited;
-      return { ...o, code: -1, stderr: `${o.stderr}\n(the server never answered on ${endpoint})` };
+      return { ...o, code: -1, stderr: `${o.stderr}\n(${problem})` };
     }
   } finally {
     client.close();
