@@ -4,7 +4,14 @@
 // kube-proxy's nftables mode evaluated on small hand-written tables.
 
 import { describe, expect, it } from "vitest";
-import { compileNftables, InvalidInputError, parseNftablesRuleset } from "../src/index.js";
+import {
+  compileNftables,
+  type ExplainPacketOptions,
+  explainPacket,
+  InvalidInputError,
+  type PacketSpec,
+  parseNftablesRuleset,
+} from "../src/index.js";
 import { makeTestEndpointSlice, makeTestService } from "./support/kube-proxy-fixtures.js";
 import { fakeNftInput, fakeNftOptions } from "./support/nftables-fixtures.js";
 
@@ -324,5 +331,295 @@ describe("parseNftablesRuleset: text inside strings and names is data", () => {
     expect(() => parseNftablesRuleset(["add table ip t", "flush ruleset\nadd chain ip u c"])).toThrow(
       InvalidInputError,
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// the evaluator
+
+/** A table `ip t` with a filter base chain at `hook` holding `rules`, plus extra declarations. */
+function table(hook: string, rules: readonly string[], extra = "", family = "ip"): string {
+  return [
+    `table ${family} t {`,
+    extra,
+    `\tchain c { type filter hook ${hook} priority 0; policy accept;`,
+    ...rules.map((r) => `\t\t${r}`),
+    "\t}",
+    "}",
+  ].join("\n");
+}
+
+const out = (text: string, p: Partial<PacketSpec> = {}, o: ExplainPacketOptions = {}) =>
+  explainPacket(
+    text,
+    { from: "outside", source: "203.0.113.2", destination: "10.0.0.9", port: 80, ...p },
+    { localAddresses: ["192.168.0.2"], ...o },
+  );
+
+/** The chain/position of every rule step of the first outcome. */
+const steps = (e: ReturnType<typeof out>) =>
+  (e.outcomes[0]?.path ?? []).flatMap((s) => (s.kind === "rule" ? [`${s.chain}#${s.position}`] : []));
+
+describe("explainPacket on nftables: matches", () => {
+  it.each([
+    ["ip daddr literal", "ip daddr 10.0.0.9 drop", {}, "drop"],
+    ["ip daddr other", "ip daddr 10.0.0.8 drop", {}, "no-match"],
+    ["ip daddr != literal", "ip daddr != 10.0.0.8 drop", {}, "drop"],
+    ["ip saddr prefix", "ip saddr 203.0.113.0/25 drop", {}, "drop"],
+    ["ip saddr outside the prefix", "ip saddr 203.0.113.128/25 drop", {}, "no-match"],
+    ["ip saddr != anonymous set", "ip saddr != { 203.0.113.0/25, 198.51.100.0/24 } drop", {}, "no-match"],
+    ["ip daddr anonymous set", "ip daddr { 10.0.0.1, 10.0.0.9 } drop", {}, "drop"],
+    ["ip daddr range", "ip daddr 10.0.0.5-10.0.0.10 drop", {}, "drop"],
+    ["th dport", "th dport 80 drop", {}, "drop"],
+    ["tcp dport on udp", "tcp dport 80 drop", { protocol: "udp" }, "no-match"],
+    ["udp dport on udp", "udp dport 80 drop", { protocol: "udp" }, "drop"],
+    ["th dport range", "th dport 70-90 drop", {}, "drop"],
+    ["meta l4proto", "meta l4proto sctp drop", { protocol: "sctp" }, "drop"],
+    ["meta l4proto set", "meta l4proto { tcp, udp } drop", { protocol: "sctp" }, "no-match"],
+    ["ip protocol number", "ip protocol 6 drop", {}, "drop"],
+    ["ct state new", "ct state new drop", {}, "drop"],
+    ["ct state of an established packet", "ct state new drop", { state: "ESTABLISHED" }, "no-match"],
+    ["ct state list (kernel spelling)", "ct state established,related accept", { state: "RELATED" }, "accept"],
+    ["fib daddr type local (a node address)", "fib daddr type local drop", { destination: "192.168.0.2" }, "drop"],
+    ["fib daddr type local (not local)", "fib daddr type local drop", {}, "no-match"],
+    ["fib saddr type local", "fib saddr type local drop", { source: "192.168.0.2" }, "drop"],
+    ["meta mark (input spelling)", "mark and 0x4000 == 0 drop", {}, "drop"],
+    ["meta mark (kernel spelling)", "meta mark & 0x00004000 == 0x00004000 drop", { mark: 0x4000 }, "drop"],
+    ["meta mark !=", "meta mark & 0x00004000 != 0x00000000 drop", {}, "no-match"],
+    [
+      "comment and counter are not matches",
+      'counter packets 3 bytes 180 ip daddr 10.0.0.9 drop comment "x"',
+      {},
+      "drop",
+    ],
+    ["accept", "ip daddr 10.0.0.9 accept", {}, "accept"],
+    ["reject with", "reject with icmp type port-unreachable", {}, "reject"],
+  ] as const)("%s", (_what, rule, p, verdict) => {
+    const e = out(table("prerouting", [rule]), p);
+    expect(e.verdict).toBe(verdict);
+    expect(e.unknown).toBeUndefined();
+  });
+
+  it("named sets, concatenations and interval sets are hash and interval lookups", () => {
+    const extra = [
+      "\tset ips { type ipv4_addr; elements = { 10.0.0.9, 10.0.0.10 } }",
+      "\tset dests { type ipv4_addr . inet_proto . inet_service; elements = { 10.0.0.9 . tcp . 80 } }",
+      "\tset allow { type ipv4_addr . inet_proto . inet_service . ipv4_addr; flags interval; elements = { 10.0.0.9 . tcp . 80 . 203.0.113.0/25 } }",
+    ].join("\n");
+    expect(out(table("prerouting", ["ip daddr @ips drop"], extra)).verdict).toBe("drop");
+    expect(out(table("prerouting", ["ip daddr != @ips drop"], extra)).verdict).toBe("no-match");
+    expect(out(table("prerouting", ["ip daddr . meta l4proto . th dport @dests drop"], extra)).verdict).toBe("drop");
+    expect(
+      out(table("prerouting", ["ip daddr . meta l4proto . th dport @dests drop"], extra), { port: 81 }).verdict,
+    ).toBe("no-match");
+    const allow = table("prerouting", ["ip daddr . meta l4proto . th dport . ip saddr @allow return", "drop"], extra);
+    expect(out(allow).verdict).toBe("no-match");
+    expect(out(allow, { source: "203.0.113.130" }).verdict).toBe("drop");
+  });
+
+  it("verdict maps: named and literal; a missing key is no match", () => {
+    const extra = [
+      "\tmap m { type ipv4_addr . inet_proto . inet_service : verdict; elements = { 10.0.0.9 . tcp . 80 : goto x } }",
+      "\tchain x { drop }",
+    ].join("\n");
+    const named = table("prerouting", ["ip daddr . meta l4proto . th dport vmap @m", "accept"], extra);
+    expect(out(named).verdict).toBe("drop");
+    expect(out(named, { port: 81 }).verdict).toBe("accept");
+    const literal = table("prerouting", ["meta l4proto . th dport vmap { tcp . 80 : drop, udp . 53 : accept }"]);
+    expect(out(literal).verdict).toBe("drop");
+    expect(out(literal, { protocol: "udp", port: 53 }).verdict).toBe("accept");
+  });
+
+  it("an interface match needs the packet's interface, and then is evaluated", () => {
+    const t = table("prerouting", ['iifname "eth0" drop']);
+    const e = out(t);
+    expect(e.verdict).toBe("unknown");
+    expect(e.unknown?.rule).toBe('iifname "eth0" drop');
+    expect(out(t, { inInterface: "eth0" }).verdict).toBe("drop");
+    expect(out(table("prerouting", ['iifname "veth*" drop']), { inInterface: "veth12" }).verdict).toBe("drop");
+  });
+
+  it("something it cannot evaluate is said plainly, with the rule; rules whose known matches fail never need it", () => {
+    const e = out(table("prerouting", ["ip daddr 10.0.0.1 limit rate 10/second drop", "limit rate 10/second drop"]));
+    expect(e.verdict).toBe("unknown");
+    expect(e.unknown).toEqual({ reason: "cannot evaluate: limit rate 10/second …", rule: "limit rate 10/second drop" });
+    const last = e.outcomes[0]?.path.at(-1);
+    expect(last).toMatchObject({ kind: "rule", chain: "c", position: 2, line: 5 });
+  });
+});
+
+describe("explainPacket on nftables: chains, hooks and priorities", () => {
+  it("jump returns, goto returns to the caller's caller, return ends a chain", () => {
+    const extra = ["\tchain a { return; drop }", "\tchain b { goto a }", "\tchain d { jump b; drop }"].join("\n");
+    const e = out(table("prerouting", ["jump a", "jump d", "accept"], extra));
+    // d: jump b → goto a → return (back to d, after the jump to b) → drop
+    expect(e.verdict).toBe("drop");
+    expect(steps(e)).toEqual(["c#1", "a#1", "c#2", "d#1", "b#1", "a#1", "d#2"]);
+  });
+
+  it("the base chains of a hook run by priority, whatever their order in the text; accept ends only its own chain", () => {
+    const text = [
+      "table ip t {",
+      "\tchain late { type filter hook prerouting priority 10; policy accept; accept }",
+      "\tchain early { type filter hook prerouting priority raw; policy accept; accept }",
+      "\tchain mid { type filter hook prerouting priority dstnat - 10; policy accept; drop }",
+      "}",
+    ].join("\n");
+    const e = out(text);
+    expect(e.verdict).toBe("drop");
+    expect(
+      e.outcomes[0]?.path.filter((s) => s.kind === "hook").map((s) => (s.kind === "hook" ? [s.chain, s.priority] : [])),
+    ).toEqual([
+      ["early", -300],
+      ["mid", -110],
+    ]);
+  });
+
+  it("a policy drop discards what no rule accepted", () => {
+    const text =
+      "table ip t {\n\tchain c { type filter hook forward priority 0; policy drop; ip saddr 10.0.0.0/8 accept }\n}";
+    expect(out(text)).toMatchObject({ verdict: "drop" });
+    expect(out(text).outcomes[0]?.path.at(-1)).toEqual({ kind: "policy", table: "ip t", chain: "c", policy: "drop" });
+    expect(out(text, { source: "10.0.0.5" }).verdict).toBe("accept");
+  });
+
+  it("the entry decides the hooks: outside/pod → prerouting then input or forward; node → output", () => {
+    const text = [
+      "table ip t {",
+      ...["prerouting", "input", "forward", "output", "postrouting"].map(
+        (h) => `\tchain ${h} { type filter hook ${h} priority 0; policy accept; counter }`,
+      ),
+      "}",
+    ].join("\n");
+    const hooks = (e: ReturnType<typeof out>) =>
+      e.outcomes[0]?.path.filter((s) => s.kind === "hook").map((s) => (s.kind === "hook" ? s.hook : ""));
+    expect(hooks(out(text))).toEqual(["prerouting", "forward", "postrouting"]);
+    expect(hooks(out(text, { destination: "192.168.0.2" }))).toEqual(["prerouting", "input"]);
+    expect(hooks(out(text, { from: "node", source: "192.168.0.2" }))).toEqual(["output", "postrouting"]);
+    expect(hooks(out(text, { from: "node", source: "192.168.0.2", destination: "192.168.0.2" }))).toEqual([
+      "output",
+      "postrouting",
+      "prerouting",
+      "input",
+    ]);
+    expect(out(text, { from: "pod", source: "10.0.0.5" }).outcomes[0]?.delivered).toBe("forward");
+  });
+
+  it("only the tables of the packet's family run (inet for both)", () => {
+    const text = [
+      "table ip6 six { chain c { type filter hook prerouting priority 0; policy accept; drop } }",
+      "table inet both { chain c { type filter hook prerouting priority 0; policy accept; meta nfproto ipv4 accept } }",
+    ].join("\n");
+    const e = out(text);
+    expect(e.verdict).toBe("accept");
+    expect(out(text, { source: "2001:db8::2", destination: "2001:db8::9" }).verdict).toBe("drop");
+  });
+});
+
+describe("explainPacket on nftables: NAT, marks, load balancing, affinity", () => {
+  const nat = (rules: readonly string[], post: readonly string[] = [], extra = "") =>
+    [
+      "table ip t {",
+      extra,
+      `\tchain pre { type nat hook prerouting priority dstnat; policy accept;\n${rules.map((r) => `\t\t${r}`).join("\n")}\n\t}`,
+      "\tchain fwd { type filter hook forward priority 0; policy accept; ct status dnat ip daddr 10.180.0.9 tcp dport 8080 accept }",
+      `\tchain post { type nat hook postrouting priority srcnat; policy accept;\n${post.map((r) => `\t\t${r}`).join("\n")}\n\t}`,
+      "}",
+    ].join("\n");
+
+  it("dnat rewrites the destination seen by later hooks (ct status dnat, the endpoint's address)", () => {
+    const e = out(nat(["ip daddr 10.0.0.9 meta l4proto tcp dnat to 10.180.0.9:8080"]));
+    expect(e.verdict).toBe("dnat");
+    expect(e.endpoints).toEqual([{ address: "10.180.0.9", port: 8080, probability: 1, masquerade: false }]);
+    expect(steps(e)).toEqual(["pre#1", "fwd#1"]);
+  });
+
+  it("IPv6 dnat to [addr]:port", () => {
+    const text = [
+      "table ip6 t { chain pre { type nat hook prerouting priority dstnat; policy accept;",
+      "\t\tip6 daddr fd00::9 meta l4proto tcp dnat to [fd00:10::9]:8080 } }",
+    ].join("\n");
+    const e = out(text, { source: "2001:db8::2", destination: "fd00::9" });
+    expect(e.endpoints).toEqual([{ address: "fd00:10::9", port: 8080, probability: 1, masquerade: false }]);
+  });
+
+  it("a mark set in prerouting is what postrouting's masquerade rule tests (both spellings)", () => {
+    for (const [set, test, clear] of [
+      ["mark set mark or 0x4000", "mark and 0x4000 == 0 return", "mark set mark xor 0x4000"],
+      [
+        "meta mark set meta mark | 0x00004000",
+        "meta mark & 0x00004000 == 0x00000000 return",
+        "meta mark set meta mark ^ 0x00004000",
+      ],
+    ] as const) {
+      const post = [test, clear, "masquerade fully-random"];
+      const marked = out(nat([`ip saddr 203.0.113.0/24 ${set}`, "ip daddr 10.0.0.9 dnat to 10.180.0.9:8080"], post));
+      expect(marked).toMatchObject({ verdict: "dnat", masquerade: true });
+      const unmarked = out(nat([`ip saddr 198.51.100.0/24 ${set}`, "ip daddr 10.0.0.9 dnat to 10.180.0.9:8080"], post));
+      expect(unmarked).toMatchObject({ verdict: "dnat", masquerade: false });
+    }
+  });
+
+  it("numgen random mod N: every branch with probability 1/N, endpoints in map order", () => {
+    const extra = [1, 2, 3].map((i) => `\tchain ep${i} { meta l4proto tcp dnat to 10.180.0.${i}:80 }`).join("\n");
+    const e = out(nat(["numgen random mod 3 vmap { 0 : goto ep1, 1 : goto ep2, 2 : goto ep3 }"], [], extra));
+    expect(e.outcomes).toHaveLength(3);
+    expect(e.endpoints.map((x) => [x.address, x.probability])).toEqual([
+      ["10.180.0.1", 1 / 3],
+      ["10.180.0.2", 1 / 3],
+      ["10.180.0.3", 1 / 3],
+    ]);
+    const capped = out(
+      nat(["numgen random mod 3 vmap { 0 : goto ep1, 1 : goto ep2, 2 : goto ep3 }"], [], extra),
+      {},
+      { maxOutcomes: 2 },
+    );
+    expect(capped.truncated).toBe(true);
+  });
+
+  it("affinity: update @set { ip saddr } remembers the source; its second connection sticks to that endpoint", () => {
+    const extra = [
+      "\tset aff1 { type ipv4_addr; flags dynamic,timeout; timeout 3h; }",
+      "\tset aff2 { type ipv4_addr; flags dynamic,timeout; timeout 3h; }",
+      "\tchain ep1 { update @aff1 { ip saddr }; meta l4proto tcp dnat to 10.180.0.1:80 }",
+      "\tchain ep2 { update @aff2 { ip saddr }; meta l4proto tcp dnat to 10.180.0.2:80 }",
+    ].join("\n");
+    const rules = [
+      "ip saddr @aff1 goto ep1",
+      "ip saddr @aff2 goto ep2",
+      "numgen random mod 2 vmap { 0 : goto ep1, 1 : goto ep2 }",
+    ];
+    const e = out(nat(rules, [], extra));
+    expect(e.endpoints.map((x) => x.address)).toEqual(["10.180.0.1", "10.180.0.2"]);
+    expect(e.affinity?.seconds).toBe(10800);
+    expect(e.affinity?.next.map((n) => [n.after.address, n.endpoints.map((x) => [x.address, x.probability])])).toEqual([
+      ["10.180.0.1", [["10.180.0.1", 1]]],
+      ["10.180.0.2", [["10.180.0.2", 1]]],
+    ]);
+    // a node's listing whose affinity set already holds the source: the first packet sticks too
+    const listed = nat(
+      rules,
+      [],
+      extra.replace("timeout 3h; }", "timeout 3h; elements = { 203.0.113.2 timeout 3h expires 1h } }"),
+    );
+    expect(out(listed).endpoints.map((x) => [x.address, x.probability])).toEqual([["10.180.0.1", 1]]);
+  });
+
+  it("kube-proxy's compiled rules: a LoadBalancer with source ranges, ETP Local and affinity", () => {
+    const text = affinityService().ipv4?.text ?? "";
+    const allowed = explainPacket(
+      text,
+      { from: "outside", source: "203.0.113.2", destination: "5.6.7.8", port: 80 },
+      { localAddresses: ["192.168.0.2"] },
+    );
+    expect(allowed.verdict).toBe("dnat");
+    expect(allowed.endpoints.map((x) => [x.address, x.probability, x.masquerade])).toEqual([
+      ["10.180.0.3", 0.5, true],
+      ["10.180.0.4", 0.5, true],
+    ]);
+    expect(allowed.matchedRules.map((r) => r.chain)).toContain("firewall-check");
+    const blocked = explainPacket(text, { from: "outside", source: "203.0.113.130", destination: "5.6.7.8", port: 80 });
+    expect(blocked.verdict).toBe("drop");
+    expect(blocked.outcomes[0]?.reason).toBe("ip saddr != { 203.0.113.0/25 } drop");
   });
 });
