@@ -169,22 +169,6 @@ describe("nodekit-proxy", () => {
     expect(n.stdout.split("\n")[0]).toBe('add table ip kube-proxy { comment "rules for kube-proxy" ; }');
     expect(n.stdout).toContain("10.244.0.11");
     expect(n.stdout).toContain("10.244.0.12");
-    const nft = file("rules.nft", n.stdout);
-    const e = run([
-      "explain",
-      "--rules",
-      nft,
-      "--from",
-      "node",
-      "--src",
-      "192.168.77.1",
-      "--dst",
-      "10.96.0.80",
-      "--port",
-      "80",
-    ]);
-    expect(e.status).toBe(2);
-    expect(e.stderr).toContain("an nftables ruleset; explain reads iptables rules only");
     expect(run(["compile", "--mode", "nftables", "--partial-from", dir, manifests]).status).toBe(2);
     expect(run(["compile", "--mode", "ipvs", manifests]).status).toBe(2);
     expect(run(["frobnicate"]).status).toBe(2);
@@ -373,6 +357,77 @@ describe("nodekit-proxy", () => {
     expect(mixed.stderr).toContain(
       `${ipt} holds iptables rules and ${a} nftables rules: diff compares two rulesets of one mode`,
     );
+  });
+
+  it("explain on nftables: the compiled transaction and the node's nft list ruleset; text, JSON, Mermaid", () => {
+    const compiled = file(
+      "web.nft",
+      run(["compile", "--mode", "nftables", "--node", node, "--config", config, manifests, slices2]).stdout,
+    );
+    const listed = new URL("./fixtures/nft-list-ruleset-web.txt", import.meta.url).pathname;
+    const args = (rules: string, ...rest: string[]) => [
+      "explain",
+      "--rules",
+      rules,
+      "--local-ip",
+      "192.168.77.1",
+      "--local-ip",
+      "10.244.0.1",
+      ...rest,
+    ];
+    const fromPod = [
+      "--from",
+      "pod",
+      "--src",
+      "10.244.0.13",
+      "--dst",
+      "10.96.0.80",
+      "--port",
+      "80",
+      "--in-interface",
+      "cbr0",
+    ];
+    for (const rules of [compiled, listed]) {
+      const t = run(args(rules, ...fromPod));
+      expect(t.status, t.stderr).toBe(0);
+      // demo/web: numgen over two endpoints, neither masqueraded for a pod of the cluster CIDR
+      expect(t.stdout).toContain("verdict DNAT to 2 endpoints");
+      expect(t.stdout).toMatch(/10\.244\.0\.11:8080 +50\.0%\n/);
+      expect(t.stdout).toMatch(/10\.244\.0\.12:8080 +50\.0%\n/);
+      expect(t.stdout).toContain("ip kube-proxy nat-prerouting");
+      expect(t.stdout).toContain(`${rules}:`); // rule locations name the file
+      // the NodePort from outside: masqueraded (externalTrafficPolicy Cluster)
+      const np = run(
+        args(rules, "--from", "outside", "--src", "192.168.77.2", "--dst", "192.168.77.1", "--port", "30080"),
+      );
+      expect(np.stdout).toMatch(/10\.244\.0\.11:8080 +50\.0% +masqueraded/);
+      // demo/cache has no endpoints: its element in no-endpoint-services goes to reject-chain
+      const rej = run(args(rules, "--from", "node", "--src", "192.168.77.1", "--dst", "10.96.0.63", "--port", "6379"));
+      expect([rej.status, rej.stdout.split("\n")[1]?.startsWith("verdict REJECT")]).toEqual([0, true]);
+    }
+    const j = JSON.parse(run([...args(listed, ...fromPod), "--json"]).stdout);
+    expect(j.verdict).toBe("dnat");
+    expect(j.endpoints.map((e: { address: string }) => e.address)).toEqual(["10.244.0.11", "10.244.0.12"]);
+    expect(j.matchedRules[0]).toMatchObject({
+      table: "ip kube-proxy",
+      chain: "filter-prerouting-pre-dnat",
+      source: listed,
+    });
+    const m = run([...args(compiled, ...fromPod), "--mermaid"]);
+    expect(m.stdout.startsWith("flowchart TD\n")).toBe(true);
+    expect(m.stdout).toContain("DNAT 10.244.0.12:8080");
+    // rules of both modes in one explain
+    const ipt = file("web-ipt.rules", run(["compile", "--node", node, "--config", config, manifests, slices2]).stdout);
+    const mixed = run(["explain", "--rules", compiled, "--rules", ipt, ...fromPod]);
+    expect(mixed.status).toBe(2);
+    expect(mixed.stderr).toContain(
+      `${ipt}: iptables rules, but ${compiled} holds nftables rules: give rules of one mode`,
+    );
+    // a rule nft would refuse: the file and line (exit 3)
+    const bad = file("bad.nft", "add table ip t\nadd rule ip t missing accept\n");
+    const b = run(["explain", "--rules", bad, ...fromPod]);
+    expect(b.status).toBe(3);
+    expect(b.stderr).toContain(`${bad}: line 2: chain missing does not exist in table ip t`);
   });
 
   it("compile --mode nftables --mermaid draws a Service port from the verdict maps to the DNAT rules", () => {

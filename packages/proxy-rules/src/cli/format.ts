@@ -2,7 +2,7 @@
 // Colour (ANSI) only when asked (the command turns it on for a TTY).
 
 import type { RulesetDiff } from "../diff/diff-rulesets.js";
-import { kubeProxyTable, servicePortOfChain } from "../diff/nftables-service-ports.js";
+import { kubeProxyTable, nftStatements, servicePortOfChain } from "../diff/nftables-service-ports.js";
 import type { ExplainStep, PacketExplanation, PacketOutcome } from "../trace/explain.js";
 import type { IptablesRuleset, IptablesRulesetRule } from "../trace/iptables-ruleset.js";
 import type { NftablesRuleset } from "../trace/nftables-ruleset.js";
@@ -311,7 +311,7 @@ export function nftServiceMermaid(rs: NftablesRuleset, family: 4 | 6, servicePor
     if (!chain) return;
     lines.push(`  ${id(name)}["${label(name)}"]`);
     for (const [i, r] of chain.rules.entries()) {
-      const text = r.text.replace(/\s*comment\s+"(?:[^"\\]|\\.)*"\s*$/, "");
+      const text = nftStatements(r);
       const numgen = /numgen random mod (\d+) vmap \{(.*)\}/.exec(text);
       if (numgen) {
         const shares = new Map<string, number>();

@@ -392,8 +392,6 @@ function explainCommand(args: string[]): number {
   if (from !== "pod" && from !== "node" && from !== "outside")
     throw new UsageError(`--from must be pod, node or outside, not ${JSON.stringify(from)}`);
   const rs = loadRules(rules);
-  if (rs.kind === "nftables")
-    throw new UsageError(`${rules[0]}: an nftables ruleset; explain reads iptables rules only, for now`);
   const packet: PacketSpec = {
     from,
     source: values.src!,

@@ -30,6 +30,14 @@ function address(t: string): string {
   return p.bits === (p.family === 4 ? 32 : 128) ? net : `${net}/${p.bits}`;
 }
 
+/** Items in order of a leading number (a verdict map's `0 : …`, `1 : …`, `10 : …`), then as text. */
+function byLeadingNumber(a: string, b: string): number {
+  const x = /^\d+(?= |$)/.exec(a);
+  const y = /^\d+(?= |$)/.exec(b);
+  if (x && y && x[0] !== y[0]) return Number(x[0]) - Number(y[0]);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Sorts the comma-separated items of every `{ … }` group and drops the braces of a one-word group. */
 function groups(ts: readonly string[]): string[] {
   const out: string[] = [];
@@ -60,7 +68,7 @@ function groups(ts: readonly string[]): string[] {
     // `{ ip saddr }` after `update @set` / `add @set` is a key expression, not a set
     const keyExpression = previous.startsWith("@");
     if (texts.length === 1 && !keyExpression && !(texts[0] ?? "").includes(" ")) out.push(texts[0] ?? "");
-    else out.push(`{ ${(keyExpression ? texts : texts.sort()).join(", ")} }`);
+    else out.push(`{ ${(keyExpression ? texts : texts.sort(byLeadingNumber)).join(", ")} }`);
     i = j - 1;
   }
   return out;

@@ -36,9 +36,11 @@ function targets(rule: NftablesRule): string[] {
   return out;
 }
 
-/** The statements of a rule without its comment. */
-function statements(rule: NftablesRule): string {
-  return rule.text.replace(/\s*comment\s+"(?:[^"\\]|\\.)*"\s*$/, "").trim();
+/** The statements of a rule in canonical spelling (no counter), without its comment. */
+export function nftStatements(rule: NftablesRule): string {
+  return canonicalNftRule(rule.text)
+    .replace(/\s*comment\s+"(?:[^"\\]|\\.)*"\s*$/, "")
+    .trim();
 }
 
 /** `ip:port/proto` (`[ip]:port/proto` for IPv6), as the iptables diff writes a VIP. */
@@ -149,7 +151,7 @@ export function nftablesServicePortRules(rs: NftablesRuleset, family: 4 | 6): Ma
       if (!chain) continue;
       let remaining = 1;
       for (const r of chain.rules) {
-        const s = statements(r);
+        const s = nftStatements(r);
         if (s.includes(" @affinity-") || s.startsWith("@affinity-") || s.endsWith("jump mark-for-masquerade")) continue;
         const numgen = /^numgen random mod (\d+)(?: offset (\d+))? vmap \{(.*)\}$/.exec(s);
         const shares = new Map<string, number>();
@@ -180,13 +182,13 @@ export function nftablesServicePortRules(rs: NftablesRuleset, family: 4 | 6): Ma
     if (internal.length > 0) {
       const masq = internal
         .flatMap((c) => c.rules)
-        .find((r) => / daddr /.test(` ${r.text}`) && statements(r).endsWith("jump mark-for-masquerade"));
+        .find((r) => / daddr /.test(` ${r.text}`) && nftStatements(r).endsWith("jump mark-for-masquerade"));
       if (!masq) v.policies.masquerade = "none";
       else {
-        const m = /^ip6? daddr (\S+) ip6? saddr != (\S+) jump mark-for-masquerade$/.exec(statements(masq));
+        const m = /^ip6? daddr (\S+) ip6? saddr != (\S+) jump mark-for-masquerade$/.exec(nftStatements(masq));
         v.policies.masquerade = m
           ? `sources outside ${m[2]}`
-          : /^ip6? daddr \S+ jump mark-for-masquerade$/.test(statements(masq))
+          : /^ip6? daddr \S+ jump mark-for-masquerade$/.test(nftStatements(masq))
             ? "all"
             : canonicalNftRule(masq.text);
       }
@@ -194,15 +196,15 @@ export function nftablesServicePortRules(rs: NftablesRuleset, family: 4 | 6): Ma
     const external = ofKind("external");
     if (external) {
       const last = external.rules.at(-1);
-      const target = last ? /^goto (\S+)$/.exec(statements(last))?.[1] : undefined;
+      const target = last ? /^goto (\S+)$/.exec(nftStatements(last))?.[1] : undefined;
       if (target?.startsWith("local-")) v.policies.externalTrafficPolicy = "Local";
       else if (target?.startsWith("service-")) v.policies.externalTrafficPolicy = "Cluster";
-      const masq = external.rules.find((r) => statements(r).endsWith("jump mark-for-masquerade"));
+      const masq = external.rules.find((r) => nftStatements(r).endsWith("jump mark-for-masquerade"));
       v.policies.externalMasquerade = !masq
         ? "none"
-        : statements(masq) === "jump mark-for-masquerade"
+        : nftStatements(masq) === "jump mark-for-masquerade"
           ? "all"
-          : statements(masq).includes("fib saddr type local")
+          : nftStatements(masq).includes("fib saddr type local")
             ? "node-local sources"
             : canonicalNftRule(masq.text);
     }
@@ -210,7 +212,7 @@ export function nftablesServicePortRules(rs: NftablesRuleset, family: 4 | 6): Ma
     if (firewall) {
       const ranges: string[] = [];
       for (const r of firewall.rules) {
-        const m = /^ip6? saddr != (\{ .* \}|\S+) drop$/.exec(canonicalNftRule(statements(r)));
+        const m = /^ip6? saddr != (\{ .* \}|\S+) drop$/.exec(nftStatements(r));
         const list = m?.[1] ?? "";
         ranges.push(...(list.startsWith("{") ? list.slice(2, -2).split(", ") : list ? [list] : []));
       }
