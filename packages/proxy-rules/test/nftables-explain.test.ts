@@ -182,6 +182,19 @@ describe("parseNftablesRuleset: nft -f input (compileNftables' transaction)", ()
     expect([...(table?.chains.keys() ?? [])].filter((n) => n === "nat-output")).toHaveLength(1);
     expect(table?.chains.get("nat-output")?.rules.map((r) => r.text)).toEqual(["jump services"]);
   });
+  it("the plain-line shortcut reads what the tokenizer reads (the same text with every line ended by ;)", () => {
+    const slow = parseNftablesRuleset(
+      text
+        .split("\n")
+        .map((l) => (l === "" ? l : `${l} ;`))
+        .join("\n"),
+    );
+    const view = (r: typeof rs) =>
+      r.tables.map((t) =>
+        [...t.chains.values()].map((c) => [c.name, c.hook, c.rules.map((x) => [x.text, x.line, x.comment])]),
+      );
+    expect(view(slow)).toEqual(view(rs));
+  });
   it("a later text applies over the first (a partial sync, deletes)", () => {
     const rs2 = parseNftablesRuleset([
       text,

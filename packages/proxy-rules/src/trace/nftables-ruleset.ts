@@ -191,6 +191,17 @@ class Lexer {
     return t;
   }
 
+  /** Whether the next token starts a line (nothing peeked, at the text's start or after a newline). */
+  atLineStart(): boolean {
+    return this.#peeked === undefined && (this.pos === 0 || this.text.charCodeAt(this.pos - 1) === 0x0a);
+  }
+
+  /** Moves past the current line (for a line read without tokens). */
+  skipLine(end: number): void {
+    this.pos = end < this.text.length ? end + 1 : end;
+    this.line++;
+  }
+
   takeHandle(): number | undefined {
     const h = this.handle;
     this.handle = undefined;
@@ -325,6 +336,7 @@ class Reader {
     this.lx = new Lexer(text);
     const lx = this.lx;
     for (;;) {
+      if (lx.atLineStart() && this.plainLine()) continue;
       const t = lx.next();
       if (!t) break;
       if (t.kind === "punct" && (t.v === "\n" || t.v === ";")) {
@@ -334,6 +346,85 @@ class Reader {
       if (t.kind !== "word") throw this.fault(t.line, `unexpected ${JSON.stringify(t.v)}`, t.v);
       this.command(t);
     }
+  }
+
+  /**
+   * The bulk of a transaction without tokens: a line `add rule FAMILY TABLE CHAIN …`, `add chain
+   * FAMILY TABLE CHAIN` or `flush chain FAMILY TABLE CHAIN` with single blanks and nothing a token
+   * would treat apart (no quotes, `#`, `;`, tabs, backslashes; balanced braces; no comment or
+   * counter to extract). Returns false to leave any other line to the tokenizer.
+   */
+  plainLine(): boolean {
+    const lx = this.lx;
+    const text = lx.text;
+    const start = lx.pos;
+    const c0 = text.charCodeAt(start);
+    if (c0 !== 0x61 /* a */ && c0 !== 0x66 /* f */) return false;
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    const isRule = line.startsWith("add rule ");
+    if (!isRule && !line.startsWith("add chain ") && !line.startsWith("flush chain ")) return false;
+    if (/["#;\\\t\r]| {2}| $/.test(line)) return false;
+    let sp = start;
+    const parts: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const next = line.indexOf(" ", sp - start);
+      if (next < 0) {
+        if (i !== 4) return false;
+        parts.push(line.slice(sp - start));
+        sp = end;
+        break;
+      }
+      parts.push(line.slice(sp - start, next));
+      sp = start + next + 1;
+    }
+    const [, , family, tableName, chainName] = parts;
+    if (family === undefined || tableName === undefined || chainName === undefined || !FAMILIES.has(family))
+      return false;
+    const t = this.tables.get(`${family} ${tableName}`);
+    if (isRule) {
+      if (sp >= end) return false;
+      const body = text.slice(sp, end);
+      if (/^(?:position|handle|index) /.test(body) || body.includes("comment") || body.includes("counter"))
+        return false;
+      if (body.indexOf("{") >= 0 || body.indexOf("}") >= 0) {
+        let depth = 0;
+        for (let i = 0; i < body.length; i++) {
+          const c = body.charCodeAt(i);
+          if (c === 0x7b) depth++;
+          else if (c === 0x7d && --depth < 0) return false;
+        }
+        if (depth !== 0) return false;
+      }
+      if (!t) throw this.fault(lx.line, `table ${family} ${tableName} does not exist`, tableName);
+      const c = t.chains.get(chainName);
+      if (!c) throw this.fault(lx.line, `chain ${chainName} does not exist in table ${family} ${tableName}`, chainName);
+      c.rules.push({
+        family,
+        table: `${family} ${tableName}`,
+        chain: chainName,
+        text: body,
+        source: this.source,
+        line: lx.line,
+        comment: undefined,
+        counter: undefined,
+        handle: undefined,
+      });
+    } else {
+      if (sp < end) return false;
+      if (!t) throw this.fault(lx.line, `table ${family} ${tableName} does not exist`, tableName);
+      if (line.startsWith("add")) {
+        if (!t.chains.has(chainName)) t.chains.set(chainName, { name: chainName, rules: [] });
+      } else {
+        const c = t.chains.get(chainName);
+        if (!c)
+          throw this.fault(lx.line, `chain ${chainName} does not exist in table ${family} ${tableName}`, chainName);
+        c.rules = [];
+      }
+    }
+    lx.skipLine(end);
+    return true;
   }
 
   /** The rest of a statement: tokens up to `\n` or `;` at brace depth 0 (not consumed beyond it). */
