@@ -154,7 +154,7 @@ export interface PacketExplanation {
   /** The rules matched in any outcome, in first-seen order (their kernel counters grow). */
   readonly matchedRules: readonly ExplainedRule[];
   /**
-   * ClientIP affinity (`-m recent`): for each endpoint the first packet can reach, where a second
+   * ClientIP affinity (`-m recent`; nftables: `update @affinity-… { ip saddr }`): for each endpoint the first packet can reach, where a second
    * new connection from the same source goes while the entry is fresh (`seconds`).
    */
   readonly affinity?:
@@ -244,11 +244,17 @@ function effectOf(rule: IptablesRulesetRule): string | undefined {
  * load balancing (the product of the `statistic` probabilities along each branch) and, for
  * ClientIP affinity (`-m recent`), where a second connection from the same source goes.
  *
- * `ruleset` is what {@link parseIptablesRuleset} returns (parse once, explain many packets), or
- * the text(s) to parse: compileIptables' `text` (kube-proxy's jumps are then assumed), or
- * `iptables-save` output. A rule that uses something this function cannot evaluate (`-m set`,
- * `-i` without the packet's interface, …) stops the outcome with verdict `unknown` and says what,
- * instead of guessing. Throws {@link InvalidInputError} (kind `Packet`) for a bad packet.
+ * `ruleset` is what {@link parseIptablesRuleset} or {@link parseNftablesRuleset} returns (parse
+ * once, explain many packets), or the text(s) to parse: compileIptables' `text` (kube-proxy's
+ * jumps are then assumed), `iptables-save` output, compileNftables' `text`, or `nft list ruleset`
+ * output (nftables is recognised by its first line). For nftables the base chains of every table
+ * of the packet's family run hook by hook in priority order; set and verdict-map lookups,
+ * `numgen` branches, `fib … type local`, marks, `ct state`/`ct status`, NAT and `update @set`
+ * affinity are evaluated, and a rule step's `table` is `family name` (`ip kube-proxy`). A rule
+ * that uses something this function cannot evaluate (`-m set`, `-i` / `iifname` without the
+ * packet's interface, `limit`, …) stops the outcome with verdict `unknown` and says what, instead
+ * of guessing. Throws {@link InvalidInputError} (kind `Packet`) for a bad packet, (kind `Ruleset`)
+ * for text that cannot be read.
  *
  * @example
  * ```ts
