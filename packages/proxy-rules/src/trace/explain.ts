@@ -154,8 +154,9 @@ export interface PacketExplanation {
   /** The rules matched in any outcome, in first-seen order (their kernel counters grow). */
   readonly matchedRules: readonly ExplainedRule[];
   /**
-   * ClientIP affinity (`-m recent`; nftables: `update @affinity-… { ip saddr }`): for each endpoint the first packet can reach, where a second
-   * new connection from the same source goes while the entry is fresh (`seconds`).
+   * ClientIP affinity (`-m recent`; nftables: `update @affinity-… { ip saddr }`): for each
+   * endpoint the first packet can reach, where a second new connection from the same source goes
+   * while the entry is fresh (`seconds`).
    */
   readonly affinity?:
     | {
