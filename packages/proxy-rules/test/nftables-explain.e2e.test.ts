@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { diffRulesets } from "../src/diff/index.js";
-import { compileNftables, createProxier, type NftablesCompilation, type ProxyInput } from "../src/index.js";
+import { compileNftables, type NftablesCompilation, type ProxyInput } from "../src/index.js";
 import {
   explainPacket,
   type NftablesRuleset,
@@ -38,6 +38,7 @@ import {
   type ProbeCounts,
   Topology,
 } from "./support/netns.js";
+import { NftDriver } from "./support/nftables-driver.js";
 
 function nftBlocker(): string | undefined {
   const b = kernelTestBlocker();
@@ -341,7 +342,10 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts nftables
     const ns = c.ns === "node" ? topo.node : c.ns === "client" ? topo.client : topo.pods[c.ns - 1];
     if (ns === undefined) throw new Error(`no namespace for ${c.ns}`);
     const before = counters();
-    const counts: ProbeCounts = await topo.probe(ns, c.dst, c.port, c.n, { udp: c.udp, timeoutMs: c.timeoutMs });
+    const counts: ProbeCounts = await topo.probe(ns, c.dst, c.port, c.n, {
+      ...(c.udp ? { udp: true } : {}),
+      ...(c.timeoutMs === undefined ? {} : { timeoutMs: c.timeoutMs }),
+    });
     const after = counters();
     const grown = new Set([...after].filter(([k, v]) => v > (before.get(k) ?? 0)).map(([k]) => k));
 
@@ -475,33 +479,55 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts nftables
     expect([diff.status, diff.stdout]).toEqual([0, "no difference\n"]);
   });
 
-  it("after a partial sync (an endpoint removed) and a Service deleted, the new ruleset is explained as the traffic goes", async () => {
+  it("after partial syncs (an endpoint removed, its stale chain deleted, a Service deleted), each new ruleset is explained as the traffic goes", async () => {
     // nftables-kernel.e2e.test.ts' partial sync: a proxier's first sync, then web without pod3
-    const proxier = createProxier({ mode: "nftables", ...options });
-    load(proxier.sync(input()));
-    proxier.applied();
+    const driver = new NftDriver(options);
+    load(driver.sync(input()));
+    driver.applied();
     const next = [...slices];
     next[0] = webSlice([pod1, pod2]);
-    const second = proxier.sync(input(next));
+    const second = driver.sync(input(next));
     expect(second.ipv4?.partial).toBe(true);
     load(second);
-    proxier.applied();
+    driver.applied();
     await quiet();
+    const afterPartial = parseNftablesRuleset(dump());
     const e = await checkCase(
       { name: "after the partial sync", family: 4, ns: "node", dst: "10.96.0.10", port: 80, n: 60 },
-      parseNftablesRuleset(dump()),
+      afterPartial,
     );
     expect(e.endpoints.map((x) => x.address)).toEqual([pod1, pod2]);
     expect(e.endpoints.map((x) => x.probability)).toEqual([0.5, 0.5]);
+    // pod3's endpoint chain is still there, flushed, until the grace has passed
+    const full = compileNftables(input(next), options);
+    const stale = diffRulesets(full.results.map((r) => r.text).join(""), afterPartial);
+    expect(stale.services).toEqual([]);
+    expect(stale.chains.added).toEqual([
+      expect.stringMatching(/^ip kube-proxy\/endpoint-[A-Z2-7]{8}-default\/web\/tcp\/http__10\.244\.0\.13\/8080$/),
+    ]);
 
-    const gone = proxier.sync(
+    driver.ageStaleChains();
+    const third = driver.sync(input(next));
+    expect(third.ipv4?.cleanupText).toContain(`__${pod3}/8080`);
+    load(third);
+    driver.applied();
+    await quiet();
+    const cleaned = parseNftablesRuleset(dump());
+    // now the node's tables are what one full sync of the same objects writes
+    expect(diffRulesets(full.results.map((r) => r.text).join(""), cleaned).identical).toBe(true);
+    await checkCase(
+      { name: "source range after the clean-up", family: 4, ns: "client", dst: "203.0.113.30", port: 80, n: 3 },
+      cleaned,
+    );
+
+    const gone = driver.sync(
       input(
         next.filter((x) => x.metadata?.labels?.["kubernetes.io/service-name"] !== "sticky"),
         services.filter((x) => x.metadata?.name !== "sticky"),
       ),
     );
     load(gone);
-    proxier.applied();
+    driver.applied();
     await quiet();
     const deleted = await checkCase(
       { name: "a deleted Service", family: 4, ns: "node", dst: "10.96.0.40", port: 80, n: 1, timeoutMs: 300 },
