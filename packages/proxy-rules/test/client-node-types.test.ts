@@ -5,6 +5,7 @@ import type { V1EndpointSlice, V1Service } from "@kubernetes/client-node";
 import type { V1EndpointSlice as V2EndpointSlice, V1Service as V2Service } from "@kubernetes/client-node-2"; // client-node 2.x (an npm alias of it)
 import { describe, expect, it } from "vitest";
 import { compileIptables, type EndpointSlice, type ProxyInput, type Service } from "../src/index.js";
+import { defined } from "./support/defined.js";
 
 describe("client-node types", () => {
   it("assigns V1Service and V1EndpointSlice to the input types", () => {
@@ -31,7 +32,7 @@ describe("client-node types", () => {
     const services: Service[] = [svc];
     const endpointSlices: EndpointSlice[] = [eps];
     const input: ProxyInput = { services, endpointSlices, node: { name: "node-1", addresses: ["192.168.0.1"] } };
-    expect(compileIptables(input).ipv4!.text).toContain("--to-destination 10.244.0.5:8080");
+    expect(defined(compileIptables(input).ipv4).text).toContain("--to-destination 10.244.0.5:8080");
   });
 
   it("assigns client-node 2.x's V1Service and V1EndpointSlice (endpoints optional there)", () => {
@@ -53,7 +54,7 @@ describe("client-node types", () => {
     };
     const services: Service[] = [svc];
     const endpointSlices: EndpointSlice[] = [ready, empty];
-    const text = compileIptables({ services, endpointSlices, node: { name: "node-1" } }).ipv4!.text;
+    const text = defined(compileIptables({ services, endpointSlices, node: { name: "node-1" } }).ipv4).text;
     expect(text).toContain("--to-destination 10.244.0.5:8080");
     expect(text.match(/-j DNAT/g)).toHaveLength(1);
   });

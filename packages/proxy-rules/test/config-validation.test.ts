@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from "vitest";
 import { compileIptables, InvalidInputError, type ProxyInput } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { service, slice } from "./support/objects.js";
 
 const node = { name: "node-1", addresses: ["192.168.0.1"] };
@@ -75,7 +76,9 @@ describe("booleans must be booleans", () => {
       config: { iptables: { masqueradeAll: false, localhostNodePorts: true }, conntrack: { tcpBeLiberal: false } },
       host: { randomFully: true, nfacct: false, conntrackTCPBeLiberal: false },
     });
-    expect(c.ipv4!.text).toBe(compileIptables({ services: [web], endpointSlices: [webSlice], node }).ipv4!.text);
+    expect(defined(c.ipv4).text).toBe(
+      defined(compileIptables({ services: [web], endpointSlices: [webSlice], node }).ipv4).text,
+    );
   });
 });
 
@@ -162,8 +165,9 @@ describe("interface names as the kernel checks them", () => {
     config: { detectLocalMode: "InterfaceNamePrefix", detectLocal: { interfaceNamePrefix: name } },
   });
   const ok = (input: Record<string, unknown>) =>
-    compileIptables({ services: [web], endpointSlices: [webSlice], node, ...input } as unknown as ProxyInput).ipv4!
-      .text;
+    defined(
+      compileIptables({ services: [web], endpointSlices: [webSlice], node, ...input } as unknown as ProxyInput).ipv4,
+    ).text;
 
   const refused: [string, string][] = [
     ["a NUL byte", "cbr0\u0000"],

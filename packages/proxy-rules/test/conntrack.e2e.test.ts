@@ -14,6 +14,7 @@ import {
   parseConntrack,
   planConntrackCleanup,
 } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { kernelTestBlocker, NODE_IP, POD_IPS, Topology } from "./support/netns.js";
 import { service, slice } from "./support/objects.js";
 
@@ -78,7 +79,7 @@ describe.skipIf(!!why && !required)("kernel: stale UDP conntrack entries, planne
     JSON.parse(topo.exec(topo.client, [process.execPath, "-e", FLOW, VIP, "53", "40053", "3"])) as string[];
   const sync = (ips: string[]) => {
     last = proxier.sync(input(ips));
-    topo.restore(last.ipv4!.text);
+    topo.restore(defined(last.ipv4).text);
     proxier.applied();
   };
   /** Packets the REJECT rule of the Service (no endpoints) has matched. */
@@ -94,8 +95,8 @@ describe.skipIf(!!why && !required)("kernel: stale UDP conntrack entries, planne
     if (why) throw new Error(`conntrack e2e tests are required in CI but cannot run: ${why}`);
     await topo.create();
     last = proxier.sync(input([pod1]));
-    topo.exec(topo.node, ["iptables-restore"], last.ipv4!.text);
-    topo.restore(last.ipv4!.jumpsText);
+    topo.exec(topo.node, ["iptables-restore"], defined(last.ipv4).text);
+    topo.restore(defined(last.ipv4).jumpsText);
     proxier.applied();
   });
   afterAll(() => topo.destroy());

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { diffRulesets, servicePortRules } from "../src/diff/index.js";
 import { compileIptables, type ProxyInput } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { service, slice } from "./support/objects.js";
 
 const NODE = "n1";
@@ -60,7 +61,7 @@ const input = (
   node: { name: NODE, addresses: ["192.168.77.1"] },
   config: { clusterCIDR: "10.244.0.0/16" },
 });
-const text = (i: ProxyInput) => compileIptables(i).ipv4!.text;
+const text = (i: ProxyInput) => defined(compileIptables(i).ipv4).text;
 
 describe("diffRulesets", () => {
   it("a compilation and the node's iptables-save dump of it are identical", () => {
@@ -75,7 +76,7 @@ describe("diffRulesets", () => {
       text(input(undefined, [webSlice(["10.244.0.11", "10.244.0.12"]), stickySlice, localSlice])),
     );
     expect(d.services).toHaveLength(1);
-    const s = d.services[0]!;
+    const s = defined(d.services[0]);
     expect(s.servicePort).toBe("default/web:http");
     expect(s.change).toBe("changed");
     expect(s.vips).toEqual({ added: [], removed: [] });
@@ -115,16 +116,16 @@ describe("diffRulesets", () => {
     const d = diffRulesets(before, after);
     const by = new Map(d.services.map((s) => [s.servicePort, s]));
     expect([...by.keys()]).toEqual(["default/empty", "default/extra:dns", "default/sticky", "default/web:http"]);
-    expect(by.get("default/empty")!.change).toBe("removed");
-    expect(by.get("default/empty")!.vips.removed).toEqual(["10.96.0.30:80/tcp", "nodePort 30090/tcp"]);
-    const extraDiff = by.get("default/extra:dns")!;
+    expect(defined(by.get("default/empty")).change).toBe("removed");
+    expect(defined(by.get("default/empty")).vips.removed).toEqual(["10.96.0.30:80/tcp", "nodePort 30090/tcp"]);
+    const extraDiff = defined(by.get("default/extra:dns"));
     expect(extraDiff.change).toBe("added");
     expect(extraDiff.vips.added).toEqual(["10.96.0.77:53/udp"]);
     expect(extraDiff.policies).toEqual([{ policy: "noEndpoints", before: undefined, after: "REJECT" }]);
-    expect(by.get("default/sticky")!.policies).toEqual([
+    expect(defined(by.get("default/sticky")).policies).toEqual([
       { policy: "affinitySeconds", before: "600", after: undefined },
     ]);
-    const w = by.get("default/web:http")!;
+    const w = defined(by.get("default/web:http"));
     expect(w.vips).toEqual({ added: ["192.168.99.20:80/tcp"], removed: [] });
     // the load-balancer IP itself is admitted only while a range holds the node IP (kube-proxy's allowFromNode)
     expect(w.policies).toEqual([
@@ -149,7 +150,7 @@ describe("diffRulesets", () => {
       text(base),
       text(input([web({ eTP: "Local", healthCheckNodePort: 32001 }), sticky(600), local, empty])),
     );
-    const w = localWeb.services.find((s) => s.servicePort === "default/web:http")!;
+    const w = defined(localWeb.services.find((s) => s.servicePort === "default/web:http"));
     expect(w.policies).toEqual([
       { policy: "externalMasquerade", before: "all", after: "node-local sources" },
       { policy: "externalTrafficPolicy", before: "Cluster", after: "Local" },
@@ -163,7 +164,7 @@ describe("diffRulesets", () => {
     ]);
     expect(w.chains.added).toEqual([expect.stringMatching(/^nat\/KUBE-SVL-/)]);
     const zero = diffRulesets(text(base), text(input(undefined, [stickySlice, localSlice])));
-    const z = zero.services.find((s) => s.servicePort === "default/web:http")!;
+    const z = defined(zero.services.find((s) => s.servicePort === "default/web:http"));
     expect(z.endpoints.removed).toHaveLength(3);
     expect(z.policies.find((p) => p.policy === "noEndpoints")).toEqual({
       policy: "noEndpoints",
@@ -183,7 +184,7 @@ describe("diffRulesets", () => {
         masquerade: "sources outside 10.244.0.0/16",
       },
     });
-    expect(v.get("default/local")!.policies).toMatchObject({
+    expect(defined(v.get("default/local")).policies).toMatchObject({
       externalTrafficPolicy: "Local",
       noLocalEndpoints: "DROP",
       healthCheckNodePort: "32000",

@@ -16,6 +16,7 @@ import {
   servicePortsFor,
   suffixOf,
 } from "../src/model/service-port.js";
+import { defined } from "./support/defined.js";
 import { service } from "./support/objects.js";
 
 const V4 = ["10.0.0.1", "10.0.0.10", "10.0.0.100", "10.0.0.2", "10.0.1.1", "10.0.0.11", "9.0.0.1"];
@@ -49,7 +50,7 @@ function sliceOf(c: CaseSpec, name: string, eps: CaseSpec["endpoints"]) {
     metadata: { namespace: "ns", name, labels: { "kubernetes.io/service-name": "web" } },
     addressType: c.v6 ? "IPv6" : "IPv4",
     endpoints: eps.map((e) => ({
-      addresses: [(c.v6 ? V6 : V4)[e.at]!],
+      addresses: [defined((c.v6 ? V6 : V4)[e.at])],
       conditions: { ready: e.ready },
       ...(e.node ? { nodeName: e.node } : {}),
       ...(e.hint ? { hints: { forZones: [{ name: e.hint }] } } : {}),
@@ -69,28 +70,30 @@ describe("readyClusterRows (the fast path)", () => {
     fc.assert(
       fc.property(caseArb, (c) => {
         total++;
-        const svc = normalizeService(
-          service({
-            ns: "ns",
-            name: "web",
-            type: c.type,
-            clusterIP: c.v6 ? "fd00:96::1" : "10.96.0.1",
-            ports: [{ name: "http", port: 80, ...(c.type === "NodePort" ? { nodePort: 30080 } : {}) }],
-            eTP: c.eTP,
-            iTP: c.iTP,
-          }),
-          "services[0]",
-        ).service!;
+        const svc = defined(
+          normalizeService(
+            service({
+              ns: "ns",
+              name: "web",
+              type: c.type,
+              clusterIP: c.v6 ? "fd00:96::1" : "10.96.0.1",
+              ports: [{ name: "http", port: 80, ...(c.type === "NodePort" ? { nodePort: 30080 } : {}) }],
+              eTP: c.eTP,
+              iTP: c.iTP,
+            }),
+            "services[0]",
+          ).service,
+        );
         const family = c.v6 ? "IPv6" : "IPv4";
         const [sp] = servicePortsFor(svc, family);
-        const slices = [normalizeSlice(sliceOf(c, "web-1", c.endpoints) as never, "endpointSlices[0]").slice!];
+        const slices = [defined(normalizeSlice(sliceOf(c, "web-1", c.endpoints) as never, "endpointSlices[0]").slice)];
         if (c.secondSlice) {
-          slices.push(normalizeSlice(sliceOf(c, "web-2", c.endpoints.slice(0, 2)) as never, "x").slice!);
+          slices.push(defined(normalizeSlice(sliceOf(c, "web-2", c.endpoints.slice(0, 2)) as never, "x").slice));
         }
-        const fast = readyClusterRows(sp!, slices);
+        const fast = readyClusterRows(defined(sp), slices);
         if (fast === undefined) return;
         applied++;
-        const general = categorizeEndpoints(endpointsFor(sp!, slices, TOPO.nodeName), sp!, TOPO);
+        const general = categorizeEndpoints(endpointsFor(defined(sp), slices, TOPO.nodeName), defined(sp), TOPO);
         expect(general.localEndpoints).toEqual([]);
         expect(general.hasAnyEndpoints).toBe(fast.ips.length > 0);
         expect(plain(fast)).toEqual(plain(rowsOf(general.clusterEndpoints, family)));

@@ -12,6 +12,7 @@ import {
 } from "../src/index.js";
 import { probability } from "../src/iptables/probability.js";
 import { quoteComment } from "../src/iptables/render.js";
+import { defined } from "./support/defined.js";
 import { appliedSync, type EpSpec, type SvcSpec, service, slice } from "./support/objects.js";
 
 const NODE = "node-1";
@@ -25,7 +26,7 @@ function compile(
 ): IptablesResult {
   const services = svcs.map(service);
   const endpointSlices = Object.entries(eps).map(([name, list]) => {
-    const spec = svcs.find((s) => s.name === name)!;
+    const spec = defined(svcs.find((s) => s.name === name));
     const family = String(Array.isArray(spec.clusterIP) ? spec.clusterIP[0] : spec.clusterIP).includes(":")
       ? "IPv6"
       : "IPv4";
@@ -36,7 +37,7 @@ function compile(
     );
   });
   const c = compileIptables({ services, endpointSlices, node, config, ...extra });
-  return c.results[0]!;
+  return defined(c.results[0]);
 }
 const lines = (r: IptablesResult, needle: string) => r.text.split("\n").filter((l) => l.includes(needle));
 
@@ -51,7 +52,9 @@ describe("ClusterIP and endpoints", () => {
     );
     // sorted as strings "ip:port": "10.244.1.10:8080" < "10.244.1.1:8080" < "10.244.1.2:8080"
     expect(
-      svc.slice(1).map((l) => / -> (\S+)" (?:-m statistic --mode random --probability (\S+) )?/.exec(l)!.slice(1)),
+      svc
+        .slice(1)
+        .map((l) => defined(/ -> (\S+)" (?:-m statistic --mode random --probability (\S+) )?/.exec(l)).slice(1)),
     ).toEqual([
       ["10.244.1.10:8080", "0.3333333333"],
       ["10.244.1.1:8080", "0.5000000000"],
@@ -126,13 +129,13 @@ describe("ClusterIP and endpoints", () => {
       { metadata: { namespace: "default", name: "headless" }, spec: { clusterIP: "None", ports: [{ port: 80 }] } },
       { metadata: { namespace: "default", name: "ext" }, spec: { type: "ExternalName", externalName: "example.com" } },
     ];
-    (services[0]!.status as { loadBalancer: unknown }).loadBalancer = {
+    (defined(services[0]).status as { loadBalancer: unknown }).loadBalancer = {
       ingress: [
         { ip: "203.0.113.1", ipMode: "VIP" },
         { ip: "203.0.113.2", ipMode: "Proxy" },
       ],
     };
-    const r = compileIptables({ services, endpointSlices: [], node }).ipv4!;
+    const r = defined(compileIptables({ services, endpointSlices: [], node }).ipv4);
     expect(r.text).not.toContain("headless");
     expect(r.text).not.toContain("default/ext");
     expect(r.text).toContain("-d 203.0.113.1 --dport 80 -j REJECT");
@@ -341,11 +344,11 @@ describe("IPv6 and dual-stack", () => {
       config: { clusterCIDR: "10.244.0.0/16,fd00:10:244::/56" },
     });
     expect(c.results.map((r) => r.family)).toEqual(["IPv4", "IPv6"]);
-    const svcChain = (r: IptablesResult) => /-j (KUBE-SVC-\w+)/.exec(r.text)![1];
-    expect(svcChain(c.ipv4!)).toBe(svcChain(c.ipv6!));
-    expect(c.ipv4!.text).toContain("--to-destination 10.244.1.1:8080");
-    expect(c.ipv6!.text).toContain("--to-destination [fd00:10:244::1]:8080");
-    expect(c.ipv4!.text).not.toContain("fd00");
+    const svcChain = (r: IptablesResult) => defined(/-j (KUBE-SVC-\w+)/.exec(r.text))[1];
+    expect(svcChain(defined(c.ipv4))).toBe(svcChain(defined(c.ipv6)));
+    expect(defined(c.ipv4).text).toContain("--to-destination 10.244.1.1:8080");
+    expect(defined(c.ipv6).text).toContain("--to-destination [fd00:10:244::1]:8080");
+    expect(defined(c.ipv4).text).not.toContain("fd00");
   });
 });
 
@@ -354,8 +357,8 @@ describe("output", () => {
     const r = compile([{ name: "web", clusterIP: "10.96.0.10", ports: [{ name: "http", port: 80 }] }], {
       web: ["10.244.1.1"],
     });
-    const svc = r.tables.nat.chains.find((c) => c.name === "KUBE-SERVICES")!;
-    expect(svc.rules[0]!.args).toEqual([
+    const svc = defined(r.tables.nat.chains.find((c) => c.name === "KUBE-SERVICES"));
+    expect(defined(svc.rules[0]).args).toEqual([
       "-m",
       "comment",
       "--comment",
@@ -402,14 +405,16 @@ describe("output", () => {
   });
 
   it("switches to large-cluster mode above the threshold", () => {
-    const r = compileIptables(
-      {
-        services: [service({ name: "web", clusterIP: "10.96.0.10", ports: [{ port: 80 }] })],
-        endpointSlices: [slice({ service: "web" }, [{ port: 8080 }], ["10.244.1.1", "10.244.1.2"])],
-        node,
-      },
-      { largeClusterEndpointsThreshold: 1 },
-    ).ipv4!;
+    const r = defined(
+      compileIptables(
+        {
+          services: [service({ name: "web", clusterIP: "10.96.0.10", ports: [{ port: 80 }] })],
+          endpointSlices: [slice({ service: "web" }, [{ port: 8080 }], ["10.244.1.1", "10.244.1.2"])],
+          node,
+        },
+        { largeClusterEndpointsThreshold: 1 },
+      ).ipv4,
+    );
     expect(r.stats.largeClusterMode).toBe(true);
     expect(lines(r, "-A KUBE-SEP-").every((l) => !l.includes("--comment"))).toBe(true);
     expect(lines(r, "-A KUBE-SERVICES")[0]).toContain('"default/web cluster IP"'); // service-level comments stay
@@ -424,13 +429,17 @@ describe("an address repeated within a slice, with another slice beside it", () 
     const empty = slice({ service: "d", name: "d-2" }, [{ name: "p", port: 8080 }], []);
     const proxier = createProxier({ mode: "iptables", partialResults: true });
     const first = appliedSync(proxier, { services: [svc], endpointSlices: [twice, empty], node });
-    const decls = first.ipv4!.text.split("\n").filter((l) => l.startsWith(":KUBE-SEP-"));
+    const decls = defined(first.ipv4)
+      .text.split("\n")
+      .filter((l) => l.startsWith(":KUBE-SEP-"));
     expect(decls).toHaveLength(1);
-    expect(lines(first.ipv4!, "-j DNAT")).toHaveLength(1);
+    expect(lines(defined(first.ipv4), "-j DNAT")).toHaveLength(1);
     // the Service turns UDP: its TCP slices no longer match, its chains go, each once
     const next = proxier.sync({ services: [udp], endpointSlices: [twice, empty], node });
-    const deletions = next.ipv4!.text.split("\n").filter((l) => l.startsWith("-X "));
+    const deletions = defined(next.ipv4)
+      .text.split("\n")
+      .filter((l) => l.startsWith("-X "));
     expect(deletions).toHaveLength(new Set(deletions).size);
-    expect(deletions).toContain(`-X ${decls[0]!.slice(1, decls[0]!.indexOf(" "))}`);
+    expect(deletions).toContain(`-X ${defined(decls[0]).slice(1, defined(decls[0]).indexOf(" "))}`);
   });
 });

@@ -10,6 +10,7 @@ import {
   renderCanary,
   serviceHealthChecks,
 } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { service, slice } from "./support/objects.js";
 
 const NODE = "node-a";
@@ -60,15 +61,15 @@ describe("serviceHealthChecks", () => {
       ["idle", 32002, 0, 503],
       ["web", 32001, 2, 200],
     ]);
-    expect(checks[1]!.headers).toEqual({
+    expect(defined(checks[1]).headers).toEqual({
       "Content-Type": "application/json",
       "X-Content-Type-Options": "nosniff",
       "X-Load-Balancing-Endpoint-Weight": "2",
     });
-    expect(checks[1]!.body).toBe(
+    expect(defined(checks[1]).body).toBe(
       '{\n\t"service": {\n\t\t"namespace": "default",\n\t\t"name": "web"\n\t},\n\t"localEndpoints": 2,\n\t"serviceProxyHealthy": true\n}',
     );
-    expect(JSON.parse(checks[0]!.body)).toEqual({
+    expect(JSON.parse(defined(checks[0]).body)).toEqual({
       service: { namespace: "default", name: "idle" },
       localEndpoints: 0,
       serviceProxyHealthy: true,
@@ -80,11 +81,11 @@ describe("serviceHealthChecks", () => {
       input([lb("web", 32001)], [slice({ service: "web" }, ports, [{ ip: "10.244.1.1", node: NODE }])]),
       { proxyHealthy: false },
     );
-    expect([check!.status, check!.localEndpoints, JSON.parse(check!.body).serviceProxyHealthy]).toEqual([
-      503,
-      1,
-      false,
-    ]);
+    expect([
+      defined(check).status,
+      defined(check).localEndpoints,
+      JSON.parse(defined(check).body).serviceProxyHealthy,
+    ]).toEqual([503, 1, false]);
   });
 
   it("rejects invalid input unless partialResults", () => {

@@ -3,6 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import { compileIptables, InvalidInputError, type ProxyInput, type Service } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { service, slice } from "./support/objects.js";
 
 const node = { name: "node-1", addresses: ["192.168.0.1"] };
@@ -230,8 +231,8 @@ describe("InvalidInputError", () => {
       'EndpointSlice missing-abc12 metadata.labels["kubernetes.io/service-name"]',
       "Service broken spec.ports[0].port",
     ]);
-    expect(c.ipv4!.text).toContain("--to-destination 10.244.0.5:8080");
-    expect(c.ipv4!.text).not.toContain("broken");
+    expect(defined(c.ipv4).text).toContain("--to-destination 10.244.0.5:8080");
+    expect(defined(c.ipv4).text).not.toContain("broken");
   });
 
   it("keeps instanceof across copies via its brand", () => {

@@ -19,6 +19,7 @@ import {
   parseIpvsadmSave,
   planIpvsReconcile,
 } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { kernelTestBlocker, NODE_IP, NODE_IP6, POD_IP6S, POD_IPS, Topology } from "./support/netns.js";
 import { service, slice } from "./support/objects.js";
 
@@ -168,7 +169,7 @@ describe.skipIf(!!blocker && !required)("kernel: the IPVS mode's ipsets, iptable
   afterAll(() => topo.destroy());
 
   it("kube-ipvs0 and its addresses: ip -batch of ipText, read back with ip addr show", () => {
-    let batch = c.ipv4!.ipText;
+    let batch = defined(c.ipv4).ipText;
     try {
       topo.exec(topo.node, ["ip", "link", "add", "kpr-dummy-probe", "type", "dummy"]);
       topo.exec(topo.node, ["ip", "link", "del", "kpr-dummy-probe"]);
@@ -180,10 +181,10 @@ describe.skipIf(!!blocker && !required)("kernel: the IPVS mode's ipsets, iptable
     }
     topo.exec(topo.node, ["ip", "-batch", "-"], batch);
     // the IPv6 result creates the same interface: only its addresses
-    topo.exec(topo.node, ["ip", "-batch", "-"], c.ipv6!.ipText.split("\n").slice(1).join("\n"));
-    const shown = parseIpAddrShow(topo.exec(topo.node, ["ip", "addr", "show", "kube-ipvs0"]))!;
-    expect([...shown].sort()).toEqual([...c.ipv4!.addresses, ...c.ipv6!.addresses].sort());
-    expect(c.ipv4!.addresses).toEqual([
+    topo.exec(topo.node, ["ip", "-batch", "-"], defined(c.ipv6).ipText.split("\n").slice(1).join("\n"));
+    const shown = defined(parseIpAddrShow(topo.exec(topo.node, ["ip", "addr", "show", "kube-ipvs0"])));
+    expect([...shown].sort()).toEqual([...defined(c.ipv4).addresses, ...defined(c.ipv6).addresses].sort());
+    expect(defined(c.ipv4).addresses).toEqual([
       "10.96.0.10",
       "10.96.0.30",
       "10.96.0.40",
@@ -208,10 +209,10 @@ describe.skipIf(!!blocker && !required)("kernel: the IPVS mode's ipsets, iptable
         expect(listed.get(s.name), s.name).toEqual({ type: s.type, entries: [...s.entries].sort() });
       }
     }
-    const names = c.ipv6!.ipsets.map((s) => s.name);
+    const names = defined(c.ipv6).ipsets.map((s) => s.name);
     expect(names).toContain("KUBE-6-LOAD-BALANCER-SOURCE-CID"); // cut to 31 characters
     // every kind of entry is there
-    const v4 = new Map(c.ipv4!.ipsets.map((s) => [s.name, s.entries]));
+    const v4 = new Map(defined(c.ipv4).ipsets.map((s) => [s.name, s.entries]));
     expect(v4.get("KUBE-LOOP-BACK")).toContain(`${pod1},tcp:8080,${pod1}`);
     expect(v4.get("KUBE-LOAD-BALANCER-SOURCE-IP")).toEqual(["203.0.113.30,tcp:80,203.0.113.30"]);
     expect(v4.get("KUBE-LOAD-BALANCER-SOURCE-CIDR")).toContain("203.0.113.30,tcp:80,198.51.100.7/32");
@@ -273,7 +274,7 @@ describe.skipIf(!!blocker && !required)("kernel: the IPVS mode's ipsets, iptable
       const parsed = parseIpvsadmSave(r.ipvsadmText);
       expect([...parsed.keys()]).toEqual(r.virtualServers.map((v) => v.key));
       for (const vs of r.virtualServers) {
-        expect([...parsed.get(vs.key)!.realServers.keys()]).toEqual(
+        expect([...defined(parsed.get(vs.key)).realServers.keys()]).toEqual(
           vs.realServers.map((x) => (x.address.includes(":") ? `[${x.address}]:${x.port}` : `${x.address}:${x.port}`)),
         );
       }
@@ -294,7 +295,7 @@ describe.skipIf(!!blocker && !required)("kernel: the IPVS mode's ipsets, iptable
     );
     for (const r of next.results) {
       const current = ipvsKernelState({
-        ipvsadmSave: c.results.find((x) => x.family === r.family)!.ipvsadmText, // (no IPVS in this kernel)
+        ipvsadmSave: defined(c.results.find((x) => x.family === r.family)).ipvsadmText, // (no IPVS in this kernel)
         ipsetSave: topo.exec(topo.node, ["ipset", "save"]),
         ipAddrShow: topo.exec(topo.node, ["ip", "addr", "show", "kube-ipvs0"]),
       });
@@ -303,7 +304,7 @@ describe.skipIf(!!blocker && !required)("kernel: the IPVS mode's ipsets, iptable
       if (plan.ipsetText !== "") topo.exec(topo.node, ["ipset", "restore"], plan.ipsetText);
       if (plan.ipText !== "") topo.exec(topo.node, ["ip", "-batch", "-"], plan.ipText);
       const listed = listedSets(topo, r);
-      for (const s of r.ipsets) expect(listed.get(s.name)!.entries, s.name).toEqual([...s.entries].sort());
+      for (const s of r.ipsets) expect(defined(listed.get(s.name)).entries, s.name).toEqual([...s.entries].sort());
       const ipvsadm = plan.operations.filter((o) => o.tool === "ipvsadm").map((o) => o.args.join(" "));
       if (r.family === "IPv4") {
         expect(ipvsadm).toContain("-D -t 10.96.0.40:80");
@@ -312,8 +313,8 @@ describe.skipIf(!!blocker && !required)("kernel: the IPVS mode's ipsets, iptable
         expect(ipvsadm).toContain(`-d -u 10.96.0.10:53 -r ${pod3}:8053`); // UDP: at once
       }
     }
-    const shown = parseIpAddrShow(topo.exec(topo.node, ["ip", "addr", "show", "kube-ipvs0"]))!;
-    expect([...shown].sort()).toEqual([...next.ipv4!.addresses, ...next.ipv6!.addresses].sort());
+    const shown = defined(parseIpAddrShow(topo.exec(topo.node, ["ip", "addr", "show", "kube-ipvs0"])));
+    expect([...shown].sort()).toEqual([...defined(next.ipv4).addresses, ...defined(next.ipv6).addresses].sort());
     expect(shown.has("10.96.0.40")).toBe(false);
     expect(shown.has("10.96.0.70")).toBe(true);
   });

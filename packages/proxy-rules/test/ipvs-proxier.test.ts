@@ -8,6 +8,7 @@ import { compileIpvs, type EndpointSlice, type IpvsResult, type ProxyInput, type
 import { ipvsNodePortAddresses, validNodeAddress } from "../src/ipvs/endpoints.js";
 import { parseNode, resolveFamilyContext } from "../src/model/context.js";
 import { parseIP } from "../src/model/ip.js";
+import { defined } from "./support/defined.js";
 import {
   chainRules,
   type ExpectedRule,
@@ -22,7 +23,7 @@ import {
 } from "./support/ipvs-fixtures.js";
 
 const compile = (input: ProxyInput, family: "IPv4" | "IPv6" = "IPv4", partialResults = false): IpvsResult =>
-  compileIpvs(input, { families: [family], partialResults }).results[0]!;
+  defined(compileIpvs(input, { families: [family], partialResults }).results[0]);
 
 const vs = (ip: string, port: number, proto: string, scheduler = "rr") => ({
   [`${ip}:${port}:${proto}`]: { Address: ip, Protocol: proto, Port: port, Scheduler: scheduler },
@@ -339,12 +340,12 @@ describe("TestIPv6Proxier", () => {
 describe("TestMasqueradeRule", () => {
   for (const randomFully of [false, true]) {
     it(`HasRandomFully()=${randomFully}`, () => {
-      const r = compileIpvs({ ...fakeIpvsInput([], []), host: { randomFully } }).ipv4!;
-      const masq = r.iptables.nat
-        .find((c) => c.name === "KUBE-POSTROUTING")!
-        .rules.find((x) => x.includes("-j MASQUERADE"));
+      const r = defined(compileIpvs({ ...fakeIpvsInput([], []), host: { randomFully } }).ipv4);
+      const masq = defined(r.iptables.nat.find((c) => c.name === "KUBE-POSTROUTING")).rules.find((x) =>
+        x.includes("-j MASQUERADE"),
+      );
       expect(masq).toBeDefined();
-      expect(masq!.includes("--random-fully")).toBe(randomFully);
+      expect(defined(masq).includes("--random-fully")).toBe(randomFully);
     });
   }
 });
@@ -364,7 +365,7 @@ describe("TestExternalIPsNoEndpoint", () => {
     expect(r.virtualServers).toHaveLength(2);
     const ext = r.virtualServers.find((v) => v.address === "50.60.70.81" && v.port === 80 && v.protocol === "TCP");
     expect(ext).toBeDefined();
-    expect(ext!.realServers).toHaveLength(0);
+    expect(defined(ext).realServers).toHaveLength(0);
   });
 });
 
@@ -404,7 +405,7 @@ describe("TestOnlyLocalExternalIPs", () => {
     expect(ext.length).toBeGreaterThan(0);
     for (const v of ext) {
       expect(v.realServers).toHaveLength(1);
-      expect([v.realServers[0]!.address, v.realServers[0]!.port]).toEqual(["10.180.0.1", 80]);
+      expect([defined(v.realServers[0]).address, defined(v.realServers[0]).port]).toEqual(["10.180.0.1", 80]);
     }
   });
 });
@@ -418,7 +419,7 @@ function checkIPVS(
   for (const v of r.virtualServers) {
     if (v.address !== e.IP || v.port !== e.Port || v.protocol !== e.Protocol) continue;
     expect(v.realServers).toHaveLength(e.RS.length);
-    if (e.RS.length === 1) expect([v.realServers[0]!.address, v.realServers[0]!.port]).toEqual(e.RS[0]);
+    if (e.RS.length === 1) expect([defined(v.realServers[0]).address, defined(v.realServers[0]).port]).toEqual(e.RS[0]);
   }
 }
 
@@ -547,7 +548,7 @@ describe("TestAcceptIPVSTraffic", () => {
       ["LoadBalancer", "10.20.30.41", "svc2"],
       ["NodePort", "10.20.30.42", "svc3"],
     ].map(([type, ip, name], i) =>
-      makeTestService("ns1", name!, (svc) => {
+      makeTestService("ns1", defined(name), (svc) => {
         svc.spec.type = type;
         svc.spec.clusterIP = ip;
         // upstream gives every Service node port 80, which the API server refuses: one each here
@@ -681,7 +682,7 @@ const e2eSlice = (
   })),
 });
 const rsOf = (r: IpvsResult, address: string) =>
-  r.virtualServers.find((v) => v.address === address)!.realServers.map((x) => `${x.address}:${x.port}`);
+  defined(r.virtualServers.find((v) => v.address === address)).realServers.map((x) => `${x.address}:${x.port}`);
 
 describe("TestEndpointSliceE2E", () => {
   it("the slice's ready endpoints as real servers, its local one in KUBE-LOOP-BACK; none once deleted", () => {
@@ -705,7 +706,7 @@ describe("TestEndpointSliceE2E", () => {
     const after = compile(fakeIpvsInput([svc], []));
     expect(setEntries(after, "KUBE-LOOP-BACK")).toEqual([]);
     expect(after.virtualServers).toHaveLength(1);
-    expect(after.virtualServers[0]!.realServers).toEqual([]);
+    expect(defined(after.virtualServers[0]).realServers).toEqual([]);
   });
 });
 
@@ -789,7 +790,7 @@ describe("TestTestInternalTrafficPolicyE2E", () => {
       const after = compile(fakeIpvsInput([svc], []));
       expect(setEntries(after, "KUBE-LOOP-BACK")).toHaveLength(0);
       expect(after.virtualServers).toHaveLength(1);
-      expect(after.virtualServers[0]!.realServers).toHaveLength(0);
+      expect(defined(after.virtualServers[0]).realServers).toHaveLength(0);
     });
   }
   it("internalTrafficPolicy is local with zero local endpoints: no real servers (not externally accessible)", () => {
@@ -915,7 +916,7 @@ describe("TestDismissLocalhostRuleExist", () => {
     ["ipv6 rule", "IPv6", "::1/128"],
   ] as const) {
     it(name, () => {
-      const first = compile(fakeIpvsInput([], []), family).iptables.nat[0]!;
+      const first = defined(compile(fakeIpvsInput([], []), family).iptables.nat[0]);
       expect(first.name).toBe("KUBE-SERVICES");
       expect(first.rules[0]).toBe(`-s ${src} -j RETURN`);
     });
@@ -957,7 +958,7 @@ describe("TestIpIsValidForSet", () => {
     [true, "8.8.8.8", false],
   ] as const) {
     it(`${isIPv6 ? "IPv6" : "IPv4"}: ${ip}`, () => {
-      const parsed = parseIP(ip)!;
+      const parsed = defined(parseIP(ip));
       expect(validNodeAddress(parsed) && parsed.family === (isIPv6 ? "IPv6" : "IPv4")).toBe(res);
     });
   }

@@ -21,6 +21,7 @@ import {
 import type { IPFamily } from "../src/model/ip.js";
 import type { SyncFrom } from "../src/plan/sync.js";
 import { UndoLog } from "../src/plan/undo-log.js";
+import { defined } from "./support/defined.js";
 import { service, slice } from "./support/objects.js";
 
 const NODE = "node-1";
@@ -45,7 +46,7 @@ const web = (ips: string[], proto = "TCP") =>
       ),
     ],
   ] as const;
-const v4 = (c: IpvsCompilation): IpvsResult => c.ipv4!;
+const v4 = (c: IpvsCompilation): IpvsResult => defined(c.ipv4);
 const lines = (t: string) => t.split("\n").filter((l) => l !== "");
 
 describe("parsers", () => {
@@ -63,7 +64,7 @@ describe("parsers", () => {
     const parsed = parseIpvsadmSave(r.ipvsadmText);
     expect([...parsed.keys()]).toEqual(r.virtualServers.map((v) => v.key));
     for (const vs of r.virtualServers) {
-      const p = parsed.get(vs.key)!;
+      const p = defined(parsed.get(vs.key));
       expect([p.scheduler, p.flags, p.timeout]).toEqual([vs.scheduler, vs.flags, vs.timeout]);
       expect([...p.realServers.values()].map((x) => [x.address, x.port, x.weight])).toEqual(
         vs.realServers.map((x) => [x.address, x.port, x.weight]),
@@ -73,7 +74,7 @@ describe("parsers", () => {
       "-A -t [fd00::10]:80 -s mh -b mh-port -p 600\n-a -t [fd00::10]:80 -r [fd00:244::11]:8080 -m -w 0\n-A --sctp-service 10.96.0.30:80 -s rr\n",
     );
     expect(own.get("[fd00::10]:80/TCP")).toMatchObject({ scheduler: "mh", flags: 0x11, timeout: 600 });
-    expect(own.get("[fd00::10]:80/TCP")!.realServers.get("[fd00:244::11]:8080")!.weight).toBe(0);
+    expect(defined(defined(own.get("[fd00::10]:80/TCP")).realServers.get("[fd00:244::11]:8080")).weight).toBe(0);
     expect(own.get("10.96.0.30:80/SCTP")).toBeDefined();
     expect(() => parseIpvsadmSave("-A -t 10.96.0.10:80 -s rr\n-a -t 10.96.0.11:80 -r 10.0.0.1:80 -m -w 1\n")).toThrow(
       /IpvsadmSave: line 2: a real server of a service not declared before it/,
@@ -91,15 +92,17 @@ TCP  1.2.3.4:80 mh (mh-port)
 UDP  [fd00::10]:53 rr
   -> [fd00:244::11]:53            Masq    1      0          2
 `);
-    const vs = listed.get("10.96.0.10:80/TCP")!;
+    const vs = defined(listed.get("10.96.0.10:80/TCP"));
     expect([vs.flags, vs.timeout]).toEqual([1, 10800]);
     expect(vs.realServers.get("10.244.0.11:8080")).toMatchObject({
       weight: 1,
       activeConnections: 3,
       inactiveConnections: 5,
     });
-    expect(listed.get("1.2.3.4:80/TCP")!.flags).toBe(0x10);
-    expect(listed.get("[fd00::10]:53/UDP")!.realServers.get("[fd00:244::11]:53")!.inactiveConnections).toBe(2);
+    expect(defined(listed.get("1.2.3.4:80/TCP")).flags).toBe(0x10);
+    expect(
+      defined(defined(listed.get("[fd00::10]:53/UDP")).realServers.get("[fd00:244::11]:53")).inactiveConnections,
+    ).toBe(2);
   });
 
   it("parseIpsetSave reads ipset save (extra create options, /32 nets printed bare)", () => {
@@ -113,11 +116,11 @@ create KUBE-NODE-PORT-TCP bitmap:port range 0-65535
 add KUBE-NODE-PORT-TCP 30080
 `);
     expect(sets.get("KUBE-CLUSTER-IP")).toMatchObject({ type: "hash:ip,port", family: "inet" });
-    expect([...sets.get("KUBE-LOAD-BALANCER-SOURCE-CIDR")!.entries]).toEqual([
+    expect([...defined(sets.get("KUBE-LOAD-BALANCER-SOURCE-CIDR")).entries]).toEqual([
       "1.2.3.4,tcp:80,1.2.3.4/32",
       "1.2.3.4,tcp:80,10.0.0.0/8",
     ]);
-    expect(sets.get("KUBE-NODE-PORT-TCP")!.family).toBeUndefined();
+    expect(defined(sets.get("KUBE-NODE-PORT-TCP")).family).toBeUndefined();
     expect(() => parseIpsetSave("add NOPE 1\n")).toThrow(/IpsetSave: line 1/);
   });
 
@@ -129,7 +132,7 @@ add KUBE-NODE-PORT-TCP 30080
     inet6 fd00::10/128 scope global tentative
        valid_lft forever preferred_lft forever
 `;
-    expect([...parseIpAddrShow(text)!]).toEqual(["10.96.0.10", "fd00::10"]);
+    expect([...defined(parseIpAddrShow(text))]).toEqual(["10.96.0.10", "fd00::10"]);
     expect(parseIpAddrShow('Device "kube-ipvs0" does not exist.\n')).toBeUndefined();
   });
 });
@@ -265,18 +268,20 @@ describe("planIpvsReconcile", () => {
   });
 
   it("TestCleanLegacyService6: the IPv6 proxier's clean-up, with IPv6 excludeCIDRs", () => {
-    const r = compileIpvs(
-      {
-        services: [
-          service({ name: "a", clusterIP: "1000::1", ports: [{ port: 53, protocol: "UDP" }] }),
-          service({ name: "b", clusterIP: "1000::2", ports: [{ port: 54, protocol: "UDP" }] }),
-        ],
-        endpointSlices: [],
-        node: { name: NODE, addresses: ["::1"] },
-        config: { ipvs: { excludeCIDRs: ["3000::/64", "4000::/64"] } },
-      },
-      { families: ["IPv6"] },
-    ).ipv6!;
+    const r = defined(
+      compileIpvs(
+        {
+          services: [
+            service({ name: "a", clusterIP: "1000::1", ports: [{ port: 53, protocol: "UDP" }] }),
+            service({ name: "b", clusterIP: "1000::2", ports: [{ port: 54, protocol: "UDP" }] }),
+          ],
+          endpointSlices: [],
+          node: { name: NODE, addresses: ["::1"] },
+          config: { ipvs: { excludeCIDRs: ["3000::/64", "4000::/64"] } },
+        },
+        { families: ["IPv6"] },
+      ).ipv6,
+    );
     const current = ipvsKernelState({
       ipvsadmSave: ["1000::1]:53", "1000::2]:54", "3000::1]:55", "4000::1]:56", "5000::1]:57", "1000::6]:58"]
         .map((a) => `-A -u [${a} -s rr\n`)

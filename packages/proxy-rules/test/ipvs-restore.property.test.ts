@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileIpvs, type EndpointSlice, type IpvsResult, parseIpsetSave, type Service } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { kernelTestBlocker } from "./support/netns.js";
 
 const odd = fc.constantFrom(
@@ -174,7 +175,7 @@ function checkTexts(r: IpvsResult): void {
     if (l === "*nat" || l === "*filter" || l === "COMMIT" || /^:KUBE-[A-Z-]+ - \[0:0\]$/.test(l)) continue;
     expect(l).toMatch(/^-A KUBE-[A-Z-]+ /);
     // tokens, with quoted comments kept whole
-    for (const t of l.match(/"[^"]*"|\S+/g)!) expect(t).toMatch(RULE_TOKEN);
+    for (const t of defined(l.match(/"[^"]*"|\S+/g))) expect(t).toMatch(RULE_TOKEN);
   }
   for (const bad of ['a"b', "a b", "a\nb", "a\\b", "é", "$(x)", "-j ACCEPT"]) {
     expect(r.ipsetText + r.ipvsadmText + r.ipText).not.toContain(bad);
@@ -222,7 +223,7 @@ describe("IPVS texts from odd input (property)", () => {
           const listed = parseIpsetSave(inNs(["ipset", "save"]));
           for (const r of c.results) {
             for (const s of r.ipsets)
-              expect([...listed.get(s.name)!.entries].sort(), s.name).toEqual([...s.entries].sort());
+              expect([...defined(listed.get(s.name)).entries].sort(), s.name).toEqual([...s.entries].sort());
             inNs([r.family === "IPv4" ? "iptables-restore" : "ip6tables-restore", "--test"], r.iptablesText);
           }
         }),

@@ -4,6 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileIptables, type ProxyInput } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import {
   BRIDGE_IP6,
   byPod,
@@ -64,7 +65,7 @@ describe.skipIf(!!blocker && !required)("kernel: the IPv6 rules carry real traff
   beforeAll(async () => {
     if (blocker) throw new Error(`kernel e2e tests are required in CI but cannot run: ${blocker}`);
     await topo.create();
-    const v6 = compileIptables(input).ipv6!;
+    const v6 = defined(compileIptables(input).ipv6);
     topo.exec(topo.node, ["ip6tables-restore"], v6.text);
     topo.restore(v6.jumpsText, "IPv6");
   });
@@ -77,7 +78,7 @@ describe.skipIf(!!blocker && !required)("kernel: the IPv6 rules carry real traff
   });
 
   it("ClusterIP from a pod reaches itself through the hairpin, masqueraded to the bridge", async () => {
-    const counts = await topo.probe(topo.pods[0]!, "fd00:96::10", 80, 60);
+    const counts = await topo.probe(defined(topo.pods[0]), "fd00:96::10", 80, 60);
     expect(counts[`pod1 ${BRIDGE_IP6}`]).toBeGreaterThan(0);
     expect(counts[`pod2 ${pod1}`]).toBeGreaterThan(0);
   });

@@ -4,6 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canaryFlushed, createProxier, type IptablesCompilation, type ProxyInput, renderCanary } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { E2E_NODE, errorKinds, kernelServices, kernelSlices, webService, webSlice } from "./support/kernel-scenario.js";
 import {
   BRIDGE_IP,
@@ -49,7 +50,7 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
     if (blocker) throw new Error(`kernel e2e tests are required in CI but cannot run: ${blocker}`);
     await topo.create();
     first = proxier.sync(input());
-    const v4 = first.ipv4!;
+    const v4 = defined(first.ipv4);
     topo.restore(v4.text, "IPv4", ["--test"]);
     // a fresh host: the whole payload without --noflush (fast with iptables-nft), then the jumps
     topo.exec(topo.node, ["iptables-restore"], v4.text);
@@ -67,7 +68,7 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
   });
 
   it("ClusterIP from a pod reaches every endpoint, itself through the hairpin (masqueraded)", async () => {
-    const counts = await topo.probe(topo.pods[0]!, "10.96.0.10", 80, 60);
+    const counts = await topo.probe(defined(topo.pods[0]), "10.96.0.10", 80, 60);
     expect(errorKinds(counts)).toBe(0);
     expect(counts[`pod1 ${BRIDGE_IP}`]).toBeGreaterThan(0);
     expect(counts[`pod2 ${pod1}`]).toBeGreaterThan(0);
@@ -75,7 +76,7 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
   });
 
   it("UDP ClusterIP answers from every endpoint", async () => {
-    const counts = await topo.probe(topo.pods[1]!, "10.96.0.11", 53, 60, { udp: true });
+    const counts = await topo.probe(defined(topo.pods[1]), "10.96.0.11", 53, 60, { udp: true });
     expect(errorKinds(counts)).toBe(0);
     expect(Object.keys(byPod(counts)).sort()).toEqual(["pod1", "pod2", "pod3"]);
   });
@@ -102,7 +103,7 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
 
   it("a Service without endpoints is REJECTed (refused), an unknown IP is not", async () => {
     expect(await topo.probe(topo.node, "10.96.0.30", 80, 3)).toEqual({ refused: 3 });
-    expect(await topo.probe(topo.pods[0]!, "10.96.0.30", 80, 2)).toEqual({ refused: 2 });
+    expect(await topo.probe(defined(topo.pods[0]), "10.96.0.30", 80, 2)).toEqual({ refused: 2 });
     expect(await topo.probe(topo.client, NODE_IP, 30090, 3)).toEqual({ refused: 3 });
     expect(await topo.probe(topo.node, "10.96.0.99", 80, 1, { timeoutMs: 300 })).toEqual({ timeout: 1 });
   });
@@ -110,7 +111,7 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
   it("externalTrafficPolicy Local without local endpoints DROPs external traffic, pods still get through", async () => {
     expect(await topo.probe(topo.client, NODE_IP, 30100, 2, { timeoutMs: 700 })).toEqual({ timeout: 2 });
     expect(await topo.probe(topo.client, "203.0.113.20", 80, 2, { timeoutMs: 700 })).toEqual({ timeout: 2 });
-    expect(byPod(await topo.probe(topo.pods[0]!, "10.96.0.50", 80, 5))).toEqual({ pod2: 5 });
+    expect(byPod(await topo.probe(defined(topo.pods[0]), "10.96.0.50", 80, 5))).toEqual({ pod2: 5 });
   });
 
   it("externalTrafficPolicy Local with a local endpoint keeps the client's source address", async () => {
@@ -134,7 +135,7 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
     const second = proxier.sync(
       input([...services.slice(1), webService()], [webSlice([pod1, pod2]), ...slices.slice(1)]),
     );
-    const v4 = second.ipv4!;
+    const v4 = defined(second.ipv4);
     expect(v4.partial).toBe(true);
     expect(v4.stats.rewrittenServices).toBe(1);
     expect(v4.tables.nat.deletedChains).toHaveLength(1);
@@ -168,7 +169,7 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
     expect(canaryFlushed(topo.exec(topo.node, ["iptables-save"]))).toBe(true);
     expect(await topo.probe(topo.node, "10.96.0.10", 80, 2, { timeoutMs: 500 })).not.toHaveProperty("pod1");
     const resynced = proxier.sync(input(), { fullSync: true });
-    const resync = resynced.ipv4!;
+    const resync = defined(resynced.ipv4);
     expect(resync.partial).toBe(false);
     topo.restore(resync.text);
     proxier.applied();
@@ -178,7 +179,7 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
     const counts = await topo.probe(topo.node, "10.96.0.10", 80, 30);
     expect(errorKinds(counts)).toBe(0);
     last = proxier.sync(input());
-    topo.restore(last.ipv4!.text);
+    topo.restore(defined(last.ipv4).text);
     proxier.applied();
   });
 
@@ -194,7 +195,7 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
       .exec(topo.node, ["iptables-save", "-t", "nat"])
       .split("\n")
       .filter((l) => /^-A KUBE-(SVC|SEP)-/.test(l) && l.includes("default/sticky"))
-      .map((l) => l.split(" ")[1]!);
+      .map((l) => defined(l.split(" ")[1]));
     expect(stickyChains.length).toBeGreaterThan(3); // its service chain and three endpoint chains
     expect(byPod(await topo.probe(topo.node, "10.96.0.40", 80, 3))).not.toEqual({});
     // an informer replaces sticky with a broken object (same position): the compilation throws
@@ -207,7 +208,7 @@ describe.skipIf(!!blocker && !required)("kernel: rules loaded with iptables-rest
       services.filter((s) => s.metadata?.name !== "sticky"),
       slices.filter((s) => s.metadata?.labels?.["kubernetes.io/service-name"] !== "sticky"),
     );
-    const retry = proxier.sync(gone).ipv4!;
+    const retry = defined(proxier.sync(gone).ipv4);
     topo.restore(retry.text);
     proxier.applied();
     const saved = topo.exec(topo.node, ["iptables-save", "-t", "nat"]);

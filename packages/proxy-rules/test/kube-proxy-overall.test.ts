@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import { compileIptables, sortIptablesRules } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import {
   checkRuleJumps,
   dedent,
@@ -185,17 +186,16 @@ describe("kube-proxy parity: TestOverallIPTablesRules", () => {
       ...fakeOptions,
       families: ["IPv4"],
     });
-    expect(sortIptablesRules(ipv4!.text)).toBe(overallExpected);
+    expect(sortIptablesRules(defined(ipv4).text)).toBe(overallExpected);
     expect(checkRuleJumps(overallExpected)).toBeUndefined();
-    expect(checkRuleJumps(ipv4!.text)).toBeUndefined();
+    expect(checkRuleJumps(defined(ipv4).text)).toBeUndefined();
   });
 
   it("does not depend on the order of the input", () => {
-    const a = compileIptables(fakeProxierInput(overallServices, overallSlices), fakeOptions).ipv4!.text;
-    const b = compileIptables(
-      fakeProxierInput([...overallServices].reverse(), [...overallSlices].reverse()),
-      fakeOptions,
-    ).ipv4!.text;
+    const a = defined(compileIptables(fakeProxierInput(overallServices, overallSlices), fakeOptions).ipv4).text;
+    const b = defined(
+      compileIptables(fakeProxierInput([...overallServices].reverse(), [...overallSlices].reverse()), fakeOptions).ipv4,
+    ).text;
     expect(b).toBe(a);
   });
 });
@@ -258,6 +258,6 @@ describe("kube-proxy parity: TestBadIPs", () => {
       COMMIT
       `);
     const { ipv4 } = compileIptables(fakeProxierInput([svc], [eps]), { ...fakeOptions, families: ["IPv4"] });
-    expect(sortIptablesRules(ipv4!.text)).toBe(expected);
+    expect(sortIptablesRules(defined(ipv4).text)).toBe(expected);
   });
 });

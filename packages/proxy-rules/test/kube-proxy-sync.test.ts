@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import { createProxier, type EndpointSlice, type Service, sortIptablesRules } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import {
   checkRuleJumps,
   dedent,
@@ -87,17 +88,17 @@ ${svc1Rule}${svc2Rule}${lastRule}${natFixed}-A KUBE-SEP-SNQ3ZNILQDEJNDQO -m comm
 -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> 10.0.1.1:80" -j KUBE-SEP-SNQ3ZNILQDEJNDQO
 COMMIT
 `;
-    check(c1.ipv4!.text, e1);
+    check(defined(c1.ipv4).text, e1);
     expect(checkRuleJumps(e1)).toBeUndefined();
-    expect(c1.ipv4!.partial).toBe(false);
+    expect(defined(c1.ipv4).partial).toBe(false);
 
     // add a Service and its endpoints: only its chains are written
     const svc3 = clusterIPService("ns3", "svc3", "172.30.0.43", "p80", 80);
     const eps3 = slice("ns3", "svc3", "p80", 80, ["10.0.3.1"]);
     const c2 = appliedSync(proxier, fakeProxierInput([svc1, svc2, svc3], [eps1, eps2, eps3]));
-    expect(c2.ipv4!.partial).toBe(true);
+    expect(defined(c2.ipv4).partial).toBe(true);
     check(
-      c2.ipv4!.text,
+      defined(c2.ipv4).text,
       `${filterHead}${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
 :KUBE-POSTROUTING - [0:0]
 :KUBE-SEP-BSWRHOQ77KEXZLNL - [0:0]
@@ -113,7 +114,7 @@ COMMIT
     // delete a Service: its chains are flushed and deleted
     const c3 = appliedSync(proxier, fakeProxierInput([svc1, svc3], [eps1, eps2, eps3]), { partialResults: true });
     check(
-      c3.ipv4!.text,
+      defined(c3.ipv4).text,
       `${filterHead}${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
 :KUBE-POSTROUTING - [0:0]
 :KUBE-SEP-UHEGFW77JX3KXTOV - [0:0]
@@ -128,7 +129,7 @@ COMMIT
     const svc4 = clusterIPService("ns4", "svc4", "172.30.0.44", "p80", 80);
     const c4 = appliedSync(proxier, fakeProxierInput([svc1, svc3, svc4], [eps1, eps3]));
     check(
-      c4.ipv4!.text,
+      defined(c4.ipv4).text,
       `${filterHead}-A KUBE-SERVICES -m comment --comment "ns4/svc4:p80 has no endpoints" -m tcp -p tcp -d 172.30.0.44 --dport 80 -j REJECT
 ${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
 :KUBE-POSTROUTING - [0:0]
@@ -140,7 +141,7 @@ ${svc1Rule}${svc3Rule}${lastRule}${natFixed}COMMIT
     const eps4 = slice("ns4", "svc4", "p80", 80, ["10.0.4.1"]);
     const c5 = appliedSync(proxier, fakeProxierInput([svc1, svc3, svc4], [eps1, eps3, eps4]));
     check(
-      c5.ipv4!.text,
+      defined(c5.ipv4).text,
       `${filterHead}${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
 :KUBE-POSTROUTING - [0:0]
 :KUBE-SEP-AYCN5HPXMIRJNJXU - [0:0]
@@ -157,7 +158,7 @@ COMMIT
     const eps3b = slice("ns3", "svc3", "p80", 80, ["10.0.3.2"]);
     const c6 = appliedSync(proxier, fakeProxierInput([svc1, svc3, svc4], [eps1, eps3b, eps4]));
     check(
-      c6.ipv4!.text,
+      defined(c6.ipv4).text,
       `${filterHead}${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
 :KUBE-POSTROUTING - [0:0]
 :KUBE-SEP-BSWRHOQ77KEXZLNL - [0:0]
@@ -176,7 +177,7 @@ COMMIT
     const eps3c = slice("ns3", "svc3", "p80", 80, ["10.0.3.2", "10.0.3.3"]);
     const c7 = appliedSync(proxier, fakeProxierInput([svc1, svc3, svc4], [eps1, eps3c, eps4]));
     check(
-      c7.ipv4!.text,
+      defined(c7.ipv4).text,
       `${filterHead}${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
 :KUBE-POSTROUTING - [0:0]
 :KUBE-SEP-DKCFIS26GWF2WLWC - [0:0]
@@ -196,7 +197,7 @@ COMMIT
     // nothing changed: no per-service chains
     const c8 = appliedSync(proxier, fakeProxierInput([svc1, svc3, svc4], [eps1, eps3c, eps4]));
     check(
-      c8.ipv4!.text,
+      defined(c8.ipv4).text,
       `${filterHead}${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
 :KUBE-POSTROUTING - [0:0]
 ${svc1Rule}${svc3Rule}${svc4Rule}${lastRule}${natFixed}COMMIT
@@ -205,9 +206,9 @@ ${svc1Rule}${svc3Rule}${svc4Rule}${lastRule}${natFixed}COMMIT
 
     // svc4 deleted, then a full resync (as after a failed partial restore)
     const c9 = appliedSync(proxier, fakeProxierInput([svc1, svc3], [eps1, eps3c]), { fullSync: true });
-    expect(c9.ipv4!.partial).toBe(false);
+    expect(defined(c9.ipv4).partial).toBe(false);
     check(
-      c9.ipv4!.text,
+      defined(c9.ipv4).text,
       `${filterHead}${filterTail}${natHead}:KUBE-MARK-MASQ - [0:0]
 :KUBE-POSTROUTING - [0:0]
 :KUBE-SEP-AYCN5HPXMIRJNJXU - [0:0]
@@ -271,7 +272,7 @@ describe("kube-proxy parity: TestSyncProxyRulesLargeClusterMode", () => {
 
     const proxier = createProxier({ mode: "iptables", ...opts });
     const c1 = appliedSync(proxier, input(svcs, [eps1, eps2]));
-    let [first, n, comments] = countEndpointsAndComments(c1.ipv4!.text, "10.0.0.0");
+    let [first, n, comments] = countEndpointsAndComments(defined(c1.ipv4).text, "10.0.0.0");
     expect(first).toBe(
       "-A KUBE-SEP-DKGQUZGBKLTPAR56 -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.0.0.0:80",
     );
@@ -279,28 +280,28 @@ describe("kube-proxy parity: TestSyncProxyRulesLargeClusterMode", () => {
 
     const eps3 = slice("ns3", "svc3", "p8081", 8081, ["203.0.113.4", "203.0.113.8", "203.0.113.12"]);
     const c2 = appliedSync(proxier, input(svcs, [eps1, eps2, eps3]));
-    [first, n, comments] = countEndpointsAndComments(c2.ipv4!.text, "203.0.113.4");
+    [first, n, comments] = countEndpointsAndComments(defined(c2.ipv4).text, "203.0.113.4");
     expect(first).toBe("-A KUBE-SEP-RUVVH7YV3PHQBDOS -m tcp -p tcp -j DNAT --to-destination 203.0.113.4:8081");
     expect([n, comments]).toEqual([3, 0]);
-    expect(c2.ipv4!.stats.largeClusterMode).toBe(true);
+    expect(defined(c2.ipv4).stats.largeClusterMode).toBe(true);
 
     const c3 = appliedSync(proxier, input(svcs, [eps1, eps2, eps3]), { fullSync: true });
-    [first, n, comments] = countEndpointsAndComments(c3.ipv4!.text, "10.0.0.0");
+    [first, n, comments] = countEndpointsAndComments(defined(c3.ipv4).text, "10.0.0.0");
     expect(first).toBe("-A KUBE-SEP-DKGQUZGBKLTPAR56 -m tcp -p tcp -j DNAT --to-destination 10.0.0.0:80");
     expect([n, comments]).toEqual([1001, 0]);
 
     const svc4 = mk("ns4", "svc4", "172.30.0.44", "p8082", 8082);
     const eps4 = slice("ns4", "svc4", "p8082", 8082, ["10.4.0.1"]);
     const c4 = appliedSync(proxier, input([...svcs, svc4], [eps1, eps2, eps3, eps4]));
-    [first, n] = countEndpointsAndComments(c4.ipv4!.text, "10.4.0.1");
+    [first, n] = countEndpointsAndComments(defined(c4.ipv4).text, "10.4.0.1");
     expect(first).toBe("-A KUBE-SEP-SU5STNODRYEWJAUF -m tcp -p tcp -j DNAT --to-destination 10.4.0.1:8082");
     expect(n).toBe(1);
 
     // kube-proxy postpones this cleanup by up to a sync period in large clusters; we delete at once
     const c5 = appliedSync(proxier, input(svcs, [eps1, eps2, eps3]), { partialResults: true });
-    expect(countEndpointsAndComments(c5.ipv4!.text, "10.4.0.1")[1]).toBe(0);
-    expect(c5.ipv4!.text).toContain("-X KUBE-SVC-EBDQOQU5SJFXRIL3\n");
-    expect(c5.ipv4!.text).toContain("-X KUBE-SEP-SU5STNODRYEWJAUF\n");
+    expect(countEndpointsAndComments(defined(c5.ipv4).text, "10.4.0.1")[1]).toBe(0);
+    expect(defined(c5.ipv4).text).toContain("-X KUBE-SVC-EBDQOQU5SJFXRIL3\n");
+    expect(defined(c5.ipv4).text).toContain("-X KUBE-SEP-SU5STNODRYEWJAUF\n");
   });
 });
 

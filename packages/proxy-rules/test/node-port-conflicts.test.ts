@@ -6,6 +6,7 @@
 
 import { describe, expect, it } from "vitest";
 import { compileIptables, createProxier, InvalidInputError, type ProxyInput, type Service } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { service, slice } from "./support/objects.js";
 import { applyRestore, dumpTables, emptyTables } from "./support/restore-model.js";
 
@@ -18,7 +19,13 @@ const sliceOf = (name: string, ip: string, protocol = "TCP") =>
   slice({ service: name }, [{ name: "http", port: 8080, protocol }], [ip]);
 const input = (services: Service[]): ProxyInput => ({
   services,
-  endpointSlices: services.map((s, i) => sliceOf(s.metadata!.name!, `10.244.0.${i + 1}`, s.spec!.ports![0]!.protocol)),
+  endpointSlices: services.map((s, i) =>
+    sliceOf(
+      defined(defined(s.metadata).name),
+      `10.244.0.${i + 1}`,
+      defined(defined(defined(s.spec).ports)[0]).protocol,
+    ),
+  ),
   node,
 });
 
@@ -55,10 +62,12 @@ describe("duplicate node ports across Services", () => {
       'EndpointSlice b-abc12 metadata.labels["kubernetes.io/service-name"]',
       "Service b spec.ports[0].nodePort",
     ]);
-    const nodePortRules = c.ipv4!.text.split("\n").filter((l) => l.includes("--dport 30080"));
+    const nodePortRules = defined(c.ipv4)
+      .text.split("\n")
+      .filter((l) => l.includes("--dport 30080"));
     expect(nodePortRules.length).toBeGreaterThan(0);
     expect(nodePortRules.every((l) => l.includes("default/a:http"))).toBe(true);
-    expect(c.ipv4!.text).not.toContain("default/b");
+    expect(defined(c.ipv4).text).not.toContain("default/b");
   });
 
   it("across protocols too (one range for all), but not within one Service (TCP and UDP may share one)", () => {
@@ -94,13 +103,13 @@ describe("duplicate node ports across Services", () => {
     const kernel = emptyTables();
     const fresh = (i: ProxyInput) => {
       const t = emptyTables();
-      applyRestore(t, compileIptables(i, { partialResults: true }).ipv4!.text);
+      applyRestore(t, defined(compileIptables(i, { partialResults: true }).ipv4).text);
       return dumpTables(t);
     };
     const proxier = createProxier({ mode: "iptables", partialResults: true });
     const step = (i: ProxyInput) => {
       const r = proxier.sync(i);
-      applyRestore(kernel, r.ipv4!.text);
+      applyRestore(kernel, defined(r.ipv4).text);
       proxier.applied();
       expect(dumpTables(kernel)).toBe(fresh(i));
       return r;
@@ -114,6 +123,6 @@ describe("duplicate node ports across Services", () => {
     const moved = nodePortService("a", "10.96.0.10", 30081);
     const third = step({ ...base, services: [moved, b] });
     expect(third.errors.filter((e) => e.object.kind === "Service")).toEqual([]);
-    expect(third.ipv4!.text).toContain("default/b:http");
+    expect(defined(third.ipv4).text).toContain("default/b:http");
   });
 });

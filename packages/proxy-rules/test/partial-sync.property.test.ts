@@ -6,6 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createProxier } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { applyRestore, dumpTables, emptyTables, reachable } from "./support/restore-model.js";
 import { fullState, opArb, World } from "./support/world.js";
 
@@ -20,7 +21,7 @@ describe("partial sync (property)", () => {
           world.apply(op);
           const input = world.input();
           const c = proxier.sync(input);
-          applyRestore(kernel, c.ipv4!.text);
+          applyRestore(kernel, defined(c.ipv4).text);
           proxier.applied();
           expect(dumpTables(kernel)).toBe(fullState(input));
         }
@@ -37,16 +38,16 @@ describe("partial sync (property)", () => {
         const proxier = createProxier({ mode: "iptables", partialResults: true });
         const base = proxier.sync(world.input());
         const kernel = emptyTables();
-        applyRestore(kernel, base.ipv4!.text);
+        applyRestore(kernel, defined(base.ipv4).text);
         proxier.applied();
         // the next payload fails: not loaded at all, or loaded and still reported failed
         world.apply(extra);
         const lost = proxier.sync(world.input());
-        if (loaded) applyRestore(kernel, lost.ipv4!.text);
+        if (loaded) applyRestore(kernel, defined(lost.ipv4).text);
         proxier.failed();
         const retry = proxier.sync(world.input());
-        expect(retry.ipv4!.partial).toBe(false);
-        applyRestore(kernel, retry.ipv4!.text);
+        expect(defined(retry.ipv4).partial).toBe(false);
+        applyRestore(kernel, defined(retry.ipv4).text);
         proxier.applied();
         // what traffic can reach equals a fresh full sync; stale chains are harmless leftovers
         const live = reachable(kernel);

@@ -12,6 +12,7 @@ import {
   type ProxyInput,
   type Service,
 } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { service, slice } from "./support/objects.js";
 
 const node = { name: "node-1", addresses: ["192.168.0.1"] };
@@ -38,16 +39,16 @@ describe("createProxier", () => {
   it("the first sync is full; after applied() the next is partial and holds only what changed", () => {
     const p = createProxier({ mode: "iptables" });
     const first = p.sync(input([web], [webSlice]));
-    expect(first.ipv4!.partial).toBe(false);
-    expect(first.ipv4!.text).toBe(compileIptables(input([web], [webSlice])).ipv4!.text);
+    expect(defined(first.ipv4).partial).toBe(false);
+    expect(defined(first.ipv4).text).toBe(defined(compileIptables(input([web], [webSlice])).ipv4).text);
     expect(p.pending).toBe(true);
     p.applied();
     expect(p.pending).toBe(false);
     const fewer = slice({ service: "web" }, http, ["10.244.0.11"]);
     const next = p.sync(input([web], [fewer]));
-    expect(next.ipv4!.partial).toBe(true);
-    expect(next.ipv4!.stats.rewrittenServices).toBe(1);
-    expect(next.ipv4!.text).toContain("-X KUBE-SEP-");
+    expect(defined(next.ipv4).partial).toBe(true);
+    expect(defined(next.ipv4).stats.rewrittenServices).toBe(1);
+    expect(defined(next.ipv4).text).toContain("-X KUBE-SEP-");
   });
 
   it("after failed() the next sync is full", () => {
@@ -57,13 +58,14 @@ describe("createProxier", () => {
     p.sync(input([web], [slice({ service: "web" }, http, ["10.244.0.13"])]));
     p.failed();
     const again = p.sync(input([web], [slice({ service: "web" }, http, ["10.244.0.14"])]));
-    expect(again.ipv4!.partial).toBe(false);
+    expect(defined(again.ipv4).partial).toBe(false);
     // the chains of the failed payload's endpoint are deleted (they may be in the kernel)
-    const failedChain = compileIptables(input([web], [slice({ service: "web" }, http, ["10.244.0.13"])]))
-      .ipv4!.text.split("\n")
-      .find((l) => l.startsWith(":KUBE-SEP-"))!
-      .slice(1, 26);
-    expect(again.ipv4!.text).toContain(`-X ${failedChain}\n`);
+    const failedChain = defined(
+      defined(compileIptables(input([web], [slice({ service: "web" }, http, ["10.244.0.13"])])).ipv4)
+        .text.split("\n")
+        .find((l) => l.startsWith(":KUBE-SEP-")),
+    ).slice(1, 26);
+    expect(defined(again.ipv4).text).toContain(`-X ${failedChain}\n`);
   });
 
   it("refuses a sync while a payload is pending, and an acknowledgement without one", () => {
@@ -75,7 +77,7 @@ describe("createProxier", () => {
     expect(e.object.kind).toBe("Proxier");
     expect(e.reason).toMatch(/neither applied\(\) nor failed\(\)/);
     p.applied(); // the pending payload is still the one to acknowledge
-    expect(p.sync(input([web], [webSlice])).ipv4!.partial).toBe(true);
+    expect(defined(p.sync(input([web], [webSlice])).ipv4).partial).toBe(true);
   });
 
   it("a sync that throws leaves nothing pending", () => {
@@ -92,17 +94,17 @@ describe("createProxier", () => {
     const p = createProxier({ mode: "iptables", debug: true });
     p.sync(input([web], [s]));
     p.applied();
-    (s.endpoints![0]!.addresses as string[])[0] = "10.244.0.99";
+    (defined(defined(s.endpoints)[0]).addresses as string[])[0] = "10.244.0.99";
     const e = errorOf(() => p.sync(input([web], [s])));
-    expect(e.object).toEqual({ kind: "EndpointSlice", namespace: "default", name: s.metadata!.name });
+    expect(e.object).toEqual({ kind: "EndpointSlice", namespace: "default", name: defined(s.metadata).name });
     expect(e.reason).toMatch(/changed in place/);
     // without debug, the same misuse silently keeps the old rules (the contract is by identity)
     const q = createProxier({ mode: "iptables" });
     const t = structuredClone(webSlice);
     q.sync(input([web], [t]));
     q.applied();
-    (t.endpoints![0]!.addresses as string[])[0] = "10.244.0.99";
-    expect(q.sync(input([web], [t])).ipv4!.text).not.toContain("10.244.0.99");
+    (defined(defined(t.endpoints)[0]).addresses as string[])[0] = "10.244.0.99";
+    expect(defined(q.sync(input([web], [t])).ipv4).text).not.toContain("10.244.0.99");
   });
 
   it("checks its options", () => {
@@ -131,24 +133,24 @@ describe("createProxier", () => {
   it("mode nftables: full first (as compileNftables), then a partial transaction, full again after failed()", () => {
     const p = createProxier({ mode: "nftables" });
     const first = p.sync(input([web], [webSlice]));
-    expect(first.ipv4!.partial).toBe(false);
-    expect(first.ipv4!.text).toBe(compileNftables(input([web], [webSlice])).ipv4!.text);
+    expect(defined(first.ipv4).partial).toBe(false);
+    expect(defined(first.ipv4).text).toBe(defined(compileNftables(input([web], [webSlice])).ipv4).text);
     p.applied();
     const fewer = slice({ service: "web" }, http, ["10.244.0.11"]);
     const next = p.sync(input([web], [fewer]));
-    expect(next.ipv4!.partial).toBe(true);
-    expect(next.ipv4!.text.length).toBeLessThan(first.ipv4!.text.length);
+    expect(defined(next.ipv4).partial).toBe(true);
+    expect(defined(next.ipv4).text.length).toBeLessThan(defined(first.ipv4).text.length);
     p.failed();
-    expect(p.sync(input([web], [fewer])).ipv4!.partial).toBe(false);
+    expect(defined(p.sync(input([web], [fewer])).ipv4).partial).toBe(false);
   });
 
   it("mode ipvs: the changes since the last applied state (a removed endpoint drains at weight 0)", () => {
     const p = createProxier({ mode: "ipvs" });
     const first = p.sync(input([web], [webSlice]));
-    expect(first.ipv4!.ipvsadmText).toBe(compileIpvs(input([web], [webSlice])).ipv4!.ipvsadmText);
+    expect(defined(first.ipv4).ipvsadmText).toBe(defined(compileIpvs(input([web], [webSlice])).ipv4).ipvsadmText);
     p.applied();
     const next = p.sync(input([web], [slice({ service: "web" }, http, ["10.244.0.11"])]));
-    expect(next.ipv4!.changes.draining.map((d) => d.realServer)).toEqual(["10.244.0.12:8080"]);
-    expect(next.ipv4!.changes.ipvsadmText).toContain("10.244.0.12:8080");
+    expect(defined(next.ipv4).changes.draining.map((d) => d.realServer)).toEqual(["10.244.0.12:8080"]);
+    expect(defined(next.ipv4).changes.ipvsadmText).toContain("10.244.0.12:8080");
   });
 });

@@ -10,6 +10,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileIptables, type EndpointSlice, type IptablesResult, type Service } from "../src/index.js";
 import { parseArgs } from "../src/iptables/render.js";
+import { defined } from "./support/defined.js";
 import { kernelTestBlocker } from "./support/netns.js";
 
 const odd = fc.constantFrom(
@@ -190,7 +191,7 @@ function checkPayload(r: IptablesResult): void {
         rules++;
         const args = parseArgs(rule.text);
         for (let i = 0; i < args.length; i++) {
-          const a = args[i]!;
+          const a = defined(args[i]);
           if (a.startsWith("-")) {
             const prev = args[i - 1];
             // an option, or the value of --comment (comments are the only free text)
@@ -296,7 +297,7 @@ describe("rules from odd input (property)", () => {
         .slice(0, 2)
         .map((p) => ({ name: p.name, port: 8000 + Number(p.name.slice(1)), protocol: p.protocol })),
     };
-    const r = compileIptables({ services: [svc], endpointSlices: [eps], node: { name: "node-1" } }).ipv4!;
+    const r = defined(compileIptables({ services: [svc], endpointSlices: [eps], node: { name: "node-1" } }).ipv4);
     expect(r.stats.endpoints).toBe(4_000);
     expect(r.text).toContain("--probability 0.0005000000 ");
     checkPayload(r);

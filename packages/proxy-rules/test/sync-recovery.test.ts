@@ -16,6 +16,7 @@ import {
   type ProxyInput,
   type Service,
 } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { appliedSync, service, slice } from "./support/objects.js";
 import { applyRestore, dumpTables, emptyTables } from "./support/restore-model.js";
 import { corrupted, fullState, opArb, World } from "./support/world.js";
@@ -73,7 +74,7 @@ function seeded(): World {
 /** The tables after applying the payloads in turn to empty tables. */
 function tablesAfter(...payloads: IptablesCompilation[]): string {
   const t = emptyTables();
-  for (const c of payloads) applyRestore(t, c.ipv4!.text);
+  for (const c of payloads) applyRestore(t, defined(c.ipv4).text);
   return dumpTables(t);
 }
 
@@ -101,7 +102,7 @@ describe("a sync that throws leaves the proxier as it was", () => {
     // and it is the payload a proxier that never saw the throw gives
     const twin = proxier();
     appliedSync(twin, input([web, api], [webSlice, apiSlice]));
-    expect(retry.ipv4!.text).toBe(twin.sync(input([web], [webSlice])).ipv4!.text);
+    expect(defined(retry.ipv4).text).toBe(defined(twin.sync(input([web], [webSlice])).ipv4).text);
   });
 
   it("a throw over a changed slice: the retry still removes the endpoint that went away", () => {
@@ -111,7 +112,7 @@ describe("a sync that throws leaves the proxier as it was", () => {
     const badSlice = slice({ service: "web", name: "web-zzz" }, http, ["10.244.0.999"]);
     throws(p, input([web], [badSlice]));
     const retry = p.sync(input([web], [fewer]));
-    expect(retry.ipv4!.partial).toBe(true);
+    expect(defined(retry.ipv4).partial).toBe(true);
     expect(tablesAfter(base, retry)).toBe(fresh(input([web], [fewer])));
     expect(tablesAfter(base, retry)).not.toContain("10.244.0.12");
   });
@@ -135,8 +136,8 @@ describe("a sync that throws leaves the proxier as it was", () => {
             }
             const c = appliedSync(p, next);
             const t = appliedSync(twin, next);
-            expect(c.ipv4!.text).toBe(t.ipv4!.text);
-            applyRestore(kernel, c.ipv4!.text);
+            expect(defined(c.ipv4).text).toBe(defined(t.ipv4).text);
+            applyRestore(kernel, defined(c.ipv4).text);
             expect(dumpTables(kernel)).toBe(fullState(next));
             first = false;
           }
@@ -156,22 +157,22 @@ describe("a payload reported failed", () => {
         const p = createProxier({ mode: "iptables", partialResults: true });
         const base = appliedSync(p, world.input());
         const kernel = emptyTables();
-        applyRestore(kernel, base.ipv4!.text);
+        applyRestore(kernel, defined(base.ipv4).text);
         const a = world.clone();
         a.apply(first);
         const lost = p.sync(a.input());
-        if (firstLoaded) applyRestore(kernel, lost.ipv4!.text);
+        if (firstLoaded) applyRestore(kernel, defined(lost.ipv4).text);
         p.failed();
         const b = world.clone();
         b.apply(second);
         const retry = appliedSync(p, b.input());
-        expect(retry.ipv4!.partial).toBe(false);
-        applyRestore(kernel, retry.ipv4!.text);
+        expect(defined(retry.ipv4).partial).toBe(false);
+        applyRestore(kernel, defined(retry.ipv4).text);
         expect(dumpTables(kernel)).toBe(fullState(b.input()));
         // and the syncs after it are exact too
         b.apply(first);
         const after = appliedSync(p, b.input());
-        applyRestore(kernel, after.ipv4!.text);
+        applyRestore(kernel, defined(after.ipv4).text);
         expect(dumpTables(kernel)).toBe(fullState(b.input()));
       }),
       { numRuns: RUNS },
@@ -200,21 +201,21 @@ describe("fullSync recomputes from the objects", () => {
     const svc = structuredClone(web);
     const p = proxier();
     const base = appliedSync(p, input([svc], [s as unknown as EndpointSlice]));
-    s.endpoints[1]!.addresses = ["10.244.0.99"];
+    defined(s.endpoints[1]).addresses = ["10.244.0.99"];
     const full = p.sync(input([svc], [s as unknown as EndpointSlice]), { fullSync: true });
     const expected = fresh(input([structuredClone(svc)], [structuredClone(s) as unknown as EndpointSlice]));
     expect(tablesAfter(base, full)).toBe(expected);
-    expect(full.ipv4!.text).toContain("10.244.0.99:8080");
-    expect(full.ipv4!.text).not.toContain("--to-destination 10.244.0.12:8080");
+    expect(defined(full.ipv4).text).toContain("10.244.0.99:8080");
+    expect(defined(full.ipv4).text).not.toContain("--to-destination 10.244.0.12:8080");
   });
 
   it("a Service fixed in place loses its error and is programmed", () => {
     const svc = structuredClone(web) as unknown as { spec: { ports: { name: string; port: number }[] } };
-    svc.spec.ports[0]!.port = 70000;
+    defined(svc.spec.ports[0]).port = 70000;
     const p = createProxier({ mode: "iptables", partialResults: true });
     const broken = appliedSync(p, input([svc as unknown as Service], [webSlice]));
     expect(broken.errors.map((e) => e.field)).toContain("spec.ports[0].port");
-    svc.spec.ports[0]!.port = 80;
+    defined(svc.spec.ports[0]).port = 80;
     const full = p.sync(input([svc as unknown as Service], [webSlice]), { fullSync: true });
     expect(full.errors).toEqual([]);
     expect(tablesAfter(broken, full)).toBe(fresh(input([structuredClone(web)], [webSlice])));
@@ -224,10 +225,10 @@ describe("fullSync recomputes from the objects", () => {
     const svc = structuredClone(web) as unknown as { spec: { ports: { name: string; port: number }[] } };
     const p = proxier();
     const base = appliedSync(p, input([svc as unknown as Service], [webSlice]));
-    svc.spec.ports[0]!.port = 8081;
+    defined(svc.spec.ports[0]).port = 8081;
     const full = p.sync(input([svc as unknown as Service], [webSlice]), { fullSync: true });
-    expect(full.ipv4!.text).toContain("--dport 8081");
-    expect(full.ipv4!.text).not.toContain("--dport 80 ");
+    expect(defined(full.ipv4).text).toContain("--dport 8081");
+    expect(defined(full.ipv4).text).not.toContain("--dport 80 ");
     expect(tablesAfter(base, full)).toBe(fresh(input([structuredClone(svc) as unknown as Service], [webSlice])));
   });
 });

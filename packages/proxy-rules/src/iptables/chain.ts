@@ -59,10 +59,9 @@ export function chainFromRules(name: string, rules: readonly string[]): SizedCha
 export function linesOf(name: string, rules: readonly string[]): string {
   if (rules.length === 0) return "";
   const lines = new Array<string>(rules.length + 1);
-  for (let i = 0; i < rules.length; i++) {
-    const t = rules[i]!;
+  rules.forEach((t, i) => {
     lines[i] = t === "" ? `-A ${name}` : `-A ${name} ${t}`;
-  }
+  });
   lines[rules.length] = "";
   return lines.join("\n");
 }

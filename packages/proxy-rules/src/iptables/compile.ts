@@ -406,9 +406,11 @@ function fragmentChains(f: Fragment): SizedChain[] {
     const text = f.chainText;
     let at = 0;
     for (let i = 0; i < names.length; i++) {
+      // chainSizes has one count per name.
+      const size = sizes[i] ?? 0;
       let end = at;
-      for (let k = 0; k < sizes[i]!; k++) end = text.indexOf("\n", end) + 1;
-      chains.push(chainFromText(names[i]!, text.slice(at, end), sizes[i]!));
+      for (let k = 0; k < size; k++) end = text.indexOf("\n", end) + 1;
+      chains.push(chainFromText(names[i] ?? "", text.slice(at, end), size));
       at = end;
     }
     materialized.set(f, chains);
@@ -456,16 +458,25 @@ function buildBlocks(
   const blockSizes: number[] = [];
   let list: Fragment[] | undefined;
   for (let s = 0; s < SLOTS; s++) {
-    if (prev && !changed[s]) {
-      blocks.push(prev.blocks[s]!);
-      blockSizes.push(prev.blockSizes[s]!);
+    const prevBlock = prev && !changed[s] ? prev.blocks[s] : undefined;
+    const prevSize = prev?.blockSizes[s];
+    if (prevBlock !== undefined && prevSize !== undefined) {
+      blocks.push(prevBlock);
+      blockSizes.push(prevSize);
       continue;
     }
-    list ??= order.map((key) => fragments.get(key)!);
+    if (!list) {
+      // Every key of `order` has its fragment.
+      list = [];
+      for (const key of order) {
+        const f = fragments.get(key);
+        if (f) list.push(f);
+      }
+    }
     const texts: string[] = [];
     pushSpans(list, s, texts);
     let size = 0;
-    for (let i = 0; i < list.length; i++) size += list[i]!.slotSize(s);
+    for (const f of list) size += f.slotSize(s);
     blocks.push(texts.join(""));
     blockSizes.push(size);
   }
@@ -480,8 +491,7 @@ function pushSpans(list: readonly Fragment[], stream: number, out: string[]): vo
   let batch: TextBatch | undefined;
   let start = 0;
   let end = 0;
-  for (let i = 0; i < list.length; i++) {
-    const f = list[i]!;
+  for (const f of list) {
     const a = f.span.start(stream);
     const b = f.span.end(stream);
     if (a === b) continue;
@@ -489,12 +499,17 @@ function pushSpans(list: readonly Fragment[], stream: number, out: string[]): vo
       end = b;
       continue;
     }
-    if (batch) out.push(batch.texts[stream]!.slice(start, end));
+    if (batch) out.push(streamText(batch, stream).slice(start, end));
     batch = f.span.batch;
     start = a;
     end = b;
   }
-  if (batch) out.push(batch.texts[stream]!.slice(start, end));
+  if (batch) out.push(streamText(batch, stream).slice(start, end));
+}
+
+/** The text a batch holds for `stream` (a batch has one per stream). */
+function streamText(batch: TextBatch, stream: number): string {
+  return batch.texts[stream] ?? "";
 }
 
 /**
@@ -512,14 +527,12 @@ function buildFamily(
   const partial = prev !== undefined;
   const family = ctx.config.family;
   const fragments = new Map<string, Fragment>();
-  const todo: string[] = [];
-  const todoEntries: NormalizedService[] = [];
-  const todoGroups: SliceGroup[] = [];
+  const todo: { key: string; entry: NormalizedService; group: SliceGroup }[] = [];
   let reusedEndpoints = 0;
   let bound = 0;
-  for (let k = 0; k < order.length; k++) {
-    const key = order[k]!;
-    const entry = index.serviceByKey.get(key)!;
+  for (const key of order) {
+    const entry = index.serviceByKey.get(key);
+    if (!entry) continue; // `order` is the index's keys
     const group = index.groups.get(key) ?? EMPTY_GROUP;
     const old = prev?.fragments.get(key);
     if (old && old.svc === entry && sameItems(old.slices, group)) {
@@ -527,9 +540,7 @@ function buildFamily(
       reusedEndpoints += old.endpointCount;
       continue;
     }
-    todo.push(key);
-    todoEntries.push(entry);
-    todoGroups.push(group);
+    todo.push({ key, entry, group });
     bound += endpointBound(entry, group, family);
   }
   // Large-cluster mode depends on the endpoint count of all Services, known only once they are
@@ -539,8 +550,8 @@ function buildFamily(
   const write = (largeClusterMode: boolean): Fragment[] => {
     const w = new FragmentWriter();
     const out: Fragment[] = [];
-    for (let i = 0; i < todo.length; i++) {
-      const plan = planService(ctx, todo[i]!, todoEntries[i]!, todoGroups[i]!);
+    for (const { key, entry, group } of todo) {
+      const plan = planService(ctx, key, entry, group);
       out.push(writeFragment(ctx, plan, largeClusterMode, w));
     }
     w.flush();
@@ -549,15 +560,14 @@ function buildFamily(
   const guess = reusedEndpoints + bound > threshold;
   let built = write(guess);
   let endpoints = reusedEndpoints;
-  for (let i = 0; i < built.length; i++) endpoints += built[i]!.endpointCount;
+  for (const f of built) endpoints += f.endpointCount;
   const largeClusterMode = endpoints > threshold;
   if (largeClusterMode !== guess) built = write(largeClusterMode);
   let servicePorts = 0;
   for (const f of fragments.values()) servicePorts += f.servicePorts;
   const changes = new Changes();
   if (!partial) changes.slotChanged.fill(true);
-  for (let i = 0; i < built.length; i++) {
-    const frag = built[i]!;
+  for (const frag of built) {
     servicePorts += frag.servicePorts;
     changes.record(prev?.fragments.get(frag.key), frag, partial);
     fragments.set(frag.key, frag);
@@ -597,13 +607,13 @@ function updateFamily(
   let servicePorts = prev.servicePorts;
   const keys = [...dirty].sort(compareStrings);
   const plans: ServicePlan[] = [];
-  const removed: string[] = [];
+  const removed: Fragment[] = [];
   const added: string[] = [];
   for (const key of keys) {
     const entry = index.serviceByKey.get(key);
     const old = fragments.get(key);
     if (!entry) {
-      if (old) removed.push(key);
+      if (old) removed.push(old);
       continue;
     }
     const group = index.groups.get(key) ?? EMPTY_GROUP;
@@ -614,7 +624,9 @@ function updateFamily(
     plans.push(plan);
     if (!old) added.push(key);
   }
-  const largeClusterMode = endpoints - sumRemoved(fragments, removed) > threshold;
+  let removedEndpoints = 0;
+  for (const old of removed) removedEndpoints += old.endpointCount;
+  const largeClusterMode = endpoints - removedEndpoints > threshold;
   const changes = new Changes();
   const w = new FragmentWriter();
   const built = plans.map((plan) => writeFragment(ctx, plan, largeClusterMode, w));
@@ -623,16 +635,15 @@ function updateFamily(
     changes.record(fragments.get(frag.key), frag, true);
     log.mapSet(fragments, frag.key, frag);
   }
-  for (const key of removed) {
-    const old = fragments.get(key)!;
+  for (const old of removed) {
     endpoints -= old.endpointCount;
     servicePorts -= old.servicePorts;
     changes.record(old, undefined, true);
-    log.mapDelete(fragments, key);
+    log.mapDelete(fragments, old.key);
   }
   let order = prev.order;
   if (added.length > 0 || removed.length > 0) {
-    const gone = new Set(removed);
+    const gone = new Set(removed.map((f) => f.key));
     const next = order.filter((k) => !gone.has(k));
     for (const key of added) next.splice(lowerBound(next, key), 0, key);
     order = next;
@@ -649,18 +660,13 @@ function declaredChains(changes: Changes): string[] {
   return out;
 }
 
-function sumRemoved(fragments: ReadonlyMap<string, Fragment>, removed: readonly string[]): number {
-  let n = 0;
-  for (const key of removed) n += fragments.get(key)?.endpointCount ?? 0;
-  return n;
-}
-
 function lowerBound(sorted: readonly string[], key: string): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (sorted[mid]! < key) lo = mid + 1;
+    const v = sorted[mid]; // lo <= mid < hi <= length
+    if (v !== undefined && v < key) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -711,7 +717,9 @@ function assemble(
     tail.push(`-m comment --comment ${nodePorts} -m addrtype --dst-type LOCAL${notLocalhost} -j KUBE-NODEPORTS`);
   } else {
     for (const ip of ctx.nodePortIPs) {
-      if (isLoopback(parseIP(ip)!) && (isIPv6 || !cfg.localhostNodePorts)) continue;
+      // nodePortIPs are parsed IPs.
+      const parsed = parseIP(ip);
+      if (parsed && isLoopback(parsed) && (isIPv6 || !cfg.localhostNodePorts)) continue;
       tail.push(`-m comment --comment ${nodePorts} -d ${ip} -j KUBE-NODEPORTS`);
     }
   }
@@ -728,12 +736,15 @@ function assemble(
 
   // filter table
   const sizes = state.blockSizes;
+  // A family state has a block and its rule count for each of the SLOTS.
+  const slotChain = (name: string, slot: number, extra = "", extraRules = 0): SizedChain =>
+    chainFromText(name, (blocks[slot] ?? "") + extra, (sizes[slot] ?? 0) + extraRules);
   const filterChains: SizedChain[] = [
-    chainFromText("KUBE-SERVICES", blocks[F_SERVICES]!, sizes[F_SERVICES]!),
-    chainFromText("KUBE-EXTERNAL-SERVICES", blocks[F_EXTERNAL]!, sizes[F_EXTERNAL]!),
+    slotChain("KUBE-SERVICES", F_SERVICES),
+    slotChain("KUBE-EXTERNAL-SERVICES", F_EXTERNAL),
     forward,
-    chainFromText("KUBE-NODEPORTS", blocks[F_NODEPORTS]!, sizes[F_NODEPORTS]!),
-    chainFromText("KUBE-PROXY-FIREWALL", blocks[F_FIREWALL]!, sizes[F_FIREWALL]!),
+    slotChain("KUBE-NODEPORTS", F_NODEPORTS),
+    slotChain("KUBE-PROXY-FIREWALL", F_FIREWALL),
   ];
   if (kubeletFirewall) filterChains.push(kubeletFirewall);
   let head = "*filter\n";
@@ -743,16 +754,9 @@ function assemble(
   text += "COMMIT\n*nat\n";
 
   // nat table: fixed chains, then the rewritten Services' chains, then deletions
-  const fixed: SizedChain[] = [
-    chainFromText(
-      "KUBE-SERVICES",
-      blocks[N_SERVICES]! + linesOf("KUBE-SERVICES", tail),
-      sizes[N_SERVICES]! + tail.length,
-    ),
-    chainFromText("KUBE-NODEPORTS", blocks[N_NODEPORTS]!, sizes[N_NODEPORTS]!),
-    postrouting,
-    markMasq,
-  ];
+  const natServices = slotChain("KUBE-SERVICES", N_SERVICES, linesOf("KUBE-SERVICES", tail), tail.length);
+  const natNodePorts = slotChain("KUBE-NODEPORTS", N_NODEPORTS);
+  const fixed: SizedChain[] = [natServices, natNodePorts, postrouting, markMasq];
   // The text is a rope (V8 concatenations), flattened once when it is read: the Services' text,
   // held in large batch strings, is appended as it is, not joined into one more copy first.
   const fixedDecl: string[] = [];
@@ -766,8 +770,8 @@ function assemble(
   text += deletedDecl.join("");
   let natRules = 0;
   for (const c of fixed) natRules += c.size;
-  for (let i = 0; i < emitted.length; i++) natRules += emitted[i]!.span.chainRules();
-  text += fixed[0]!.text + fixed[1]!.text + postrouting.text + markMasq.text;
+  for (const f of emitted) natRules += f.span.chainRules();
+  text += natServices.text + natNodePorts.text + postrouting.text + markMasq.text;
   spans.length = 0;
   pushSpans(emitted, LINES, spans);
   for (const t of spans) text += t;

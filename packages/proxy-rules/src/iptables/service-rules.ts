@@ -116,28 +116,29 @@ export class TextSpan {
   ) {}
   /** Where stream `s` starts in the batch's text. */
   start(s: number): number {
-    return this.batch.meta[this.m + 2 * s]!;
+    return this.batch.meta[this.m + 2 * s] ?? 0;
   }
   /** Where stream `s` ends in the batch's text. */
   end(s: number): number {
-    return this.batch.meta[this.m + 2 * s + 1]!;
+    return this.batch.meta[this.m + 2 * s + 1] ?? 0;
   }
   /** Rules in top-level slot `s`. */
   slotSize(s: number): number {
-    return this.batch.meta[this.m + M_SLOTS + s]!;
+    return this.batch.meta[this.m + M_SLOTS + s] ?? 0;
   }
   /** Rules per own chain, in declaration order. */
   chainSizes(): number[] {
     const meta = this.batch.meta;
-    const n = meta[this.m + M_CHAINS]!;
+    const n = meta[this.m + M_CHAINS] ?? 0;
     return Array.from(meta.subarray(this.m + M_HEAD, this.m + M_HEAD + n));
   }
   /** Rules in all own chains. */
   chainRules(): number {
     const meta = this.batch.meta;
     const from = this.m + M_HEAD;
+    const to = from + (meta[this.m + M_CHAINS] ?? 0);
     let total = 0;
-    for (let i = from; i < from + meta[this.m + M_CHAINS]!; i++) total += meta[i]!;
+    for (let i = from; i < to; i++) total += meta[i] ?? 0;
     return total;
   }
 }
@@ -147,7 +148,7 @@ export function spanText(span: TextSpan, stream: number): string {
   const start = span.start(stream);
   const end = span.end(stream);
   if (start === end) return "";
-  return span.batch.texts[stream]!.slice(start, end);
+  return (span.batch.texts[stream] ?? "").slice(start, end);
 }
 
 /**
@@ -161,6 +162,8 @@ export class FragmentWriter {
    * fresh arrays for every batch was a third of the compiler's allocation); `count` are in use.
    */
   private readonly pieces: string[][] = [[], [], [], [], [], [], [], []];
+  /** The pieces of `DECL`. */
+  private readonly decl: string[];
   private readonly counts: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
   /** The pieces of the chain-rule stream (the bulk), and their count. */
   private lines: string[];
@@ -177,14 +180,16 @@ export class FragmentWriter {
   private head = "";
 
   constructor() {
-    this.lines = this.pieces[LINES]!;
+    // Both streams are among the STREAMS pieces.
+    this.lines = this.pieces[LINES] ?? [];
+    this.decl = this.pieces[DECL] ?? [];
   }
 
   begin(): void {
     this.reserve(M_HEAD);
     const meta = this.meta;
     const m = this.used;
-    for (let s = 0; s < STREAMS; s++) meta[m + 2 * s] = this.lengths[s]!;
+    for (let s = 0; s < STREAMS; s++) meta[m + 2 * s] = this.lengths[s] ?? 0;
     meta.fill(0, m + M_SLOTS, m + M_HEAD);
     this.m = m;
     this.used = m + M_HEAD;
@@ -192,10 +197,10 @@ export class FragmentWriter {
 
   end(): TextSpan {
     const meta = this.meta;
-    for (let s = 0; s < STREAMS; s++) meta[this.m + 2 * s + 1] = this.lengths[s]!;
+    for (let s = 0; s < STREAMS; s++) meta[this.m + 2 * s + 1] = this.lengths[s] ?? 0;
     const span = new TextSpan(this.batch, this.m);
     let total = 0;
-    for (let s = 0; s < STREAMS; s++) total += this.lengths[s]!;
+    for (let s = 0; s < STREAMS; s++) total += this.lengths[s] ?? 0;
     if (total >= BATCH_CHARS) this.flush();
     return span;
   }
@@ -204,9 +209,8 @@ export class FragmentWriter {
   flush(): void {
     this.counts[LINES] = this.nLines;
     const texts: string[] = [];
-    for (let s = 0; s < STREAMS; s++) {
-      const p = this.pieces[s]!;
-      const n = this.counts[s]!;
+    for (const [s, p] of this.pieces.entries()) {
+      const n = this.counts[s] ?? 0;
       if (p.length !== n) p.length = n;
       texts.push(n === 0 ? "" : p.join(""));
       this.counts[s] = 0;
@@ -229,9 +233,9 @@ export class FragmentWriter {
 
   /** Adds a rule (its argument text, in pieces) to a top-level slot. */
   slot(s: number, a: string, b = "", c = "", d = "", e = "", f = "", g = ""): void {
-    const prefix = SLOT_PREFIX[s]!;
-    const out = this.pieces[s]!;
-    let n = this.counts[s]!;
+    const prefix = SLOT_PREFIX[s] ?? "";
+    const out = this.pieces[s] ?? [];
+    let n = this.counts[s] ?? 0;
     out[n++] = prefix;
     out[n++] = a;
     if (b !== "") out[n++] = b;
@@ -242,25 +246,35 @@ export class FragmentWriter {
     if (g !== "") out[n++] = g;
     out[n++] = "\n";
     this.counts[s] = n;
-    this.lengths[s]! += prefix.length + a.length + b.length + c.length + d.length + e.length + f.length + g.length + 1;
-    this.meta[this.m + M_SLOTS + s]!++;
+    this.lengths[s] =
+      (this.lengths[s] ?? 0) +
+      prefix.length +
+      a.length +
+      b.length +
+      c.length +
+      d.length +
+      e.length +
+      f.length +
+      g.length +
+      1;
+    this.meta[this.m + M_SLOTS + s] = (this.meta[this.m + M_SLOTS + s] ?? 0) + 1;
   }
 
   /** Starts one of the Service's own chains. */
   chain(name: string, decl?: string): void {
     this.reserve(1);
-    this.meta[this.m + M_CHAINS]!++;
+    this.meta[this.m + M_CHAINS] = (this.meta[this.m + M_CHAINS] ?? 0) + 1;
     this.chainAt = this.used;
     this.meta[this.used++] = 0;
-    const out = this.pieces[DECL]!;
-    let n = this.counts[DECL]!;
+    const out = this.decl;
+    let n = this.counts[DECL] ?? 0;
     if (decl === undefined) {
       out[n++] = ":";
       out[n++] = name;
       out[n++] = " - [0:0]\n";
     } else out[n++] = decl; // the same line, made along with the name
     this.counts[DECL] = n;
-    this.lengths[DECL]! += name.length + 10;
+    this.lengths[DECL] = (this.lengths[DECL] ?? 0) + name.length + 10;
     this.head = `-A ${name} `;
   }
 
@@ -279,9 +293,18 @@ export class FragmentWriter {
     if (g !== "") out[n++] = g;
     out[n++] = "\n";
     this.nLines = n;
-    this.lengths[LINES]! +=
-      head.length + a.length + b.length + c.length + d.length + e.length + f.length + g.length + 1;
-    this.meta[this.chainAt]!++;
+    this.lengths[LINES] =
+      (this.lengths[LINES] ?? 0) +
+      head.length +
+      a.length +
+      b.length +
+      c.length +
+      d.length +
+      e.length +
+      f.length +
+      g.length +
+      1;
+    this.meta[this.chainAt] = (this.meta[this.chainAt] ?? 0) + 1;
   }
 
   /**
@@ -297,8 +320,8 @@ export class FragmentWriter {
     out[n++] = b;
     out[n++] = c;
     this.nLines = n;
-    this.lengths[LINES]! += head.length + a.length + b.length + c.length;
-    this.meta[this.chainAt]!++;
+    this.lengths[LINES] = (this.lengths[LINES] ?? 0) + head.length + a.length + b.length + c.length;
+    this.meta[this.chainAt] = (this.meta[this.chainAt] ?? 0) + 1;
   }
 }
 
@@ -410,11 +433,13 @@ export function writeServicePort(
   }
 
   // internal traffic: masquerade off-cluster sources (written first in its chain, below)
+  // The plan masquerades "notLocal" and sends pod traffic to the cluster only with a detector.
+  const detector = ctx.detector;
   let masqRule = "";
   if (plan.internalMasquerade === "all") {
     masqRule = `${clusterComment}${clusterMatch} --dport ${sp.port} -j ${KUBE_MARK_MASQ}`;
-  } else if (plan.internalMasquerade === "notLocal") {
-    masqRule = `${clusterComment}${clusterMatch} --dport ${sp.port} ${detectorArgs(ctx.detector!, false)} -j ${KUBE_MARK_MASQ}`;
+  } else if (plan.internalMasquerade === "notLocal" && detector) {
+    masqRule = `${clusterComment}${clusterMatch} --dport ${sp.port} ${detectorArgs(detector, false)} -j ${KUBE_MARK_MASQ}`;
   }
 
   // external traffic: every external destination goes through KUBE-EXT
@@ -423,9 +448,9 @@ export function writeServicePort(
     if (plan.externalMasqueradeAll) {
       w.rule(`-m comment --comment ${qs("masquerade traffic for ", " external destinations")} -j `, KUBE_MARK_MASQ);
     }
-    if (plan.podTrafficToCluster) {
+    if (plan.podTrafficToCluster && detector) {
       const comment = q(`pod traffic for ${spn} external destinations`);
-      w.rule(`-m comment --comment ${comment} ${detectorArgs(ctx.detector!, true)} -j `, clusterPolicyChain);
+      w.rule(`-m comment --comment ${comment} ${detectorArgs(detector, true)} -j `, clusterPolicyChain);
     }
     if (plan.nodeTrafficToCluster) {
       const masq = q(`masquerade LOCAL traffic for ${spn} external destinations`);
@@ -467,13 +492,16 @@ export function writeServicePort(
   // the DNAT rule's end, `:port\n`, shared when every endpoint has the same port
   const sharedEnd = rows.suffixes === undefined ? `${rows.suffix}\n` : "";
   for (let i = 0; i < rows.ips.length; i++) {
-    const name = sep.names[i]!;
+    // One chain name per row.
+    const ip = rows.ips[i];
+    const name = sep.names[i];
+    if (ip === undefined || name === undefined) continue;
     w.chain(name, sep.decls?.[i]);
-    w.line(masqHead, rows.ips[i]!, MASQ_TAIL);
+    w.line(masqHead, ip, MASQ_TAIL);
     if (plan.affinitySeconds > 0) {
-      w.rule(comment, "-m recent --name ", name, " --set", dnat, lead, rows.ips[i]! + suffixOf(rows, i));
-    } else if (sharedEnd !== "" && lead === "") w.line(dnatHead, rows.ips[i]!, sharedEnd);
-    else w.rule(dnatHead, lead, rows.ips[i]!, suffixOf(rows, i));
+      w.rule(comment, "-m recent --name ", name, " --set", dnat, lead, ip + suffixOf(rows, i));
+    } else if (sharedEnd !== "" && lead === "") w.line(dnatHead, ip, sharedEnd);
+    else w.rule(dnatHead, lead, ip, suffixOf(rows, i));
   }
 }
 
@@ -499,8 +527,9 @@ function endpointChainNames(prefix: string, rows: EndpointRows): EndpointChains 
     return { rows, names, decls };
   }
   const suffixes = rows.suffixes;
-  if (rows.v6) for (let i = 0; i < n; i++) names[i] = sepChainName(prefix, `[${rows.ips[i]!}`, suffixes[i]!);
-  else for (let i = 0; i < n; i++) names[i] = sepChainName(prefix, rows.ips[i]!, suffixes[i]!);
+  // One suffix per row.
+  const lead = rows.v6 ? "[" : "";
+  for (let i = 0; i < n; i++) names[i] = sepChainName(prefix, `${lead}${rows.ips[i] ?? ""}`, suffixes[i] ?? "");
   return { rows, names, decls: undefined };
 }
 
@@ -508,10 +537,12 @@ function endpointChainNames(prefix: string, rows: EndpointRows): EndpointChains 
 function namesFor(rows: EndpointRows, all: EndpointChains): readonly string[] {
   if (rows === all.rows) return all.names;
   const at = new Map<string, string>();
-  for (let i = 0; i < all.rows.ips.length; i++) at.set(all.rows.ips[i]! + suffixOf(all.rows, i), all.names[i]!);
-  const names = new Array<string>(rows.ips.length);
-  for (let i = 0; i < names.length; i++) names[i] = at.get(rows.ips[i]! + suffixOf(rows, i))!;
-  return names;
+  all.rows.ips.forEach((ip, i) => {
+    const name = all.names[i]; // one per row
+    if (name !== undefined) at.set(ip + suffixOf(all.rows, i), name);
+  });
+  // `rows` are some of `all.rows`, so each has its name.
+  return rows.ips.map((ip, i) => at.get(ip + suffixOf(rows, i)) ?? "");
 }
 
 function writeServiceToEndpointRules(
@@ -523,28 +554,37 @@ function writeServiceToEndpointRules(
 ): void {
   const spn = sp.nameString;
   const lead = rows.v6 ? "[" : "";
-  const endpoint = (i: number) => `${lead}${rows.ips[i]!}${suffixOf(rows, i)}`;
+  const endpoint = (ip: string, i: number) => `${lead}${ip}${suffixOf(rows, i)}`;
   // The comment `"<spn> -> <endpoint>"` is written in pieces when quoting it is all q() would do
   // (the endpoint, an address and a port, always can be): no string per endpoint.
   const pieces = !largeClusterMode && isQuotable(spn);
   const commentHead = `-m comment --comment "${spn} -> ${lead}`;
-  const inPieces = (i: number) =>
-    pieces && spn.length + 4 + lead.length + rows.ips[i]!.length + suffixOf(rows, i).length <= MAX_COMMENT;
-  const comment = (i: number) => (largeClusterMode ? "" : `-m comment --comment ${q(`${spn} -> ${endpoint(i)}`)} `);
+  const inPieces = (ip: string, i: number) =>
+    pieces && spn.length + 4 + lead.length + ip.length + suffixOf(rows, i).length <= MAX_COMMENT;
+  const comment = (ip: string, i: number) =>
+    largeClusterMode ? "" : `-m comment --comment ${q(`${spn} -> ${endpoint(ip, i)}`)} `;
   const n = names.length;
+  // `names` has one name per row of `rows`.
   if (sp.stickyMaxAgeSeconds > 0) {
     const rcheck = ` --rcheck --seconds ${sp.stickyMaxAgeSeconds} --reap -j `;
-    for (let i = 0; i < n; i++) w.rule(comment(i), "-m recent --name ", names[i]!, rcheck, names[i]!);
+    for (let i = 0; i < n; i++) {
+      const ip = rows.ips[i];
+      const name = names[i];
+      if (ip !== undefined && name !== undefined) w.rule(comment(ip, i), "-m recent --name ", name, rcheck, name);
+    }
   }
   for (let i = 0; i < n; i++) {
+    const ip = rows.ips[i];
+    const name = names[i];
+    if (ip === undefined || name === undefined) continue;
     if (i < n - 1) {
-      if (largeClusterMode) w.rule(statistic(n - i), names[i]!);
-      else if (inPieces(i)) w.rule(commentHead, rows.ips[i]!, suffixOf(rows, i), quotedStatistic(n - i), names[i]!);
-      else w.rule(comment(i), statistic(n - i), names[i]!);
-    } else if (inPieces(i)) {
-      w.rule(commentHead, rows.ips[i]!, suffixOf(rows, i), '" -j ', names[i]!);
+      if (largeClusterMode) w.rule(statistic(n - i), name);
+      else if (inPieces(ip, i)) w.rule(commentHead, ip, suffixOf(rows, i), quotedStatistic(n - i), name);
+      else w.rule(comment(ip, i), statistic(n - i), name);
+    } else if (inPieces(ip, i)) {
+      w.rule(commentHead, ip, suffixOf(rows, i), '" -j ', name);
     } else {
-      w.rule(comment(i), "-j ", names[i]!);
+      w.rule(comment(ip, i), "-j ", name);
     }
   }
 }

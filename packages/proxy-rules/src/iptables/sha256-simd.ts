@@ -44,13 +44,19 @@ export function createSha256x4(k: Int32Array, iv: Int32Array): Sha256x4 | undefi
   }
   const buffer = (exports.memory as { buffer: ArrayBuffer }).buffer;
   const mem = new Int32Array(buffer);
-  for (let i = 0; i < 64; i++) mem.fill(k[i]!, (K_AT >> 2) + 4 * i, (K_AT >> 2) + 4 * i + 4);
-  for (let i = 0; i < 8; i++) mem.fill(iv[i]!, (IV_AT >> 2) + 4 * i, (IV_AT >> 2) + 4 * i + 4);
+  // Each word four times, one per lane.
+  const spread = (words: Int32Array, at: number): void => {
+    words.forEach((v, i) => {
+      mem.fill(v, at + 4 * i, at + 4 * i + 4);
+    });
+  };
+  spread(k, K_AT >> 2);
+  spread(iv, IV_AT >> 2);
   const state = STATE_AT >> 2;
   return {
     words: new Int32Array(buffer, W_AT, 64),
     setState: (s) => {
-      for (let i = 0; i < 8; i++) mem.fill(s[i]!, state + 4 * i, state + 4 * i + 4);
+      spread(s, state);
     },
     run: exports.run as (from: number) => void,
     digest: new Int32Array(buffer, OUT_AT, 12),
@@ -89,6 +95,8 @@ const name = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCo
 const simd = (op: number) => [0xfd, ...uleb(op)];
 const get = (l: number) => [0x20, ...uleb(l)];
 const set = (l: number) => [0x21, ...uleb(l)];
+/** `local.get from; local.set to` for each pair. */
+const copies = (...pairs: [from: number, to: number][]) => pairs.flatMap(([from, to]) => [...get(from), ...set(to)]);
 const tee = (l: number) => [0x22, ...uleb(l)];
 const i32 = (n: number) => [0x41, ...sleb(n)];
 const load = (offset: number) => [...simd(0x00), 4, ...uleb(offset)]; // v128.load align=16
@@ -186,20 +194,12 @@ function moduleBytes(): Uint8Array {
     ...OR,
     ...ADD,
     ...set(T2),
-    ...[
-      [G, H],
-      [F, G],
-      [E, F],
-    ].flatMap(([from, to]) => [...get(from!), ...set(to!)]),
+    ...copies([G, H], [F, G], [E, F]),
     ...get(D),
     ...get(T1),
     ...ADD,
     ...set(E),
-    ...[
-      [C, D],
-      [B, C],
-      [A, B],
-    ].flatMap(([from, to]) => [...get(from!), ...set(to!)]),
+    ...copies([C, D], [B, C], [A, B]),
     ...get(T1),
     ...get(T2),
     ...ADD,

@@ -65,7 +65,7 @@ export function sortIptablesRules(text: string): string {
     }
     const decl = inDeclarations ? /^:(\S*) - \[\d*:\d*\]$/.exec(line) : null;
     if (decl) {
-      table.chains.push({ name: decl[1]!, header: line, rules: [], deleted: false });
+      table.chains.push({ name: decl[1] ?? "", header: line, rules: [], deleted: false }); // (\S*) always matches
       continue;
     }
     inDeclarations = false;

@@ -150,10 +150,11 @@ function countsOf(state: FamilyState): Counts {
         seen.add(vs.key);
         c.vs.set(vs.key, (c.vs.get(vs.key) ?? 0) + 1);
       }
-      for (let i = 0; i < SET_COUNT; i++) {
-        if (i === IPVS_IPS) continue;
-        for (const e of new Set(f.entries[i]!)) c.entry.set(`${i}\0${e}`, (c.entry.get(`${i}\0${e}`) ?? 0) + 1);
-      }
+      const entry = c.entry;
+      f.entries.forEach((list, i) => {
+        if (i === IPVS_IPS) return;
+        for (const e of new Set(list)) entry.set(`${i}\0${e}`, (entry.get(`${i}\0${e}`) ?? 0) + 1);
+      });
       for (const a of new Set(f.bind)) c.addr.set(a, (c.addr.get(a) ?? 0) + 1);
     }
     state.counts.value = c;
@@ -328,7 +329,8 @@ function buildFamily(
   let endpoints = 0;
   const family = facts.ctx.config.family;
   for (const key of order) {
-    const svc = index.serviceByKey.get(key)!;
+    const svc = index.serviceByKey.get(key);
+    if (!svc) continue; // `order` is the index's keys
     const group = index.groups.get(key) ?? EMPTY_GROUP;
     const frag = writeIpvsFragment(facts, planService(facts.ctx, key, svc, group));
     fragments.set(key, frag);
@@ -339,7 +341,7 @@ function buildFamily(
   const state: FamilyState = {
     contextKey,
     order,
-    frags: order.map((k) => fragments.get(k)!),
+    frags: fragmentsInOrder(order, fragments),
     fragments,
     counts: { value: undefined },
     draining,
@@ -368,7 +370,8 @@ function viewOf(state: FamilyState, family: IPFamily, failed: ReadonlySet<string
   const entries: Set<string>[] = IPVS_IPSETS.map(() => new Set<string>());
   const addresses = new Set<string>();
   for (const key of state.order) {
-    const f = state.fragments.get(key)!;
+    const f = state.fragments.get(key);
+    if (!f) continue; // every key of `order` has its fragment
     for (const vs of f.virtualServers) {
       if (vsMap.has(vs.key)) continue;
       const rs = new Map<string, IpvsKernelRealServer>();
@@ -377,18 +380,20 @@ function viewOf(state: FamilyState, family: IPFamily, failed: ReadonlySet<string
       }
       vsMap.set(vs.key, { ...vs, realServers: rs });
     }
-    for (let i = 0; i < SET_COUNT; i++) for (const e of f.entries[i]!) entries[i]!.add(e);
+    f.entries.forEach((list, i) => {
+      for (const e of list) setAt(entries, i).add(e);
+    });
     for (const a of f.bind) {
       addresses.add(a);
-      entries[IPVS_IPS]!.add(a);
+      setAt(entries, IPVS_IPS).add(a);
     }
   }
   for (const d of state.draining) {
-    const [vsKey, r] = d.split(" ");
-    const vs = vsMap.get(vsKey!);
-    const hp = parseKey(r!);
+    const [vsKey = "", r = ""] = d.split(" ");
+    const vs = vsMap.get(vsKey);
+    const hp = parseKey(r);
     if (vs && hp) {
-      (vs.realServers as Map<string, IpvsKernelRealServer>).set(r!, {
+      (vs.realServers as Map<string, IpvsKernelRealServer>).set(r, {
         ...hp,
         weight: 0,
         activeConnections: undefined,
@@ -401,8 +406,8 @@ function viewOf(state: FamilyState, family: IPFamily, failed: ReadonlySet<string
     const value = rest.join(" ");
     if (kind === "vs" && !vsMap.has(value)) {
       const m = /^(\[[^\]]+\]|[^:]+):(\d+)\/(TCP|UDP|SCTP)$/.exec(value);
-      if (m) {
-        const address = m[1]!.replace(/^\[|\]$/g, "");
+      if (m?.[1] !== undefined) {
+        const address = m[1].replace(/^\[|\]$/g, "");
         vsMap.set(value, {
           key: value,
           address,
@@ -416,19 +421,21 @@ function viewOf(state: FamilyState, family: IPFamily, failed: ReadonlySet<string
       }
     } else if (kind === "addr") {
       addresses.add(value);
-      entries[IPVS_IPS]!.add(value);
+      setAt(entries, IPVS_IPS).add(value);
     } else if (kind === "entry") {
       const [i, e] = value.split("\0");
-      entries[Number(i)]!.add(e!);
+      if (e !== undefined) setAt(entries, Number(i)).add(e);
     }
   }
   const ipsets = new Map<string, IpsetKernelSet>();
   IPVS_IPSETS.forEach((info, i) => {
-    ipsets.set(names[i]!, {
-      name: names[i]!,
+    const name = names[i]; // one name per set
+    if (name === undefined) return;
+    ipsets.set(name, {
+      name,
       type: info.type,
       family: family === "IPv4" ? "inet" : "inet6",
-      entries: entries[i]!,
+      entries: setAt(entries, i),
     });
   });
   return { virtualServers: vsMap, ipsets, addresses };
@@ -490,7 +497,7 @@ function updateFamily(
     const next = order.filter((k) => !removed.has(k));
     for (const key of added) next.splice(lowerBound(next, key), 0, key);
     order = next;
-    frags = order.map((k) => prev.fragments.get(k)!);
+    frags = fragmentsInOrder(order, prev.fragments);
   } else {
     frags = prev.frags.slice();
     for (const f of changed) frags[lowerBound(order, f.key)] = f;
@@ -504,7 +511,8 @@ function lowerBound(sorted: readonly string[], key: string): number {
   let hi = sorted.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (sorted[mid]! < key) lo = mid + 1;
+    const v = sorted[mid]; // lo <= mid < hi <= length
+    if (v !== undefined && v < key) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -565,28 +573,29 @@ function replace(
     }
   }
   // set entries (KUBE-IPVS-IPS is the bound addresses)
-  for (let i = 0; i < SET_COUNT; i++) {
-    if (i === IPVS_IPS) continue;
-    const a = old ? old.entries[i]! : [];
-    const b = next ? next.entries[i]! : [];
-    if (a.length === 0 && b.length === 0) continue;
+  names.forEach((name, i) => {
+    if (i === IPVS_IPS) return;
+    const a = old?.entries[i] ?? [];
+    const b = next?.entries[i] ?? [];
+    if (a.length === 0 && b.length === 0) return;
     const inA = new Set(a);
     const inB = new Set(b);
-    for (const e of inB) if (!inA.has(e) && bump(counts.entry, `${i}\0${e}`, 1, log) === 1) ops.addEntry(names[i]!, e);
-    for (const e of inA) if (!inB.has(e) && bump(counts.entry, `${i}\0${e}`, -1, log) === 0) ops.delEntry(names[i]!, e);
-  }
+    for (const e of inB) if (!inA.has(e) && bump(counts.entry, `${i}\0${e}`, 1, log) === 1) ops.addEntry(name, e);
+    for (const e of inA) if (!inB.has(e) && bump(counts.entry, `${i}\0${e}`, -1, log) === 0) ops.delEntry(name, e);
+  });
+  const ipsName = names[IPVS_IPS] ?? "";
   const a = new Set(old ? old.bind : []);
   const b = new Set(next ? next.bind : []);
   for (const ip of b) {
     if (!a.has(ip) && bump(counts.addr, ip, 1, log) === 1) {
       ops.bindAddress(ip);
-      ops.addEntry(names[IPVS_IPS]!, ip);
+      ops.addEntry(ipsName, ip);
     }
   }
   for (const ip of a) {
     if (!b.has(ip) && bump(counts.addr, ip, -1, log) === 0) {
       ops.unbindAddress(ip);
-      ops.delEntry(names[IPVS_IPS]!, ip);
+      ops.delEntry(ipsName, ip);
     }
   }
 }
@@ -658,7 +667,9 @@ function declaredObjects(rewritten: readonly IpvsFragment[]): string[] {
   for (const f of rewritten) {
     for (const vs of f.virtualServers) out.push(`vs ${vs.key}`);
     for (const a of f.bind) out.push(`addr ${a}`);
-    for (let i = 0; i < SET_COUNT; i++) for (const e of f.entries[i]!) out.push(`entry ${i}\0${e}`);
+    f.entries.forEach((list, i) => {
+      for (const e of list) out.push(`entry ${i}\0${e}`);
+    });
   }
   return out;
 }
@@ -683,9 +694,7 @@ function makeResult(
   // a snapshot of the fragments: later syncs change the state's map, not this
   const frags = state.frags;
   let vsList: IpvsVirtualServer[] | undefined;
-  let entries: string[][] | undefined;
-  let addresses: string[] | undefined;
-  let outFilter: OutFilterEntry[] | undefined;
+  let setData: { entries: string[][]; addresses: string[]; outFilter: OutFilterEntry[] } | undefined;
   let sets: IpvsIpset[] | undefined;
   let tables: IpvsIptablesTables | undefined;
   const virtualServers = () => {
@@ -696,27 +705,27 @@ function makeResult(
     }
     return vsList;
   };
-  const setEntries = () => {
-    if (!entries) {
+  const data = () => {
+    if (!setData) {
       const all: string[][] = [];
       for (let i = 0; i < SET_COUNT; i++) all.push([]);
       const addrs: string[] = [];
       const out: OutFilterEntry[] = [];
       for (const f of frags) {
-        for (let i = 0; i < SET_COUNT; i++) {
-          const e = f.entries[i]!;
-          if (e.length > 0) for (const x of e) all[i]!.push(x);
-        }
+        f.entries.forEach((e, i) => {
+          const to = all[i];
+          if (to && e.length > 0) for (const x of e) to.push(x);
+        });
         for (const a of f.bind) addrs.push(a);
         for (const o of f.outFilter) out.push(o);
       }
-      addresses = sortedUnique(addrs);
+      const addresses = sortedUnique(addrs);
       all[IPVS_IPS] = addresses;
-      entries = all.map((e, i) => (i === IPVS_IPS ? e : sortedUnique(e)));
-      outFilter = out;
+      setData = { entries: all.map((e, i) => (i === IPVS_IPS ? e : sortedUnique(e))), addresses, outFilter: out };
     }
-    return entries;
+    return setData;
   };
+  const setEntries = () => data().entries;
   const ipsets = () => {
     if (!sets) sets = ipvsIpsets(family, setEntries());
     return sets;
@@ -731,7 +740,7 @@ function makeResult(
         detector: ctx.detector,
         masqueradeMark: ctx.config.masqueradeMark,
         randomFully: ctx.config.randomFully,
-        outFilter: outFilter!,
+        outFilter: data().outFilter,
       });
     }
     return tables;
@@ -775,8 +784,7 @@ function makeResult(
       return ipsets();
     },
     get addresses() {
-      setEntries();
-      return addresses!;
+      return data().addresses;
     },
     get iptables() {
       return iptables();
@@ -793,12 +801,11 @@ function makeResult(
     },
     jumpsText: renderIpvsJumps(),
     get ipCommands() {
-      setEntries();
-      return ipAddrCommands(addresses!);
+      return ipAddrCommands(data().addresses);
     },
     get ipText() {
-      setEntries();
-      return once("ip", () => renderIpBatch(ipAddrCommands(addresses!)));
+      const { addresses } = data();
+      return once("ip", () => renderIpBatch(ipAddrCommands(addresses)));
     },
     sysctls,
     ipvsTimeouts: timeouts,
@@ -818,7 +825,7 @@ function makeResult(
         virtualServers: vs.length,
         realServers: rs,
         ipsetEntries: n,
-        boundAddresses: addresses!.length,
+        boundAddresses: data().addresses.length,
         rewrittenServices: rewritten,
       };
     },
@@ -828,11 +835,34 @@ function makeResult(
   return result;
 }
 
+/** The set at index `i` of `sets`, made when it is not there yet. */
+function setAt(sets: Set<string>[], i: number): Set<string> {
+  let s = sets[i];
+  if (!s) {
+    s = new Set<string>();
+    sets[i] = s;
+  }
+  return s;
+}
+
+/** The fragments of `order`'s keys, in that order (every key has one). */
+function fragmentsInOrder(order: readonly string[], fragments: ReadonlyMap<string, IpvsFragment>): IpvsFragment[] {
+  const out: IpvsFragment[] = [];
+  for (const k of order) {
+    const f = fragments.get(k);
+    if (f) out.push(f);
+  }
+  return out;
+}
+
 /** Sorted (code-unit order) without repeats, in place. */
 function sortedUnique(xs: string[]): string[] {
   xs.sort(compareStrings);
   let n = 0;
-  for (let i = 0; i < xs.length; i++) if (i === 0 || xs[i] !== xs[n - 1]) xs[n++] = xs[i]!;
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i];
+    if (x !== undefined && (i === 0 || x !== xs[n - 1])) xs[n++] = x;
+  }
   xs.length = n;
   return xs;
 }

@@ -56,7 +56,7 @@ export function loopbackEndpoints(
  */
 export function validNodeAddress(ip: ParsedIP): boolean {
   if (isLoopback(ip)) return false;
-  return ip.family === "IPv4" || (ip.words[0]! & 0xffc0) !== 0xfe80;
+  return ip.family === "IPv4" || ((ip.words[0] ?? 0) & 0xffc0) !== 0xfe80;
 }
 
 /**

@@ -126,7 +126,7 @@ export function parseIpvsadmSave(text: string): Map<string, IpvsKernelVirtualSer
     if (cmd === "-A") {
       const vs: MutableVS = { key, ...hp, protocol, scheduler: "wlc", flags: 0, timeout: 0, realServers: new Map() };
       for (let k = 3; k < t.length; k++) {
-        const opt = t[k]!;
+        const opt = t[k] ?? "";
         const val = t[k + 1];
         if (opt === "-s" || opt === "--scheduler") {
           if (!val) throw bad("-s needs a scheduler");
@@ -157,7 +157,7 @@ export function parseIpvsadmSave(text: string): Map<string, IpvsKernelVirtualSer
     let rs: { address: string; port: number } | undefined;
     let weight = 1;
     for (let k = 3; k < t.length; k++) {
-      const opt = t[k]!;
+      const opt = t[k] ?? "";
       const val = t[k + 1];
       if (opt === "-r" || opt === "--real-server") {
         rs = splitHostPort(val ?? "");
@@ -211,7 +211,8 @@ export function parseIpvsadmList(text: string): Map<string, IpvsKernelVirtualSer
     if (t[0] === "->") {
       if (!current) throw bad("a real server before any service");
       const rs = splitHostPort(t[1] ?? "");
-      if (!rs || t.length < 6 || !/^\d+$/.test(t[3]!) || !/^\d+$/.test(t[4]!) || !/^\d+$/.test(t[5]!)) {
+      const counts = t.slice(3, 6);
+      if (!rs || counts.length < 3 || !counts.every((c) => /^\d+$/.test(c))) {
         throw bad("must be -> ADDRESS:PORT FORWARD WEIGHT ACTIVECONN INACTCONN");
       }
       const k = rs.address.indexOf(":") >= 0 ? `[${rs.address}]:${rs.port}` : `${rs.address}:${rs.port}`;
@@ -230,7 +231,7 @@ export function parseIpvsadmList(text: string): Map<string, IpvsKernelVirtualSer
     const key = virtualServerKey(hp.address, hp.port, protocol);
     const vs: MutableVS = { key, ...hp, protocol, scheduler: t[2], flags: 0, timeout: 0, realServers: new Map() };
     for (let k = 3; k < t.length; k++) {
-      const w = t[k]!;
+      const w = t[k] ?? "";
       if (w.startsWith("(") && w.endsWith(")")) {
         const f = schedulerFlags(w.slice(1, -1));
         if (f === undefined) throw bad(`unknown scheduler flags ${w}`);
@@ -294,7 +295,7 @@ export function parseIpAddrShow(text: string): Set<string> | undefined {
   if (text.trim() === "" || /does not exist/.test(text)) return undefined;
   const out = new Set<string>();
   for (const m of text.matchAll(/\binet6?\s+([0-9a-fA-F.:]+)\/\d+/g)) {
-    const ip = parseIP(m[1]!);
+    const ip = parseIP(m[1] ?? ""); // the group always takes part
     if (ip) out.add(ip.text);
   }
   return out;

@@ -53,11 +53,13 @@ export function planIpvsReconcile(
   if (current.addresses === undefined) ops.linkAdd();
   const names = ipsetNames(family);
   IPVS_IPSETS.forEach((info, i) => {
-    const have = current.ipsets.get(names[i]!);
-    if (!have) ops.createSet(names[i]!, info.type, family);
+    const name = names[i]; // one name per set
+    if (name === undefined) return;
+    const have = current.ipsets.get(name);
+    if (!have) ops.createSet(name, info.type, family);
     else if (have.type !== info.type) {
-      ops.destroySet(names[i]!);
-      ops.createSet(names[i]!, info.type, family);
+      ops.destroySet(name);
+      ops.createSet(name, info.type, family);
     }
   });
 
@@ -113,8 +115,8 @@ export function planIpvsReconcile(
 
   // set entries
   desired.ipsets.forEach((set, i) => {
-    const have = current.ipsets.get(names[i]!);
-    const fresh = !have || have.type !== IPVS_IPSETS[i]!.type;
+    const have = current.ipsets.get(names[i] ?? set.name);
+    const fresh = !have || have.type !== IPVS_IPSETS[i]?.type;
     const haveEntries = fresh ? new Set<string>() : have.entries;
     const want = new Set(set.entries);
     for (const e of haveEntries) if (!want.has(e)) ops.delEntry(set.name, e);

@@ -101,21 +101,31 @@ function ifNotLocal(d: LocalDetector): string {
   }
 }
 
+/** The rule list of `chain` in `table` (every chain of NAT_CHAINS and FILTER_CHAINS has one). */
+function rulesOf(table: Map<string, string[]>, chain: string): string[] {
+  let rules = table.get(chain);
+  if (!rules) {
+    rules = [];
+    table.set(chain, rules);
+  }
+  return rules;
+}
+
 /** The companion iptables rules, as kube-proxy's `writeIptablesRules` orders them. */
 export function ipvsIptablesTables(input: IpvsIptablesInput): IpvsIptablesTables {
   const names = ipsetNames(input.family);
   const nat = new Map<string, string[]>(NAT_CHAINS.map((c) => [c, []]));
   const filter = new Map<string, string[]>(FILTER_CHAINS.map((c) => [c, []]));
-  const comment = (i: number) => `-m comment --comment "${IPVS_IPSETS[i]!.comment}"`;
+  const comment = (i: number) => `-m comment --comment "${IPVS_IPSETS[i]?.comment ?? ""}"`;
   const set = (i: number, match: string) => `-m set --match-set ${names[i]} ${match}`;
 
-  nat.get("KUBE-SERVICES")!.push(`-s ${input.family === "IPv6" ? "::1/128" : "127.0.0.0/8"} -j RETURN`);
+  rulesOf(nat, "KUBE-SERVICES").push(`-s ${input.family === "IPv6" ? "::1/128" : "127.0.0.0/8"} -j RETURN`);
   for (const [i, table, from, to, match, proto] of SET_RULES) {
     if (!input.nonEmpty[i]) continue;
     const p = proto === "" ? "" : `-p ${proto} `;
-    (table === "nat" ? nat : filter).get(from)!.push(`${p}${comment(i)} ${set(i, match)} -j ${to}`);
+    rulesOf(table === "nat" ? nat : filter, from).push(`${p}${comment(i)} ${set(i, match)} -j ${to}`);
   }
-  const services = nat.get("KUBE-SERVICES")!;
+  const services = rulesOf(nat, "KUBE-SERVICES");
   if (input.nonEmpty[1]) {
     const head = `${comment(1)} -m set --match-set ${names[1]}`;
     if (input.masqueradeAll) services.push(`${head} dst,dst -j KUBE-MARK-MASQ`);
@@ -133,42 +143,36 @@ export function ipvsIptablesTables(input: IpvsIptablesInput): IpvsIptablesTables
   }
   if (input.nonEmpty[3]) externalIPRules(`${comment(3)} ${set(3, "dst,dst")}`);
   services.push("-m addrtype --dst-type LOCAL -j KUBE-NODE-PORT");
-  nat.get("KUBE-LOAD-BALANCER")!.push("-j KUBE-MARK-MASQ");
-  filter.get("KUBE-SOURCE-RANGES-FIREWALL")!.push("-j DROP");
+  rulesOf(nat, "KUBE-LOAD-BALANCER").push("-j KUBE-MARK-MASQ");
+  rulesOf(filter, "KUBE-SOURCE-RANGES-FIREWALL").push("-j DROP");
   for (const e of input.outFilter) {
-    filter
-      .get("KUBE-IPVS-OUT-FILTER")!
-      .push(`-s ${e.ip} -m ipvs --vaddr ${e.ip} --vproto ${e.protocol} --vport ${e.port} -j DROP`);
+    rulesOf(filter, "KUBE-IPVS-OUT-FILTER").push(
+      `-s ${e.ip} -m ipvs --vaddr ${e.ip} --vproto ${e.protocol} --vport ${e.port} -j DROP`,
+    );
   }
   // accept everything sent to a virtual server, in case other rules would block it
   if (input.nonEmpty[1]) services.push(`${set(1, "dst,dst")} -j ACCEPT`);
   if (input.nonEmpty[4]) services.push(`${set(4, "dst,dst")} -j ACCEPT`);
   const mark = input.masqueradeMark;
-  filter
-    .get("KUBE-FORWARD")!
-    .push(
-      `-m comment --comment "kubernetes forwarding rules" -m mark --mark ${mark}/${mark} -j ACCEPT`,
-      '-m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
-    );
-  filter.get("KUBE-NODE-PORT")!.push(`${comment(15)} ${set(15, "dst")} -j ACCEPT`);
-  filter
-    .get("KUBE-IPVS-FILTER")!
-    .push(
-      `${set(4, "dst,dst")} -j RETURN`,
-      `${set(1, "dst,dst")} -j RETURN`,
-      `${set(2, "dst,dst")} -j RETURN`,
-      `${set(3, "dst,dst")} -j RETURN`,
-      `${set(15, "dst")} -j RETURN`,
-      `-m conntrack --ctstate NEW ${set(16, "dst")} -j REJECT`,
-    );
-  nat
-    .get("KUBE-POSTROUTING")!
-    .push(
-      `-m mark ! --mark ${mark}/${mark} -j RETURN`,
-      `-j MARK --xor-mark ${mark}`,
-      `-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${input.randomFully ? " --random-fully" : ""}`,
-    );
-  nat.get("KUBE-MARK-MASQ")!.push(`-j MARK --or-mark ${mark}`);
+  rulesOf(filter, "KUBE-FORWARD").push(
+    `-m comment --comment "kubernetes forwarding rules" -m mark --mark ${mark}/${mark} -j ACCEPT`,
+    '-m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+  );
+  rulesOf(filter, "KUBE-NODE-PORT").push(`${comment(15)} ${set(15, "dst")} -j ACCEPT`);
+  rulesOf(filter, "KUBE-IPVS-FILTER").push(
+    `${set(4, "dst,dst")} -j RETURN`,
+    `${set(1, "dst,dst")} -j RETURN`,
+    `${set(2, "dst,dst")} -j RETURN`,
+    `${set(3, "dst,dst")} -j RETURN`,
+    `${set(15, "dst")} -j RETURN`,
+    `-m conntrack --ctstate NEW ${set(16, "dst")} -j REJECT`,
+  );
+  rulesOf(nat, "KUBE-POSTROUTING").push(
+    `-m mark ! --mark ${mark}/${mark} -j RETURN`,
+    `-j MARK --xor-mark ${mark}`,
+    `-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${input.randomFully ? " --random-fully" : ""}`,
+  );
+  rulesOf(nat, "KUBE-MARK-MASQ").push(`-j MARK --or-mark ${mark}`);
   const chains = (m: Map<string, string[]>) => [...m].map(([name, rules]) => ({ name, rules }));
   return { nat: chains(nat), filter: chains(filter) };
 }
@@ -280,12 +284,12 @@ export function renderIpsets(sets: readonly IpvsIpset[]): string {
 export function ipvsIpsets(family: IPFamily, entries: readonly (readonly string[])[]): IpvsIpset[] {
   const names = ipsetNames(family);
   return IPVS_IPSETS.map((info, i) => ({
-    name: names[i]!,
+    name: names[i] ?? "", // one name per set
     type: info.type,
     family: family === "IPv4" ? "inet" : "inet6",
     comment: info.comment,
     createOptions: createOptions(info.type, family),
-    entries: entries[i]!,
+    entries: entries[i] ?? [],
   }));
 }
 

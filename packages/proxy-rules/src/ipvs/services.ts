@@ -5,7 +5,7 @@
 
 import { InvalidInputError } from "../errors.js";
 import type { FamilyContext } from "../model/context.js";
-import type { NormalizedService, NormalizedSlice } from "../model/normalize.js";
+import type { NormalizedService, NormalizedSlice, Protocol } from "../model/normalize.js";
 import { type EndpointRows, suffixOf } from "../model/service-port.js";
 import type { SliceGroup } from "../plan/input-index.js";
 import type { ServicePlan } from "../plan/service-plan.js";
@@ -106,7 +106,7 @@ export interface IpvsFamilyFacts {
 }
 
 const NONE: readonly string[] = [];
-const PROTO: Record<string, IpvsProtocol> = { tcp: "TCP", udp: "UDP", sctp: "SCTP" };
+const PROTO: Record<Protocol, IpvsProtocol> = { tcp: "TCP", udp: "UDP", sctp: "SCTP" };
 
 /** The unspecified address of a family, which neither IPVS nor ipset can hold. */
 function unspecified(ip: string): boolean {
@@ -166,8 +166,12 @@ export function writeIpvsFragment(facts: IpvsFamilyFacts, plan: ServicePlan): Ip
   const entries: string[][] = [];
   for (let i = 0; i < SET_COUNT; i++) entries.push(NONE as string[]);
   const add = (set: number, entry: string) => {
-    if (entries[set] === NONE) entries[set] = [];
-    entries[set]!.push(entry);
+    let list = entries[set];
+    if (list === undefined || list === NONE) {
+      list = [];
+      entries[set] = list;
+    }
+    list.push(entry);
   };
   const virtualServers: IpvsVirtualServer[] = [];
   const bind: string[] = [];
@@ -198,7 +202,7 @@ export function writeIpvsFragment(facts: IpvsFamilyFacts, plan: ServicePlan): Ip
   for (const portPlan of plan.ports) {
     const sp = portPlan.port;
     const proto = sp.protocol;
-    const protocol = PROTO[proto]!;
+    const protocol = PROTO[proto];
     const spn = sp.nameString;
     const flags =
       (portPlan.affinitySeconds > 0 ? FLAG_PERSISTENT : 0) | (ipvs.scheduler === "mh" ? FLAG_SOURCE_HASH : 0);
@@ -297,7 +301,7 @@ function realServers(rows: EndpointRows, skipUnspecified: boolean): readonly Ipv
   const list: IpvsRealServer[] = [];
   const shared = rows.suffixes === undefined ? portOf(rows.suffix) : 0;
   for (let i = 0; i < n; i++) {
-    const address = rows.ips[i]!;
+    const address = rows.ips[i] ?? ""; // i < n
     if (skipUnspecified && unspecified(address)) continue;
     list.push({ address, port: rows.suffixes === undefined ? shared : portOf(suffixOf(rows, i)), weight: 1 });
   }

@@ -53,6 +53,23 @@ export interface FamilyContext {
 
 const LABEL_ZONE = "topology.kubernetes.io/zone";
 
+/** An address written in this file: it parses, or the module is broken. */
+function literalIP(s: string): ParsedIP {
+  const ip = parseIP(s);
+  if (!ip) throw new Error(`not an IP address: ${s}`);
+  return ip;
+}
+
+/** A CIDR written in this file: it parses, or the module is broken. */
+function literalCIDR(s: string): ParsedCIDR {
+  const cidr = parseCIDR(s);
+  if (!cidr) throw new Error(`not a CIDR: ${s}`);
+  return cidr;
+}
+
+const ALL_IPV4 = literalCIDR("0.0.0.0/0");
+const ALL_IPV6 = literalCIDR("::/0");
+
 function cfgError(field: string, reason: string, value: unknown): InvalidInputError {
   return new InvalidInputError({ kind: "KubeProxyConfiguration" }, field, reason, value);
 }
@@ -245,13 +262,14 @@ export function resolveFamilyContext(
   const npa: ParsedCIDR[] = [];
   npaRaw.forEach((s, i) => {
     if (s === "all") {
-      npa.push(parseCIDR("0.0.0.0/0")!, parseCIDR("::/0")!);
+      npa.push(ALL_IPV4, ALL_IPV6);
     } else if (s === "localhost") {
-      npa.push(parseCIDR("127.0.0.0/8")!, parseCIDR("::1/128")!);
+      npa.push(literalCIDR("127.0.0.0/8"), literalCIDR("::1/128"));
     } else if (s === "primary") {
       for (const f of ["IPv4", "IPv6"] as const) {
         const ip = primary(f);
-        if (ip) npa.push(parseCIDR(`${ip.text}/${f === "IPv4" ? 32 : 128}`)!);
+        const prefix = f === "IPv4" ? 32 : 128;
+        if (ip) npa.push({ ip, prefix, text: `${ip.text}/${prefix}` });
       }
     } else {
       const c = typeof s === "string" ? parseCIDR(s) : undefined;
@@ -260,15 +278,15 @@ export function resolveFamilyContext(
     }
   });
   let cidrs = npa.filter((c) => c.ip.family === family);
-  if (cidrs.length === 0) cidrs = [parseCIDR(family === "IPv4" ? "0.0.0.0/0" : "::/0")!];
-  const loopbackStart = parseIP("127.0.0.0")!;
+  if (cidrs.length === 0) cidrs = [family === "IPv4" ? ALL_IPV4 : ALL_IPV6];
+  const loopbackStart = literalIP("127.0.0.0");
   const containsIPv4Loopback = cidrs.some(
     (c) => c.ip.family === "IPv4" && (isLoopback(c.ip) || cidrContains(c, loopbackStart)),
   );
   const matchAll = cidrs.some(isZeroCIDR);
   const localAddrs = [
     ...node.addresses.filter((a) => a.family === family),
-    parseIP(family === "IPv4" ? "127.0.0.1" : "::1")!,
+    literalIP(family === "IPv4" ? "127.0.0.1" : "::1"),
   ];
   const nodePortIPs: string[] = [];
   if (!matchAll) {

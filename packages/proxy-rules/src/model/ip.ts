@@ -80,7 +80,7 @@ function parseIPv6Words(s: string): number[] | undefined {
       // embedded IPv4 must be the last thing
       const words: number[] = [];
       if (!parseIPv4Words(s, i, n, words)) return undefined;
-      cur.push(words[0]!, words[1]!);
+      cur.push(words[0] ?? 0, words[1] ?? 0); // parseIPv4Words gave two
       i = n;
       break;
     }
@@ -111,8 +111,8 @@ function parseIPv6Words(s: string): number[] | undefined {
 }
 
 function formatIPv4(words: readonly number[]): string {
-  const a = words[0]!;
-  const b = words[1]!;
+  const a = words[0] ?? 0;
+  const b = words[1] ?? 0;
   return `${a >> 8}.${a & 255}.${b >> 8}.${b & 255}`;
 }
 
@@ -141,7 +141,7 @@ function formatIPv6(w: readonly number[]): string {
       continue;
     }
     if (out !== "" && !out.endsWith(":")) out += ":";
-    out += w[i]!.toString(16);
+    out += (w[i] ?? 0).toString(16);
   }
   return out;
 }
@@ -174,7 +174,10 @@ export function canonicalIP(s: string, family: IPFamily): string | undefined {
   if (typeof s !== "string") return undefined;
   if (family === "IPv4") {
     const n = s.length;
-    if (n < 7 || n > 15) return parseIP(s)?.family === "IPv4" ? parseIP(s)!.text : undefined;
+    if (n < 7 || n > 15) {
+      const ip = parseIP(s);
+      return ip?.family === "IPv4" ? ip.text : undefined;
+    }
     let parts = 0;
     let digits = 0;
     let value = 0;
@@ -195,7 +198,7 @@ export function canonicalIP(s: string, family: IPFamily): string | undefined {
       if (digits > 3) return undefined;
     }
     if (parts !== 4) return undefined;
-    return leadingZero ? parseIP(s)!.text : s;
+    return leadingZero ? parseIP(s)?.text : s;
   }
   const ip = parseIP(s);
   return ip && ip.family === family ? ip.text : undefined;
@@ -229,14 +232,14 @@ export function cidrContains(cidr: ParsedCIDR, ip: ParsedIP): boolean {
     const keep = Math.max(0, Math.min(16, cidr.prefix - i * 16));
     if (keep === 0) return true;
     const mask = (0xffff << (16 - keep)) & 0xffff;
-    if ((ip.words[i]! & mask) !== cidr.ip.words[i]) return false;
+    if (((ip.words[i] ?? 0) & mask) !== cidr.ip.words[i]) return false;
   }
   return true;
 }
 
 /** Whether the address is a loopback address (127.0.0.0/8 or ::1). */
 export function isLoopback(ip: ParsedIP): boolean {
-  if (ip.family === "IPv4") return ip.words[0]! >> 8 === 127;
+  if (ip.family === "IPv4") return (ip.words[0] ?? 0) >> 8 === 127;
   return ip.words.every((w, i) => (i === 7 ? w === 1 : w === 0));
 }
 

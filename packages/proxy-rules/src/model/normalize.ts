@@ -52,7 +52,7 @@ const EP_DEFAULT = EP_READY | EP_SERVING;
 
 /** The condition bits of endpoint `k`. */
 export function flagsOf(eps: NormalizedEndpoints, k: number): number {
-  return eps.flags === undefined ? EP_DEFAULT : eps.flags[k]!;
+  return eps.flags?.[k] ?? EP_DEFAULT; // without flags, every endpoint has the default
 }
 
 /**

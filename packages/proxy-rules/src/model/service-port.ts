@@ -122,22 +122,24 @@ export function endpointsFor(
       if (matchingSlices === 2) {
         // endpoints may repeat across slices: index what we have
         seen = new Map();
-        for (let i = 0; i < list.length; i++) seen.set(list[i]!.endpoint, i);
+        for (const [i, e] of list.entries()) seen.set(e.endpoint, i);
       }
       const eps = slice;
       for (let k = 0; k < eps.ips.length; k++) {
-        const endpoint = joinHostPort(eps.ips[k]!, port.port);
+        const ip = eps.ips[k];
+        if (ip === undefined) continue; // k < length
+        const endpoint = joinHostPort(ip, port.port);
         if (seen) {
           const at = seen.get(endpoint);
           if (at !== undefined) {
             // a non-terminating endpoint wins over a terminating one
             if ((flagsOf(eps, k) & EP_TERMINATING) === 0)
-              list[at] = makeEndpoint(eps, k, port.port, endpoint, nodeName);
+              list[at] = makeEndpoint(eps, k, ip, port.port, endpoint, nodeName);
             continue;
           }
           seen.set(endpoint, list.length);
         }
-        list.push(makeEndpoint(eps, k, port.port, endpoint, nodeName));
+        list.push(makeEndpoint(eps, k, ip, port.port, endpoint, nodeName));
       }
     }
   }
@@ -145,8 +147,10 @@ export function endpointsFor(
   // an address repeated within the first slice (indexed only once a second slice comes) is still
   // there: de-duplicate (sorted, so repeats are adjacent)
   for (let i = 1; i < list.length; i++) {
-    if (list[i]!.endpoint !== list[i - 1]!.endpoint) continue;
-    const keep = list[i]!.terminating ? list[i - 1]! : list[i]!;
+    const before = list[i - 1];
+    const here = list[i];
+    if (before === undefined || here === undefined || here.endpoint !== before.endpoint) continue;
+    const keep = here.terminating ? before : here;
     list.splice(i - 1, 2, keep);
     i--;
   }
@@ -160,12 +164,11 @@ function sortByEndpoint(list: EndpointInfo[]): void {
     return;
   }
   for (let i = 1; i < list.length; i++) {
-    const x = list[i]!;
+    const x = list[i];
+    if (x === undefined) continue;
     let j = i - 1;
-    while (j >= 0 && list[j]!.endpoint > x.endpoint) {
-      list[j + 1] = list[j]!;
-      j--;
-    }
+    // list[-1] is undefined: the walk stops at the front
+    for (let y = list[j]; y !== undefined && y.endpoint > x.endpoint; y = list[--j]) list[j + 1] = y;
     list[j + 1] = x;
   }
 }
@@ -177,13 +180,14 @@ function byEndpoint(a: EndpointInfo, b: EndpointInfo): number {
 function makeEndpoint(
   eps: NormalizedEndpoints,
   k: number,
+  ip: string,
   port: number,
   endpoint: string,
   nodeName: string,
 ): EndpointInfo {
   const flags = flagsOf(eps, k);
   return {
-    ip: eps.ips[k]!,
+    ip,
     port,
     endpoint,
     isLocal: nodeName !== "" && eps.nodeNames[k] === nodeName,
@@ -210,7 +214,7 @@ export interface EndpointRows {
 
 /** What follows the address of endpoint `i`. */
 export function suffixOf(rows: EndpointRows, i: number): string {
-  return rows.suffixes === undefined ? rows.suffix : rows.suffixes[i]!;
+  return rows.suffixes === undefined ? rows.suffix : (rows.suffixes[i] ?? ""); // one suffix per row
 }
 
 /** No endpoints. */
@@ -228,10 +232,11 @@ export function rowsOf(list: readonly EndpointInfo[], family: IPFamily): Endpoin
   const n = list.length;
   const ips = new Array<string>(n);
   const suffixes = new Array<string>(n);
-  for (let i = 0; i < n; i++) {
-    const ep = list[i]!;
+  let i = 0;
+  for (const ep of list) {
     ips[i] = ep.ip;
     suffixes[i] = portSuffix(ep.port, v6);
+    i++;
   }
   return { ips, suffixes, suffix: "", v6 };
 }
@@ -265,7 +270,8 @@ export function readyClusterRows(sp: ServicePortInfo, slices: readonly Normalize
   if (eps.zoneHints !== undefined || eps.nodeHints !== undefined) return undefined;
   const n = eps.ips.length;
   if (n === 0) return NO_ROWS;
-  if (eps.flags !== undefined) for (let k = 0; k < n; k++) if ((eps.flags[k]! & EP_READY) === 0) return undefined;
+  // (an endpoint without flags would count as not ready: the general path then decides)
+  if (eps.flags !== undefined) for (let k = 0; k < n; k++) if (((eps.flags[k] ?? 0) & EP_READY) === 0) return undefined;
   const v6 = slice.family === "IPv6";
   // addresses sorted as `ip:port` (or `[ip]:port`) sort: the suffix is shared, so by the address
   // followed by the suffix's first character
@@ -277,8 +283,8 @@ export function readyClusterRows(sp: ServicePortInfo, slices: readonly Normalize
 
 function sortedAddresses(ips: readonly string[], stop: number): boolean {
   for (let i = 1; i < ips.length; i++) {
-    const a = ips[i - 1]!;
-    const b = ips[i]!;
+    const a = ips[i - 1] ?? "";
+    const b = ips[i] ?? ""; // 0 < i < length
     // of equal length, neither is a prefix of the other: the strings compare as they are
     if (a.length === b.length ? a > b : compareAddresses(a, b, stop) > 0) return false;
   }

@@ -4,6 +4,7 @@
 // (ipvstest.FakeIPVS, checkIPSet, checkIptables).
 
 import type { EndpointSlice, IpvsResult, ProxyInput, Service } from "../../src/index.js";
+import { defined } from "./defined.js";
 
 export { makeTestEndpointSlice, makeTestService, testNodeName } from "./kube-proxy-fixtures.js";
 
@@ -79,7 +80,7 @@ export function chainRules(r: IpvsResult, chain: string): ExpectedRule[] {
         const t = rule.split(" ");
         const j = t.indexOf("-j");
         const m = t.indexOf("--match-set");
-        out.push({ JumpChain: t[j + 1]!, ...(m >= 0 ? { MatchSet: t[m + 1]! } : {}) });
+        out.push({ JumpChain: defined(t[j + 1]), ...(m >= 0 ? { MatchSet: defined(t[m + 1]) } : {}) });
       }
     }
   }

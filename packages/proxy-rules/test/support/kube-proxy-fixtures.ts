@@ -3,6 +3,7 @@
 // makeTestEndpointSlice. Used to check byte-for-byte parity with kube-proxy's expectations.
 
 import type { EndpointSlice, ProxyInput, Service } from "../../src/index.js";
+import { defined } from "./defined.js";
 
 export const testNodeName = "test-node";
 export const testNodeIP = "192.168.0.2";
@@ -76,7 +77,7 @@ export function checkRuleJumps(text: string): string | undefined {
   const tables = text.split("COMMIT\n").filter((t) => t.trim() !== "");
   for (const t of tables) {
     const lines = t.split("\n").filter((l) => l !== "");
-    const name = lines[0]!.slice(1);
+    const name = defined(lines[0]).slice(1);
     const all = (re: RegExp) => new Set(lines.map((l) => re.exec(l)?.[1]).filter((m): m is string => !!m));
     const created = all(/^:([^ ]*)/);
     for (const x of all(/-X ([^ ]*)/)) created.delete(x);
@@ -106,6 +107,6 @@ export function checkRuleJumps(text: string): string | undefined {
 /** Removes the leading indentation of a template literal block (Go's dedent.Dedent). */
 export function dedent(s: string): string {
   const lines = s.replace(/^\n/, "").split("\n");
-  const indent = Math.min(...lines.filter((l) => l.trim() !== "").map((l) => /^\s*/.exec(l)![0].length));
+  const indent = Math.min(...lines.filter((l) => l.trim() !== "").map((l) => defined(/^\s*/.exec(l))[0].length));
   return lines.map((l) => l.slice(indent)).join("\n");
 }

@@ -15,6 +15,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
+import { defined } from "./defined.js";
 
 export const NODE_IP = "192.168.77.1";
 export const CLIENT_IP = "192.168.77.2";
@@ -92,7 +93,7 @@ export function kernelTestBlocker(): string | undefined {
 }
 
 function run(args: string[], input?: string): string {
-  return execFileSync(args[0]!, args.slice(1), { input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+  return execFileSync(defined(args[0]), args.slice(1), { input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
 }
 
 /** The topology of one test run. */
@@ -172,7 +173,7 @@ export class Topology {
       this.servers.push(child);
       let seen = "";
       const timer = setTimeout(() => reject(new Error(`server in ${ns} did not start`)), 10_000);
-      child.stdout!.on("data", (d) => {
+      defined(child.stdout).on("data", (d) => {
         seen += d;
         if (seen.includes("ready")) {
           clearTimeout(timer);
@@ -216,7 +217,7 @@ export class Topology {
     host: string,
     port: number,
     n: number,
-    opts: { udp?: boolean; timeoutMs?: number } = {},
+    opts: { udp?: boolean | undefined; timeoutMs?: number | undefined } = {},
   ): Promise<ProbeCounts> {
     const args = ["netns", "exec", ns, process.execPath, "-e", CLIENT, host, String(port), String(n)];
     args.push(opts.udp ? "udp" : "tcp", String(opts.timeoutMs ?? 1000));
@@ -263,7 +264,7 @@ export class Topology {
 export function byPod(counts: ProbeCounts): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(counts)) {
-    const pod = k.split(" ")[0]!;
+    const pod = defined(k.split(" ")[0]);
     out[pod] = (out[pod] ?? 0) + v;
   }
   return out;

@@ -1,3 +1,5 @@
+import { defined } from "./defined.js";
+
 // A model of one nftables table for unit tests, written from nft's documented semantics (not
 // from the code under test): it replays `nft -f` transactions (add/flush/delete of tables,
 // chains, sets, maps and elements, add rule) and dumps the resulting table one `add …` line per
@@ -80,7 +82,7 @@ export class NftTableModel {
       return;
     }
     if (this.table === undefined) throw new Error(`no table for: ${line}`);
-    const name = words[4]!;
+    const name = defined(words[4]);
     const rest = words.slice(5).join(" ");
     switch (`${verb} ${kind}`) {
       case "add chain": {
@@ -108,10 +110,10 @@ export class NftTableModel {
       case "add rule": {
         const c = this.need(this.chains.get(name), line);
         for (const ref of rest.matchAll(/(?:goto|jump) ([^ ,}]+)/g)) {
-          if (!this.chains.has(ref[1]!)) throw new Error(`no chain ${ref[1]} for: ${line}`);
+          if (!this.chains.has(defined(ref[1]))) throw new Error(`no chain ${ref[1]} for: ${line}`);
         }
         for (const ref of rest.matchAll(/@([^ ,}]+)/g)) {
-          if (!this.containers.has(ref[1]!)) throw new Error(`no set ${ref[1]} for: ${line}`);
+          if (!this.containers.has(defined(ref[1]))) throw new Error(`no set ${ref[1]} for: ${line}`);
         }
         c.rules.push(rest);
         return;
@@ -140,7 +142,7 @@ export class NftTableModel {
         const c = this.need(this.containers.get(name), line);
         const m = /^\{ (.*) \}$/.exec(rest);
         if (!m) throw new Error(`bad element: ${line}`);
-        const body = m[1]!;
+        const body = defined(m[1]);
         const cut = body.search(/ comment "| : /);
         const key = cut === -1 ? body : body.slice(0, cut);
         const tail = cut === -1 ? "" : body.slice(cut);
@@ -153,7 +155,7 @@ export class NftTableModel {
           return;
         }
         for (const ref of tail.matchAll(/(?:goto|jump) ([^ ,}]+)/g)) {
-          if (!this.chains.has(ref[1]!)) throw new Error(`no chain ${ref[1]} for: ${line}`);
+          if (!this.chains.has(defined(ref[1]))) throw new Error(`no chain ${ref[1]} for: ${line}`);
         }
         c.elements.set(key, tail);
         return;
@@ -259,8 +261,8 @@ export function sortNFTablesTransaction(tx: string): string {
     const wi = a.w;
     const wj = b.w;
     if (wi.length >= 5 && wj.length >= 5) {
-      if (wi[1] !== wj[1]) return (OBJECT_ORDER[wj[1]!] ?? 0) - (OBJECT_ORDER[wi[1]!] ?? 0);
-      if (wi[4] !== wj[4]) return wi[4]! < wj[4]! ? -1 : 1;
+      if (wi[1] !== wj[1]) return (OBJECT_ORDER[defined(wj[1])] ?? 0) - (OBJECT_ORDER[defined(wi[1])] ?? 0);
+      if (wi[4] !== wj[4]) return defined(wi[4]) < defined(wj[4]) ? -1 : 1;
       if (wi[1] !== "rule" && a.l !== b.l) return a.l < b.l ? -1 : 1;
     }
     return a.i - b.i;
@@ -271,6 +273,6 @@ export function sortNFTablesTransaction(tx: string): string {
 /** kube-proxy's dedent.Dedent of a template literal block. */
 export function dedent(s: string): string {
   const lines = s.replace(/^\n/, "").split("\n");
-  const indent = Math.min(...lines.filter((l) => l.trim() !== "").map((l) => /^\s*/.exec(l)![0].length));
+  const indent = Math.min(...lines.filter((l) => l.trim() !== "").map((l) => defined(/^\s*/.exec(l))[0].length));
   return lines.map((l) => l.slice(indent)).join("\n");
 }

@@ -44,12 +44,12 @@ export function service(s: SvcSpec): Service {
 
 export interface EpSpec {
   ip: string;
-  node?: string;
-  ready?: boolean;
-  serving?: boolean;
-  terminating?: boolean;
-  zones?: string[];
-  nodes?: string[];
+  node?: string | undefined;
+  ready?: boolean | undefined;
+  serving?: boolean | undefined;
+  terminating?: boolean | undefined;
+  zones?: string[] | undefined;
+  nodes?: string[] | undefined;
 }
 
 export function slice(

@@ -1,3 +1,4 @@
+import { defined } from "./defined.js";
 // A model of what `iptables-restore --noflush` does to the tables, for checking partial syncs
 // without a kernel: a declared chain is created (if needed) and flushed, `-A` appends, `-X`
 // deletes. Chains keep their rules as restore lines.
@@ -32,7 +33,7 @@ export function applyRestore(state: TablesState, text: string): void {
       continue;
     }
     if (line.startsWith("-A ")) {
-      const name = line.slice(3).split(" ")[0]!;
+      const name = defined(line.slice(3).split(" ")[0]);
       const chain = table.get(name);
       if (!chain) throw new Error(`rule for a chain that does not exist: ${line}`);
       chain.push(line);
@@ -51,7 +52,7 @@ export function applyRestore(state: TablesState, text: string): void {
     for (const rules of t.values()) {
       for (const r of rules) {
         const m = / -j (KUBE-[A-Z0-9-]+)/.exec(r);
-        if (m && !t.has(m[1]!)) throw new Error(`dangling jump in ${name}: ${r}`);
+        if (m && !t.has(defined(m[1]))) throw new Error(`dangling jump in ${name}: ${r}`);
       }
     }
     state.set(name, t);
@@ -63,10 +64,10 @@ export function dumpTables(state: TablesState, only?: (chain: string) => boolean
   let out = "";
   for (const name of [...state.keys()].sort()) {
     out += `*${name}\n`;
-    const t = state.get(name)!;
+    const t = defined(state.get(name));
     for (const chain of [...t.keys()].sort()) {
       if (only && !only(chain)) continue;
-      out += `:${chain}\n${t.get(chain)!.join("\n")}\n`;
+      out += `:${chain}\n${defined(t.get(chain)).join("\n")}\n`;
     }
   }
   return out;
@@ -82,13 +83,13 @@ export function reachable(state: TablesState): Set<string> {
     const seen = new Set<string>();
     const stack = [...t.keys()].filter((c) => !/^KUBE-(SVC|SVL|EXT|FW|SEP)-/.test(c));
     while (stack.length > 0) {
-      const c = stack.pop()!;
+      const c = defined(stack.pop());
       if (seen.has(c)) continue;
       seen.add(c);
       all.add(c);
       for (const r of t.get(c) ?? []) {
         const m = / -j (KUBE-[A-Z0-9-]+)/.exec(r);
-        if (m) stack.push(m[1]!);
+        if (m) stack.push(defined(m[1]));
       }
     }
   }

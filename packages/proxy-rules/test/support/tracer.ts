@@ -6,6 +6,7 @@
 // KUBE-PROXY-FIREWALL), and whether KUBE-MARK-MASQ marked it.
 
 import { explainPacket, type IptablesResult } from "../../src/index.js";
+import { defined } from "./defined.js";
 
 export interface Trace {
   /** Terminal targets reached: `ip:port` of DNATs, or ACCEPT / DROP / REJECT, comma-separated. */
@@ -44,7 +45,7 @@ export function tracePacket(
       if (step.kind !== "rule") continue;
       if (step.table === "nat" && step.target === "KUBE-MARK-MASQ") masq = true;
       if (step.table === "nat" && step.target === "DNAT") {
-        const to = step.text.slice(step.text.indexOf("--to-destination ") + 17).split(" ")[0]!;
+        const to = defined(step.text.slice(step.text.indexOf("--to-destination ") + 17).split(" ")[0]);
         if (!outputs.includes(to)) outputs.push(to);
       }
       if (

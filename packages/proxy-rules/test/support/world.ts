@@ -5,6 +5,7 @@
 
 import fc from "fast-check";
 import { compileIptables, type EndpointSlice, type Service } from "../../src/index.js";
+import { defined } from "./defined.js";
 import { service, slice } from "./objects.js";
 import { applyRestore, dumpTables, emptyTables } from "./restore-model.js";
 
@@ -186,7 +187,7 @@ export class World {
 
 export function fullState(input: ReturnType<World["input"]>): string {
   const s = emptyTables();
-  applyRestore(s, compileIptables(input, { partialResults: true }).ipv4!.text);
+  applyRestore(s, defined(compileIptables(input, { partialResults: true }).ipv4).text);
   return dumpTables(s);
 }
 
