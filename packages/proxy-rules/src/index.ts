@@ -77,6 +77,7 @@ export {
   type IptablesRulesetChain,
   type IptablesRulesetRule,
   type NftablesChain,
+  type NftablesObject,
   type NftablesRule,
   type NftablesRuleset,
   type NftablesSet,

@@ -273,6 +273,39 @@ describe("parseNftablesRuleset: nft -a list ruleset output", () => {
   });
 });
 
+describe("parseNftablesRuleset: other tables of a node", () => {
+  it("stateful objects and flowtables are kept by name; rules around them are read", () => {
+    const rs = parseNftablesRuleset(`table inet filter {
+	counter cnt-http {
+		packets 0 bytes 0
+	}
+	ct helper ftp-standard {
+		type "ftp" protocol tcp
+		l3proto inet
+	}
+	flowtable ft {
+		hook ingress priority filter
+		devices = { lo }
+	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		ct state established,related accept
+	}
+}
+add counter inet filter cnt-dns
+delete counter inet filter cnt-http
+`);
+    const t = rs.tables[0];
+    expect(t?.objects.map((o) => `${o.kind} ${o.name}`)).toEqual([
+      "ct helper ftp-standard",
+      "flowtable ft",
+      "counter cnt-dns",
+    ]);
+    expect(t?.chains.get("input")?.rules.map((r) => r.text)).toEqual(["ct state established,related accept"]);
+    expect(rs.families).toEqual([4, 6]);
+  });
+});
+
 describe("parseNftablesRuleset: errors name the source and line", () => {
   it.each([
     ["an unknown command", "add table ip t\nfrobnicate chain ip t c", "line 2", /unknown command "frobnicate"/],

@@ -22,6 +22,7 @@ export {
 } from "./iptables-ruleset.js";
 export {
   type NftablesChain,
+  type NftablesObject,
   type NftablesRule,
   type NftablesRuleset,
   type NftablesSet,

@@ -92,7 +92,20 @@ export interface NftablesTable {
   readonly chains: ReadonlyMap<string, NftablesChain>;
   /** Sets and maps by name, in the order declared. */
   readonly sets: ReadonlyMap<string, NftablesSet>;
+  /** Stateful objects and flowtables (`counter`, `quota`, `limit`, `ct helper`, `flowtable`, …), kept by name only. */
+  readonly objects: readonly NftablesObject[];
 }
+
+/** A named object of a table that rules may refer to, read by its kind and name only. */
+export interface NftablesObject {
+  /** `counter`, `quota`, `limit`, `secmark`, `synproxy`, `flowtable`, `ct helper`, `ct timeout`, `ct expectation`. */
+  readonly kind: string;
+  readonly name: string;
+  readonly line: number;
+}
+
+const OBJECT_KINDS = new Set(["counter", "quota", "limit", "secmark", "synproxy", "flowtable", "tunnel"]);
+const CT_OBJECT_KINDS = new Set(["helper", "timeout", "expectation"]);
 
 /** A parsed nftables ruleset, ready for `explainPacket`. */
 export interface NftablesRuleset {
@@ -312,6 +325,7 @@ interface MTable {
   flags: string[];
   chains: Map<string, MChain>;
   sets: Map<string, MSet>;
+  objects: NftablesObject[];
 }
 
 const FAMILIES = new Set(["ip", "ip6", "inet", "arp", "bridge", "netdev"]);
@@ -477,7 +491,7 @@ class Reader {
     let t = this.tables.get(key);
     if (!t) {
       if (!create) throw this.fault(a.line, `table ${key} does not exist`, name);
-      t = { family, name, flags: [], chains: new Map(), sets: new Map() };
+      t = { family, name, flags: [], chains: new Map(), sets: new Map(), objects: [] };
       this.tables.set(key, t);
     }
     return t;
@@ -570,8 +584,20 @@ class Reader {
       case "element":
         this.elementCommand(verb, what);
         return;
-      default:
-        throw this.fault(what.line, `unknown object ${JSON.stringify(obj)} after ${verb}`, obj);
+      default: {
+        const kind = this.objectKind(what);
+        if (!kind) throw this.fault(what.line, `unknown object ${JSON.stringify(obj)} after ${verb}`, obj);
+        const t = this.tableRef(what, false);
+        const name = this.word(`a ${kind} name`, what);
+        this.skipBlock(what);
+        this.endStatement();
+        const at = t.objects.findIndex((o) => o.kind === kind && o.name === name.v);
+        if (verb === "delete" || verb === "destroy") {
+          if (at >= 0) t.objects.splice(at, 1);
+          else if (verb === "delete")
+            throw this.fault(name.line, `${kind} ${name.v} does not exist in table ${t.family} ${t.name}`, name.v);
+        } else if (at < 0) t.objects.push({ kind, name: name.v, line: what.line });
+      }
     }
   }
 
@@ -582,7 +608,7 @@ class Reader {
       if (verb === "create" && this.tables.has(key)) throw this.fault(ref.line, `table ${key} exists`, ref.name);
       let t = this.tables.get(key);
       if (!t) {
-        t = { family: ref.family, name: ref.name, flags: [], chains: new Map(), sets: new Map() };
+        t = { family: ref.family, name: ref.name, flags: [], chains: new Map(), sets: new Map(), objects: [] };
         this.tables.set(key, t);
       }
       const b = this.lx.peek();
@@ -644,10 +670,43 @@ class Reader {
           t.sets.set(name.v, s);
           break;
         }
-        default:
-          throw this.fault(x.line, `unknown ${JSON.stringify(x.v)} in table ${t.family} ${t.name}`, x.v);
+        default: {
+          const kind = this.objectKind(x);
+          if (!kind) throw this.fault(x.line, `unknown ${JSON.stringify(x.v)} in table ${t.family} ${t.name}`, x.v);
+          const name = this.word(`a ${kind} name`, x);
+          this.skipBlock(x);
+          t.objects.push({ kind, name: name.v, line: x.line });
+        }
       }
     }
+  }
+
+  /** `counter`, `ct helper`, `flowtable`, … at `x` (the `ct` object's second word consumed): its kind. */
+  objectKind(x: NftToken): string | undefined {
+    if (x.kind !== "word") return undefined;
+    if (OBJECT_KINDS.has(x.v)) return x.v;
+    const n = this.lx.peek();
+    if (x.v === "ct" && n && n.kind === "word" && CT_OBJECT_KINDS.has(n.v)) {
+      this.lx.next();
+      return `ct ${n.v}`;
+    }
+    return undefined;
+  }
+
+  /** A `{ … }` block (balanced), if one follows. */
+  skipBlock(after: NftToken): void {
+    const lx = this.lx;
+    const b = lx.peek();
+    if (b?.kind !== "punct" || b.v !== "{") return;
+    let depth = 0;
+    for (let t = lx.next(); t; t = lx.next()) {
+      if (t.kind === "punct" && t.v === "{") depth++;
+      else if (t.kind === "punct" && t.v === "}" && --depth === 0) {
+        lx.takeHandle();
+        return;
+      }
+    }
+    throw this.fault(after.line, `${after.v} block not closed (no })`, after.v);
   }
 
   flagList(after: NftToken): string[] {
@@ -1105,7 +1164,15 @@ class Reader {
         };
         sets.set(s.name, out);
       }
-      tables.push({ family: t.family, name: t.name, comment: t.comment, flags: t.flags, chains, sets });
+      tables.push({
+        family: t.family,
+        name: t.name,
+        comment: t.comment,
+        flags: t.flags,
+        chains,
+        sets,
+        objects: t.objects,
+      });
     }
     return { kind: "nftables", family: family ?? 4, families: [...families].sort(), tables, ruleCount };
   }
@@ -1218,7 +1285,7 @@ function snapshot(tables: Map<string, MTable>): Map<string, MTable> {
     const sets = new Map<string, MSet>();
     for (const [n, s] of t.sets)
       sets.set(n, { ...s, flags: [...s.flags], keyType: [...s.keyType], byKey: new Map(s.byKey) });
-    out.set(k, { ...t, flags: [...t.flags], chains, sets });
+    out.set(k, { ...t, flags: [...t.flags], chains, sets, objects: [...t.objects] });
   }
   return out;
 }
