@@ -96,6 +96,7 @@ export {
   diffRulesets,
   type EndpointWeight,
   type RulesetDiff,
+  type RulesetInput,
   type ServicePortDiff,
   type ServicePortRules,
   servicePortRules,
