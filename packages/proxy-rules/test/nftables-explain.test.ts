@@ -651,6 +651,18 @@ describe("explainPacket on nftables: NAT, marks, load balancing, affinity", () =
     expect(out(listed).endpoints.map((x) => [x.address, x.probability])).toEqual([["10.180.0.1", 1]]);
   });
 
+  it("nft text is recognised by its first text with a command (an empty cleanup text first)", () => {
+    const text = affinityService().ipv4?.text ?? "";
+    const e = explainPacket(["", { text, name: "tx.nft" }], {
+      from: "pod",
+      source: "10.0.0.5",
+      destination: "172.30.0.45",
+      port: 80,
+    });
+    expect(e.verdict).toBe("dnat");
+    expect(e.matchedRules[0]).toMatchObject({ table: "ip kube-proxy", source: "tx.nft" });
+  });
+
   it("kube-proxy's compiled rules: a LoadBalancer with source ranges, ETP Local and affinity", () => {
     const text = affinityService().ipv4?.text ?? "";
     const allowed = explainPacket(

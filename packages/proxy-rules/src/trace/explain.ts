@@ -363,9 +363,10 @@ function readRuleset(
   }
   const sources = ruleset as string | RulesetSource | readonly (string | RulesetSource)[];
   const list = (Array.isArray(sources) ? sources : [sources]) as readonly (string | RulesetSource)[];
-  const first = list[0];
-  const text = typeof first === "string" ? first : first?.text;
-  return typeof text === "string" && isNftablesText(text)
+  // the first text with a command in it decides (a sync's cleanupText may be empty)
+  const texts = list.map((s) => (typeof s === "string" ? s : s.text));
+  const first = texts.find((t) => typeof t === "string" && /\S/.test(t.replace(/^\s*#.*$/gm, "")));
+  return typeof first === "string" && isNftablesText(first)
     ? parseNftablesRuleset(sources)
     : parseIptablesRuleset(sources);
 }
