@@ -135,7 +135,7 @@ describe("nodekit-proxy", () => {
     rmSync(before, { recursive: true, force: true });
     mkdirSync(before);
     for (const f of [`${manifests}/web.yaml`, `${manifests}/cache.yaml`, slices2])
-      copyFileSync(f, join(before, f.split("/").pop()!));
+      copyFileSync(f, join(before, f.split("/").pop() ?? f));
     const slices1 = file("slices-one.json", sliceList(["10.244.0.11"]));
     const r = run(["compile", "--node", node, "--config", config, "--partial-from", before, manifests, slices1]);
     expect(r.status, r.stderr).toBe(0);

@@ -279,6 +279,50 @@ describe("diffRulesets (nftables)", () => {
     ]);
   });
 
+  it("internalTrafficPolicy Local: the cluster IP's element leads to the local chain, which gets the masquerade rule; masqueradeAll", () => {
+    // one endpoint here, one on another node; IPv4 only
+    const oneLocal = slice(
+      { service: "web" },
+      [{ name: "http", port: 8080 }],
+      [
+        { ip: "10.244.0.11", node: NODE },
+        { ip: "10.244.0.12", node: "other" },
+      ],
+    );
+    const v4 = (svc = web(), config = {}): ProxyInput => ({
+      ...input([svc], [oneLocal]),
+      node: { name: NODE, addresses: ["192.168.77.1"] },
+      config: { clusterCIDR: "10.244.0.0/16", ...config },
+    });
+    const d = diffRulesets(text(v4()), text(v4(web({ iTP: "Local" }))));
+    expect(d.services).toEqual([
+      {
+        servicePort: "default/web:http",
+        family: 4,
+        change: "changed",
+        vips: { added: [], removed: [] },
+        endpoints: {
+          added: [{ endpoint: "10.244.0.11:8080", scope: "local", probability: 1 }],
+          removed: [],
+          changed: [],
+        },
+        // the masquerade rule moves with the cluster IP, so it still reads the same
+        policies: [{ policy: "internalTrafficPolicy", before: "Cluster", after: "Local" }],
+        chains: {
+          added: [chain("ip", "local", "default/web/tcp/http")],
+          removed: [],
+          // external traffic (Cluster policy) still uses the service chain, without the rule
+          rewritten: [chain("ip", "service", "default/web/tcp/http")],
+        },
+      },
+    ]);
+    expect(d.sets).toEqual({ added: [], removed: [], rewritten: ["ip kube-proxy/service-ips"] });
+    const all = diffRulesets(text(v4()), text(v4(web(), { iptables: { masqueradeAll: true } })));
+    expect(all.services.map((x) => [x.servicePort, x.policies])).toEqual([
+      ["default/web:http", [{ policy: "masquerade", before: "sources outside 10.244.0.0/16", after: "all" }]],
+    ]);
+  });
+
   it("servicePortRules reads one family's table alone: affinity, no endpoints, no local endpoints", () => {
     const rs = text(input());
     const v4 = servicePortRules(rs);

@@ -52,7 +52,7 @@ function outcomeVerdict(o: PacketOutcome, st: Style): string {
   switch (o.verdict) {
     case "dnat":
       return st.green(
-        `DNAT to ${hostPort(o.endpoint!.address, o.endpoint!.port)}${o.masquerade ? ", masqueraded" : ""}`,
+        `DNAT${o.endpoint ? ` to ${hostPort(o.endpoint.address, o.endpoint.port)}` : ""}${o.masquerade ? ", masqueraded" : ""}`,
       );
     case "accept":
       return st.green(`ACCEPT (${o.reason})`);
@@ -86,13 +86,13 @@ export function formatExplanation(e: PacketExplanation, st: Style): string {
   } else if (e.verdict === "mixed") {
     lines.push(`${st.bold("verdict")} depends on the random branch:`);
     for (const o of e.outcomes) lines.push(`  ${pct(o.probability).padStart(6)}  ${outcomeVerdict(o, st)}`);
-  } else lines.push(`${st.bold("verdict")} ${outcomeVerdict(e.outcomes[0]!, st)}`);
+  } else if (e.outcomes[0]) lines.push(`${st.bold("verdict")} ${outcomeVerdict(e.outcomes[0], st)}`);
   if (e.affinity) {
     const sticky = e.affinity.next.every(
       (n) =>
         n.endpoints.length === 1 &&
-        n.endpoints[0]!.address === n.after.address &&
-        n.endpoints[0]!.port === n.after.port,
+        n.endpoints[0]?.address === n.after.address &&
+        n.endpoints[0]?.port === n.after.port,
     );
     lines.push(
       `${st.bold("affinity")} ClientIP${e.affinity.seconds !== undefined ? `, ${e.affinity.seconds} s` : ""}: ${sticky ? "a second connection from the same source goes to the endpoint the first reached" : "a second connection:"}`,
@@ -106,7 +106,8 @@ export function formatExplanation(e: PacketExplanation, st: Style): string {
   for (const n of e.notes) lines.push(st.dim(`note: ${n}`));
   if (e.truncated) lines.push(st.yellow("note: too many random branches; only the first are shown"));
   lines.push("");
-  const first = e.outcomes[0]!;
+  const first = e.outcomes[0];
+  if (!first) return `${lines.join("\n")}\n`;
   lines.push(
     st.bold(e.outcomes.length > 1 ? `path (branch 1 of ${e.outcomes.length}, ${pct(first.probability)})` : "path"),
   );

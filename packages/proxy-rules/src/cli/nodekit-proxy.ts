@@ -156,29 +156,29 @@ function compileCommand(args: string[]): number {
     throw new UsageError(`--family must be ipv4 or ipv6, not ${JSON.stringify(values.family)}`);
 
   const objects = readObjectFiles(positionals);
-  let node: NodeInfo | undefined;
-  if (values.node) node = toNodeInfo(readSingle(values.node, "node"), values.node);
-  else if (objects.nodes.length === 1) node = objects.nodes[0]!.node;
+  let found: NodeInfo | undefined;
+  if (values.node) found = toNodeInfo(readSingle(values.node, "node"), values.node);
+  else if (objects.nodes.length === 1) found = objects.nodes[0]?.node;
   else if (objects.nodes.length > 1)
     throw new UsageError(
       `several Nodes among the files (${objects.nodes.map((n) => n.origin).join(", ")}): choose one with --node`,
     );
   const nodeIPs = values["node-ip"] ?? [];
-  node = {
-    ...(node ?? { name: "node" }),
+  const node: NodeInfo = {
+    ...(found ?? { name: "node" }),
     ...(values["node-name"] ? { name: values["node-name"] } : {}),
     ...(nodeIPs.length ? { addresses: nodeIPs } : {}),
   };
   let config: KubeProxyConfiguration | undefined;
   if (values.config) config = toConfig(readSingle(values.config, "configuration"));
-  else if (objects.configs.length === 1) config = objects.configs[0]!.config;
+  else if (objects.configs.length === 1) config = objects.configs[0]?.config;
   if (values["cluster-cidr"]) config = { ...(config ?? {}), clusterCIDR: values["cluster-cidr"] };
   const families = values.family ? [values.family === "ipv4" ? ("IPv4" as const) : ("IPv6" as const)] : undefined;
   const partialResults = values["partial-results"] === true;
   const inputOf = (o: ReadObjects): ProxyInput => ({
     services: o.services,
     endpointSlices: o.endpointSlices,
-    node: node!,
+    node,
     config,
   });
 
@@ -386,17 +386,23 @@ function explainCommand(args: string[]): number {
     throw new UsageError(`explain takes no arguments besides its options (got ${positionals.join(" ")})`);
   const rules = values.rules ?? [];
   if (rules.length === 0) throw new UsageError("explain needs --rules FILE");
-  for (const k of ["from", "src", "dst", "port"] as const)
-    if (values[k] === undefined) throw new UsageError(`explain needs --${k}`);
-  const from = values.from!;
+  const need = (k: "from" | "src" | "dst" | "port"): string => {
+    const v = values[k];
+    if (v === undefined) throw new UsageError(`explain needs --${k}`);
+    return v;
+  };
+  const from = need("from");
+  const src = need("src");
+  const dst = need("dst");
+  const port = need("port");
   if (from !== "pod" && from !== "node" && from !== "outside")
     throw new UsageError(`--from must be pod, node or outside, not ${JSON.stringify(from)}`);
   const rs = loadRules(rules);
   const packet: PacketSpec = {
     from,
-    source: values.src!,
-    destination: values.dst!,
-    port: parseNumber(values.port, "--port")!,
+    source: src,
+    destination: dst,
+    port: parseNumber(port, "--port") ?? 0,
     protocol: values.proto,
     inInterface: values["in-interface"],
     outInterface: values["out-interface"],

@@ -82,8 +82,8 @@ export function parseDocuments(path: string, text: string): unknown[] {
   const list = Array.isArray(docs) ? docs : [docs];
   const out: unknown[] = [];
   list.forEach((d, i) => {
-    if (d.errors.length > 0) {
-      const e = d.errors[0]!;
+    const e = d.errors[0];
+    if (e) {
       const line = e.linePos?.[0]?.line;
       throw new InputFileError(
         path,

@@ -82,7 +82,7 @@ export function canonicalRule(args: readonly string[], family: 4 | 6): string {
   const targetOpts: string[] = [];
   let inTarget = false;
   for (let i = 0; i < args.length; ) {
-    const t = args[i]!;
+    const t = args[i] ?? "";
     if (t === "!") {
       neg = true;
       i++;
@@ -115,7 +115,7 @@ export function canonicalRule(args: readonly string[], family: 4 | 6): string {
     }
     const values: string[] = [];
     let j = i + 1;
-    while (j < args.length && !isOption(args[j]!)) values.push(args[j++]!);
+    for (let v = args[j]; v !== undefined && !isOption(v); v = args[++j]) values.push(v);
     const name = OPTION_ALIASES[t] ?? t;
     let value = values.join(" ");
     if (name === "--probability") value = String(Math.round(Number(value) * 2 ** 31));

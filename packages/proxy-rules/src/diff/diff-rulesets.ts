@@ -127,7 +127,7 @@ const SERVICE_CHAIN = /^KUBE-(SVC|SVL|EXT|FW|SEP)-/;
 
 function opt(rule: IptablesRulesetRule, ...names: string[]): string | undefined {
   const a = rule.args;
-  for (let i = 0; i < a.length - 1; i++) if (names.includes(a[i]!) && a[i - 1] !== "!") return a[i + 1];
+  for (let i = 0; i < a.length - 1; i++) if (names.includes(a[i] ?? "") && a[i - 1] !== "!") return a[i + 1];
   return undefined;
 }
 
@@ -220,8 +220,9 @@ export function servicePortRules(
       const hc = spnOf(rule.comment, ["health check node port"]);
       const fw = rule.comment?.match(/^(\S+) traffic not accepted by (KUBE-FW-\S+)$/);
       const nodePort = rule.args.includes("--dst-type") && !rule.args.includes("-d");
-      if (none || noLocal) {
-        const v = view((none ?? noLocal)!.spn);
+      const hit = none ?? noLocal;
+      if (hit) {
+        const v = view(hit.spn);
         const vip = nodePort ? vipOf(rule, "nodePort") : vipOf(rule, "ip");
         if (none) {
           v.policies.noEndpoints = "REJECT";
@@ -231,7 +232,7 @@ export function servicePortRules(
           v.policies.externalTrafficPolicy = "Local";
         }
       } else if (hc) healthChecks.push([hc.spn, opt(rule, "--dport") ?? ""]);
-      else if (fw) view(fw[1]!).policies.firewallDrop = "DROP";
+      else if (fw?.[1]) view(fw[1]).policies.firewallDrop = "DROP";
     }
   }
   for (const [svc, port] of healthChecks) {
@@ -241,8 +242,7 @@ export function servicePortRules(
   for (const v of views.values()) {
     // the Service port's own chains, reached from its roots
     const todo = [...v.roots];
-    while (todo.length) {
-      const name = todo.pop()!;
+    for (let name = todo.pop(); name !== undefined; name = todo.pop()) {
       if (v.chains.has(`nat/${name}`)) continue;
       const chain = nat.get(name);
       if (!chain) continue;
@@ -251,8 +251,8 @@ export function servicePortRules(
     }
     for (const scope of ["SVC", "SVL"] as const) {
       const chain = [...v.chains.keys()]
-        .map((k) => nat.get(k.slice(4))!)
-        .find((c) => c.name.startsWith(`KUBE-${scope}-`));
+        .map((k) => nat.get(k.slice(4)))
+        .find((c) => c?.name.startsWith(`KUBE-${scope}-`));
       if (!chain) continue;
       let remaining = 1;
       for (const r of chain.rules) {
@@ -287,7 +287,7 @@ export function servicePortRules(
       v.policies.masquerade = "none";
     const ext = [...v.chains.keys()].find((k) => k.startsWith("nat/KUBE-EXT-"));
     if (ext) {
-      const rules = nat.get(ext.slice(4))!.rules;
+      const rules = nat.get(ext.slice(4))?.rules ?? [];
       const last = rules.at(-1);
       const local = last?.targetName?.startsWith("KUBE-SVL-") || rules.some((r) => r.args.includes("--src-type"));
       v.policies.externalTrafficPolicy = local || v.policies.noLocalEndpoints ? "Local" : "Cluster";
@@ -296,9 +296,8 @@ export function servicePortRules(
     }
     const fw = [...v.chains.keys()].find((k) => k.startsWith("nat/KUBE-FW-"));
     if (fw) {
-      v.policies.sourceRanges = nat
-        .get(fw.slice(4))!
-        .rules.map((r) => addrText(opt(r, "-s", "--source", "--src")))
+      v.policies.sourceRanges = (nat.get(fw.slice(4))?.rules ?? [])
+        .map((r) => addrText(opt(r, "-s", "--source", "--src")))
         .filter((s): s is string => s !== undefined)
         .sort()
         .join(",");
