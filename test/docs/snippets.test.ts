@@ -97,9 +97,8 @@ const SNIPPET_TSCONFIG = {
     // a snippet shows values the reader goes on to use
     noUnusedLocals: false,
     noUnusedParameters: false,
-    // js blocks: checked JavaScript
-    allowJs: true,
-    checkJs: true,
+    // js blocks: checked JavaScript (only with some, so that a package's JS never stands in for its types)
+    ...(programs.some((p) => p.block.lang === "js") ? { allowJs: true, checkJs: true } : {}),
   },
   include: ["*.ts", "*.mjs"],
 };
