@@ -206,18 +206,20 @@ try {
   if (process.env.BENCH_CPU) {
     const { readFileSync } = await import("node:fs");
     const ticks = (pid: number) => {
-      const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      const f = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] ?? "").split(" ");
       return (Number(f[11]) + Number(f[12])) * 10;
     };
+    const pid = h.pid;
+    if (pid === undefined) throw new Error("containerd's pid is not known");
     const c0 = process.cpuUsage();
-    const d0 = ticks(h.pid!);
+    const d0 = ticks(pid);
     const t0 = performance.now();
     await forwarded();
     const c1 = process.cpuUsage(c0);
     console.log({
       wallMs: performance.now() - t0,
       nodeCpuMs: (c1.user + c1.system) / 1000,
-      containerdCpuMs: ticks(h.pid!) - d0,
+      containerdCpuMs: ticks(pid) - d0,
     });
   }
   const pfRatios: number[] = [];

@@ -21,7 +21,8 @@ import {
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  const mid = s.length >> 1;
+  return s.length % 2 ? (s[mid] ?? Number.NaN) : ((s[mid - 1] ?? Number.NaN) + (s[mid] ?? Number.NaN)) / 2;
 };
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
@@ -41,8 +42,9 @@ function pod(i: number, image = "registry.local/app:1"): Pod {
 
 function runningStatus(p: Pod): PodRuntimeStatus {
   const now = 1_767_225_600_000_000_000n;
-  const cs = [...(p.spec!.initContainers ?? []), ...p.spec!.containers].map((c, k) => ({
-    id: `${p.metadata!.uid}-${c.name}`,
+  const uid = p.metadata?.uid ?? "";
+  const cs = [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].map((c, k) => ({
+    id: `${uid}-${c.name}`,
     name: c.name,
     state: (c.name === "init" ? "exited" : "running") as "exited" | "running",
     createdAt: now + BigInt(k),
@@ -51,19 +53,19 @@ function runningStatus(p: Pod): PodRuntimeStatus {
     exitCode: 0,
     reason: c.name === "init" ? "Completed" : "",
     message: "",
-    image: c.image!,
+    image: c.image ?? "",
     imageRef: "sha256:x",
     hash: hashContainer(c),
     restartCount: 0,
   }));
   return {
-    uid: p.metadata!.uid!,
-    name: p.metadata!.name!,
+    uid,
+    name: p.metadata?.name ?? "",
     namespace: "bench",
     ips: ["10.88.0.2"],
     sandboxStatuses: [
       PodSandboxStatus.fromPartial({
-        id: `sb-${p.metadata!.uid}`,
+        id: `sb-${uid}`,
         state: PodSandboxState.SANDBOX_READY,
         metadata: { attempt: 0 },
         network: { ip: "10.88.0.2" },
@@ -80,12 +82,15 @@ const pods = Array.from({ length: 10_000 }, (_, i) => pod(i));
 const statuses = pods.map(runningStatus);
 const planAll = () => {
   let work = 0;
-  for (let i = 0; i < pods.length; i++) work += computePodActions(pods[i]!, statuses[i]!).containersToStart.length;
+  pods.forEach((p, i) => {
+    const s = statuses[i]; // one status per pod
+    if (s) work += computePodActions(p, s).containersToStart.length;
+  });
   return work;
 };
 const copyAll = () => {
   let n = 0;
-  for (const p of pods) n += (JSON.parse(JSON.stringify(p)) as Pod).spec!.containers.length;
+  for (const p of pods) n += (JSON.parse(JSON.stringify(p)) as Pod).spec?.containers.length ?? 0;
   return n;
 };
 for (let i = 0; i < 5; i++) {

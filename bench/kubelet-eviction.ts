@@ -17,7 +17,8 @@ import {
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  const mid = s.length >> 1;
+  return s.length % 2 ? (s[mid] ?? Number.NaN) : ((s[mid - 1] ?? Number.NaN) + (s[mid] ?? Number.NaN)) / 2;
 };
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const Mi = 1024 * 1024;
@@ -34,7 +35,7 @@ const pods: EvictionPod[] = Array.from({ length: 1_000 }, (_, i) => ({
     priority: (i * 7919) % 2000,
     initContainers: i % 5 === 0 ? [{ name: "init", resources: { requests: { memory: "32Mi" } } }] : [],
     containers: [
-      { name: "app", resources: { requests: { memory: requests[i % requests.length]!, cpu: "100m" } } },
+      { name: "app", resources: { requests: { memory: requests[i % requests.length] ?? "0", cpu: "100m" } } },
       { name: "sidecar", resources: { requests: { memory: "16Mi" } } },
     ],
   },
@@ -48,7 +49,7 @@ const summary: StatsSummary = {
     rlimit: { maxpid: 4_194_304, curproc: 20_000 },
   },
   pods: pods.map((p, i) => ({
-    podRef: { name: p.metadata!.name!, namespace: "bench", uid: p.metadata!.uid! },
+    podRef: { name: p.metadata?.name ?? "", namespace: "bench", uid: p.metadata?.uid ?? "" },
     memory: { workingSetBytes: ((i * 104_729) % 900) * Mi },
     containers: [
       {

@@ -27,8 +27,14 @@ const EPS = 10;
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  const mid = s.length >> 1;
+  return s.length % 2 ? (s[mid] ?? Number.NaN) : ((s[mid - 1] ?? Number.NaN) + (s[mid] ?? Number.NaN)) / 2;
 };
+/** The IPv4 result of a compile or sync (the bench's inputs are IPv4). */
+function ipv4Of<T>(r: { readonly ipv4: T | undefined }): T {
+  if (r.ipv4 === undefined) throw new Error("no IPv4 result");
+  return r.ipv4;
+}
 const ip4 = (base: number, k: number) => `${base + (k >> 16)}.${(k >> 8) & 255}.${k & 255}`;
 
 // the cluster of bench/proxy-rules.mjs: half ClusterIP, half NodePort, one slice of EPS endpoints each
@@ -80,7 +86,7 @@ function nftProxier() {
       const c = proxier.sync(input);
       proxier.applied();
       now += 5000;
-      return c.ipv4!;
+      return ipv4Of(c);
     },
   };
 }
@@ -88,9 +94,10 @@ function nftProxier() {
 /** The input with slice `at` replaced by one with one endpoint less (or back): one changed slice. */
 function changed(input: ProxyInput, slices: ProxyInput["endpointSlices"][number][], r: number) {
   const at = (r * 7919) % slices.length;
-  const old = slices[at]!;
-  const svc = old.metadata!.labels!["kubernetes.io/service-name"]!;
-  slices[at] = slice(old.metadata!.namespace!, svc, at, r % 2 ? EPS - 1 : EPS);
+  const old = slices[at];
+  if (!old) throw new Error(`no slice ${at}`);
+  const svc = old.metadata?.labels?.["kubernetes.io/service-name"] ?? "";
+  slices[at] = slice(old.metadata?.namespace ?? "", svc, at, r % 2 ? EPS - 1 : EPS);
   return { ...input, endpointSlices: slices.slice() };
 }
 
@@ -130,7 +137,7 @@ function nftLoad(ns: string, text: string): { ms: number; cpuMs: number } {
     );
     const ms = performance.now() - t0;
     const [u, sys] = out.trim().split(/\s+/).slice(-2).map(Number);
-    return { ms, cpuMs: (u! + sys!) * 1000 };
+    return { ms, cpuMs: ((u ?? Number.NaN) + (sys ?? Number.NaN)) * 1000 };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -182,7 +189,7 @@ function partialFigures(input: ProxyInput, iterations: number) {
 if (process.argv[2] === "--heap-child") {
   const result = compileNftables(cluster(N), options);
   const mb = process.memoryUsage().heapUsed / 1e6;
-  console.log(`heapUsedAfterCompile=${mb.toFixed(1)} bytes=${result.ipv4!.text.length}`);
+  console.log(`heapUsedAfterCompile=${mb.toFixed(1)} bytes=${ipv4Of(result).text.length}`);
 } else {
   const big = cluster(N);
   const blocker = kernelBlocker();
@@ -200,7 +207,7 @@ if (process.argv[2] === "--heap-child") {
       gc();
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      text = compileNftables(big, options).ipv4!.text;
+      text = ipv4Of(compileNftables(big, options)).text;
       text.charCodeAt(0); // the text read (flat), as a caller does
       times.push(performance.now() - t0);
       const c = process.cpuUsage(c0);
@@ -235,7 +242,7 @@ if (process.argv[2] === "--heap-child") {
       const nft = nftProxier();
       inNs(nsNft, ["nft", "-f", "-"], nft.sync(big).text);
       const ipt = createProxier({ mode: "iptables" });
-      const first = ipt.sync(big).ipv4!;
+      const first = ipv4Of(ipt.sync(big));
       inNs(nsIpt, ["iptables-restore"], first.text);
       ipt.applied();
       const slices = big.endpointSlices.slice();
@@ -249,7 +256,7 @@ if (process.argv[2] === "--heap-child") {
         if (n.cleanupText !== "") inNs(nsNft, ["nft", "-f", "-"], n.cleanupText);
         nftTimes.push({ compile: nc, load: inNs(nsNft, ["nft", "-f", "-"], n.text) });
         t0 = performance.now();
-        const i = ipt.sync(next).ipv4!;
+        const i = ipv4Of(ipt.sync(next));
         const ic = performance.now() - t0;
         iptTimes.push({ compile: ic, load: inNs(nsIpt, ["iptables-restore", "--noflush"], i.text) });
         ipt.applied();
