@@ -345,6 +345,24 @@ describe("nodekit-proxy", () => {
       4,
       { added: [], removed: [], rewritten: [] },
     ]);
+    // a Service gone: its address left the maps (no chain of its own: it had no endpoints)
+    const webOnly = file(
+      "web-only.nft",
+      run(["compile", "--mode", "nftables", "--node", node, "--config", config, `${manifests}/web.yaml`, slices2])
+        .stdout,
+    );
+    expect(run(["diff", a, webOnly]).stdout).toBe(
+      [
+        "- demo/cache (IPv4) removed",
+        "    - address 10.96.0.63:6379/tcp",
+        "    ~ noEndpoints: REJECT → (none)",
+        "",
+        "other chains and sets",
+        "    ~ set ip kube-proxy/cluster-ips rewritten",
+        "    ~ set ip kube-proxy/no-endpoint-services rewritten",
+        "",
+      ].join("\n"),
+    );
     // fixtures/nft-list-ruleset-web.txt: nft list ruleset of a network namespace loaded with a.nft
     const listed = new URL("./fixtures/nft-list-ruleset-web.txt", import.meta.url).pathname;
     expect(run(["diff", a, listed])).toMatchObject({ status: 0, stdout: "no difference\n" });
