@@ -98,6 +98,49 @@ describe("diffRulesets (nftables)", () => {
     expect(diffRulesets(listed, text(input())).identical).toBe(true);
   });
 
+  it("the kernel's listing with one thing changed differs there, and only there", () => {
+    const listed = readFileSync(new URL("./fixtures/nft-list-ruleset-diff.txt", import.meta.url), "utf8");
+    const compiled = text(input());
+    const changed = (from: string, to: string) => {
+      expect(listed).toContain(from);
+      const d = diffRulesets(compiled, listed.replace(from, to));
+      return { chains: d.chains.rewritten, sets: d.sets?.rewritten, services: d.services.map((x) => x.servicePort) };
+    };
+    // an endpoint's DNAT address: its chain, and the endpoint the port reports
+    expect(changed("dnat to 10.244.0.21:5432", "dnat to 10.244.0.29:5432")).toEqual({
+      chains: [chain("ip", "endpoint", "default/db/tcp/__10.244.0.21/5432")],
+      sets: [],
+      services: ["default/db"],
+    });
+    // the masquerading chain's mark test, and a base chain's priority (dstnat is -100)
+    expect(
+      changed("meta mark & 0x00004000 == 0x00000000 return", "meta mark & 0x00004000 == 0x00004000 return"),
+    ).toEqual({
+      chains: ["ip kube-proxy/masquerading"],
+      sets: [],
+      services: [],
+    });
+    expect(
+      changed("type nat hook prerouting priority dstnat;", "type nat hook prerouting priority dstnat - 1;"),
+    ).toEqual({
+      chains: ["ip kube-proxy/nat-prerouting"],
+      sets: [],
+      services: [],
+    });
+    // the unallocated-ClusterIP drop, listed without braces
+    expect(changed("ip daddr 10.96.0.0/16 drop", "ip daddr 10.96.0.0/15 drop")).toEqual({
+      chains: ["ip kube-proxy/cluster-ips-check"],
+      sets: [],
+      services: [],
+    });
+    // an affinity set's timeout (10m = 600 s)
+    expect(changed("timeout 10m", "timeout 11m")).toEqual({
+      chains: [],
+      sets: [chain("ip", "affinity", "default/sticky/tcp/__10.244.0.11/8080")],
+      services: ["default/sticky"],
+    });
+  });
+
   it("an endpoint added: its chain is new, the numgen map splits three ways", () => {
     const after = input(undefined, [
       webSlice(["10.244.0.11", "10.244.0.12", "10.244.0.13"]),
