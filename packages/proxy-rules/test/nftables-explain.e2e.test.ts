@@ -100,7 +100,7 @@ function countedRule(rule: string): string {
 }
 
 /** The transaction with counters: `counter` in every rule, the `counter` flag on every verdict map. */
-export function withCounters(text: string): string {
+function withCounters(text: string): string {
   return text
     .split("\n")
     .map((line) => {
