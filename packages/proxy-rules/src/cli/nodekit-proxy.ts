@@ -44,6 +44,7 @@ Commands:
   compile [options] FILES…     Services and EndpointSlices (YAML or JSON: single objects, Lists,
                                multi-document YAML, kubectl get -o json; directories are read for
                                *.yaml, *.yml, *.json) → kube-proxy's iptables-restore payload
+                               (or its nft -f transaction)
       --mode iptables|nftables the proxy mode (default iptables; nftables prints kube-proxy's
                                nft -f transaction, without --partial-from and --jumps)
       --node FILE              the node: a v1 Node (kubectl get node NAME -o yaml) or
@@ -65,9 +66,9 @@ Commands:
       --rules FILE             repeatable: later files load as with --noflush, or as further
                                nft -f runs ("-": stdin); all of one mode
       --proto tcp|udp|sctp     default tcp
-      --local-ip IP            the node's own addresses (repeatable; addrtype LOCAL)
-      --in-interface IF        the interface it enters by (-i), e.g. the pods' bridge
-      --out-interface IF       the interface it leaves by (-o)
+      --local-ip IP            the node's own addresses (repeatable; addrtype LOCAL, fib type local)
+      --in-interface IF        the interface it enters by (-i, iif), e.g. the pods' bridge
+      --out-interface IF       the interface it leaves by (-o, oif)
       --bridge-port IF         the bridge port it enters by (-m physdev)
       --mark N                 the packet's mark; --state NEW|ESTABLISHED|RELATED (default NEW)
   diff A B                     what changes per Service port from ruleset A to ruleset B (both
