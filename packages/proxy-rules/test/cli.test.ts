@@ -434,6 +434,10 @@ describe("nodekit-proxy", () => {
     const m = run([...args(compiled, ...fromPod), "--mermaid"]);
     expect(m.stdout.startsWith("flowchart TD\n")).toBe(true);
     expect(m.stdout).toContain("DNAT 10.244.0.12:8080");
+    // an empty file first (a sync's empty cleanup transaction) is of either mode
+    const empty = file("cleanup.nft", "");
+    const two = run(["explain", "--rules", empty, "--rules", compiled, ...fromPod]);
+    expect([two.status, two.stdout.split("\n")[1]]).toEqual([0, "verdict DNAT to 2 endpoints"]);
     // rules of both modes in one explain
     const ipt = file("web-ipt.rules", run(["compile", "--node", node, "--config", config, manifests, slices2]).stdout);
     const mixed = run(["explain", "--rules", compiled, "--rules", ipt, ...fromPod]);

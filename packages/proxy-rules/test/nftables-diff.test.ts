@@ -409,6 +409,14 @@ describe("diffRulesets (nftables)", () => {
     });
   });
 
+  it("several texts apply in order, an empty one (a sync's cleanupText) first included", () => {
+    const [v4] = compileNftables(input(), options).results;
+    expect(v4?.cleanupText).toBe("");
+    const d = diffRulesets([v4?.cleanupText ?? "", v4?.text ?? ""], { name: "tx.nft", text: v4?.text ?? "" });
+    expect(d.identical).toBe(true);
+    expect(servicePortRules(["", v4?.text ?? ""]).get("default/db")?.vips).toEqual(["10.96.0.20:5432/tcp"]);
+  });
+
   it("an iptables ruleset and an nftables ruleset: a typed error naming the second", () => {
     const ipt = compileIptables(input()).ipv4?.text ?? "";
     let caught: unknown;

@@ -3,7 +3,7 @@
 // (compiled, or a node's iptables-save or nft list ruleset), diff two rulesets per Service port.
 
 import { parseArgs } from "node:util";
-import { diffRulesets } from "../diff/diff-rulesets.js";
+import { diffRulesets, hasStatements } from "../diff/diff-rulesets.js";
 import {
   compileIptables,
   compileNftables,
@@ -340,16 +340,18 @@ function rulesetError(e: unknown): unknown {
 }
 
 /**
- * Reads ruleset files: nftables when the first file's text reads as nftables (`nft -f` input, `nft
- * list ruleset` output), else iptables; every file must be of that mode.
+ * Reads ruleset files: nftables when the first file with a statement reads as nftables (`nft -f`
+ * input, `nft list ruleset` output), else iptables; every file must be of that mode (an empty file,
+ * such as a sync's empty cleanup transaction, is of either).
  */
 function loadRules(files: readonly string[], validate = false): IptablesRuleset | NftablesRuleset {
   const sources = files.map((f) => ({ name: f === "-" ? "stdin" : f, text: readText(f) }));
-  const nft = sources.map((x) => isNftablesText(x.text));
+  const modal = sources.filter((x) => hasStatements(x.text));
+  const nft = modal.map((x) => isNftablesText(x.text));
   const other = nft.findIndex((n) => n !== nft[0]);
   if (other > 0)
     throw new UsageError(
-      `${sources[other]?.name}: ${nft[other] ? "an nftables ruleset" : "iptables rules"}, but ${sources[0]?.name} holds ${nft[0] ? "nftables" : "iptables"} rules: give rules of one mode`,
+      `${modal[other]?.name}: ${nft[other] ? "an nftables ruleset" : "iptables rules"}, but ${modal[0]?.name} holds ${nft[0] ? "nftables" : "iptables"} rules: give rules of one mode`,
     );
   try {
     if (nft[0]) return parseNftablesRuleset(sources);

@@ -114,13 +114,21 @@ function isParsed(r: RulesetInput): r is IptablesRuleset | NftablesRuleset {
   return typeof r === "object" && !Array.isArray(r) && "kind" in r;
 }
 
-/** The ruleset, parsed as nftables when its (first) text reads as nftables, else as iptables. */
+/** Whether a text has a statement (not only blank and comment lines): an empty one is either mode. */
+export function hasStatements(text: string): boolean {
+  return /\S/.test(text.replace(/^\s*#.*$/gm, ""));
+}
+
+/**
+ * The ruleset, parsed as nftables when its first text with a statement reads as nftables (a sync's
+ * empty `cleanupText` may come first), else as iptables.
+ */
 function toRuleset(r: RulesetInput): IptablesRuleset | NftablesRuleset {
   if (isParsed(r)) return r;
   const list = (Array.isArray(r) ? r : [r]) as readonly (string | RulesetSource)[];
-  const first = list[0];
-  const text = typeof first === "string" ? first : first?.text;
-  return typeof text === "string" && isNftablesText(text) ? parseNftablesRuleset(list) : parseIptablesRuleset(list);
+  const texts = list.map((s) => (typeof s === "string" ? s : s.text));
+  const first = texts.find((t) => typeof t === "string" && hasStatements(t));
+  return typeof first === "string" && isNftablesText(first) ? parseNftablesRuleset(list) : parseIptablesRuleset(list);
 }
 
 const SERVICE_CHAIN = /^KUBE-(SVC|SVL|EXT|FW|SEP)-/;
