@@ -463,6 +463,28 @@ describe("explainPacket on nftables: matches", () => {
     expect(out(allow, { source: "203.0.113.130" }).verdict).toBe("drop");
   });
 
+  // Seen on Linux 6.18 / nft 1.0.6 with counters: an IPv6 packet does not count on
+  // `ip saddr != 10.0.0.0/8` in an inet table, nor a UDP packet on `tcp dport != @ports`.
+  it("a match on a header the packet lacks fails, negated too (ip … on IPv6 in inet, tcp … on udp)", () => {
+    const v6 = { source: "2001:db8::2", destination: "2001:db8::9" };
+    const inet = (rule: string) =>
+      table("prerouting", [rule], "\tset ips { type ipv4_addr; elements = { 10.0.0.9 } }", "inet");
+    expect(out(inet("ip saddr != 10.0.0.0/8 drop"), v6).verdict).toBe("no-match");
+    expect(out(inet("ip daddr != @ips drop"), v6).verdict).toBe("no-match");
+    expect(out(inet("ip protocol != udp drop"), v6).verdict).toBe("no-match");
+    expect(out(inet("ip6 saddr != 2001:db8::/64 drop")).verdict).toBe("no-match");
+    // the same rules do match a packet of their family
+    expect(out(inet("ip saddr != 10.0.0.0/8 drop")).verdict).toBe("drop");
+    expect(out(inet("ip6 saddr != fd00::/8 drop"), v6).verdict).toBe("drop");
+    const ports = table(
+      "prerouting",
+      ["tcp dport != @ports drop"],
+      "\tset ports { type inet_service; elements = { 80 } }",
+    );
+    expect(out(ports, { protocol: "udp", port: 53 }).verdict).toBe("no-match");
+    expect(out(ports, { port: 53 }).verdict).toBe("drop");
+  });
+
   it("verdict maps: named and literal; a missing key is no match", () => {
     const extra = [
       "\tmap m { type ipv4_addr . inet_proto . inet_service : verdict; elements = { 10.0.0.9 . tcp . 80 : goto x } }",

@@ -131,7 +131,7 @@ function hookChains(rs: NftablesRuleset, family: 4 | 6, hook: string): readonly 
 type Sel =
   | { readonly kind: "addr"; readonly which: "saddr" | "daddr"; readonly family: 4 | 6 | undefined }
   | { readonly kind: "port"; readonly which: "sport" | "dport"; readonly proto: string | undefined }
-  | { readonly kind: "proto" }
+  | { readonly kind: "proto"; readonly family: 4 | 6 | undefined }
   | { readonly kind: "mark" }
   | { readonly kind: "ctstate" }
   | { readonly kind: "ctstatus" }
@@ -169,7 +169,8 @@ function selector(c: Cursor): Sel | undefined {
     case "ip":
     case "ip6":
       if (b === "saddr" || b === "daddr") return take(2, { kind: "addr", which: b, family: a === "ip" ? 4 : 6 });
-      if ((a === "ip" && b === "protocol") || (a === "ip6" && b === "nexthdr")) return take(2, { kind: "proto" });
+      if ((a === "ip" && b === "protocol") || (a === "ip6" && b === "nexthdr"))
+        return take(2, { kind: "proto", family: a === "ip" ? 4 : 6 });
       return undefined;
     case "th":
     case "tcp":
@@ -178,7 +179,7 @@ function selector(c: Cursor): Sel | undefined {
       if (b === "dport" || b === "sport") return take(2, { kind: "port", which: b, proto: a === "th" ? undefined : a });
       return undefined;
     case "meta":
-      if (b === "l4proto") return take(2, { kind: "proto" });
+      if (b === "l4proto") return take(2, { kind: "proto", family: undefined });
       if (b === "mark") return take(2, { kind: "mark" });
       if (b === "nfproto") return take(2, { kind: "nfproto" });
       if (b === "iif" || b === "iifname") return take(2, { kind: "iface", which: "iif" });
@@ -208,6 +209,23 @@ function protoOf(s: NftState): string {
   return s.proto;
 }
 
+/**
+ * Whether the header a selector reads is in the packet: `ip …` / `ip6 …` need that family (in an
+ * inet table), `tcp|udp|sctp dport` that protocol. nft puts this dependency in front of the
+ * match, so when it fails the rule does not match at all, `!=` and `!= @set` included.
+ */
+function present(sel: Sel, s: NftState): boolean {
+  switch (sel.kind) {
+    case "addr":
+    case "proto":
+      return sel.family === undefined || sel.family === s.family;
+    case "port":
+      return sel.proto === undefined || sel.proto === s.proto;
+    default:
+      return true;
+  }
+}
+
 /** The value of a selector as a set key part (normalised as the reader normalises elements). */
 function keyPart(sel: Sel, s: NftState): string | undefined {
   switch (sel.kind) {
@@ -218,6 +236,7 @@ function keyPart(sel: Sel, s: NftState): string | undefined {
       if (sel.proto !== undefined && sel.proto !== s.proto) return undefined;
       return String(sel.which === "dport" ? s.dport : s.sport);
     case "proto":
+      if (sel.family !== undefined && sel.family !== s.family) return undefined;
       return protoOf(s);
     case "mark":
       return String(s.mark);
@@ -243,7 +262,7 @@ function selText(sel: Sel): string {
     case "port":
       return `${sel.proto ?? "th"} ${sel.which}`;
     case "proto":
-      return "meta l4proto";
+      return sel.family === 4 ? "ip protocol" : sel.family === 6 ? "ip6 nexthdr" : "meta l4proto";
     case "mark":
       return "meta mark";
     case "nfproto":
@@ -777,8 +796,9 @@ function compileOne(c: Cursor, env: Env, items: Item[]): string | { target: stri
       k: "test",
       test: (s) => {
         const k = key(s);
-        const hit = k !== undefined && lookupElement(set, sels, s, k, dynKey) !== undefined;
-        return hit !== neg;
+        // a header the key reads is missing: no match, negated or not
+        if (k === undefined) return false;
+        return (lookupElement(set, sels, s, k, dynKey) !== undefined) !== neg;
       },
     });
     return undefined;
@@ -799,12 +819,11 @@ function compileOne(c: Cursor, env: Env, items: Item[]): string | { target: stri
     if (typeof t === "string") return `${what} ${a}`;
     tests.push(t);
   }
-  const port = first.kind === "port" ? first : undefined;
   items.push({
     k: "test",
     test: (s) => {
-      // `tcp dport != 80` does not match udp either
-      if (port?.proto !== undefined && port.proto !== s.proto) return false;
+      // `tcp dport != 80` does not match udp either, nor `ip saddr != …` IPv6 in an inet table
+      if (!present(first, s)) return false;
       const hit = tests.some((t) => t(s));
       return hit !== neg;
     },
