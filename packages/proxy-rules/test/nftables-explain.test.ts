@@ -507,6 +507,23 @@ describe("explainPacket on nftables: matches", () => {
     expect(out(table("prerouting", ['iifname "veth*" drop']), { inInterface: "veth12" }).verdict).toBe("drop");
   });
 
+  // Seen on Linux 6.18 / nft 1.0.6: `oifname != "zz" counter` in a prerouting chain counts every
+  // packet (there is no output device yet: its name is empty).
+  it("before routing and on local delivery there is no output interface: oifname is empty, not unknown", () => {
+    for (const hook of ["prerouting", "input"]) {
+      const to = { destination: "192.168.0.2", inInterface: "eth0" };
+      expect(out(table(hook, ['oifname "eth1" drop']), to).verdict).toBe("no-match");
+      expect(out(table(hook, ['oifname != "eth1" drop']), to).verdict).toBe("drop");
+    }
+    // through lo to the node itself
+    const self = { from: "node" as const, source: "192.168.0.2", destination: "192.168.0.2" };
+    expect(out(table("input", ['iifname "lo" oifname != "lo" drop']), self).verdict).toBe("drop");
+    // forwarded, the output interface is the packet's
+    const fwd = table("forward", ['oifname "eth1" drop']);
+    expect(out(fwd, { inInterface: "eth0" }).verdict).toBe("unknown");
+    expect(out(fwd, { inInterface: "eth0", outInterface: "eth1" }).verdict).toBe("drop");
+  });
+
   it("something it cannot evaluate is said plainly, with the rule; rules whose known matches fail never need it", () => {
     const e = out(table("prerouting", ["ip daddr 10.0.0.1 limit rate 10/second drop", "limit rate 10/second drop"]));
     expect(e.verdict).toBe("unknown");

@@ -878,8 +878,10 @@ export function runNftOnce(
     sport: packet.sourcePort ?? 40000,
     dport: packet.port,
     mark: (packet.mark ?? 0) >>> 0,
+    // a hook without a device has the empty name: no input device on the way out of the node,
+    // no output device before routing (prerouting) and on local delivery (input)
     iif: fromNode ? "" : packet.inInterface,
-    oif: undefined,
+    oif: fromNode ? undefined : "",
     ctState: (packet.state ?? "NEW").toLowerCase(),
     ctDnat: false,
     ctSnat: false,
@@ -1108,7 +1110,7 @@ export function runNftOnce(
       if (ok && toLocal) {
         // back in through lo: the connection's NAT is set up already
         st.iif = "lo";
-        st.oif = undefined;
+        st.oif = "";
         ok = hook("prerouting", false) && hook("input", false);
       }
       if (ok) run.delivered = toLocal ? "local" : "out";
