@@ -560,6 +560,59 @@ describe("explainPacket on nftables: chains, hooks and priorities", () => {
     ]);
   });
 
+  const hookOrder = (e: ReturnType<typeof out>) =>
+    e.outcomes[0]?.path.flatMap((s) => (s.kind === "hook" ? [s.chain] : []));
+
+  // The next three were seen on Linux 6.18 / nft 1.0.6 with counters (a nat chain declared at -180
+  // and `ct status dnat counter` chains at -160 and -50; two chains of priority 0 setting and
+  // testing marks; `ct state new|invalid counter` at priority raw).
+  it("nat chains run at nf_nat's priority (-100 in prerouting) whatever they declare", () => {
+    const text = (filterPriority: string) =>
+      [
+        "table ip t {",
+        "\tchain n { type nat hook prerouting priority dstnat - 80; policy accept; ip daddr 10.0.0.9 dnat to 10.180.0.9 }",
+        `\tchain f { type filter hook prerouting priority ${filterPriority}; policy accept; ct status dnat drop }`,
+        "}",
+      ].join("\n");
+    const before = out(text("mangle - 10"));
+    expect(before.verdict).toBe("dnat");
+    expect(hookOrder(before)).toEqual(["f", "n"]);
+    const after = out(text("-50"));
+    expect(after.verdict).toBe("drop");
+    expect(hookOrder(after)).toEqual(["n", "f"]);
+  });
+
+  it("base chains of equal priority: the one registered (declared) later runs first", () => {
+    const one = [
+      "table ip t {",
+      "\tchain first { type filter hook prerouting priority 0; policy accept; meta mark set 1 }",
+      "\tchain second { type filter hook prerouting priority 0; policy accept; meta mark 1 drop }",
+      "}",
+    ].join("\n");
+    expect(out(one).verdict).toBe("no-match");
+    expect(hookOrder(out(one))).toEqual(["second", "first"]);
+    const two = [
+      "table ip a { chain c { type filter hook prerouting priority filter; policy accept; meta mark 1 drop } }",
+      "table ip b { chain c { type filter hook prerouting priority 0; policy accept; meta mark set 1 } }",
+    ].join("\n");
+    // b's chain, created later, sets the mark a's then tests
+    expect(out(two).verdict).toBe("drop");
+  });
+
+  it("chains before conntrack (priority below -200) see ct state invalid; through lo the entry is attached", () => {
+    const pre = table("prerouting", ["ct state new drop", "ct state invalid accept"]).replace(
+      "priority 0",
+      "priority raw",
+    );
+    expect(out(pre).verdict).toBe("accept");
+    const node = { from: "node" as const, source: "192.168.0.2" };
+    const output = table("output", ["ct state invalid drop"]).replace("priority 0", "priority raw");
+    expect(out(output, node).verdict).toBe("drop");
+    expect(out(table("output", ["ct state invalid drop"]), node).verdict).toBe("no-match");
+    const lo = table("prerouting", ['iifname "lo" ct state new drop']).replace("priority 0", "priority raw");
+    expect(out(lo, { ...node, destination: "192.168.0.2" }).verdict).toBe("drop");
+  });
+
   it("a policy drop discards what no rule accepted", () => {
     const text =
       "table ip t {\n\tchain c { type filter hook forward priority 0; policy drop; ip saddr 10.0.0.0/8 accept }\n}";

@@ -82,11 +82,12 @@ interface CompiledRule {
   readonly target: string | undefined;
 }
 
-/** The base chains of a hook, in priority order. */
+/** The base chains of a hook, in the order the kernel runs them. */
 interface BaseChain {
   readonly table: NftablesTable;
   readonly tableName: string;
   readonly chain: NftablesChain;
+  /** The chain's priority as declared. */
   readonly priority: number;
 }
 
@@ -102,6 +103,28 @@ const PROTO_NUM: Readonly<Record<string, string>> = {
   "58": "ipv6-icmp",
 };
 
+/**
+ * The priority nf_nat runs the nat chains of a hook at (NF_IP_PRI_NAT_DST / NF_IP_PRI_NAT_SRC):
+ * nat chains do not get hooks of their own, they are called one after the other, by their own
+ * priority, from nf_nat's hook.
+ */
+const NAT_HOOK_PRIORITY: Readonly<Record<string, number>> = {
+  prerouting: -100,
+  output: -100,
+  input: 100,
+  postrouting: 100,
+};
+
+/** Chains of prerouting and output below this run before conntrack (NF_IP_PRI_CONNTRACK). */
+const CONNTRACK_PRIORITY = -200;
+
+/**
+ * The base chains of a hook in the tables of a family (and inet), in the kernel's order: by
+ * priority, the nat chains as one group at nf_nat's priority; of equal priorities the one
+ * registered later first (the kernel inserts a hook before the first of a priority not lower than
+ * its own), registration taken as declaration order (tables in the order created); nf_nat's hooks
+ * are registered with the family's first nat chain.
+ */
 function hookChains(rs: NftablesRuleset, family: 4 | 6, hook: string): readonly BaseChain[] {
   let m = hooksByRuleset.get(rs);
   if (!m) {
@@ -112,15 +135,35 @@ function hookChains(rs: NftablesRuleset, family: 4 | 6, hook: string): readonly 
   const got = m.get(key);
   if (got) return got;
   const want = family === 4 ? "ip" : "ip6";
-  const list: BaseChain[] = [];
+  type Unit = { readonly priority: number; readonly reg: number; readonly chains: BaseChain[] };
+  const units: Unit[] = [];
+  const nat: { bc: BaseChain; reg: number }[] = [];
+  let reg = 0;
+  let firstNat: number | undefined;
   for (const t of rs.tables) {
     if (t.family !== want && t.family !== "inet") continue;
-    for (const c of t.chains.values())
-      if (c.hook === hook && c.priority !== undefined)
-        list.push({ table: t, tableName: `${t.family} ${t.name}`, chain: c, priority: c.priority });
+    for (const c of t.chains.values()) {
+      if (c.hook === undefined || c.priority === undefined) continue;
+      reg++;
+      if (c.type === "nat") firstNat ??= reg;
+      if (c.hook !== hook) continue;
+      const bc: BaseChain = { table: t, tableName: `${t.family} ${t.name}`, chain: c, priority: c.priority };
+      if (c.type === "nat") nat.push({ bc, reg });
+      else units.push({ priority: c.priority, reg, chains: [bc] });
+    }
   }
-  // stable: equal priorities keep table and declaration order
-  list.sort((a, b) => a.priority - b.priority);
+  const order = (a: { priority: number; reg: number }, b: { priority: number; reg: number }) =>
+    a.priority - b.priority || b.reg - a.reg;
+  if (nat.length > 0) {
+    nat.sort((a, b) => order({ priority: a.bc.priority, reg: a.reg }, { priority: b.bc.priority, reg: b.reg }));
+    units.push({
+      priority: NAT_HOOK_PRIORITY[hook] ?? nat[0]?.bc.priority ?? 0,
+      reg: firstNat ?? 0,
+      chains: nat.map((n) => n.bc),
+    });
+  }
+  units.sort(order);
+  const list = units.flatMap((u) => u.chains);
   m.set(key, list);
   return list;
 }
@@ -1064,13 +1107,22 @@ export function runNftOnce(
   };
 
   /** Runs a hook's base chains in priority order; false when the packet was discarded. */
-  const hook = (name: string, withNat: boolean): boolean => {
+  const hook = (name: string, withNat: boolean, tracked: boolean): boolean => {
     let natDone = false;
     for (const bc of hookChains(rs, st.family, name)) {
       const isNat = bc.chain.type === "nat";
       if (isNat && (!withNat || !isNew || natDone)) continue;
       run.path.push({ kind: "hook", table: bc.tableName, chain: bc.chain.name, hook: name, priority: bc.priority });
-      let v = runChain(bc, bc.chain, 0, isNat);
+      // before conntrack has seen the packet, ct state is invalid (nft_ct on a packet without one)
+      const untracked = !tracked && bc.priority < CONNTRACK_PRIORITY;
+      const ctState = st.ctState;
+      if (untracked) st.ctState = "invalid";
+      let v: ChainResult | undefined;
+      try {
+        v = runChain(bc, bc.chain, 0, isNat);
+      } finally {
+        st.ctState = ctState;
+      }
       if (v?.kind === "nat") {
         natDone = true;
         continue;
@@ -1100,31 +1152,31 @@ export function runNftOnce(
     let ok: boolean;
     if (fromNode) {
       st.oif = isLocal(st.dst) ? "lo" : packet.outInterface;
-      ok = hook("output", true);
+      ok = hook("output", true, false);
       const toLocal = isLocal(st.dst);
       if (ok) {
         st.oif = toLocal ? "lo" : packet.outInterface;
         route(toLocal ? "local" : "out");
-        ok = hook("postrouting", true);
+        ok = hook("postrouting", true, true);
       }
       if (ok && toLocal) {
-        // back in through lo: the connection's NAT is set up already
+        // back in through lo: the connection's NAT is set up already, its conntrack entry attached
         st.iif = "lo";
         st.oif = "";
-        ok = hook("prerouting", false) && hook("input", false);
+        ok = hook("prerouting", false, true) && hook("input", false, true);
       }
       if (ok) run.delivered = toLocal ? "local" : "out";
     } else {
-      ok = hook("prerouting", true);
+      ok = hook("prerouting", true, false);
       if (ok) {
         const toLocal = isLocal(st.dst);
         route(toLocal ? "local" : "forward");
         if (toLocal) {
-          ok = hook("input", true);
+          ok = hook("input", true, true);
           if (ok) run.delivered = "local";
         } else {
           st.oif = packet.outInterface;
-          ok = hook("forward", false) && hook("postrouting", true);
+          ok = hook("forward", false, true) && hook("postrouting", true, true);
           if (ok) run.delivered = "forward";
         }
       }
