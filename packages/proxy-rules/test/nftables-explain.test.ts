@@ -343,6 +343,31 @@ describe("parseNftablesRuleset: errors name the source and line", () => {
       /bad priority/,
     ],
     ["an unknown keyword in a table block", "table ip t {\n\tbogus x\n}", "line 2", /unknown "bogus"/],
+    // the kernel refuses these base chains (nft -f: "Operation not supported"; Linux 6.18, nft 1.0.6)
+    [
+      "a nat chain on the forward hook",
+      "add table ip t\nadd chain ip t c { type nat hook forward priority 0 ; }",
+      "line 2",
+      /no nat chain on the forward hook/,
+    ],
+    [
+      "a nat chain before conntrack",
+      "table inet t {\n\tchain c {\n\t\ttype nat hook prerouting priority -200; policy accept;\n\t}\n}",
+      "line 3",
+      /priority above conntrack's -200/,
+    ],
+    [
+      "a route chain off the output hook",
+      "add table ip6 t\nadd chain ip6 t c { type route hook prerouting priority 0 ; }",
+      "line 2",
+      /only for the output hook/,
+    ],
+    [
+      "an unknown chain type",
+      "add table ip t\nadd chain ip t c { type filtre hook input priority 0 ; }",
+      "line 2",
+      /unknown chain type "filtre"/,
+    ],
   ])("%s", (_what, text, line, reason) => {
     const e = lineError(() => parseNftablesRuleset({ text, name: "f.nft" }));
     expect(e.line).toBe(line);

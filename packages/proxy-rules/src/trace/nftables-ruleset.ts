@@ -746,7 +746,7 @@ class Reader {
       }
       if (x.kind === "word" && x.v === "type") {
         lx.next();
-        this.chainSpec(c, x);
+        this.chainSpec(t, c, x);
         continue;
       }
       if (x.kind === "word" && x.v === "policy") {
@@ -774,11 +774,13 @@ class Reader {
     }
   }
 
-  chainSpec(c: MChain, typeTok: NftToken): void {
-    c.type = this.word("a chain type", typeTok).v;
+  chainSpec(t: MTable, c: MChain, typeTok: NftToken): void {
+    const type = this.word("a chain type", typeTok);
+    c.type = type.v;
     const h = this.word("hook", typeTok);
     if (h.v !== "hook") throw this.fault(h.line, `hook expected, not ${JSON.stringify(h.v)}`, h.v);
-    c.hook = this.word("a hook name", h).v;
+    const hook = this.word("a hook name", h);
+    c.hook = hook.v;
     const lx = this.lx;
     let n = lx.peek();
     if (n && n.kind === "word" && n.v === "device") {
@@ -797,6 +799,8 @@ class Reader {
     const text = parts.map((p) => p.v).join(" ");
     const pr = parsePriority(text);
     if (pr === undefined) throw this.fault(n.line, `bad priority ${JSON.stringify(text)}`, text);
+    const refused = refusedBaseChain(t.family, type.v, hook.v, pr);
+    if (refused) throw this.fault(type.line, `chain ${c.name}: ${refused}`, `type ${type.v} hook ${hook.v}`);
     c.priority = pr;
     c.priorityText = text;
     c.policy ??= "accept";
@@ -1176,6 +1180,22 @@ class Reader {
     }
     return { kind: "nftables", family: family ?? 4, families: [...families].sort(), tables, ruleCount };
   }
+}
+
+/**
+ * Why the kernel refuses a base chain of the ip, ip6 or inet family (nft -f fails with "Operation
+ * not supported"), or undefined: a nat chain only on prerouting, input, output and postrouting
+ * and after conntrack (priority above -200), a route chain only on output.
+ */
+function refusedBaseChain(family: string, type: string, hook: string, priority: number): string | undefined {
+  if (family !== "ip" && family !== "ip6" && family !== "inet") return undefined;
+  if (type === "nat") {
+    if (!["prerouting", "input", "output", "postrouting"].includes(hook)) return `no nat chain on the ${hook} hook`;
+    if (priority <= -200) return `a nat chain needs a priority above conntrack's -200, not ${priority}`;
+  } else if (type === "route") {
+    if (hook !== "output") return `a route chain is only for the output hook, not ${hook}`;
+  } else if (type !== "filter") return `unknown chain type ${JSON.stringify(type)}`;
+  return undefined;
 }
 
 /** A priority: a number, a name, or `name ± number`. */
