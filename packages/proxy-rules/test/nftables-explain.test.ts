@@ -471,6 +471,22 @@ describe("explainPacket on nftables: matches", () => {
     expect(e.unknown).toBeUndefined();
   });
 
+  it("what a reject answers: nft's default, and the same for a rule as written and as nft lists it", () => {
+    const rejectWith = (rule: string, p: Partial<PacketSpec> = {}, family = "ip") =>
+      out(table("forward", [rule], "", family), p).outcomes[0]?.rejectWith;
+    expect(rejectWith("reject")).toBe("icmp port-unreachable");
+    expect(rejectWith("reject", { source: "2001:db8::2", destination: "2001:db8::9" }, "ip6")).toBe(
+      "icmpv6 port-unreachable",
+    );
+    expect(rejectWith("reject", { source: "2001:db8::2", destination: "2001:db8::9" }, "inet")).toBe(
+      "icmpv6 port-unreachable",
+    );
+    // Linux 6.18 / nft 1.0.6 lists `reject with icmp type host-unreachable` this way
+    expect(rejectWith("reject with icmp type host-unreachable")).toBe("icmp host-unreachable");
+    expect(rejectWith("reject with icmp host-unreachable")).toBe("icmp host-unreachable");
+    expect(rejectWith("reject with tcp reset")).toBe("tcp reset");
+  });
+
   it("named sets, concatenations and interval sets are hash and interval lookups", () => {
     const extra = [
       "\tset ips { type ipv4_addr; elements = { 10.0.0.9, 10.0.0.10 } }",

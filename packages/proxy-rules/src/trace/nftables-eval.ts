@@ -661,7 +661,8 @@ function compileOne(c: Cursor, env: Env, items: Item[]): string | { target: stri
       const parts: string[] = [];
       c.next();
       while (!c.done() && c.peek() !== "comment" && c.peek() !== "counter") parts.push(c.next() ?? "");
-      withText = parts.join(" ");
+      // nft lists `with icmp type host-unreachable` as `with icmp host-unreachable`
+      withText = parts.join(" ").replace(/^(icmp|icmpv6|icmpx) type /, "$1 ");
     }
     items.push({ k: "verdict", v: { kind: "reject", with: withText } });
     return { target: "reject" };
@@ -1138,7 +1139,9 @@ export function runNftOnce(
       }
       run.verdict = v.kind;
       run.reason = v.rule ? (v.rule.comment ?? v.rule.text) : `policy of ${bc.tableName} ${bc.chain.name}`;
-      if (v.kind === "reject") run.rejectWith = v.with;
+      // without `with`: ICMP(v6) port unreachable (nft's default, icmpx's in an inet table)
+      if (v.kind === "reject")
+        run.rejectWith = v.with ?? (st.family === 4 ? "icmp port-unreachable" : "icmpv6 port-unreachable");
       return false;
     }
     return true;
