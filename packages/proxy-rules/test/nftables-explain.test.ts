@@ -9,6 +9,8 @@ import {
   type ExplainPacketOptions,
   explainPacket,
   InvalidInputError,
+  type NftablesRuleset,
+  type NftablesSet,
   type PacketSpec,
   parseNftablesRuleset,
 } from "../src/index.js";
@@ -420,7 +422,7 @@ function table(hook: string, rules: readonly string[], extra = "", family = "ip"
   ].join("\n");
 }
 
-const out = (text: string, p: Partial<PacketSpec> = {}, o: ExplainPacketOptions = {}) =>
+const out = (text: string | NftablesRuleset, p: Partial<PacketSpec> = {}, o: ExplainPacketOptions = {}) =>
   explainPacket(
     text,
     { from: "outside", source: "203.0.113.2", destination: "10.0.0.9", port: 80, ...p },
@@ -524,6 +526,26 @@ describe("explainPacket on nftables: matches", () => {
     );
     expect(out(ports, { protocol: "udp", port: 53 }).verdict).toBe("no-match");
     expect(out(ports, { port: 53 }).verdict).toBe("drop");
+  });
+
+  it("a ruleset built from another's objects is evaluated on its own sets (what is cached depends on nothing else)", () => {
+    const text = table("prerouting", ["ip daddr @ips drop"], "\tset ips { type ipv4_addr; elements = { 10.0.0.9 } }");
+    const withSet = (rs: NftablesRuleset, address: string): NftablesRuleset => ({
+      ...rs,
+      tables: rs.tables.map((t) => {
+        const sets = new Map<string, NftablesSet>();
+        for (const [name, s] of t.sets) sets.set(name, { ...s, elements: [{ key: [address] }] });
+        return { ...t, sets };
+      }),
+    });
+    // a set of the type alone (no index of the reader's) is read too
+    expect(out(withSet(parseNftablesRuleset(text), "10.0.0.9")).verdict).toBe("drop");
+    const parsed = parseNftablesRuleset(text);
+    expect(out(parsed).verdict).toBe("drop");
+    // the same rule objects, another set: its elements count, not those the first answer used
+    const other = withSet(parsed, "10.0.0.8");
+    expect(out(other).verdict).toBe("no-match");
+    expect(out(other, { destination: "10.0.0.8" }).verdict).toBe("drop");
   });
 
   it("verdict maps: named and literal; a missing key is no match", () => {

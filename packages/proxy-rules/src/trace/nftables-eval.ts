@@ -10,7 +10,7 @@
 import { type Addr, formatAddr, type Prefix, parseAddr, parsePrefix, prefixContains } from "./addr.js";
 import type { ExplainStep, PacketOutcome, PacketSpec, PacketVerdict } from "./explain.js";
 import {
-  type IndexedNftablesSet,
+  elementIndex,
   type NftablesChain,
   type NftablesRule,
   type NftablesRuleset,
@@ -91,8 +91,9 @@ interface BaseChain {
   readonly priority: number;
 }
 
-// Memos of what is compiled from a parsed ruleset's (immutable) objects.
-const compiledRules = new WeakMap<NftablesRule, CompiledRule>();
+// Caches of what is compiled from a ruleset's (readonly) objects, nothing else: a rule compiled
+// per table (its set references are that table's), a hook's chains per ruleset.
+const compiledRules = new WeakMap<NftablesTable, WeakMap<NftablesRule, CompiledRule>>();
 const hooksByRuleset = new WeakMap<NftablesRuleset, Map<string, readonly BaseChain[]>>();
 
 const PROTO_NUM: Readonly<Record<string, string>> = {
@@ -477,37 +478,37 @@ interface Env {
   readonly tableName: string;
 }
 
-function findSet(env: Env, ref: string): IndexedNftablesSet | string {
+function findSet(env: Env, ref: string): NftablesSet | string {
   const name = ref.slice(1);
   const s = env.table.sets.get(name);
   if (!s) return `set ${name} does not exist in table ${env.tableName}`;
-  return s as IndexedNftablesSet;
+  return s;
 }
 
 function isIntervalElement(e: NftablesSetElement): boolean {
   return e.key.some((k) => k.includes("/") || (k.includes("-") && /^[0-9a-f.:]+-[0-9a-f.:]+$/i.test(k)));
 }
 
-const intervalMemo = new WeakMap<NftablesSet, readonly NftablesSetElement[]>();
+const intervalMemo = new WeakMap<readonly NftablesSetElement[], readonly NftablesSetElement[]>();
 
-function intervals(set: IndexedNftablesSet): readonly NftablesSetElement[] {
-  let v = intervalMemo.get(set);
+function intervals(set: NftablesSet): readonly NftablesSetElement[] {
+  let v = intervalMemo.get(set.elements);
   if (!v) {
     v = set.elements.filter(isIntervalElement);
-    intervalMemo.set(set, v);
+    intervalMemo.set(set.elements, v);
   }
   return v;
 }
 
 /** The element of a set matching the selectors' values (exact by hash, then the interval elements). */
 function lookupElement(
-  set: IndexedNftablesSet,
+  set: NftablesSet,
   sels: readonly Sel[],
   s: NftState,
   key: string,
   dynKey: string,
 ): NftablesSetElement | "dynamic" | undefined {
-  const e = set.byKey.get(key);
+  const e = elementIndex(set).get(key);
   if (e) return e;
   if (s.dynamic.get(dynKey)?.has(key)) return "dynamic";
   for (const el of intervals(set)) {
@@ -599,7 +600,12 @@ function natTarget(v: string): { address: Addr | undefined; port: number | undef
 }
 
 function compile(rule: NftablesRule, env: Env): CompiledRule {
-  const got = compiledRules.get(rule);
+  let memo = compiledRules.get(env.table);
+  if (!memo) {
+    memo = new WeakMap();
+    compiledRules.set(env.table, memo);
+  }
+  const got = memo.get(rule);
   if (got) return got;
   const toks = tokenizeNft(rule.text);
   const items: Item[] = [];
@@ -618,7 +624,7 @@ function compile(rule: NftablesRule, env: Env): CompiledRule {
     }
   }
   const out: CompiledRule = { items, target };
-  compiledRules.set(rule, out);
+  memo.set(rule, out);
   return out;
 }
 

@@ -330,10 +330,20 @@ interface MTable {
 
 const FAMILIES = new Set(["ip", "ip6", "inet", "arp", "bridge", "netdev"]);
 
-/** A set as the evaluator reads it: elements by normalised key, plus the interval elements. */
-export interface IndexedNftablesSet extends NftablesSet {
-  /** Exact elements by key parts joined with a space. */
-  readonly byKey: ReadonlyMap<string, NftablesSetElement>;
+// The elements of a set by key, for lookups: keyed by the (readonly) elements array itself, so a
+// set built or copied with other elements gets an index of its own. A cache only.
+const elementIndexes = new WeakMap<readonly NftablesSetElement[], ReadonlyMap<string, NftablesSetElement>>();
+
+/** A set's elements by their key parts joined with a space (the reader's index, or one built once). */
+export function elementIndex(set: NftablesSet): ReadonlyMap<string, NftablesSetElement> {
+  let m = elementIndexes.get(set.elements);
+  if (!m) {
+    const built = new Map<string, NftablesSetElement>();
+    for (const e of set.elements) if (!built.has(e.key.join(" "))) built.set(e.key.join(" "), e);
+    m = built;
+    elementIndexes.set(set.elements, m);
+  }
+  return m;
 }
 
 class Reader {
@@ -1154,7 +1164,9 @@ class Reader {
       }
       const sets = new Map<string, NftablesSet>();
       for (const s of t.sets.values()) {
-        const out: IndexedNftablesSet = {
+        const elements = [...s.byKey.values()];
+        elementIndexes.set(elements, s.byKey);
+        const out: NftablesSet = {
           name: s.name,
           kind: s.kind,
           keyType: s.keyType,
@@ -1163,8 +1175,7 @@ class Reader {
           timeout: s.timeout,
           size: s.size,
           comment: s.comment,
-          elements: [...s.byKey.values()],
-          byKey: s.byKey,
+          elements,
         };
         sets.set(s.name, out);
       }
