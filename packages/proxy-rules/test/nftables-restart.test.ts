@@ -184,6 +184,22 @@ describe("a first sync over an existing table (existingRuleset)", () => {
     expect(third.stats.staleChains).toBe(3);
   });
 
+  it("nft -a list ruleset output (handles) is read as the listing without them: the same transaction", () => {
+    const kernel = tablesOf(before);
+    const plain = ruleset(kernel);
+    let handle = 0;
+    const withHandles = plain
+      .split("\n")
+      .map((l) => (/^\t\t[a-z]/.test(l) && !/^\t\t(type|elements|comment) /.test(l) ? `${l} # handle ${++handle}` : l))
+      .join("\n");
+    expect(withHandles).toContain("dnat to 10.244.0.11:8080 # handle");
+    const a = result(compileNftables(after, { existingRuleset: withHandles }).ipv4);
+    const b = result(compileNftables(after, { existingRuleset: plain }).ipv4);
+    expect(a.text).toBe(b.text);
+    // (web's remaining endpoint chain is left alone, as without handles)
+    expect(a.text.split("\n").filter((l) => l.includes("__10.244.0.11/8080"))).toHaveLength(1);
+  });
+
   it("text that is not nft's listing is an InvalidInputError naming the line", () => {
     const bad = (text: unknown) => {
       try {
@@ -194,21 +210,26 @@ describe("a first sync over an existing table (existingRuleset)", () => {
       }
       throw new Error("expected an InvalidInputError");
     };
-    let e = bad("add table ip kube-proxy\n");
+    // (read as explainPacket reads nft text: its reasons, with the line)
+    let e = bad("table ip kube-proxy {\n\tfrobnicate x\n}\n");
     expect([e.object.kind, e.field, e.reason]).toEqual([
       "CompileNftablesOptions",
       "existingRuleset",
-      "line 1: expected `table <family> <name> {`",
+      'line 2: unknown "frobnicate" in table ip kube-proxy',
     ]);
     e = bad("table ip kube-proxy {\n\tchain services {\n");
-    expect(e.reason).toMatch(/^line \d+: chain services is not closed$/);
+    expect(e.reason).toBe("line 2: chain services not closed (no })");
     e = bad("table ip kube-proxy {\n\tchain bad;name {\n\t}\n}\n");
+    expect(e.reason).toBe('line 2: unknown "name" in table ip kube-proxy');
+    e = bad('table ip kube-proxy {\n\tchain "bad name" {\n\t}\n}\n');
     expect(e.reason).toBe("line 2: not an nftables name");
     // what goes back into rule text is checked: no second command through an element key
     e = bad(
       "table ip kube-proxy {\n\tset cluster-ips {\n\t\ttype ipv4_addr\n\t\telements = { 10.96.0.1 } ; flush ruleset ; { 1 }\n\t}\n}\n",
     );
-    expect(e.reason).toMatch(/^line \d+: not an element key nft lists$/);
+    expect(e.reason).toBe('line 4: unknown "flush" in set cluster-ips');
+    e = bad("table ip kube-proxy {\n\tset s {\n\t\ttype inet_service\n\t\telements = { 80$x }\n\t}\n}\n");
+    expect(e.reason).toBe("line 2: not an element key nft lists");
     e = bad(42);
     expect(e.field).toBe("existingRuleset");
   });
