@@ -1,15 +1,21 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   Code,
   ContainerEventType,
   ContainerState,
   CriError,
+  createCriServer,
+  createRuntimeClient,
   type DeepPartial,
   isNotFound,
   NamespaceMode,
   normalizeImageRef,
   type PodSandboxConfig,
   PodSandboxState,
+  type RuntimeService,
 } from "../src/index.js";
 import { createFakeRuntime, type FakeRuntimeClock } from "../src/testing/index.js";
 import { defined } from "./support/defined.js";
@@ -271,7 +277,7 @@ describe("createFakeRuntime", () => {
     await fake.removePodSandbox({ podSandboxId });
     await new Promise((r) => setImmediate(r));
     ac.abort();
-    await done;
+    expect(((await done.catch((e: unknown) => e)) as CriError).code).toBe(Code.Cancelled);
     expect(seen).toEqual([
       [containerId, ContainerEventType.CONTAINER_STARTED_EVENT, ContainerState.CONTAINER_RUNNING],
       [second.containerId, ContainerEventType.CONTAINER_CREATED_EVENT, ContainerState.CONTAINER_CREATED],
@@ -428,7 +434,48 @@ describe("createFakeRuntime", () => {
     expect([err.code, err.method]).toEqual([Code.Unavailable, "GetContainerEvents"]);
     expect(err.rawMessage).toContain("container events subscription closed by server");
     ac.abort();
-    await reading;
+    const ended = (await reading.catch((e: unknown) => e)) as CriError;
+    expect([ended.code, ended.method]).toEqual([Code.Cancelled, "GetContainerEvents"]);
     expect(seen).toEqual(created);
+  });
+
+  it("an aborted event stream fails with Cancelled, the same in process and through the gRPC client", async () => {
+    const fake = createFakeRuntime();
+    const dir = mkdtempSync(join(tmpdir(), "nk-fake-events-"));
+    const server = createCriServer({ runtime: fake, image: fake });
+    await server.listen(join(dir, "cri.sock"));
+    const client = createRuntimeClient(`unix://${join(dir, "cri.sock")}`);
+    try {
+      let pods = 0;
+      const endOf = async (runtime: Pick<RuntimeService, "getContainerEvents">): Promise<unknown> => {
+        const ac = new AbortController();
+        const seen: string[] = [];
+        const reading = (async () => {
+          for await (const ev of runtime.getContainerEvents({}, { signal: ac.signal })) {
+            seen.push(ev.containerId);
+            ac.abort(); // the reader stops after its first event
+          }
+          return "ended without an error";
+        })().catch((e: unknown) => e);
+        // Events until the reader has one (the gRPC stream opens a little later than the call).
+        for (let i = 0; i < 200 && seen.length === 0; i++) {
+          pods++;
+          await podWithContainer(fake, `p${pods}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        expect(seen.length).toBeGreaterThan(0);
+        return reading;
+      };
+      const inProcess = (await endOf(fake)) as CriError;
+      const overGrpc = (await endOf(client)) as CriError;
+      for (const e of [inProcess, overGrpc]) {
+        expect(e).toBeInstanceOf(CriError);
+        expect([e.code, e.method]).toEqual([Code.Cancelled, "GetContainerEvents"]);
+      }
+    } finally {
+      client.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

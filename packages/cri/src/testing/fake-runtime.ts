@@ -1075,6 +1075,8 @@ export function createFakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime
               });
               wake = undefined;
             }
+            // As the gRPC client does: an aborted stream fails with Cancelled, it does not just end.
+            throw new CriError(Code.Cancelled, "Cancelled on client", { method: "GetContainerEvents" });
           } finally {
             listeners.delete(listener);
             o?.signal?.removeEventListener("abort", onAbort);
