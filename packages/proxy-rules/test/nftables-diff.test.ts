@@ -432,4 +432,26 @@ describe("diffRulesets (nftables)", () => {
       reason: "nftables rules, but a holds iptables rules: diffRulesets compares two rulesets of one mode",
     });
   });
+
+  it("what is not a ruleset is a typed error naming a or b (and the entry), not a TypeError", () => {
+    const nft = text(input());
+    const shape = "must be rules text, { text, name }, a list of them, or a parsed ruleset";
+    const cases: [() => unknown, string][] = [
+      [() => diffRulesets(nft, null as never), "b"],
+      [() => diffRulesets(undefined as never, nft), "a"],
+      [() => diffRulesets(nft, ["", null] as never), "b[1]"],
+      [() => diffRulesets([{ name: "x" }] as never, nft), "a[0]"],
+      [() => servicePortRules(42 as never), "ruleset"],
+    ];
+    for (const [f, field] of cases) {
+      let caught: unknown;
+      try {
+        f();
+      } catch (e) {
+        caught = e;
+      }
+      expect(caught).toBeInstanceOf(InvalidInputError);
+      expect(caught).toMatchObject({ object: { kind: "Ruleset" }, field, reason: shape });
+    }
+  });
 });

@@ -378,6 +378,32 @@ describe("parseNftablesRuleset: errors name the source and line", () => {
   });
 });
 
+describe("parseNftablesRuleset and explainPacket: what is not text is a typed error, not a TypeError", () => {
+  it.each([
+    ["null", null],
+    ["a list holding null", ["add table ip t", null]],
+    ["a number", 42],
+  ])("parseNftablesRuleset(%s)", (_what, input) => {
+    expect(() => parseNftablesRuleset(input as never)).toThrow(InvalidInputError);
+  });
+
+  it("explainPacket with no ruleset or no packet", () => {
+    const p: PacketSpec = { from: "outside", source: "203.0.113.2", destination: "10.0.0.9", port: 80 };
+    const err = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        if (e instanceof InvalidInputError) return [e.object.kind, e.field];
+        throw e;
+      }
+      throw new Error("no error thrown");
+    };
+    expect(err(() => explainPacket(null as never, p))).toEqual(["Ruleset", "ruleset"]);
+    expect(err(() => explainPacket(["table ip t {\n}\n", null] as never, p))).toEqual(["Ruleset", "ruleset[1]"]);
+    expect(err(() => explainPacket("table ip t {\n}\n", null as never))).toEqual(["Packet", "packet"]);
+  });
+});
+
 describe("parseNftablesRuleset: text inside strings and names is data", () => {
   it("a comment holding nft syntax is one comment, not commands", () => {
     const text = [

@@ -3,7 +3,7 @@
 // (compiled, or a node's iptables-save or nft list ruleset), diff two rulesets per Service port.
 
 import { parseArgs } from "node:util";
-import { diffRulesets, hasStatements } from "../diff/diff-rulesets.js";
+import { diffRulesets } from "../diff/diff-rulesets.js";
 import {
   compileIptables,
   compileNftables,
@@ -19,6 +19,7 @@ import { explainPacket, type PacketExplanation, type PacketSpec } from "../trace
 import type { CtState } from "../trace/iptables-matches.js";
 import { type IptablesRuleset, parseIptablesRuleset } from "../trace/iptables-ruleset.js";
 import { isNftablesText, type NftablesRuleset, parseNftablesRuleset } from "../trace/nftables-ruleset.js";
+import { hasStatements } from "../trace/read-ruleset.js";
 import {
   explanationMermaid,
   formatDiff,

@@ -8,14 +8,14 @@
 
 import { InvalidInputError } from "../errors.js";
 import { formatAddr, parsePrefix } from "../trace/addr.js";
-import {
-  type IptablesRuleset,
-  type IptablesRulesetChain,
-  type IptablesRulesetRule,
-  parseIptablesRuleset,
-  type RulesetSource,
+import type {
+  IptablesRuleset,
+  IptablesRulesetChain,
+  IptablesRulesetRule,
+  RulesetSource,
 } from "../trace/iptables-ruleset.js";
-import { isNftablesText, type NftablesRuleset, parseNftablesRuleset } from "../trace/nftables-ruleset.js";
+import type { NftablesRuleset } from "../trace/nftables-ruleset.js";
+import { type RulesetInput as AnyRulesetInput, isParsedRuleset, readRuleset } from "../trace/read-ruleset.js";
 import { canonicalNftRule } from "./canonical-nft-rule.js";
 import { canonicalRule } from "./canonical-rule.js";
 import { nftablesServicePortRules, nftChainText } from "./nftables-service-ports.js";
@@ -103,33 +103,7 @@ export interface RulesetDiff {
 }
 
 /** A ruleset as {@link diffRulesets} takes it: parsed, or the text(s) of either mode. */
-export type RulesetInput =
-  | IptablesRuleset
-  | NftablesRuleset
-  | string
-  | RulesetSource
-  | readonly (string | RulesetSource)[];
-
-function isParsed(r: RulesetInput): r is IptablesRuleset | NftablesRuleset {
-  return typeof r === "object" && !Array.isArray(r) && "kind" in r;
-}
-
-/** Whether a text has a statement (not only blank and comment lines): an empty one is either mode. */
-export function hasStatements(text: string): boolean {
-  return /\S/.test(text.replace(/^\s*#.*$/gm, ""));
-}
-
-/**
- * The ruleset, parsed as nftables when its first text with a statement reads as nftables (a sync's
- * empty `cleanupText` may come first), else as iptables.
- */
-function toRuleset(r: RulesetInput): IptablesRuleset | NftablesRuleset {
-  if (isParsed(r)) return r;
-  const list = (Array.isArray(r) ? r : [r]) as readonly (string | RulesetSource)[];
-  const texts = list.map((s) => (typeof s === "string" ? s : s.text));
-  const first = texts.find((t) => typeof t === "string" && hasStatements(t));
-  return typeof first === "string" && isNftablesText(first) ? parseNftablesRuleset(list) : parseIptablesRuleset(list);
-}
+export type RulesetInput = AnyRulesetInput;
 
 const SERVICE_CHAIN = /^KUBE-(SVC|SVL|EXT|FW|SEP)-/;
 
@@ -173,7 +147,7 @@ export function servicePortRules(
   ruleset: RulesetInput,
   options: { readonly family?: 4 | 6 | undefined } = {},
 ): ReadonlyMap<string, ServicePortRules> {
-  const parsed = toRuleset(ruleset);
+  const parsed = readRuleset(ruleset, "ruleset");
   if (parsed.kind === "nftables") return nftablesServicePortRules(parsed, options.family ?? parsed.family);
   const rs = parsed;
   if (options.family !== undefined && options.family !== rs.family) return new Map();
@@ -384,7 +358,7 @@ function compareMaps(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, stri
 }
 
 const sourceName = (r: RulesetInput, fallback: string): string => {
-  if (isParsed(r)) return fallback;
+  if (isParsedRuleset(r)) return fallback;
   const first = (Array.isArray(r) ? r : [r])[0] as string | RulesetSource | undefined;
   return (typeof first === "object" ? first.name : undefined) ?? fallback;
 };
@@ -424,8 +398,8 @@ function servicePortPairs(ra: IptablesRuleset | NftablesRuleset, rb: IptablesRul
  * ```
  */
 export function diffRulesets(a: RulesetInput, b: RulesetInput): RulesetDiff {
-  const ra = toRuleset(a);
-  const rb = toRuleset(b);
+  const ra = readRuleset(a, "a");
+  const rb = readRuleset(b, "b");
   if (ra.kind !== rb.kind)
     throw new InvalidInputError(
       { kind: "Ruleset", name: sourceName(b, "b") },

@@ -16,7 +16,8 @@ import {
   type RulesetSource,
 } from "./iptables-ruleset.js";
 import { cloneDynamic, enumerateNft, type NftRun, nftOutcome, runNftOnce } from "./nftables-eval.js";
-import { isNftablesText, type NftablesRule, type NftablesRuleset, parseNftablesRuleset } from "./nftables-ruleset.js";
+import type { NftablesRule, NftablesRuleset } from "./nftables-ruleset.js";
+import { readRuleset } from "./read-ruleset.js";
 
 /** Where a packet enters the node's rules. */
 export type PacketEntry = "pod" | "node" | "outside";
@@ -271,7 +272,7 @@ export function explainPacket(
   packet: PacketSpec,
   options: ExplainPacketOptions = {},
 ): PacketExplanation {
-  const rs = readRuleset(ruleset);
+  const rs = readRuleset(ruleset, "ruleset");
   const notes = rs.kind === "iptables" ? [...rs.assumptions] : [];
   const p = checkPacket(packet);
   const local: Addr[] = [];
@@ -350,25 +351,6 @@ export function explainPacket(
     notes,
     truncated: first.truncated,
   };
-}
-
-/** The parsed ruleset: given, or read as nftables (by its first line) or as iptables text. */
-function readRuleset(
-  ruleset: IptablesRuleset | NftablesRuleset | string | RulesetSource | readonly (string | RulesetSource)[],
-): IptablesRuleset | NftablesRuleset {
-  if (typeof ruleset === "object" && !Array.isArray(ruleset)) {
-    const kind = (ruleset as { kind?: unknown }).kind;
-    if (kind === "iptables") return ruleset as IptablesRuleset;
-    if (kind === "nftables") return ruleset as NftablesRuleset;
-  }
-  const sources = ruleset as string | RulesetSource | readonly (string | RulesetSource)[];
-  const list = (Array.isArray(sources) ? sources : [sources]) as readonly (string | RulesetSource)[];
-  // the first text with a command in it decides (a sync's cleanupText may be empty)
-  const texts = list.map((s) => (typeof s === "string" ? s : s.text));
-  const first = texts.find((t) => typeof t === "string" && /\S/.test(t.replace(/^\s*#.*$/gm, "")));
-  return typeof first === "string" && isNftablesText(first)
-    ? parseNftablesRuleset(sources)
-    : parseIptablesRuleset(sources);
 }
 
 function explainNftables(
@@ -468,6 +450,7 @@ interface CheckedPacket {
 function checkPacket(packet: PacketSpec): CheckedPacket {
   const bad = (field: string, reason: string, value: unknown) =>
     new InvalidInputError({ kind: "Packet" }, field, reason, value);
+  if (typeof packet !== "object" || packet === null) throw bad("packet", "must be an object", packet);
   if (packet.from !== "pod" && packet.from !== "node" && packet.from !== "outside")
     throw bad("from", 'must be "pod", "node" or "outside"', packet.from);
   const src = parseAddr(String(packet.source));

@@ -1292,8 +1292,12 @@ export function parseNftablesRuleset(
   const list = (Array.isArray(sources) ? sources : [sources]) as readonly (string | RulesetSource)[];
   const r = new Reader();
   list.forEach((s, i) => {
+    const fallback = list.length === 1 ? "rules" : `rules[${i}]`;
+    const x: unknown = s;
+    if (typeof x !== "string" && (typeof x !== "object" || x === null))
+      throw new InvalidInputError({ kind: "Ruleset", name: fallback }, "text", "not a string or { text }", x);
     const src: RulesetSource = typeof s === "string" ? { text: s } : s;
-    const name = src.name ?? (list.length === 1 ? "rules" : `rules[${i}]`);
+    const name = typeof src.name === "string" ? src.name : fallback;
     if (typeof src.text !== "string")
       throw new InvalidInputError({ kind: "Ruleset", name }, "text", "not a string", src.text);
     // nft -f is atomic per file: a failing file leaves the tables as they were
