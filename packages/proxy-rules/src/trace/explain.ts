@@ -294,12 +294,11 @@ export function explainPacket(
     const runs: Run[] = [];
     const stack: boolean[][] = [[]];
     let truncated = false;
-    while (stack.length > 0) {
+    for (let prefix = stack.pop(); prefix; prefix = stack.pop()) {
       if (runs.length >= max) {
         truncated = true;
         break;
       }
-      const prefix = stack.pop()!;
       const r = runOnce(rs, packet, p, isLocal, prefix, cloneRecent(recent));
       runs.push(r);
       for (let i = prefix.length; i < r.choices.length; i++) {
@@ -424,7 +423,8 @@ function toOutcome(r: Run): PacketOutcome {
 
 function summaryVerdict(outcomes: readonly PacketOutcome[]): PacketVerdict | "mixed" {
   const kinds = new Set(outcomes.map((o) => o.verdict));
-  return kinds.size === 1 ? [...kinds][0]! : "mixed";
+  const [only] = kinds;
+  return kinds.size === 1 && only !== undefined ? only : "mixed";
 }
 
 function shares(outcomes: readonly PacketOutcome[]): EndpointShare[] {
@@ -529,7 +529,7 @@ function runOnce(
       if (q >= 1) continue;
       if (q <= 0) return false;
       const i = run.choices.length;
-      const took = i < prefix.length ? prefix[i]! : true;
+      const took = prefix[i] ?? true;
       run.choices.push(took);
       run.probability *= took ? q : 1 - q;
       if (!took) return false;
@@ -549,8 +549,9 @@ function runOnce(
     const cands = candidateRules(chain, addrKey(st.dst), st.dport);
     const n = cands ? cands.length : rules.length;
     for (let k = 0; k < n; k++) {
-      const idx = cands ? cands[k]! : k;
-      const rule = rules[idx]!;
+      const idx = cands ? (cands[k] ?? -1) : k;
+      const rule = rules[idx];
+      if (!rule) continue;
       if (!matchRule(rule)) continue;
       run.rules.push(rule);
       if (rule.recentSet) run.setLists = true;
