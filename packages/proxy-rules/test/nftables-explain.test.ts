@@ -306,6 +306,63 @@ delete counter inet filter cnt-http
     expect(t?.chains.get("input")?.rules.map((r) => r.text)).toEqual(["ct state established,related accept"]);
     expect(rs.families).toEqual([4, 6]);
   });
+
+  // An excerpt of `nft -a list ruleset` on Linux 6.18 / nft 1.0.6 (a node's own table: quoted
+  // ifname keys, a concatenated interval set with a range, a named counter, unicode comments).
+  const ODD_LISTING = `table inet odd { # handle 14
+	comment "tëst ünïcode # not a comment { ; }"
+	counter cnt { # handle 3
+		comment "named counter"
+		packets 0 bytes 0
+	}
+
+	set allow { # handle 7
+		type ipv4_addr . inet_proto . inet_service . ipv4_addr
+		flags interval
+		auto-merge
+		elements = { 5.6.7.8 . tcp . 80 . 203.0.113.0/25 comment "ünï, code",
+			     5.6.7.8 . tcp . 81 . 10.0.0.1-10.0.0.5 }
+	}
+
+	map vm { # handle 10
+		type ifname : verdict
+		elements = { "lo" : drop,
+			     "eth0" : accept }
+	}
+
+	chain weird { # handle 1
+		counter name "cnt" # handle 12
+	}
+
+	chain pre { # handle 2
+		type filter hook prerouting priority mangle + 5; policy accept;
+		ip daddr . meta l4proto . th dport . ip saddr @allow counter packets 0 bytes 0 accept comment "allow \\o/" # handle 13
+		jump weird # handle 16
+		iifname vmap @vm # handle 15
+	}
+}
+`;
+
+  it("a node's listing with quoted element keys, ranges in concatenations and named counters is read and evaluated", () => {
+    const rs = parseNftablesRuleset(ODD_LISTING);
+    const t = rs.tables[0];
+    expect(t?.comment).toBe("tëst ünïcode # not a comment { ; }");
+    expect(t?.sets.get("vm")?.elements.map((e) => [e.key, e.value])).toEqual([
+      [["lo"], "drop"],
+      [["eth0"], "accept"],
+    ]);
+    expect(t?.sets.get("allow")?.elements[0]?.comment).toBe("ünï, code");
+    const at = (source: string, port: number, inInterface: string) =>
+      explainPacket(rs, { from: "outside", source, destination: "5.6.7.8", port, inInterface });
+    expect(at("203.0.113.5", 80, "eth1").verdict).toBe("accept");
+    expect(at("10.0.0.3", 81, "eth1").verdict).toBe("accept");
+    expect(at("10.0.0.6", 81, "eth1").verdict).toBe("no-match");
+    // not allowed: through the named counter's chain to the interface's verdict
+    const lo = at("10.0.0.9", 80, "lo");
+    expect(lo.verdict).toBe("drop");
+    expect(lo.matchedRules.map((r) => r.chain)).toEqual(["pre", "weird", "pre"]);
+    expect(at("10.0.0.9", 80, "eth0").verdict).toBe("accept");
+  });
 });
 
 describe("parseNftablesRuleset: errors name the source and line", () => {

@@ -640,6 +640,7 @@ function compileOne(c: Cursor, env: Env, items: Item[]): string | { target: stri
   if (w === "counter") {
     c.next();
     if (c.peek() === "packets") c.i += 4;
+    else if (c.peek() === "name") c.i += 2; // a named counter object: counts, decides nothing
     return undefined;
   }
   if (w === "log") {

@@ -1070,10 +1070,10 @@ class Reader {
     const line = first?.line ?? this.lx.line;
     const key: string[] = [];
     let i = 0;
-    // the key: word (. word)*
+    // the key: part (. part)*, a part a word or a quoted string (`"eth0"` of an ifname key)
     for (;;) {
       const k = toks[i];
-      if (k?.kind !== "word")
+      if (k?.kind !== "word" && k?.kind !== "str")
         throw this.fault(line, `bad element of ${s.kind} ${s.name}`, toks.map((x) => x.v).join(" "));
       key.push(normalizeKeyPart(k.v, s.keyType[key.length]));
       i++;
