@@ -889,6 +889,76 @@ describe("explainPacket on nftables: NAT, marks, load balancing, affinity", () =
     expect(out(listed).endpoints.map((x) => [x.address, x.probability])).toEqual([["10.180.0.1", 1]]);
   });
 
+  // dnat to :PORT and redirect were seen on Linux 6.18 / nft 1.0.6 (counters in input on the new
+  // destination: 10.9.0.2:82 after `dnat to :82`, 127.0.0.1:83 after an output `redirect to :83`).
+  it("dnat to :PORT keeps the address; redirect from the node goes to loopback, in prerouting it is said to be unknown", () => {
+    const pre = (rule: string) =>
+      `table ip t { chain pre { type nat hook prerouting priority dstnat; policy accept;\n\t\t${rule}\n\t} }`;
+    expect(out(pre("tcp dport 80 dnat to :8080")).endpoints).toEqual([
+      { address: "10.0.0.9", port: 8080, probability: 1, masquerade: false },
+    ]);
+    const redirected = out(pre("tcp dport 80 redirect to :8080"));
+    expect(redirected.verdict).toBe("unknown");
+    expect(redirected.unknown?.reason).toMatch(/^cannot evaluate: redirect to :8080 in prerouting/);
+    const output =
+      "table ip t { chain out { type nat hook output priority -100; policy accept;\n\t\ttcp dport 80 redirect to :8080\n\t} }";
+    const fromNode = out(output, { from: "node", source: "192.168.0.2" });
+    expect(fromNode.endpoints).toEqual([{ address: "127.0.0.1", port: 8080, probability: 1, masquerade: false }]);
+    expect(fromNode.outcomes[0]?.delivered).toBe("local");
+  });
+
+  it("snat, ct status snat after it, numgen offset, continue, add @set, constant marks, th sport, ip6 nexthdr", () => {
+    const post = [
+      "table ip t {",
+      "\tchain before { type filter hook postrouting priority 50; policy accept; ct status snat drop }",
+      "\tchain nat { type nat hook postrouting priority srcnat; policy accept; ip saddr 203.0.113.0/24 snat to 192.168.0.2 }",
+      "\tchain after { type filter hook postrouting priority 200; policy accept; ct status snat accept }",
+      "}",
+    ].join("\n");
+    const snat = out(post);
+    expect(snat).toMatchObject({ verdict: "accept", masquerade: true });
+    expect(steps(snat)).toEqual(["nat#1", "after#1"]);
+    expect(out(post, { source: "198.51.100.2" })).toMatchObject({ verdict: "no-match", masquerade: false });
+
+    const eps = [1, 2].map((i) => `\tchain ep${i} { meta l4proto tcp dnat to 10.180.0.${i}:80 }`).join("\n");
+    const offset = out(
+      [
+        "table ip t {",
+        eps,
+        "\tchain pre { type nat hook prerouting priority dstnat; policy accept;",
+        "\t\tnumgen random mod 2 offset 1 vmap { 1 : goto ep1, 2 : goto ep2 } } }",
+      ].join("\n"),
+    );
+    expect(offset.endpoints.map((e) => [e.address, e.probability])).toEqual([
+      ["10.180.0.1", 0.5],
+      ["10.180.0.2", 0.5],
+    ]);
+
+    expect(out(table("prerouting", ["ip daddr 10.0.0.9 continue", "drop"])).verdict).toBe("drop");
+    expect(out(table("prerouting", ["meta mark set 0x10", "meta mark 0x10 drop"])).verdict).toBe("drop");
+    expect(out(table("prerouting", ["mark set 0x10", "mark 0x11 drop"])).verdict).toBe("no-match");
+    expect(out(table("prerouting", ["th sport 12345 drop"]), { sourcePort: 12345 }).verdict).toBe("drop");
+    expect(out(table("prerouting", ["th sport 12345 drop"]), { sourcePort: 12346 }).verdict).toBe("no-match");
+    const v6 = { source: "2001:db8::2", destination: "2001:db8::9" };
+    expect(out(table("prerouting", ["ip6 nexthdr tcp drop"], "", "inet"), v6).verdict).toBe("drop");
+    expect(out(table("prerouting", ["ip6 nexthdr tcp drop"], "", "inet")).verdict).toBe("no-match");
+
+    // `add @set { ip saddr }` remembers the source as update does
+    const aff = [
+      "table ip t {",
+      "\tset seen { type ipv4_addr; flags dynamic,timeout; timeout 10s; }",
+      "\tchain ep1 { add @seen { ip saddr }; meta l4proto tcp dnat to 10.180.0.1:80 }",
+      "\tchain ep2 { meta l4proto tcp dnat to 10.180.0.2:80 }",
+      "\tchain pre { type nat hook prerouting priority dstnat; policy accept;",
+      "\t\tip saddr @seen goto ep2",
+      "\t\tgoto ep1 } }",
+    ].join("\n");
+    const first = out(aff);
+    expect(first.endpoints.map((e) => e.address)).toEqual(["10.180.0.1"]);
+    expect(first.affinity?.seconds).toBe(10);
+    expect(first.affinity?.next.map((n) => n.endpoints.map((e) => e.address))).toEqual([["10.180.0.2"]]);
+  });
+
   it("nft text is recognised by its first text with a command (an empty cleanup text first)", () => {
     const text = affinityService().ipv4?.text ?? "";
     const e = explainPacket(["", { text, name: "tx.nft" }], {

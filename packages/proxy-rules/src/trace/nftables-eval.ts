@@ -71,7 +71,14 @@ type Item =
       readonly key: (s: NftState) => string;
       readonly seconds: number | undefined;
     }
-  | { readonly k: "dnat"; readonly address: Addr | undefined; readonly port: number | undefined; readonly text: string }
+  | {
+      readonly k: "dnat";
+      /** undefined: the address stays (`dnat to :PORT`), or a local one for `redirect`. */
+      readonly address: Addr | undefined;
+      readonly redirect: boolean;
+      readonly port: number | undefined;
+      readonly text: string;
+    }
   | { readonly k: "snat"; readonly masquerade: boolean; readonly text: string }
   | { readonly k: "verdict"; readonly v: Verdict }
   | { readonly k: "unknown"; readonly reason: string };
@@ -683,7 +690,7 @@ function compileOne(c: Cursor, env: Env, items: Item[]): string | { target: stri
     const t = natTarget(v);
     if (!t) return `${w} to ${v}`;
     while (c.peek() === "fully-random" || c.peek() === "random" || c.peek() === "persistent") c.next();
-    if (w === "dnat") items.push({ k: "dnat", address: t.address, port: t.port, text: v });
+    if (w === "dnat") items.push({ k: "dnat", address: t.address, redirect: false, port: t.port, text: v });
     else items.push({ k: "snat", masquerade: false, text: v });
     return { target: w };
   }
@@ -702,7 +709,7 @@ function compileOne(c: Cursor, env: Env, items: Item[]): string | { target: stri
       port = natTarget(c.next() ?? "")?.port;
       if (port === undefined) return "redirect to …";
     }
-    items.push({ k: "dnat", address: undefined, port, text: port === undefined ? "" : `:${port}` });
+    items.push({ k: "dnat", address: undefined, redirect: true, port, text: port === undefined ? "" : `:${port}` });
     return { target: "redirect" };
   }
   // mark set
@@ -960,6 +967,7 @@ export function runNftOnce(
   let accepted: NftablesRule | undefined;
   let current: NftablesRule | undefined;
   let currentAt: { table: string; chain: string; position: number } | undefined;
+  let currentHook = "";
 
   const runChain = (
     bc: { table: NftablesTable; tableName: string },
@@ -1038,8 +1046,15 @@ export function runNftOnce(
         }
         if (it.k === "dnat") {
           if (!nat) throw new CannotEvaluate("cannot evaluate: dnat outside a nat chain", rule);
-          const addr =
-            it.address ?? (st.family === 4 ? { family: 4 as const, v: 0x7f000001 } : { family: 6 as const, v: 1n });
+          // redirect: to 127.0.0.1 / ::1 from the node itself; in prerouting to the primary address
+          // of the interface the packet came in on, which the packet does not give
+          if (it.redirect && currentHook !== "output")
+            throw new CannotEvaluate(
+              `cannot evaluate: ${it.text === "" ? "redirect" : `redirect to ${it.text}`} in ${currentHook} (to the incoming interface's primary address)`,
+              rule,
+            );
+          const loopback: Addr = st.family === 4 ? { family: 4, v: 0x7f000001 } : { family: 6, v: 1n };
+          const addr = it.address ?? (it.redirect ? loopback : st.dst);
           st.dst = addr;
           if (it.port !== undefined) st.dport = it.port;
           st.ctDnat = true;
@@ -1117,6 +1132,7 @@ export function runNftOnce(
   /** Runs a hook's base chains in priority order; false when the packet was discarded. */
   const hook = (name: string, withNat: boolean, tracked: boolean): boolean => {
     let natDone = false;
+    currentHook = name;
     for (const bc of hookChains(rs, st.family, name)) {
       const isNat = bc.chain.type === "nat";
       if (isNat && (!withNat || !isNew || natDone)) continue;
