@@ -402,6 +402,12 @@ describe("parseNftablesRuleset: errors name the source and line", () => {
       /bad priority/,
     ],
     ["an unknown keyword in a table block", "table ip t {\n\tbogus x\n}", "line 2", /unknown "bogus"/],
+    [
+      "a variable (nft -f's define)",
+      "#!/usr/sbin/nft -f\ndefine vip = 10.96.0.1\nadd table ip t",
+      "line 2",
+      /^define: nft variables and includes are not read/,
+    ],
     // the kernel refuses these base chains (nft -f: "Operation not supported"; Linux 6.18, nft 1.0.6)
     [
       "a nat chain on the forward hook",

@@ -552,6 +552,12 @@ class Reader {
       this.tableBody(t, verbTok);
       return;
     }
+    if (verb === "define" || verb === "redefine" || verb === "undefine" || verb === "include")
+      throw this.fault(
+        verbTok.line,
+        `${verb}: nft variables and includes are not read (give the rules as nft list ruleset prints them)`,
+        verb,
+      );
     const what = this.word("an object", verbTok);
     const obj = what.v;
     switch (verb) {
@@ -1265,7 +1271,7 @@ export function isNftablesText(text: string): boolean {
   for (const raw of text.split("\n", 200)) {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) continue;
-    return /^(?:table|add|create|flush|delete|destroy|insert|replace)\s/.test(line);
+    return /^(?:table|add|create|flush|delete|destroy|insert|replace|define|redefine|undefine|include)\s/.test(line);
   }
   return false;
 }
