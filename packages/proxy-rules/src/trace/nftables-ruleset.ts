@@ -1306,27 +1306,12 @@ export function parseNftablesRuleset(
     const name = typeof src.name === "string" ? src.name : fallback;
     if (typeof src.text !== "string")
       throw new InvalidInputError({ kind: "Ruleset", name }, "text", "not a string", src.text);
-    // nft -f is atomic per file: a failing file leaves the tables as they were
-    const saved = snapshot(r.tables);
+    // a failing text fails the whole call: no ruleset is returned, so nothing of it is half-applied
     try {
       r.load(src.text, name);
     } catch (e) {
-      r.tables = saved;
       throw toFault(e, name);
     }
   });
   return r.finish();
-}
-
-function snapshot(tables: Map<string, MTable>): Map<string, MTable> {
-  const out = new Map<string, MTable>();
-  for (const [k, t] of tables) {
-    const chains = new Map<string, MChain>();
-    for (const [n, c] of t.chains) chains.set(n, { ...c, rules: [...c.rules] });
-    const sets = new Map<string, MSet>();
-    for (const [n, s] of t.sets)
-      sets.set(n, { ...s, flags: [...s.flags], keyType: [...s.keyType], byKey: new Map(s.byKey) });
-    out.set(k, { ...t, flags: [...t.flags], chains, sets, objects: [...t.objects] });
-  }
-  return out;
 }
