@@ -918,7 +918,7 @@ describe("explainPacket on nftables: NAT, marks, load balancing, affinity", () =
       "table ip t {",
       "\tchain before { type filter hook postrouting priority 50; policy accept; ct status snat drop }",
       "\tchain nat { type nat hook postrouting priority srcnat; policy accept; ip saddr 203.0.113.0/24 snat to 192.168.0.2 }",
-      "\tchain after { type filter hook postrouting priority 200; policy accept; ct status snat accept }",
+      "\tchain after { type filter hook postrouting priority 200; policy accept; ct status snat ip saddr 192.168.0.2 accept }",
       "}",
     ].join("\n");
     const snat = out(post);

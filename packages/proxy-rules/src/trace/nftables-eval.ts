@@ -79,7 +79,14 @@ type Item =
       readonly port: number | undefined;
       readonly text: string;
     }
-  | { readonly k: "snat"; readonly masquerade: boolean; readonly text: string }
+  | {
+      readonly k: "snat";
+      readonly masquerade: boolean;
+      /** snat's new source (masquerade's is the outgoing interface's address, not known). */
+      readonly address: Addr | undefined;
+      readonly port: number | undefined;
+      readonly text: string;
+    }
   | { readonly k: "verdict"; readonly v: Verdict }
   | { readonly k: "unknown"; readonly reason: string };
 
@@ -691,14 +698,14 @@ function compileOne(c: Cursor, env: Env, items: Item[]): string | { target: stri
     if (!t) return `${w} to ${v}`;
     while (c.peek() === "fully-random" || c.peek() === "random" || c.peek() === "persistent") c.next();
     if (w === "dnat") items.push({ k: "dnat", address: t.address, redirect: false, port: t.port, text: v });
-    else items.push({ k: "snat", masquerade: false, text: v });
+    else items.push({ k: "snat", masquerade: false, address: t.address, port: t.port, text: v });
     return { target: w };
   }
   if (w === "masquerade") {
     c.next();
     while (c.peek() === "fully-random" || c.peek() === "random" || c.peek() === "persistent") c.next();
     if (c.peek() === "to") return "masquerade to a port range";
-    items.push({ k: "snat", masquerade: true, text: "" });
+    items.push({ k: "snat", masquerade: true, address: undefined, port: undefined, text: "" });
     return { target: "masquerade" };
   }
   if (w === "redirect") {
@@ -1071,6 +1078,9 @@ export function runNftOnce(
             );
           run.masquerade = true;
           st.ctSnat = true;
+          // later chains of the hook see the new source
+          if (it.address !== undefined) st.src = it.address;
+          if (it.port !== undefined) st.sport = it.port;
           effects.push(
             it.masquerade ? "masquerade (source NAT to the outgoing interface's address)" : `SNAT to ${it.text}`,
           );
