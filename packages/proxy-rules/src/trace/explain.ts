@@ -250,7 +250,8 @@ function effectOf(rule: IptablesRulesetRule): string | undefined {
  * once, explain many packets), or the text(s) to parse: compileIptables' `text` (kube-proxy's
  * jumps are then assumed), `iptables-save` output, compileNftables' `text`, or `nft list ruleset`
  * output (nftables is recognised by its first line). For nftables the base chains of every table
- * of the packet's family run hook by hook in priority order; set and verdict-map lookups,
+ * of the packet's family run hook by hook in the kernel's order (by priority, a hook's nat chains
+ * together at nf_nat's -100 / 100, of equal priorities the later declared first); set and verdict-map lookups,
  * `numgen` branches, `fib … type local`, marks, `ct state`/`ct status`, NAT and `update @set`
  * affinity are evaluated, and a rule step's `table` is `family name` (`ip kube-proxy`). A rule
  * that uses something this function cannot evaluate (`-m set`, `-i` / `iifname` without the
