@@ -326,6 +326,8 @@ interface MTable {
   chains: Map<string, MChain>;
   sets: Map<string, MSet>;
   objects: NftablesObject[];
+  /** The uses of its chains and sets (tableRefs), while no rule or element changed since. */
+  refs?: Map<string, number> | undefined;
 }
 
 const FAMILIES = new Set(["ip", "ip6", "inet", "arp", "bridge", "netdev"]);
@@ -344,6 +346,34 @@ export function elementIndex(set: NftablesSet): ReadonlyMap<string, NftablesSetE
     elementIndexes.set(set.elements, m);
   }
   return m;
+}
+
+const REF_CHAIN = /(?:^|[\s{:,])(?:jump|goto)\s+([^\s,};]+)/g;
+const REF_SET = /@([^\s,};]+)/g;
+
+/** What a rule's text refers to (`chain NAME`, `set NAME`), quoted strings left out. */
+function ruleRefs(text: string): string[] {
+  const bare = text.includes('"') ? text.replace(/"[^"]*"/g, '""') : text;
+  const out: string[] = [];
+  for (const m of bare.matchAll(REF_CHAIN)) out.push(`chain ${m[1]}`);
+  for (const m of bare.matchAll(REF_SET)) out.push(`set ${m[1]}`);
+  return out;
+}
+
+/** The uses of a table's chains and sets by its rules and verdict-map elements (`chain NAME` → count). */
+function tableRefs(t: MTable): Map<string, number> {
+  let refs = t.refs;
+  if (refs) return refs;
+  refs = new Map();
+  const add = (k: string) => refs?.set(k, (refs.get(k) ?? 0) + 1);
+  for (const c of t.chains.values()) for (const r of c.rules) for (const k of ruleRefs(r.text)) add(k);
+  for (const m of t.sets.values())
+    for (const e of m.byKey.values()) {
+      const v = e.value === undefined ? null : /^(?:jump|goto)\s+(\S+)$/.exec(e.value);
+      if (v) add(`chain ${v[1]}`);
+    }
+  t.refs = refs;
+  return refs;
 }
 
 class Reader {
@@ -424,6 +454,7 @@ class Reader {
       if (!t) throw this.fault(lx.line, `table ${family} ${tableName} does not exist`, tableName);
       const c = t.chains.get(chainName);
       if (!c) throw this.fault(lx.line, `chain ${chainName} does not exist in table ${family} ${tableName}`, chainName);
+      if (t.refs) t.refs = undefined;
       c.rules.push({
         family,
         table: `${family} ${tableName}`,
@@ -445,6 +476,7 @@ class Reader {
         if (!c)
           throw this.fault(lx.line, `chain ${chainName} does not exist in table ${family} ${tableName}`, chainName);
         c.rules = [];
+        t.refs = undefined;
       }
     }
     lx.skipLine(end);
@@ -642,6 +674,7 @@ class Reader {
     } else if (verb === "flush") {
       if (!t) throw this.fault(ref.line, `table ${key} does not exist`, ref.name);
       for (const c of t.chains.values()) c.rules = [];
+      t.refs = undefined;
     } else throw this.fault(what.line, `${verb} table is not supported`, verb);
   }
 
@@ -853,6 +886,28 @@ class Reader {
     };
     if (at >= c.rules.length) c.rules.push(rule);
     else c.rules.splice(at, 0, rule);
+    t.refs = undefined;
+  }
+
+  /**
+   * The kernel refuses to delete a chain a rule or verdict-map element jumps to, or a set a rule
+   * uses ("Device or resource busy"), at the delete itself: a use removed before it is fine.
+   */
+  notInUse(t: MTable, kind: "chain" | "set" | "map", name: NftToken): void {
+    const key = `${kind === "chain" ? "chain" : "set"} ${name.v}`;
+    if ((tableRefs(t).get(key) ?? 0) === 0) return;
+    for (const c of t.chains.values())
+      for (const r of c.rules)
+        if (ruleRefs(r.text).includes(key))
+          throw this.fault(
+            name.line,
+            `${kind} ${name.v} is in use (by the rule of line ${r.line} in chain ${c.name})`,
+            name.v,
+          );
+    for (const m of t.sets.values())
+      for (const e of m.byKey.values())
+        if (e.value !== undefined && /^(?:jump|goto)\s+(\S+)$/.exec(e.value)?.[1] === name.v)
+          throw this.fault(name.line, `chain ${name.v} is in use (by an element of map ${m.name})`, name.v);
   }
 
   chainCommand(verb: string, what: NftToken): void {
@@ -870,6 +925,7 @@ class Reader {
     if (verb === "flush") {
       if (!c) throw this.fault(name.line, `chain ${name.v} does not exist in table ${t.family} ${t.name}`, name.v);
       c.rules = [];
+      t.refs = undefined;
     } else if (verb === "delete" || verb === "destroy") {
       if (!c) {
         if (verb === "delete")
@@ -878,6 +934,7 @@ class Reader {
       }
       if (c.rules.length > 0 && verb === "delete")
         throw this.fault(name.line, `chain ${name.v} is not empty (flush it first)`, name.v);
+      this.notInUse(t, "chain", name);
       t.chains.delete(name.v);
     } else throw this.fault(what.line, `${verb} chain is not supported`, verb);
   }
@@ -904,6 +961,7 @@ class Reader {
         if (verb === "delete" || verb === "destroy") {
           this.endStatement();
           c.rules.splice(i, 1);
+          t.refs = undefined;
           return;
         }
         if (verb === "replace") {
@@ -916,6 +974,7 @@ class Reader {
     const toks = this.rest();
     if (toks.length === 0) throw this.fault(what.line, "a rule without statements", undefined);
     if (replace) c.rules.splice(at, 1);
+    t.refs = undefined;
     this.addRule(t, c, toks, lx.takeHandle(), at);
   }
 
@@ -948,9 +1007,14 @@ class Reader {
       if (verb === "destroy") return;
       throw this.fault(name.line, `${kind} ${name.v} does not exist in table ${t.family} ${t.name}`, name.v);
     }
-    if (verb === "flush") s.byKey.clear();
-    else if (verb === "delete" || verb === "destroy") t.sets.delete(name.v);
-    else throw this.fault(what.line, `${verb} ${kind} is not supported`, verb);
+    if (verb === "flush") {
+      s.byKey.clear();
+      t.refs = undefined;
+    } else if (verb === "delete" || verb === "destroy") {
+      this.notInUse(t, kind, name);
+      t.sets.delete(name.v);
+      t.refs = undefined;
+    } else throw this.fault(what.line, `${verb} ${kind} is not supported`, verb);
   }
 
   /** `{ type a . b : c ; flags … ; timeout … ; elements = { … } ; comment … }` */
@@ -1031,6 +1095,7 @@ class Reader {
     const s = this.setOf(t, name);
     if (verb === "flush") {
       s.byKey.clear();
+      t.refs = undefined;
       this.endStatement();
       return;
     }
@@ -1041,8 +1106,9 @@ class Reader {
   }
 
   /** `{ key [options] [: value], … }` */
-  elementList(_t: MTable, s: MSet, at: NftToken, verb: string): void {
+  elementList(t: MTable, s: MSet, at: NftToken, verb: string): void {
     const lx = this.lx;
+    t.refs = undefined;
     const b = lx.next();
     if (b?.kind !== "punct" || b.v !== "{") throw this.fault(at.line, "{ expected before the elements", undefined);
     let cur: NftToken[] = [];
