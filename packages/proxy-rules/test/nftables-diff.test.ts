@@ -360,7 +360,7 @@ describe("diffRulesets (nftables)", () => {
       },
     ]);
     expect(d.sets).toEqual({ added: [], removed: [], rewritten: ["ip kube-proxy/service-ips"] });
-    const all = diffRulesets(text(v4()), text(v4(web(), { iptables: { masqueradeAll: true } })));
+    const all = diffRulesets(text(v4()), text(v4(web(), { nftables: { masqueradeAll: true } })));
     expect(all.services.map((x) => [x.servicePort, x.policies])).toEqual([
       ["default/web:http", [{ policy: "masquerade", before: "sources outside 10.244.0.0/16", after: "all" }]],
     ]);

@@ -1020,7 +1020,7 @@ describe("kube-proxy nftables parity: packet flows", () => {
           config: {
             nodePortAddresses: i.config?.nodePortAddresses,
             ...(tc.localDetector ? { clusterCIDR: i.config?.clusterCIDR } : {}),
-            iptables: { masqueradeAll: tc.masqueradeAll },
+            nftables: { masqueradeAll: tc.masqueradeAll },
           },
         }));
         const overrides = tc.overrides as Record<string, Partial<Flow>>;

@@ -30,6 +30,18 @@ function errorOf(f: () => unknown): InvalidInputError {
 const input = (services: Service[], slices = [goodSlice]): ProxyInput => ({ services, endpointSlices: slices, node });
 
 describe("nftables: InvalidInputError", () => {
+  it("the masquerade settings are checked in the nftables section, which this mode reads", () => {
+    const withConfig = (config: ProxyInput["config"]): ProxyInput => ({ ...input([good]), config });
+    expect(errorOf(() => compileNftables(withConfig({ nftables: { masqueradeBit: 32 } }))).field).toBe(
+      "nftables.masqueradeBit",
+    );
+    expect(
+      errorOf(() => compileNftables(withConfig({ nftables: { masqueradeAll: "yes" as unknown as boolean } }))).field,
+    ).toBe("nftables.masqueradeAll");
+    // the iptables section's masquerade bit is not this mode's setting
+    expect(() => compileNftables(withConfig({ iptables: { masqueradeBit: 12 } }))).not.toThrow();
+  });
+
   it("an invalid Service names the object and the field path", () => {
     const e = errorOf(() => compileNftables(input([good, badIP])));
     expect(e.object).toEqual({ kind: "Service", namespace: "default", name: "bad" });

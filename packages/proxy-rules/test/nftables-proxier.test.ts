@@ -396,3 +396,49 @@ describe("TestProxyRulesInUserNS", () => {
     expect(sortNFTablesTransaction(dumpOf(r.text))).toBe(sortNFTablesTransaction(baseRules));
   });
 });
+
+// Not an upstream test: kube-proxy builds its nftables proxier from the `nftables` section of its
+// configuration (server_linux.go passes config.NFTables.MasqueradeAll and MasqueradeBit), so the
+// nftables mode must not follow the iptables section's settings.
+describe("the nftables section of KubeProxyConfiguration", () => {
+  const svc = makeTestService("ns1", "svc1", (s) => {
+    s.spec.clusterIP = "172.30.0.41";
+    addTestPort(s, "p80", "TCP", 80, 0);
+  });
+  const eps = makeTestEndpointSlice("ns1", "svc1", 1, (s) => {
+    s.endpoints = [{ addresses: ["10.180.0.1"] }];
+    s.ports = [{ name: "p80", port: 80, protocol: "TCP" }];
+  });
+  const rules = (config: NonNullable<Parameters<typeof compileNftables>[0]["config"]>) => {
+    const input = fakeNftInput([svc], [eps]);
+    const { masqueradeMark: _unused, ...options } = fakeNftOptions();
+    return ipv4Of(compileNftables({ ...input, config: { ...input.config, ...config } }, options)).text;
+  };
+  const serviceRule = (text: string) =>
+    text.split("\n").find((l) => l.startsWith("add rule ip kube-proxy service-") && l.includes("mark-for-masquerade"));
+
+  it("nftables.masqueradeAll masquerades every packet to the cluster IP; iptables.masqueradeAll does not", () => {
+    expect(serviceRule(rules({}))).toBe(
+      "add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade",
+    );
+    expect(serviceRule(rules({ iptables: { masqueradeAll: true } }))).toBe(serviceRule(rules({})));
+    expect(serviceRule(rules({ nftables: { masqueradeAll: true } }))).toBe(
+      "add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 jump mark-for-masquerade",
+    );
+  });
+
+  it("nftables.masqueradeBit sets the mark (Go's %#08x of 1 << bit); iptables.masqueradeBit does not", () => {
+    const markRules = (text: string) =>
+      text.split("\n").filter((l) => / (mark-for-masquerade|masquerading) mark /.test(l));
+    expect(markRules(rules({ nftables: { masqueradeBit: 12 } }))).toEqual([
+      "add rule ip kube-proxy mark-for-masquerade mark set mark or 0x00001000",
+      "add rule ip kube-proxy masquerading mark and 0x00001000 == 0 return",
+      "add rule ip kube-proxy masquerading mark set mark xor 0x00001000",
+    ]);
+    expect(markRules(rules({ iptables: { masqueradeBit: 12 } }))).toEqual([
+      "add rule ip kube-proxy mark-for-masquerade mark set mark or 0x00004000",
+      "add rule ip kube-proxy masquerading mark and 0x00004000 == 0 return",
+      "add rule ip kube-proxy masquerading mark set mark xor 0x00004000",
+    ]);
+  });
+});

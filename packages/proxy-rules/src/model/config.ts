@@ -37,6 +37,18 @@ export interface KubeProxyConfiguration {
       }
     | undefined;
   /**
+   * nftables-mode settings (kube-proxy's `KubeProxyNFTablesConfiguration`). The nftables mode reads
+   * its masquerade settings here, as kube-proxy does, and not from `iptables`.
+   */
+  readonly nftables?:
+    | {
+        /** SNAT all traffic sent to a Service IP. Default `false`. */
+        readonly masqueradeAll?: boolean | undefined;
+        /** The fwmark bit that marks packets for SNAT, 0–31. Default `14` (mark `0x00004000`). */
+        readonly masqueradeBit?: number | undefined;
+      }
+    | undefined;
+  /**
    * IPVS-mode settings (kube-proxy's `KubeProxyIPVSConfiguration`), read by `compileIpvs` and
    * checked there (`ipvs.*` field paths). The masquerade settings are `iptables.masqueradeAll` /
    * `iptables.masqueradeBit`, as kube-proxy's IPVS mode reads them too.

@@ -108,6 +108,8 @@ function checkConfig(config: KubeProxyConfiguration): void {
   const ipt = part(config.iptables, "iptables");
   optional(ipt?.masqueradeAll, "iptables.masqueradeAll", "boolean");
   optional(ipt?.localhostNodePorts, "iptables.localhostNodePorts", "boolean");
+  const nft = part(config.nftables, "nftables");
+  optional(nft?.masqueradeAll, "nftables.masqueradeAll", "boolean");
   const gates = part(config.featureGates, "featureGates");
   if (gates) for (const name of Object.keys(gates)) optional(gates[name], `featureGates.${name}`, "boolean");
   const ct = part(config.conntrack, "conntrack");
@@ -193,6 +195,12 @@ export function parseNode(node: NodeInfo): ParsedNode {
 /** Options of {@link resolveFamilyContext} that are not part of KubeProxyConfiguration. */
 export interface ContextOverrides {
   readonly masqueradeMark?: string | undefined;
+  /**
+   * The mode whose section holds the masquerade settings: `nftables.*` for the nftables mode,
+   * `iptables.*` for the iptables and IPVS modes (kube-proxy's IPVS mode reads those). Default
+   * `iptables`.
+   */
+  readonly masqueradeSection?: "iptables" | "nftables" | undefined;
 }
 
 /** Resolves the configuration for one family, with kube-proxy's defaults. */
@@ -206,9 +214,11 @@ export function resolveFamilyContext(
   checkConfig(config);
   checkHost(host);
   const ipt = config.iptables ?? {};
-  const bit = ipt.masqueradeBit ?? DEFAULT_MASQUERADE_BIT;
+  const section = overrides.masqueradeSection ?? "iptables";
+  const masq = (section === "nftables" ? config.nftables : config.iptables) ?? {};
+  const bit = masq.masqueradeBit ?? DEFAULT_MASQUERADE_BIT;
   if (typeof bit !== "number" || !Number.isInteger(bit) || bit < 0 || bit > 31) {
-    throw cfgError("iptables.masqueradeBit", "must be an integer between 0 and 31", bit);
+    throw cfgError(`${section}.masqueradeBit`, "must be an integer between 0 and 31", bit);
   }
   const mark = overrides.masqueradeMark ?? masqueradeMarkFor(bit);
   if (typeof mark !== "string" || !/^0x[0-9a-f]{1,8}$/.test(mark)) {
@@ -300,7 +310,7 @@ export function resolveFamilyContext(
   const gates = config.featureGates ?? {};
   const resolved: ResolvedConfig = {
     family,
-    masqueradeAll: ipt.masqueradeAll ?? false,
+    masqueradeAll: masq.masqueradeAll ?? false,
     masqueradeMark: mark,
     localhostNodePorts,
     randomFully: host.randomFully ?? true,

@@ -238,7 +238,10 @@ export function syncNftables(
     }
   }
   const contexts = families.map((f) =>
-    resolveFamilyContext(f, node, input.config ?? {}, input.host ?? {}, { masqueradeMark: options.masqueradeMark }),
+    resolveFamilyContext(f, node, input.config ?? {}, input.host ?? {}, {
+      masqueradeMark: options.masqueradeMark,
+      masqueradeSection: "nftables",
+    }),
   );
   const services = asList(input.services, "services");
   const slices = asList(input.endpointSlices, "endpointSlices");
