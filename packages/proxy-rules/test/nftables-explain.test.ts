@@ -953,6 +953,24 @@ describe("explainPacket on nftables: NAT, marks, load balancing, affinity", () =
     expect(fromNode.outcomes[0]?.delivered).toBe("local");
   });
 
+  // nft_nat / nft_masq validate the hooks: the kernel refuses these rules, so they are not guessed at
+  it("NAT on a hook the kernel does not take it on is said to be unknown", () => {
+    const natChain = (hook: string, rule: string) =>
+      `table ip t { chain n { type nat hook ${hook} priority 100; policy accept;\n\t\t${rule}\n\t} }`;
+    const to = { destination: "192.168.0.2" };
+    for (const [hook, rule, p] of [
+      ["postrouting", "dnat to 10.180.0.9:80", {}],
+      ["input", "dnat to 10.180.0.9:80", to],
+      ["prerouting", "snat to 192.168.0.2", {}],
+      ["input", "masquerade", to],
+    ] as const) {
+      const e = out(natChain(hook, rule), p);
+      expect(e.verdict, `${hook}: ${rule}`).toBe("unknown");
+      expect(e.unknown?.reason).toMatch(new RegExp(`^cannot evaluate: \\w+ in ${hook} \\(the kernel takes it in`));
+    }
+    expect(out(natChain("input", "snat to 192.168.0.3"), to).masquerade).toBe(true);
+  });
+
   it("snat, ct status snat after it, numgen offset, continue, add @set, constant marks, th sport, ip6 nexthdr", () => {
     const post = [
       "table ip t {",

@@ -1053,6 +1053,11 @@ export function runNftOnce(
         }
         if (it.k === "dnat") {
           if (!nat) throw new CannotEvaluate("cannot evaluate: dnat outside a nat chain", rule);
+          if (currentHook !== "prerouting" && currentHook !== "output")
+            throw new CannotEvaluate(
+              `cannot evaluate: ${it.redirect ? "redirect" : "dnat"} in ${currentHook} (the kernel takes it in prerouting and output only)`,
+              rule,
+            );
           // redirect: to 127.0.0.1 / ::1 from the node itself; in prerouting to the primary address
           // of the interface the packet came in on, which the packet does not give
           if (it.redirect && currentHook !== "output")
@@ -1074,6 +1079,11 @@ export function runNftOnce(
           if (!nat)
             throw new CannotEvaluate(
               `cannot evaluate: ${it.masquerade ? "masquerade" : "snat"} outside a nat chain`,
+              rule,
+            );
+          if (currentHook !== "postrouting" && (it.masquerade || currentHook !== "input"))
+            throw new CannotEvaluate(
+              `cannot evaluate: ${it.masquerade ? "masquerade" : "snat"} in ${currentHook} (the kernel takes it in postrouting${it.masquerade ? "" : " and input"} only)`,
               rule,
             );
           run.masquerade = true;
