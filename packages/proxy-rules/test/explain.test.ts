@@ -403,3 +403,22 @@ describe("explainPacket: chains, marks and what it cannot evaluate", () => {
     );
   });
 });
+
+describe("parseIptablesRuleset: what is not text is a typed error naming the source, not a TypeError", () => {
+  it.each([
+    ["null", null, "rules"],
+    ["a number", 42, "rules"],
+    ["a list holding null", ["*nat\nCOMMIT\n", null], "rules[1]"],
+    ["a source without text", [{ name: "node.save" }], "node.save"],
+  ])("parseIptablesRuleset(%s)", (_what, input, name) => {
+    let thrown: unknown;
+    try {
+      parseIptablesRuleset(input as never);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(InvalidInputError);
+    const e = thrown as InvalidInputError;
+    expect([e.object.kind, e.object.name, e.field]).toEqual(["Ruleset", name, "text"]);
+  });
+});

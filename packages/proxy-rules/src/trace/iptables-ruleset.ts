@@ -8,6 +8,7 @@ import { InvalidInputError } from "../errors.js";
 import { IPTABLES_JUMPS, renderJumps } from "../iptables/jumps.js";
 import { addrKey } from "./addr.js";
 import { type CompiledRule, compileRule } from "./iptables-matches.js";
+import { checkedSources } from "./sources.js";
 
 /** The built-in chains of each table, in the order iptables lists them. */
 export const BUILTIN_CHAINS: Readonly<Record<string, readonly string[]>> = {
@@ -224,14 +225,10 @@ export function parseIptablesRuleset(
     readonly validate?: boolean | undefined;
   } = {},
 ): IptablesRuleset {
-  const list = (Array.isArray(sources) ? sources : [sources]) as readonly (string | RulesetSource)[];
   const tables = new Map<string, Map<string, MutableChain>>();
   const assumptions: string[] = [];
-  list.forEach((s, i) => {
-    const src: RulesetSource = typeof s === "string" ? { text: s } : s;
-    const name = src.name ?? (list.length === 1 ? "rules" : `rules[${i}]`);
-    loadSource(tables, src.text, name, src.noflush ?? i > 0);
-  });
+  for (const { text, name, index, source } of checkedSources(sources))
+    loadSource(tables, text, name, source.noflush ?? index > 0);
   const kubeChains = [...tables.values()].some((t) => [...t.keys()].some((c) => c.startsWith("KUBE-")));
   const hasBuiltin = ["nat", "filter"].some((t) => {
     const chains = tables.get(t);

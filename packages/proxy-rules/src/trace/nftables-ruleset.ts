@@ -9,6 +9,7 @@
 import { InvalidInputError } from "../errors.js";
 import { formatAddr, parseAddr, parsePrefix } from "./addr.js";
 import type { RulesetSource } from "./iptables-ruleset.js";
+import { checkedSources } from "./sources.js";
 
 /** A rule of an nftables chain: its text as written, where it came from, its counter. */
 export interface NftablesRule {
@@ -1361,23 +1362,14 @@ export function isNftablesText(text: string): boolean {
 export function parseNftablesRuleset(
   sources: string | RulesetSource | readonly (string | RulesetSource)[],
 ): NftablesRuleset {
-  const list = (Array.isArray(sources) ? sources : [sources]) as readonly (string | RulesetSource)[];
   const r = new Reader();
-  list.forEach((s, i) => {
-    const fallback = list.length === 1 ? "rules" : `rules[${i}]`;
-    const x: unknown = s;
-    if (typeof x !== "string" && (typeof x !== "object" || x === null))
-      throw new InvalidInputError({ kind: "Ruleset", name: fallback }, "text", "not a string or { text }", x);
-    const src: RulesetSource = typeof s === "string" ? { text: s } : s;
-    const name = typeof src.name === "string" ? src.name : fallback;
-    if (typeof src.text !== "string")
-      throw new InvalidInputError({ kind: "Ruleset", name }, "text", "not a string", src.text);
+  for (const { text, name } of checkedSources(sources)) {
     // a failing text fails the whole call: no ruleset is returned, so nothing of it is half-applied
     try {
-      r.load(src.text, name);
+      r.load(text, name);
     } catch (e) {
       throw toFault(e, name);
     }
-  });
+  }
   return r.finish();
 }
