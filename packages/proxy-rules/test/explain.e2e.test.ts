@@ -21,6 +21,7 @@ import {
   type PacketSpec,
   parseIptablesRuleset,
 } from "../src/trace/index.js";
+import { defined } from "./support/defined.js";
 import { kernelServices, kernelSlices } from "./support/kernel-scenario.js";
 import {
   BRIDGE_IP,
@@ -181,7 +182,7 @@ function packetOf(c: Case): PacketSpec {
   return {
     ...base,
     from: "pod",
-    source: (v4 ? POD_IPS : POD_IP6S)[c.ns - 1]!,
+    source: defined((v4 ? POD_IPS : POD_IP6S)[c.ns - 1]),
     inInterface: "cbr0",
     bridgePort: `vethp${c.ns}`,
   };
@@ -222,10 +223,10 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
   beforeAll(async () => {
     if (blocker) throw new Error(`kernel e2e tests are required in CI but cannot run: ${blocker}`);
     await topo.create();
-    const v4 = compileIptables(v4Input).ipv4!;
+    const v4 = defined(compileIptables(v4Input).ipv4);
     topo.exec(topo.node, ["iptables-restore"], v4.text);
     topo.restore(v4.jumpsText);
-    const v6 = compileIptables(v6Input).ipv6!;
+    const v6 = defined(compileIptables(v6Input).ipv6);
     topo.exec(topo.node, ["ip6tables-restore"], v6.text);
     topo.restore(v6.jumpsText, "IPv6");
     compiled[4] = v4.text;
@@ -250,12 +251,12 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
 
   it("the node's dump equals the compiled rules (diffRulesets), and reads without assumptions", () => {
     for (const f of [4, 6] as const) {
-      expect(rules[f]!.assumptions).toEqual([]);
-      expect(diffRulesets(compiled[f]!, rules[f]!).identical).toBe(true);
+      expect(defined(rules[f]).assumptions).toEqual([]);
+      expect(diffRulesets(defined(compiled[f]), defined(rules[f])).identical).toBe(true);
     }
   });
 
-  for (const c of cases) it(c.name, () => checkCase(c, rules[c.family]!));
+  for (const c of cases) it(c.name, () => checkCase(c, defined(rules[c.family])));
 
   /** Probes once, then checks the explanation against the replies and the counters. */
   async function checkCase(c: Case, rs: IptablesRuleset): Promise<PacketExplanation> {
@@ -263,7 +264,7 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
       const packet = packetOf(c);
       const e = explainPacket(rs, packet, { localAddresses: local });
       expect(e.unknown).toBeUndefined();
-      const ns = c.ns === "node" ? topo.node : c.ns === "client" ? topo.client : topo.pods[c.ns - 1]!;
+      const ns = c.ns === "node" ? topo.node : c.ns === "client" ? topo.client : defined(topo.pods[c.ns - 1]);
       const before = counters(c.family);
       const counts: ProbeCounts = await topo.probe(ns, c.dst, c.port, c.n, { udp: c.udp, timeoutMs: c.timeoutMs });
       const after = counters(c.family);
@@ -276,20 +277,20 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
       let firstOutcomes = e.outcomes;
       if (e.verdict === "dnat") {
         expect(others, JSON.stringify(counts)).toEqual([]);
-        const predicted = new Map(e.endpoints.map((x) => [podOf.get(x.address)!, x]));
-        const seenPods = new Set(replies.map(([k]) => k.split(" ")[0]!));
+        const predicted = new Map(e.endpoints.map((x) => [defined(podOf.get(x.address)), x]));
+        const seenPods = new Set(replies.map(([k]) => defined(k.split(" ")[0])));
         if (e.affinity) {
           // one source, one endpoint: the first connection's, then every other goes there too
           expect(seenPods.size).toBe(1);
-          const pod = [...seenPods][0]!;
+          const pod = defined([...seenPods][0]);
           expect(predicted.has(pod)).toBe(true);
-          const after1 = e.affinity.next.find((n) => podOf.get(n.after.address) === pod)!;
+          const after1 = defined(e.affinity.next.find((n) => podOf.get(n.after.address) === pod));
           expect(after1.endpoints.map((x) => podOf.get(x.address))).toEqual([pod]);
-          firstOutcomes = e.outcomes.filter((o) => podOf.get(o.endpoint!.address) === pod);
+          firstOutcomes = e.outcomes.filter((o) => podOf.get(defined(o.endpoint).address) === pod);
         } else expect([...seenPods].sort()).toEqual([...predicted.keys()].sort());
         for (const [key] of replies) {
           const [pod, seen] = key.split(" ") as [string, string];
-          const masq = predicted.get(pod)!.masquerade;
+          const masq = defined(predicted.get(pod)).masquerade;
           expect(seen === packet.source ? "kept" : seen === masqSource ? "masqueraded" : seen, key).toBe(
             masq ? "masqueraded" : "kept",
           );
@@ -331,13 +332,13 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
           o.verdict === "dnat"
             ? {
                 from: "pod",
-                source: o.endpoint!.address,
+                source: defined(o.endpoint).address,
                 destination: packet.source,
                 port: 40000,
-                sourcePort: o.endpoint!.port,
+                sourcePort: defined(o.endpoint).port,
                 protocol: packet.protocol,
                 inInterface: "cbr0",
-                bridgePort: `vethp${podOf.get(o.endpoint!.address)!.slice(3)}`,
+                bridgePort: `vethp${defined(podOf.get(defined(o.endpoint).address)).slice(3)}`,
                 state: "ESTABLISHED",
               }
             : o.verdict === "reject"
@@ -358,10 +359,22 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
         // bridge ports (bridged, so through ip6tables FORWARD) pass the unconditional jumps
         for (const nd of [
           { from: "outside", source: CLIENT_IP6, destination: NODE_IP6, inInterface: "ext0" },
-          { from: "pod", source: POD_IP6S[0]!, destination: BRIDGE_IP6, inInterface: "cbr0", bridgePort: "vethp1" },
-          { from: "pod", source: POD_IP6S[0]!, destination: POD_IP6S[1]!, inInterface: "cbr0", bridgePort: "vethp1" },
+          {
+            from: "pod",
+            source: defined(POD_IP6S[0]),
+            destination: BRIDGE_IP6,
+            inInterface: "cbr0",
+            bridgePort: "vethp1",
+          },
+          {
+            from: "pod",
+            source: defined(POD_IP6S[0]),
+            destination: defined(POD_IP6S[1]),
+            inInterface: "cbr0",
+            bridgePort: "vethp1",
+          },
           { from: "node", source: NODE_IP6, destination: CLIENT_IP6 },
-          { from: "node", source: BRIDGE_IP6, destination: POD_IP6S[0]! },
+          { from: "node", source: BRIDGE_IP6, destination: defined(POD_IP6S[0]) },
         ] as const)
           for (const k of rulesOf(explainPacket(rs, { ...nd, port: 0, state: "UNTRACKED" }, { localAddresses: local })))
             allowed.add(k);
@@ -378,7 +391,7 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
     const saved = join(tmp, "node.iptables-save");
     writeFileSync(saved, dump(4));
     const compiledFile = join(tmp, "compiled.rules");
-    writeFileSync(compiledFile, compiled[4]!);
+    writeFileSync(compiledFile, defined(compiled[4]));
     const explain = spawnSync(
       process.execPath,
       [
@@ -416,7 +429,7 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
   it("after partial syncs (an endpoint removed, a Service deleted) and an outside flush, the new dump is explained as the traffic goes", async () => {
     // kernel.e2e.test.ts' later cases: a proxier's partial syncs loaded with --noflush
     const proxier = createProxier({ mode: "iptables" });
-    const full = proxier.sync(v4Input).ipv4!;
+    const full = defined(proxier.sync(v4Input).ipv4);
     topo.exec(topo.node, ["iptables-restore"], full.text);
     topo.restore(full.jumpsText);
     proxier.applied();
@@ -424,9 +437,9 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
     slices[0] = slice(
       { service: "web" },
       [{ name: "http", port: 8080 }],
-      [pod1!, pod2!].map((ip) => ({ ip, node: NODE })),
+      [defined(pod1), defined(pod2)].map((ip) => ({ ip, node: NODE })),
     );
-    const fewer = proxier.sync({ ...v4Input, endpointSlices: slices }).ipv4!;
+    const fewer = defined(proxier.sync({ ...v4Input, endpointSlices: slices }).ipv4);
     expect(fewer.partial).toBe(true);
     topo.restore(fewer.text);
     proxier.applied();
@@ -438,11 +451,13 @@ describe.skipIf(!!blocker && !required)("kernel: explainPacket predicts the traf
     expect(e.endpoints.map((x) => x.address)).toEqual([pod1, pod2]);
     expect(e.endpoints.map((x) => x.probability)).toEqual([0.5, 0.5]);
 
-    const gone = proxier.sync({
-      ...v4Input,
-      services: v4Input.services.filter((x) => x.metadata?.name !== "sticky"),
-      endpointSlices: slices.filter((x) => x.metadata?.labels?.["kubernetes.io/service-name"] !== "sticky"),
-    }).ipv4!;
+    const gone = defined(
+      proxier.sync({
+        ...v4Input,
+        services: v4Input.services.filter((x) => x.metadata?.name !== "sticky"),
+        endpointSlices: slices.filter((x) => x.metadata?.labels?.["kubernetes.io/service-name"] !== "sticky"),
+      }).ipv4,
+    );
     topo.restore(gone.text);
     proxier.applied();
     const deleted = await checkCase(

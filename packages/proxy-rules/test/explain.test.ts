@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { compileIptables, InvalidInputError } from "../src/index.js";
 import { explainPacket, type PacketExplanation, parseIptablesRuleset } from "../src/trace/index.js";
+import { defined } from "./support/defined.js";
 import { service, slice } from "./support/objects.js";
 
 const testNodeIP = "192.168.0.2";
@@ -137,7 +138,7 @@ describe("explainPacket: kube-proxy's TestTracePacket", () => {
     const e = explain("10.0.0.2", "10.0.0.3", 80);
     expect(e.verdict).toBe("no-match");
     expect(e.endpoints).toEqual([]);
-    expect(e.outcomes[0]!.delivered).toBe("forward");
+    expect(defined(e.outcomes[0]).delivered).toBe("forward");
   });
   it("single endpoint", () => {
     const e = explain("10.0.0.2", "172.30.0.41", 80);
@@ -157,24 +158,24 @@ describe("explainPacket: kube-proxy's TestTracePacket", () => {
     expect(eps(e)).toEqual([["10.180.0.2:80", 1]]);
     expect(e.masquerade).toBe(true);
     // the mark set in nat OUTPUT is turned into MASQUERADE in POSTROUTING, and cleared
-    const path = e.outcomes[0]!.path;
+    const path = defined(e.outcomes[0]).path;
     const last = path.filter((s) => s.kind === "rule").at(-1);
     expect(last).toMatchObject({ table: "nat", chain: "KUBE-POSTROUTING", target: "MASQUERADE" });
   });
   it("DROP", () => {
     const e = explain(testExternalClient, "192.168.99.22", 80);
     expect(e.verdict).toBe("drop");
-    expect(e.outcomes[0]!.reason).toBe("ns2/svc2:p80 has no local endpoints");
+    expect(defined(e.outcomes[0]).reason).toBe("ns2/svc2:p80 has no local endpoints");
   });
   it("ACCEPT (NodePortHealthCheck)", () => {
     const e = explain(testNodeIP, testNodeIP, 30000);
     expect(e.verdict).toBe("accept");
-    expect(e.outcomes[0]!.delivered).toBe("local");
+    expect(defined(e.outcomes[0]).delivered).toBe("local");
   });
   it("REJECT", () => {
     const e = explain("10.0.0.2", "172.30.0.46", 80);
     expect(e.verdict).toBe("reject");
-    const step = e.outcomes[0]!.path.at(-1)!;
+    const step = defined(defined(e.outcomes[0]).path.at(-1));
     expect(step).toMatchObject({ kind: "rule", table: "filter", chain: "KUBE-SERVICES", target: "REJECT", line: 18 });
   });
 });
@@ -223,7 +224,7 @@ const webInput = {
 };
 
 describe("explainPacket: compiled text and a node's iptables-save dump agree", () => {
-  const compiled = compileIptables(webInput).ipv4!;
+  const compiled = defined(compileIptables(webInput).ipv4);
   const saved = readFileSync(new URL("./fixtures/iptables-save-web.txt", import.meta.url), "utf8");
   const fromText = parseIptablesRuleset(compiled.text);
   const fromSave = parseIptablesRuleset(saved);
@@ -248,12 +249,12 @@ describe("explainPacket: compiled text and a node's iptables-save dump agree", (
   it("the dump is read with its counters, its built-in chains and no assumption", () => {
     expect(fromSave.assumptions).toEqual([]);
     expect(fromText.assumptions).toHaveLength(1);
-    const rule = fromSave.tables.get("nat")!.get("KUBE-MARK-MASQ")!.rules[0]!;
+    const rule = defined(defined(defined(fromSave.tables.get("nat")).get("KUBE-MARK-MASQ")).rules[0]);
     expect(rule).toMatchObject({
       text: "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
       counters: { packets: 0, bytes: 0 },
     });
-    expect(fromSave.tables.get("filter")!.get("INPUT")!.policy).toBe("ACCEPT");
+    expect(defined(defined(fromSave.tables.get("filter")).get("INPUT")).policy).toBe("ACCEPT");
   });
 
   for (const p of packets) {
@@ -274,7 +275,7 @@ describe("explainPacket: compiled text and a node's iptables-save dump agree", (
   }
 
   it("what each packet does, by independent reading of kube-proxy's rules", () => {
-    const v = (i: number) => explainPacket(fromSave, packets[i]!, { localAddresses: local });
+    const v = (i: number) => explainPacket(fromSave, defined(packets[i]), { localAddresses: local });
     // a pod to its own Service: every endpoint a third, itself masqueraded (hairpin)
     expect(v(0).endpoints.map((e) => [e.address, e.masquerade])).toEqual([
       ["10.244.0.11", true],
@@ -291,14 +292,14 @@ describe("explainPacket: compiled text and a node's iptables-save dump agree", (
     expect(eps(v(7))).toEqual([["10.244.0.12:8080", 1]]); // pods still reach it
     expect(v(8).verdict).toBe("reject");
     expect(v(9).verdict).toBe("reject");
-    expect(v(9).outcomes[0]!.rejectWith).toBe("icmp-port-unreachable");
+    expect(defined(v(9).outcomes[0]).rejectWith).toBe("icmp-port-unreachable");
     expect(v(10).verdict).toBe("accept"); // health check node port
     expect(v(12).verdict).toBe("dnat"); // localhost NodePort
     expect(v(13).verdict).toBe("no-match");
   });
 
   it("ClientIP affinity: a second connection from the same source goes where the first went", () => {
-    const e = explainPacket(fromSave, packets[11]!, { localAddresses: local });
+    const e = explainPacket(fromSave, defined(packets[11]), { localAddresses: local });
     expect(eps(e)).toEqual([
       ["10.244.0.11:8080", 0.5],
       ["10.244.0.12:8080", 0.5],
@@ -332,7 +333,12 @@ describe("explainPacket: chains, marks and what it cannot evaluate", () => {
     const dropAll = rules([":A - [0:0]", "-A FORWARD -j A", "-A A -p udp -j ACCEPT"].join("\n"));
     const e = explainPacket(dropAll, fwd);
     expect(e.verdict).toBe("drop");
-    expect(e.outcomes[0]!.path.at(-1)).toEqual({ kind: "policy", table: "filter", chain: "FORWARD", policy: "DROP" });
+    expect(defined(e.outcomes[0]).path.at(-1)).toEqual({
+      kind: "policy",
+      table: "filter",
+      chain: "FORWARD",
+      policy: "DROP",
+    });
   });
 
   it("marks: --set-xmark, --or-mark and --and-mark as the kernel computes them", () => {

@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from "vitest";
 import { compileIptables, type EndpointSlice, type IptablesResult, type Service } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import {
   fakeOptions,
   fakeProxierInput,
@@ -49,8 +50,10 @@ function compileFake(
   tweak: (i: ReturnType<typeof fakeProxierInput>) => ReturnType<typeof fakeProxierInput> = (i) => i,
   family: "IPv4" | "IPv6" = "IPv4",
 ): IptablesResult {
-  return compileIptables(tweak(fakeProxierInput(services, slices, family)), { ...fakeOptions, families: [family] })
-    .results[0]!;
+  return defined(
+    compileIptables(tweak(fakeProxierInput(services, slices, family)), { ...fakeOptions, families: [family] })
+      .results[0],
+  );
 }
 
 const tcp = (name: string, port: number) => ({ name, port, protocol: "TCP" });
@@ -572,8 +575,8 @@ describe("kube-proxy parity: packet flows", () => {
     for (const tc of cases) {
       it(`eTP Local: ${tc.name}`, () => {
         check(compileFake([svc("Local")], [slice(tc.eps)]), [
-          { ...pod, output: tc.local[0]! },
-          { ...ext, output: tc.local[1]! },
+          { ...pod, output: defined(tc.local[0]) },
+          { ...ext, output: defined(tc.local[1]) },
         ]);
         check(compileFake([svc("Local")], []), [
           { ...pod, output: "REJECT" },

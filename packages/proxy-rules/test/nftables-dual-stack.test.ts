@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import { compileNftables } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { NftTableModel } from "./support/nftables-model.js";
 import { service, slice } from "./support/objects.js";
 
@@ -29,23 +30,27 @@ describe("nftables dual-stack", () => {
 
   it("gives one transaction per family of the node, IPv4 first", () => {
     expect(c.results.map((r) => r.family)).toEqual(["IPv4", "IPv6"]);
-    expect(c.ipv4!.text.startsWith('add table ip kube-proxy { comment "rules for kube-proxy" ; }\n')).toBe(true);
-    expect(c.ipv6!.text.startsWith('add table ip6 kube-proxy { comment "rules for kube-proxy" ; }\n')).toBe(true);
+    expect(defined(c.ipv4).text.startsWith('add table ip kube-proxy { comment "rules for kube-proxy" ; }\n')).toBe(
+      true,
+    );
+    expect(defined(c.ipv6).text.startsWith('add table ip6 kube-proxy { comment "rules for kube-proxy" ; }\n')).toBe(
+      true,
+    );
   });
 
   it("each table holds only its family's addresses", () => {
     const v4 = new NftTableModel("ip");
-    v4.apply(c.ipv4!.text);
+    v4.apply(defined(c.ipv4).text);
     const v6 = new NftTableModel("ip6");
-    v6.apply(c.ipv6!.text);
-    expect([...v4.containers.get("cluster-ips")!.elements.keys()]).toEqual(["10.96.0.10"]);
-    expect([...v6.containers.get("cluster-ips")!.elements.keys()]).toEqual(["fd00:96::10"]);
+    v6.apply(defined(c.ipv6).text);
+    expect([...defined(v4.containers.get("cluster-ips")).elements.keys()]).toEqual(["10.96.0.10"]);
+    expect([...defined(v6.containers.get("cluster-ips")).elements.keys()]).toEqual(["fd00:96::10"]);
     expect(v4.dump()).not.toContain("fd00:");
     expect(v6.dump()).not.toMatch(/ 10\.\d+\.\d+\.\d+/);
   });
 
   it("IPv6 is spelled ip6 and ipv6_addr, endpoint names have dots for colons, DNAT to [ip]:port", () => {
-    const t = c.ipv6!.text;
+    const t = defined(c.ipv6).text;
     expect(t).toContain('add set ip6 kube-proxy cluster-ips { type ipv6_addr ; comment "Active ClusterIPs" ; }');
     expect(t).toContain("add map ip6 kube-proxy service-ips { type ipv6_addr . inet_proto . inet_service : verdict ;");
     expect(t).toContain("ip6 saddr != fd00:244::/64 jump mark-for-masquerade");
@@ -63,10 +68,10 @@ describe("nftables dual-stack", () => {
   });
 
   it("the IPv4 table matches NodePorts on local addresses but 127.0.0.0/8 (no localhost NodePorts)", () => {
-    expect(c.ipv4!.text).toContain(
+    expect(defined(c.ipv4).text).toContain(
       "add rule ip kube-proxy services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports",
     );
-    expect(c.ipv4!.text).toContain(
+    expect(defined(c.ipv4).text).toContain(
       'add set ip kube-proxy nodeport-ips { type ipv4_addr ; comment "IPs that accept NodePort traffic" ; }\ndelete set ip kube-proxy nodeport-ips\n',
     );
   });

@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import { compileNftables, InvalidInputError, type ProxyInput, type Service } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { NftDriver } from "./support/nftables-driver.js";
 import { NftTableModel } from "./support/nftables-model.js";
 import { service, slice } from "./support/objects.js";
@@ -59,8 +60,8 @@ describe("nftables: InvalidInputError", () => {
     const c = compileNftables(input([good, badIP]), { partialResults: true });
     expect(c.errors.map((e) => e.object.name)).toEqual(["bad"]);
     const t = new NftTableModel("ip");
-    t.apply(c.ipv4!.text);
-    expect([...t.containers.get("cluster-ips")!.elements.keys()]).toEqual(["10.96.0.1"]);
+    t.apply(defined(c.ipv4).text);
+    expect([...defined(t.containers.get("cluster-ips")).elements.keys()]).toEqual(["10.96.0.1"]);
   });
 
   it.each([
@@ -91,15 +92,15 @@ describe("nftables: InvalidInputError", () => {
     const other = service({ name: "good", clusterIP: "10.96.0.1", ports: [{ name: "http", port: 81 }] });
     const ra = a.sync(input([other]));
     const rb = b.sync(input([other]));
-    expect(ra.ipv4!.partial).toBe(true);
-    expect(ra.ipv4!.text).toBe(rb.ipv4!.text);
+    expect(defined(ra.ipv4).partial).toBe(true);
+    expect(defined(ra.ipv4).text).toBe(defined(rb.ipv4).text);
   });
 
   it("chains named in existingChains and no longer used are flushed (created first: they may be gone)", () => {
     const c = compileNftables(input([good]), { existingChains: ["service-ABCDEFGH-default/old/tcp/http"] });
-    const text = c.ipv4!.text;
+    const text = defined(c.ipv4).text;
     expect(text).toContain("add chain ip kube-proxy service-ABCDEFGH-default/old/tcp/http\n");
     expect(text).toContain("flush chain ip kube-proxy service-ABCDEFGH-default/old/tcp/http\n");
-    expect(c.ipv4!.stats.staleChains).toBe(1);
+    expect(defined(c.ipv4).stats.staleChains).toBe(1);
   });
 });

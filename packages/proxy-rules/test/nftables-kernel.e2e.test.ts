@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NftablesCompilation, ProxyInput } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { E2E_NODE, errorKinds, kernelServices, kernelSlices, webSlice } from "./support/kernel-scenario.js";
 import {
   BRIDGE_IP,
@@ -93,7 +94,7 @@ describe.skipIf(!!blocker && !required)("kernel: nftables transactions loaded wi
   });
 
   it("ClusterIP from a pod reaches every endpoint, itself through the hairpin (masqueraded)", async () => {
-    const counts = await topo.probe(topo.pods[0]!, "10.96.0.10", 80, 60);
+    const counts = await topo.probe(defined(topo.pods[0]), "10.96.0.10", 80, 60);
     expect(errorKinds(counts)).toBe(0);
     expect(counts[`pod1 ${BRIDGE_IP}`]).toBeGreaterThan(0);
     expect(counts[`pod2 ${pod1}`]).toBeGreaterThan(0);
@@ -101,7 +102,7 @@ describe.skipIf(!!blocker && !required)("kernel: nftables transactions loaded wi
   });
 
   it("UDP ClusterIP answers from every endpoint", async () => {
-    const counts = await topo.probe(topo.pods[1]!, "10.96.0.11", 53, 60, { udp: true });
+    const counts = await topo.probe(defined(topo.pods[1]), "10.96.0.11", 53, 60, { udp: true });
     expect(errorKinds(counts)).toBe(0);
     expect(Object.keys(byPod(counts)).sort()).toEqual(["pod1", "pod2", "pod3"]);
   });
@@ -123,18 +124,18 @@ describe.skipIf(!!blocker && !required)("kernel: nftables transactions loaded wi
 
   it("no endpoints: REJECT; another port of a ClusterIP: REJECT; an unallocated ClusterIP: DROP", async () => {
     expect(await topo.probe(topo.node, "10.96.0.30", 80, 3)).toEqual({ refused: 3 });
-    expect(await topo.probe(topo.pods[0]!, "10.96.0.30", 80, 2)).toEqual({ refused: 2 });
+    expect(await topo.probe(defined(topo.pods[0]), "10.96.0.30", 80, 2)).toEqual({ refused: 2 });
     expect(await topo.probe(topo.client, NODE_IP, 30090, 3)).toEqual({ refused: 3 });
-    expect(await topo.probe(topo.pods[0]!, "10.96.0.10", 81, 2)).toEqual({ refused: 2 });
-    expect(await topo.probe(topo.pods[0]!, "10.96.0.99", 80, 1, { timeoutMs: 400 })).toEqual({ timeout: 1 });
+    expect(await topo.probe(defined(topo.pods[0]), "10.96.0.10", 81, 2)).toEqual({ refused: 2 });
+    expect(await topo.probe(defined(topo.pods[0]), "10.96.0.99", 80, 1, { timeoutMs: 400 })).toEqual({ timeout: 1 });
   });
 
   it("externalTrafficPolicy Local without local endpoints DROPs external traffic, pods still get through", async () => {
     expect(await topo.probe(topo.client, NODE_IP, 30100, 2, { timeoutMs: 700 })).toEqual({ timeout: 2 });
     expect(await topo.probe(topo.client, "203.0.113.20", 80, 2, { timeoutMs: 700 })).toEqual({ timeout: 2 });
-    expect(byPod(await topo.probe(topo.pods[0]!, "10.96.0.50", 80, 5))).toEqual({ pod2: 5 });
+    expect(byPod(await topo.probe(defined(topo.pods[0]), "10.96.0.50", 80, 5))).toEqual({ pod2: 5 });
     // pod traffic to the LB VIP is short-circuited to the cluster endpoints
-    expect(byPod(await topo.probe(topo.pods[0]!, "203.0.113.20", 80, 5))).toEqual({ pod2: 5 });
+    expect(byPod(await topo.probe(defined(topo.pods[0]), "203.0.113.20", 80, 5))).toEqual({ pod2: 5 });
   });
 
   it("externalTrafficPolicy Local with a local endpoint keeps the client's source address", async () => {
@@ -155,11 +156,11 @@ describe.skipIf(!!blocker && !required)("kernel: nftables transactions loaded wi
   });
 
   it("only terminating endpoints: traffic goes to the serving one (terminating fallback)", async () => {
-    expect(byPod(await topo.probe(topo.pods[2]!, "10.96.0.70", 80, 10))).toEqual({ pod2: 10 });
+    expect(byPod(await topo.probe(defined(topo.pods[2]), "10.96.0.70", 80, 10))).toEqual({ pod2: 10 });
   });
 
   it("IPv6: ClusterIP over both IPv6 endpoints, NodePort from outside masqueraded", async () => {
-    const counts = await topo.probe(topo.pods[2]!, "fd00:96::10", 80, 60);
+    const counts = await topo.probe(defined(topo.pods[2]), "fd00:96::10", 80, 60);
     expect(errorKinds(counts)).toBe(0);
     expect(Object.keys(byPod(counts)).sort()).toEqual(["pod1", "pod2"]);
     const np = await topo.probe(topo.client, NODE_IP6, 30080, 20);
@@ -172,10 +173,10 @@ describe.skipIf(!!blocker && !required)("kernel: nftables transactions loaded wi
     const next = [...slices];
     next[0] = webSlice([pod1, pod2]);
     const second = driver.sync(input(services, next));
-    const v4 = second.ipv4!;
+    const v4 = defined(second.ipv4);
     expect(v4.partial).toBe(true);
     expect(v4.stats.rewrittenServices).toBe(1);
-    expect(second.ipv6!.text).toBe(""); // nothing changed in IPv6
+    expect(defined(second.ipv6).text).toBe(""); // nothing changed in IPv6
     let finished = false;
     const background = topo.probe(topo.client, NODE_IP, 30080, 1500).finally(() => {
       finished = true;
@@ -195,7 +196,7 @@ describe.skipIf(!!blocker && !required)("kernel: nftables transactions loaded wi
     expect(listChains()).toContain(`default/web/tcp/http__${pod3}/8080`);
     driver.ageStaleChains();
     const third = driver.sync(input(services, next));
-    expect(third.ipv4!.cleanupText).toContain(`__${pod3}/8080`);
+    expect(defined(third.ipv4).cleanupText).toContain(`__${pod3}/8080`);
     load(third);
     driver.applied();
     expect(listChains()).not.toContain(`default/web/tcp/http__${pod3}/8080`);

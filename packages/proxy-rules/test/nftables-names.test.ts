@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { compileNftables } from "../src/index.js";
 import { servicePortChainNameBase, servicePortEndpointChainNameBase } from "../src/nftables/names.js";
+import { defined } from "./support/defined.js";
 import { makeTestEndpointSlice, makeTestService } from "./support/kube-proxy-fixtures.js";
 import { fakeNftInput, fakeNftOptions } from "./support/nftables-fixtures.js";
 import { NftTableModel } from "./support/nftables-model.js";
@@ -108,7 +109,7 @@ describe("TestLoadBalancerIngressRouteTypeProxy", () => {
     });
     const { ipv4 } = compileNftables(fakeNftInput([svc], [eps]), fakeNftOptions());
     const table = new NftTableModel("ip");
-    table.apply(ipv4!.text);
-    expect(table.containers.get("service-ips")!.elements.has(`${lbIP} . tcp . 80`)).toBe(expectedRule);
+    table.apply(defined(ipv4).text);
+    expect(defined(table.containers.get("service-ips")).elements.has(`${lbIP} . tcp . 80`)).toBe(expectedRule);
   });
 });

@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from "vitest";
 import { compileNftables } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { makeTestEndpointSlice, makeTestService, testNodeName } from "./support/kube-proxy-fixtures.js";
 import { baseRules, fakeNftInput, fakeNftOptions } from "./support/nftables-fixtures.js";
 import { dedent, NftTableModel, sortNFTablesTransaction } from "./support/nftables-model.js";
@@ -184,7 +185,7 @@ describe("TestOverallNFTablesRules", () => {
 
   it("the table after the transaction is kube-proxy's expectation (sorted as its test sorts)", () => {
     const { ipv4 } = compileNftables(fakeNftInput(services, slices), fakeNftOptions());
-    expect(sortNFTablesTransaction(dumpOf(ipv4!.text))).toBe(sortNFTablesTransaction(expected));
+    expect(sortNFTablesTransaction(dumpOf(defined(ipv4).text))).toBe(sortNFTablesTransaction(expected));
   });
 });
 
@@ -233,6 +234,6 @@ describe("TestBadIPs", () => {
 		add element ip kube-proxy firewall-ips { 1.2.3.4 . tcp . 80 : goto firewall-ULMVA6XW-ns1/svc1/tcp/p80 }
 		`);
     const { ipv4 } = compileNftables(fakeNftInput(services, slices), fakeNftOptions());
-    expect(sortNFTablesTransaction(dumpOf(ipv4!.text))).toBe(sortNFTablesTransaction(expected));
+    expect(sortNFTablesTransaction(dumpOf(defined(ipv4).text))).toBe(sortNFTablesTransaction(expected));
   });
 });

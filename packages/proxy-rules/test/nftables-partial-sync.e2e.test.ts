@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileNftables, type NftablesCompilation } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { kernelTestBlocker } from "./support/netns.js";
 import { NftDriver } from "./support/nftables-driver.js";
 import { normalizeListing } from "./support/nftables-model.js";
@@ -47,8 +48,8 @@ describe.skipIf(!!blocker && !required)("kernel: nftables partial syncs equal a 
     }
   };
   const load = (ns: string, c: NftablesCompilation) => {
-    nft(ns, c.ipv4!.cleanupText);
-    nft(ns, c.ipv4!.text);
+    nft(ns, defined(c.ipv4).cleanupText);
+    nft(ns, defined(c.ipv4).text);
   };
   const list = (ns: string) => normalizeListing(exec(ns, ["nft", "list", "table", "ip", "kube-proxy"]));
 
@@ -82,7 +83,7 @@ describe.skipIf(!!blocker && !required)("kernel: nftables partial syncs equal a 
         load(nsPartial, driver.sync(world.input()));
         driver.applied();
         reset(nsFull);
-        nft(nsFull, compileNftables(world.input(), options).ipv4!.text);
+        nft(nsFull, defined(compileNftables(world.input(), options).ipv4).text);
         expect(list(nsFull)).toContain("chain services {");
         expect(list(nsPartial)).toBe(list(nsFull));
       }),

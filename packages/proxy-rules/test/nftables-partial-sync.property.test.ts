@@ -8,6 +8,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compileNftables, type ProxyInput } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { NftDriver } from "./support/nftables-driver.js";
 import { NftTableModel, sortNFTablesTransaction } from "./support/nftables-model.js";
 import { opArb, World } from "./support/world.js";
@@ -16,13 +17,13 @@ const options = { partialResults: true, serviceCIDRs: ["10.96.0.0/16"] };
 
 function fullDump(input: ProxyInput): string {
   const t = new NftTableModel("ip");
-  t.apply(compileNftables(input, options).ipv4!.text);
+  t.apply(defined(compileNftables(input, options).ipv4).text);
   return sortNFTablesTransaction(t.dump());
 }
 
 function load(t: NftTableModel, c: { ipv4?: { cleanupText: string; text: string } | undefined }): void {
-  if (c.ipv4!.cleanupText !== "") t.apply(c.ipv4!.cleanupText);
-  t.apply(c.ipv4!.text);
+  if (defined(c.ipv4).cleanupText !== "") t.apply(defined(c.ipv4).cleanupText);
+  t.apply(defined(c.ipv4).text);
 }
 
 describe("nftables partial sync (property)", () => {
@@ -43,7 +44,7 @@ describe("nftables partial sync (property)", () => {
         const last = driver.sync(world.input());
         load(table, last);
         driver.applied();
-        expect(last.ipv4!.stats.staleChains).toBe(0);
+        expect(defined(last.ipv4).stats.staleChains).toBe(0);
         expect(sortNFTablesTransaction(table.dump())).toBe(fullDump(world.input()));
       }),
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 150) },
@@ -63,7 +64,7 @@ describe("nftables partial sync (property)", () => {
         driver.sync(world.input());
         driver.failed();
         const retry = driver.sync(world.input());
-        expect(retry.ipv4!.partial).toBe(false);
+        expect(defined(retry.ipv4).partial).toBe(false);
         load(table, retry);
         driver.applied();
         driver.ageStaleChains();

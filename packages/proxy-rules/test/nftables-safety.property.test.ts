@@ -10,6 +10,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileNftables, type EndpointSlice, InvalidInputError, type Service } from "../src/index.js";
 import { isNftName } from "../src/nftables/names.js";
+import { defined } from "./support/defined.js";
 import { kernelTestBlocker } from "./support/netns.js";
 import { NftTableModel } from "./support/nftables-model.js";
 
@@ -158,7 +159,7 @@ function checkTransaction(text: string): void {
     expect(line).toMatch(/^[\x20-\x7e]*$/);
     expect(line).toMatch(/^(add|flush|delete) (table|chain|rule|set|map|element) (ip|ip6) kube-proxy( |$)/);
     const words = line.split(" ");
-    if (words[1] !== "table") expect(isNftName(words[4]!), line).toBe(true);
+    if (words[1] !== "table") expect(isNftName(defined(words[4])), line).toBe(true);
     // comments are the only quoted text, and cannot end early
     const unquoted = line.replace(/ comment "[^"\\]*"/g, "");
     expect(unquoted, line).not.toMatch(/["#\\]/);

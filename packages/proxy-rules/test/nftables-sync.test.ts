@@ -6,6 +6,7 @@
 
 import { describe, expect, it } from "vitest";
 import type { EndpointSlice, NftablesCompilation, Service } from "../src/index.js";
+import { defined } from "./support/defined.js";
 import { makeTestEndpointSlice, makeTestService } from "./support/kube-proxy-fixtures.js";
 import { NftDriver } from "./support/nftables-driver.js";
 import { baseRules, fakeNftInput, fakeNftOptions } from "./support/nftables-fixtures.js";
@@ -95,7 +96,7 @@ describe("TestSyncProxyRulesRepeated", () => {
     let slices: EndpointSlice[] = [];
     const sync = (): NftablesCompilation => {
       const c = driver.sync(fakeNftInput(services, slices));
-      const r = c.ipv4!;
+      const r = defined(c.ipv4);
       if (r.cleanupText !== "") table.apply(r.cleanupText);
       table.apply(r.text);
       expect(table.lastOperations).toBe(r.text === "" ? table.lastOperations : r.stats.operations);
@@ -104,7 +105,7 @@ describe("TestSyncProxyRulesRepeated", () => {
     };
     const check = (expected: string) =>
       expect(sortNFTablesTransaction(table.dump())).toBe(sortNFTablesTransaction(baseRules + expected));
-    const ops = (c: NftablesCompilation) => c.ipv4!.stats.operations;
+    const ops = (c: NftablesCompilation) => defined(c.ipv4).stats.operations;
 
     // initial state
     const svc2 = clusterIP("ns2", "svc2", "172.30.0.42", "p8080", 8080);
@@ -164,7 +165,7 @@ describe("TestSyncProxyRulesRepeated", () => {
     c = sync();
     check(afterDelete);
     expect(ops(c)).toBe(0);
-    expect(c.ipv4!.cleanupText.split("\n").filter(Boolean)).toHaveLength(2);
+    expect(defined(c.ipv4).cleanupText.split("\n").filter(Boolean)).toHaveLength(2);
 
     // add a service without endpoints, then its endpoints
     services = [...services, clusterIP("ns4", "svc4", "172.30.0.44", "p80", 80)];
@@ -211,14 +212,14 @@ describe("TestSyncProxyRulesRepeated", () => {
     c = sync();
     check(elements3(svc3Down) + svc1Rules + svc3Empty + svc4Rules);
     expect(ops(c)).toBe(5);
-    expect(c.ipv4!.stats.staleChains).toBe(3);
+    expect(defined(c.ipv4).stats.staleChains).toBe(3);
 
     // restore the endpoints at once: the chains are used again and no longer stale
     slices = slices.map((s) => (s === eps3update3 ? eps3update2 : s));
     c = sync();
     check(restored);
     expect(ops(c)).toBe(14);
-    expect(c.ipv4!.stats.staleChains).toBe(0);
+    expect(defined(c.ipv4).stats.staleChains).toBe(0);
 
     // empty them and restore them after the grace: deleted first, then created again
     slices = slices.map((s) => (s === eps3update2 ? eps3update3 : s));
@@ -226,13 +227,13 @@ describe("TestSyncProxyRulesRepeated", () => {
     driver.ageStaleChains();
     slices = slices.map((s) => (s === eps3update3 ? eps3update2 : s));
     c = sync();
-    expect(c.ipv4!.cleanupText.split("\n").filter(Boolean)).toHaveLength(3);
+    expect(defined(c.ipv4).cleanupText.split("\n").filter(Boolean)).toHaveLength(3);
     check(restored);
 
     // no change: nothing to do
     c = sync();
     check(restored);
     expect(ops(c)).toBe(0);
-    expect(c.ipv4!.text).toBe("");
+    expect(defined(c.ipv4).text).toBe("");
   });
 });

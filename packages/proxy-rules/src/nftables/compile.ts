@@ -173,7 +173,7 @@ function checkOptions(options: CompileNftablesOptions): CheckedOptions {
     throw new InvalidInputError({ kind: "CompileNftablesOptions" }, field, reason, value);
   };
   if (typeof options !== "object" || options === null) fail("", "must be an object", options);
-  const present = (v: unknown) => v !== undefined && v !== null;
+  const present = <T>(v: T): v is NonNullable<T> => v !== undefined && v !== null;
   const { partialResults, families, masqueradeMark, serviceCIDRs, existingChains, existingRuleset, clock } = options;
   for (const removed of ["previous", "fullSync"] as const) {
     const v = (options as Record<string, unknown>)[removed];
@@ -189,19 +189,18 @@ function checkOptions(options: CompileNftablesOptions): CheckedOptions {
   const cidrs: ParsedCIDR[] = [];
   if (present(serviceCIDRs)) {
     if (!Array.isArray(serviceCIDRs)) fail("serviceCIDRs", "must be a list of CIDRs", serviceCIDRs);
-    serviceCIDRs!.forEach((s, i) => {
+    serviceCIDRs.forEach((s, i) => {
       const c = typeof s === "string" ? parseCIDR(s.trim()) : undefined;
-      if (!c) fail(`serviceCIDRs[${i}]`, "must be a CIDR", s);
-      cidrs.push(c!);
+      cidrs.push(c ?? fail(`serviceCIDRs[${i}]`, "must be a CIDR", s));
     });
   }
   const names: string[] = [];
   if (present(existingChains)) {
-    if (typeof existingChains === "string" || typeof existingChains![Symbol.iterator] !== "function") {
+    if (typeof existingChains === "string" || typeof existingChains[Symbol.iterator] !== "function") {
       fail("existingChains", "must be a list of chain names", existingChains);
     }
     let i = 0;
-    for (const name of existingChains!) {
+    for (const name of existingChains) {
       if (typeof name !== "string" || !/^[A-Za-z_.][A-Za-z0-9_./-]*$/.test(name))
         fail(`existingChains[${i}]`, "must be an nftables chain name", name);
       names.push(name);
@@ -371,7 +370,7 @@ const CONTAINER_DECL: readonly (readonly [string, string, string])[] = [
 ];
 
 function containerDecl(i: number, spell: FamilySpelling): string {
-  const [name, type, comment] = CONTAINER_DECL[i]!;
+  const [name, type, comment] = CONTAINER_DECL[i] ?? ["", "", ""]; // i is a container index
   return `add ${IS_SET[i] ? "set" : "map"}${spell.prefix}${name} { type ${type.replace("ADDR", spell.addrType)} ; comment "${comment}" ; }\n`;
 }
 
@@ -426,7 +425,8 @@ function setupText(
   } else {
     out.push(`flush set${p}nodeport-ips\n`);
     for (const ip of ctx.nodePortIPs) {
-      if (isLoopback(parseIP(ip)!)) continue; // localhost NodePorts are not supported in nftables mode
+      const parsed = parseIP(ip); // nodePortIPs are parsed IPs
+      if (parsed && isLoopback(parsed)) continue; // localhost NodePorts are not supported in nftables mode
       out.push(`add element${p}nodeport-ips { ${ip} }\n`);
     }
   }
@@ -466,7 +466,7 @@ function setupText(
 // Elements
 
 function elementLine(verb: "add" | "delete", p: string, c: Claim): string {
-  const name = CONTAINERS[c.container]!;
+  const name = CONTAINERS[c.container] ?? ""; // a claim's container is an index of CONTAINERS
   if (verb === "delete") return `delete element${p}${name} { ${c.key} }\n`;
   const comment = c.comment === "" ? "" : ` comment "${c.comment}"`;
   const value = c.value === "" ? "" : ` : ${c.value}`;
@@ -478,7 +478,7 @@ function addClaim(list: readonly Claim[] | undefined, c: Claim): readonly Claim[
   if (!list) return [c];
   const out = list.slice();
   let i = out.length;
-  while (i > 0 && compareStrings(out[i - 1]!.owner, c.owner) > 0) i--;
+  for (let before = out[i - 1]; before && compareStrings(before.owner, c.owner) > 0; before = out[i - 1]) i--;
   out.splice(i, 0, c);
   return out;
 }
@@ -527,8 +527,8 @@ function sameSlices(a: SliceGroup, b: SliceGroup, family: IPFamily): boolean {
   let i = 0;
   let j = 0;
   for (;;) {
-    while (i < a.length && a[i]!.family !== family) i++;
-    while (j < b.length && b[j]!.family !== family) j++;
+    while (i < a.length && a[i]?.family !== family) i++;
+    while (j < b.length && b[j]?.family !== family) j++;
     if (i === a.length || j === b.length) return i === a.length && j === b.length;
     if (a[i] !== b[j]) return false;
     i++;
@@ -593,9 +593,9 @@ function buildFamily(
   // the Services rendered now and those reused
   const reused: (Fragment | undefined)[] = order.map((key) => {
     const old = reuse?.fragments.get(key);
-    const svc = index.serviceByKey.get(key)!;
+    const svc = index.serviceByKey.get(key);
     const group = index.groups.get(key) ?? EMPTY_GROUP;
-    return old && old.svc === svc && sameSlices(old.slices, group, ctx.config.family) ? old : undefined;
+    return old && svc && old.svc === svc && sameSlices(old.slices, group, ctx.config.family) ? old : undefined;
   });
   // when every Service is rendered now (a first sync, a context change), the whole transaction
   // is one batch of pieces joined once; otherwise the reused Services' texts are joined in
@@ -610,9 +610,9 @@ function buildFamily(
     ops += countLines(setup);
   }
   const ordered: Fragment[] = [];
-  for (let k = 0; k < order.length; k++) {
-    const key = order[k]!;
-    const frag = reused[k] ?? renderFragment(ctx, spell, index, key, batch)!;
+  for (const [k, key] of order.entries()) {
+    const frag = reused[k] ?? renderFragment(ctx, spell, index, key, batch);
+    if (!frag) continue; // `order` is the index's valid Services, each renders
     fragments.set(key, frag);
     ordered.push(frag);
   }
@@ -621,7 +621,10 @@ function buildFamily(
     endpoints += frag.endpointCount;
     servicePorts += frag.servicePorts;
     const r = frag.rendered;
-    for (const c of r.claims) claims[c.container]!.set(c.key, addClaim(claims[c.container]!.get(c.key), c));
+    for (const c of r.claims) {
+      const m = claims[c.container]; // one map per container
+      m?.set(c.key, addClaim(m.get(c.key), c));
+    }
     const prevFrag = prev?.fragments.get(frag.key);
     if (!partial || !prevFrag || prevFrag !== frag) {
       if (existing) {
@@ -662,33 +665,38 @@ function buildFamily(
       }
     });
   } else if (!partial) {
-    for (let i = 0; i < claims.length; i++) {
-      for (const list of claims[i]!.values()) {
-        emit(elementLine("add", p, list[0]!));
+    for (const m of claims) {
+      for (const list of m.values()) {
+        const winner = list[0];
+        if (winner === undefined) continue;
+        emit(elementLine("add", p, winner));
         ops++;
       }
     }
   } else {
-    for (let i = 0; i < claims.length; i++) {
-      const before = prev.claims[i]!;
-      const after = claims[i]!;
+    claims.forEach((after, i) => {
+      const before = prev.claims[i] ?? new Map<string, readonly Claim[]>(); // one map per container
+      // A key's list of claims is never empty.
       for (const [key, list] of before) {
-        const now = after.get(key);
-        if (!now) {
-          emit(elementLine("delete", p, list[0]!));
+        const was = list[0];
+        if (was === undefined) continue;
+        const is = after.get(key)?.[0];
+        if (!is) {
+          emit(elementLine("delete", p, was));
           ops++;
-        } else if (!sameElement(list[0]!, now[0]!)) {
-          emit(elementLine("delete", p, list[0]!));
-          emit(elementLine("add", p, now[0]!));
+        } else if (!sameElement(was, is)) {
+          emit(elementLine("delete", p, was));
+          emit(elementLine("add", p, is));
           ops += 2;
         }
       }
       for (const [key, list] of after) {
-        if (before.has(key)) continue;
-        emit(elementLine("add", p, list[0]!));
+        const winner = list[0];
+        if (before.has(key) || winner === undefined) continue;
+        emit(elementLine("add", p, winner));
         ops++;
       }
-    }
+    });
   }
   // stale service chains: those the applied state, earlier stale ones, failed transactions and
   // the caller know of that are not used any more get flushed; they are deleted after the grace
@@ -865,8 +873,9 @@ function updateFamily(
     if (!old && !frag) continue;
     // claims: the old ones out, the new ones in
     const change = (c: Claim, add: boolean) => {
-      const m = prev.claims[c.container]!;
-      const t = touched[c.container]!;
+      const m = prev.claims[c.container];
+      const t = touched[c.container];
+      if (!m || !t) return; // one map of each per container
       const list = m.get(c.key);
       if (!t.has(c.key)) t.set(c.key, list?.[0]);
       const next = add ? addClaim(list, c) : list && removeClaims(list, c.owner);
@@ -891,18 +900,19 @@ function updateFamily(
       log.mapSet(prev.fragments, key, frag);
       endpoints += frag.endpointCount - (old?.endpointCount ?? 0);
       servicePorts += frag.servicePorts - (old?.servicePorts ?? 0);
-    } else {
+    } else if (old) {
       log.mapDelete(prev.fragments, key);
-      endpoints -= old!.endpointCount;
-      servicePorts -= old!.servicePorts;
+      endpoints -= old.endpointCount;
+      servicePorts -= old.servicePorts;
     }
   }
   batch.finish();
   for (const frag of emitted) lines.push(frag.rendered.text);
   // element differences
-  for (let i = 0; i < touched.length; i++) {
-    const m = prev.claims[i]!;
-    for (const [key, before] of touched[i]!) {
+  for (const [i, t] of touched.entries()) {
+    const m = prev.claims[i];
+    if (!m) continue; // one map per container
+    for (const [key, before] of t) {
       const after = m.get(key)?.[0];
       if (before && after && sameElement(before, after)) continue;
       if (before) elementLines.push(elementLine("delete", p, before));

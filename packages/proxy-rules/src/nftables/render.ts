@@ -225,10 +225,10 @@ class Writer {
     t.push(this.#addRule);
     t.push(chain);
     t.push(` numgen random mod ${eps.length} vmap { `);
-    for (let i = 0; i < eps.length; i++) {
+    eps.forEach((ep, i) => {
       t.push(i > 0 ? ` , ${i} : goto ` : "0 : goto ");
-      t.push(eps[i]!.chain);
-    }
+      t.push(ep.chain);
+    });
     t.push(" }\n");
     this.operations++;
   }
@@ -260,15 +260,16 @@ function endpointNames(svc: NormalizedService, proto: string, portName: string, 
     DECLS.length = 0;
     sepChainNames(prefix, rows.ips, tail, HASHES, DECLS);
     for (let i = 0; i < n; i++) {
-      const ip = rows.ips[i]!;
-      let base = `${HASHES[i]!.slice(9, 17)}-${prefix}${ip}${tail}`;
+      // sepChainNames made one name per row
+      const ip = rows.ips[i] ?? "";
+      let base = `${(HASHES[i] ?? "").slice(9, 17)}-${prefix}${ip}${tail}`;
       if (base.length > CHAIN_NAME_BASE_MAX) base = `${base.slice(0, CHAIN_NAME_BASE_MAX - 3)}...`;
       out[i] = { base, chain: `endpoint-${base}`, ip, hostPort: ip + suffix };
     }
     return out;
   }
   for (let i = 0; i < n; i++) {
-    const ip = rows.ips[i]!;
+    const ip = rows.ips[i] ?? ""; // i < n
     const suffix = suffixOf(rows, i);
     const port = Number(suffix.slice(suffix.lastIndexOf(":") + 1));
     const base = servicePortEndpointChainNameBase(svc.namespace, svc.name, proto, portName, ip, port);

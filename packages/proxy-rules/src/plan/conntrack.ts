@@ -135,7 +135,7 @@ export function parseConntrack(text: string): ConntrackEntry[] {
     tuples.push(cur);
     const [o, r] = tuples;
     if (!o || !r || !isTuple(o) || !isTuple(r)) continue;
-    out.push({ protocol: tokens[protoAt]!, original: tupleOf(o), reply: tupleOf(r) });
+    out.push({ protocol: tokens[protoAt] ?? "", original: tupleOf(o), reply: tupleOf(r) });
   }
   return out;
 }
@@ -145,7 +145,8 @@ function isTuple(t: Record<string, string>): boolean {
 }
 
 function tupleOf(t: Record<string, string>): ConntrackTuple {
-  return { src: t.src!, dst: t.dst!, sport: Number(t.sport ?? 0), dport: Number(t.dport ?? 0) };
+  // isTuple checked src and dst.
+  return { src: t.src ?? "", dst: t.dst ?? "", sport: Number(t.sport ?? 0), dport: Number(t.dport ?? 0) };
 }
 
 /** The serving endpoint addresses behind each UDP frontend, both families. */

@@ -67,9 +67,13 @@ export class InputIndex {
     this.slices = slices.slice();
     this.serviceNorms = new Array(services.length);
     this.sliceNorms = new Array(slices.length);
-    for (let i = 0; i < services.length; i++) this.addService(services[i]!, i, true);
+    services.forEach((svc, i) => {
+      this.addService(svc, i, true);
+    });
     this.allocateNodePorts();
-    for (let i = 0; i < slices.length; i++) this.addSlice(slices[i]!, i, true);
+    slices.forEach((slice, i) => {
+      this.addSlice(slice, i, true);
+    });
     for (const key of this.groups.keys()) if (!this.serviceByKey.has(key)) this.orphans.add(key);
     this.reuseServices = undefined;
     this.reuseSlices = undefined;
@@ -90,7 +94,7 @@ export class InputIndex {
     for (const svc of this.serviceByKey.values()) {
       if (svc.skip) continue;
       for (let i = -1; i < svc.ports.length; i++) {
-        const port = i < 0 ? svc.healthCheckNodePort : svc.ports[i]!.nodePort;
+        const port = i < 0 ? svc.healthCheckNodePort : (svc.ports[i]?.nodePort ?? 0);
         if (port === 0) continue;
         const owner = this.nodePorts.get(port);
         if (owner === undefined) this.nodePorts.set(port, svc.key);
@@ -118,8 +122,7 @@ export class InputIndex {
   /** The first node port of `svc` another Service has, if any. */
   private takenNodePort(svc: NormalizedService): { port: number; field: string; owner: string } | undefined {
     if (svc.skip) return undefined;
-    for (let i = 0; i < svc.ports.length; i++) {
-      const port = svc.ports[i]!.nodePort;
+    for (const [i, { nodePort: port }] of svc.ports.entries()) {
       const owner = port === 0 ? undefined : this.nodePorts.get(port);
       if (owner !== undefined && owner !== svc.key) return { port, field: `spec.ports[${i}].nodePort`, owner };
     }
@@ -132,7 +135,7 @@ export class InputIndex {
   private claimNodePorts(svc: NormalizedService): void {
     if (svc.skip) return;
     for (let i = -1; i < svc.ports.length; i++) {
-      const port = i < 0 ? svc.healthCheckNodePort : svc.ports[i]!.nodePort;
+      const port = i < 0 ? svc.healthCheckNodePort : (svc.ports[i]?.nodePort ?? 0);
       if (port !== 0) this.mapSet(this.nodePorts, port, svc.key);
     }
   }
@@ -140,7 +143,7 @@ export class InputIndex {
   private releaseNodePorts(svc: NormalizedService): void {
     if (svc.skip) return;
     for (let i = -1; i < svc.ports.length; i++) {
-      const port = i < 0 ? svc.healthCheckNodePort : svc.ports[i]!.nodePort;
+      const port = i < 0 ? svc.healthCheckNodePort : (svc.ports[i]?.nodePort ?? 0);
       if (port !== 0 && this.nodePorts.get(port) === svc.key) this.mapDelete(this.nodePorts, port);
     }
   }
@@ -189,8 +192,10 @@ export class InputIndex {
     if (!svcChanged || !sliceChanged) return undefined;
     const dirty = new Set<string>();
     for (const i of svcChanged) {
-      const before = this.services[i]!;
-      const after = services[i]!;
+      // changedIndexes gives indexes of both lists
+      const before = this.services[i];
+      const after = services[i];
+      if (before === undefined || after === undefined) return undefined;
       const oldKey = keyOf(this.serviceNorms[i]);
       const afterNorm = normalizeServiceAt(after, i);
       const newKey = keyOf(afterNorm);
@@ -206,8 +211,9 @@ export class InputIndex {
     }
     for (const key of dirty) this.checkOrphan(key);
     for (const i of sliceChanged) {
-      const before = this.slices[i]!;
-      const after = slices[i]!;
+      const before = this.slices[i];
+      const after = slices[i];
+      if (before === undefined || after === undefined) return undefined;
       const oldNorm = sliceOf(this.sliceNorms[i]);
       const afterNorm = normalizeSliceAt(after, i);
       const newNorm = sliceOf(afterNorm);
@@ -245,7 +251,7 @@ export class InputIndex {
       }
     }
     for (const key of [...this.orphans].sort(compareStrings)) {
-      const group = this.groups.get(key)!;
+      const group = this.groups.get(key) ?? []; // an orphan is a key of `groups`
       const ns = key.slice(0, key.indexOf("/"));
       const why = invalidServices.has(key) ? "which is invalid" : "which is not in the input";
       for (const s of group) {
@@ -268,7 +274,7 @@ export class InputIndex {
   sortedKeys(): string[] {
     const keys = [...this.serviceByKey.keys()];
     for (let i = 1; i < keys.length; i++)
-      if (compareStrings(keys[i - 1]!, keys[i]!) > 0) return keys.sort(compareStrings);
+      if (compareStrings(keys[i - 1] ?? "", keys[i] ?? "") > 0) return keys.sort(compareStrings);
     return keys;
   }
 
@@ -351,7 +357,7 @@ export class InputIndex {
     // keep the order of slice names, so that results do not depend on update history
     const norms = group ? group.slice() : [];
     let at = norms.length;
-    while (at > 0 && compareStrings(norms[at - 1]!.name, norm.name) > 0) at--;
+    for (let before = norms[at - 1]; before && compareStrings(before.name, norm.name) > 0; before = norms[at - 1]) at--;
     norms.splice(at, 0, norm);
     this.mapSet(this.groups, norm.serviceKey, norms);
   }
@@ -441,7 +447,8 @@ function pairs<T>(raws: readonly unknown[], norms: readonly (T | undefined)[]): 
   const out = new Map<object, T>();
   for (let i = 0; i < raws.length; i++) {
     const raw = raws[i];
-    if (typeof raw === "object" && raw !== null && norms[i] !== undefined) out.set(raw, norms[i]!);
+    const norm = norms[i];
+    if (typeof raw === "object" && raw !== null && norm !== undefined) out.set(raw, norm);
   }
   return out;
 }

@@ -23,7 +23,9 @@ export interface ProxyInput {
 
 /** The error to throw of sorted errors: an object's own before a mismatch between objects. */
 export function firstError(errors: readonly InvalidInputError[]): InvalidInputError {
-  return errors.find((e) => !isCrossObjectError(e)) ?? errors[0]!;
+  const first = errors.find((e) => !isCrossObjectError(e)) ?? errors[0];
+  if (!first) throw new Error("firstError needs at least one error");
+  return first;
 }
 
 /** The order errors are reported in: by kind, namespace, name, field. */

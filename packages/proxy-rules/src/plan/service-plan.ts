@@ -67,8 +67,7 @@ export function checkSlices(
   if (ports.length === 0) return { usable: [], errors: NO_ERRORS };
   // the slices themselves when all are usable (the common case), else the usable ones
   let usable: NormalizedSlice[] | undefined;
-  for (let i = 0; i < slices.length; i++) {
-    const s = slices[i]!;
+  for (const [i, s] of slices.entries()) {
     const bad = s.family === family ? unmatchedPort(s, ports) : -2;
     if (bad === -1) {
       usable?.push(s);
@@ -76,7 +75,8 @@ export function checkSlices(
     }
     usable ??= slices.slice(0, i);
     if (bad === -2) continue;
-    const p = s.ports[bad]!;
+    const p = s.ports[bad];
+    if (!p) continue; // unmatchedPort gives an index of s.ports
     errors ??= [];
     errors.push(
       crossObjectError(
@@ -94,12 +94,8 @@ export function checkSlices(
 
 /** The index of the first port of the slice that matches no Service port (name and protocol), or -1. */
 function unmatchedPort(s: NormalizedSlice, ports: readonly ServicePortInfo[]): number {
-  for (let j = 0; j < s.ports.length; j++) {
-    const p = s.ports[j]!;
-    let found = false;
-    for (let k = 0; k < ports.length && !found; k++)
-      found = ports[k]!.portName === p.name && ports[k]!.protocol === p.protocol;
-    if (!found) return j;
+  for (const [j, p] of s.ports.entries()) {
+    if (!ports.some((q) => q.portName === p.name && q.protocol === p.protocol)) return j;
   }
   return -1;
 }
@@ -125,7 +121,8 @@ export function visitServicePorts(
   index.sortGroups();
   const errors = index.errors();
   for (const key of index.sortedKeys()) {
-    const svc = index.serviceByKey.get(key)!;
+    const svc = index.serviceByKey.get(key);
+    if (!svc) continue; // sortedKeys are the index's keys
     for (const family of families) {
       const ports = servicePortsFor(svc, family);
       const { usable, errors: mismatches } = checkSlices(svc, ports, index.groups.get(key) ?? EMPTY_GROUP, family);

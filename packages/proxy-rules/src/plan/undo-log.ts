@@ -34,8 +34,8 @@ export class UndoLog {
   }
 
   /** `a[i] = v`, undoable. */
-  arraySet<T>(a: T[], i: number, v: T): void {
-    const old = a[i]!;
+  arraySet<T>(a: (T | undefined)[], i: number, v: T): void {
+    const old = a[i];
     a[i] = v;
     this.#undo.push(() => {
       a[i] = old;
@@ -44,7 +44,7 @@ export class UndoLog {
 
   /** Restores everything changed through the log, and empties it. */
   rollback(): void {
-    for (let i = this.#undo.length - 1; i >= 0; i--) this.#undo[i]!();
+    for (let i = this.#undo.length - 1; i >= 0; i--) this.#undo[i]?.();
     this.#undo.length = 0;
   }
 

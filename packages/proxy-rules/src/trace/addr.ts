@@ -50,8 +50,9 @@ function parseV6(s: string): bigint | undefined {
   const halves = s.split("::");
   if (halves.length > 2) return undefined;
   const group = (h: string) => (h === "" ? [] : h.split(":"));
-  const head = group(halves[0]!);
-  const rest = halves.length === 2 ? group(halves[1]!) : [];
+  const [first = "", second] = halves; // split gives at least one part
+  const head = group(first);
+  const rest = second === undefined ? [] : group(second);
   const total = head.length + rest.length;
   if (halves.length === 1 ? total !== 8 : total > 7) return undefined;
   const groups = [...head, ...new Array<string>(8 - total).fill("0"), ...rest];
@@ -60,7 +61,8 @@ function parseV6(s: string): bigint | undefined {
     if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
     v = (v << 16n) | BigInt(Number.parseInt(g, 16));
   }
-  if (tail.length) v = (v & ~0xffffffffn) | (BigInt(tail[0]!) << 16n) | BigInt(tail[1]!);
+  const [hi, lo] = tail;
+  if (hi !== undefined && lo !== undefined) v = (v & ~0xffffffffn) | (BigInt(hi) << 16n) | BigInt(lo);
   return v;
 }
 

@@ -84,7 +84,7 @@ export interface CompiledRule {
 
 interface RuleInfo {
   comment?: string;
-  recentSeconds?: number;
+  recentSeconds?: number | undefined;
   recentSet?: string;
   exactDport?: number;
 }
@@ -168,8 +168,9 @@ function interfaceTest(name: string, neg: boolean, which: "iif" | "oif", flag: s
 }
 
 function addressTest(list: Prefix[], neg: boolean, which: "src" | "dst"): MatchTest {
-  if (list.length === 1) {
-    const p = list[0]!;
+  const [only] = list;
+  if (only !== undefined && list.length === 1) {
+    const p = only;
     if (p.family === 4) {
       const { net, mask } = p;
       return (s) => {
@@ -204,8 +205,9 @@ function portsTest(specs: string[], neg: boolean, which: "sport" | "dport" | "bo
   }
   const inRange = (p: number) => ranges.some(([lo, hi]) => p >= lo && p <= hi);
   if (which === "both") return (s) => (inRange(s.sport) || inRange(s.dport)) !== neg;
-  if (ranges.length === 1) {
-    const [lo, hi] = ranges[0]!;
+  const [only] = ranges;
+  if (only !== undefined && ranges.length === 1) {
+    const [lo, hi] = only;
     return (s) => (s[which] >= lo && s[which] <= hi) !== neg;
   }
   return (s) => inRange(s[which]) !== neg;
@@ -466,8 +468,9 @@ function recentMatcher(opts: Opt[], out: Matcher[], info: RuleInfo): string | un
     }
     const hits = list?.get(key);
     let found = hits !== undefined && (hitcount === undefined || hits >= hitcount);
-    if (found && m === "update") list!.set(key, hits! + 1);
-    if (found && m === "remove") list!.delete(key);
+    // found: the list has the key
+    if (found && list && hits !== undefined && m === "update") list.set(key, hits + 1);
+    if (found && list && m === "remove") list.delete(key);
     if (m === "remove") found = hits !== undefined;
     return found !== neg;
   };
@@ -509,7 +512,7 @@ function compileTarget(name: string, goto: boolean, opts: Opt[]): RuleTarget | s
       const to = opts.filter((o) => o.name === "--to-destination");
       if (to.length !== 1)
         return { kind: "unknown", reason: "cannot evaluate: DNAT without exactly one --to-destination" };
-      const text = to[0]!.values[0] ?? "";
+      const text = to[0]?.values[0] ?? "";
       const hp = parseHostPort(text);
       if (!hp)
         return { kind: "unknown", reason: `cannot evaluate: DNAT --to-destination ${text} (ranges are not evaluated)` };
@@ -572,7 +575,7 @@ export function compileRule(args: readonly string[]): CompiledRule | string {
   let neg = false;
   let fragment: boolean | undefined;
   for (let i = 0; i < args.length; ) {
-    const t = args[i]!;
+    const t = args[i] ?? ""; // i < length
     if (t === "!") {
       neg = true;
       i++;
@@ -619,7 +622,7 @@ export function compileRule(args: readonly string[]): CompiledRule | string {
     if (!isOption(t)) return `unexpected ${JSON.stringify(t)}`;
     const values: string[] = [];
     let j = i + 1;
-    while (j < args.length && !isOption(args[j]!)) values.push(args[j++]!);
+    for (let a = args[j]; a !== undefined && !isOption(a); a = args[++j]) values.push(a);
     if (!current) {
       // an option of the protocol's implicit match (`-p tcp --dport 80`)
       const p = core.p?.values[0];
@@ -640,7 +643,9 @@ export function compileRule(args: readonly string[]): CompiledRule | string {
   let exactDst: Addr | undefined;
   const pOpt = core.p;
   if (pOpt) {
-    const raw = pOpt.values[0]!.toLowerCase();
+    const value = pOpt.values[0];
+    if (value === undefined) return `${pOpt.name} needs a protocol`;
+    const raw = value.toLowerCase();
     const proto = PROTOCOLS[raw] ?? raw;
     if (proto !== "all") matchers.push({ kind: "test", test: (s) => (s.proto === proto) !== pOpt.neg });
     else if (pOpt.neg) matchers.push({ kind: "test", test: () => false });
@@ -652,20 +657,29 @@ export function compileRule(args: readonly string[]): CompiledRule | string {
     const o = core[key];
     if (!o) continue;
     const list: Prefix[] = [];
-    for (const part of o.values[0]!.split(",")) {
+    const value = o.values[0];
+    if (value === undefined) return `${o.name} needs an address`;
+    for (const part of value.split(",")) {
       const p = parsePrefix(part);
       if (!p) return `bad address ${JSON.stringify(part)} for ${o.name}`;
       list.push(p);
       family = p.family;
     }
     matchers.push({ kind: "test", test: addressTest(list, o.neg, which) });
-    if (which === "dst" && !o.neg && list.length === 1 && list[0]!.bits === (list[0]!.family === 4 ? 32 : 128)) {
-      const p = list[0]!;
+    const [p] = list;
+    if (which === "dst" && !o.neg && p !== undefined && list.length === 1 && p.bits === (p.family === 4 ? 32 : 128)) {
       exactDst = p.family === 4 ? { family: 4, v: p.net } : { family: 6, v: p.net };
     }
   }
-  if (core.i) matchers.push({ kind: "test", test: interfaceTest(core.i.values[0]!, core.i.neg, "iif", "-i") });
-  if (core.o) matchers.push({ kind: "test", test: interfaceTest(core.o.values[0]!, core.o.neg, "oif", "-o") });
+  for (const [o, field, flag] of [
+    [core.i, "iif", "-i"],
+    [core.o, "oif", "-o"],
+  ] as const) {
+    if (!o) continue;
+    const value = o.values[0];
+    if (value === undefined) return `${flag} needs an interface`;
+    matchers.push({ kind: "test", test: interfaceTest(value, o.neg, field, flag) });
+  }
   // the packets explained are whole, never fragments
   if (fragment !== undefined) matchers.push({ kind: "test", test: () => !fragment });
 

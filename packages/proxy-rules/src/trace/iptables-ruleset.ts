@@ -103,9 +103,16 @@ function merge(a: readonly number[], b: readonly number[]): readonly number[] {
   const out: number[] = [];
   let i = 0;
   let j = 0;
-  while (i < a.length || j < b.length) {
-    if (j >= b.length || (i < a.length && a[i]! < b[j]!)) out.push(a[i++]!);
-    else out.push(b[j++]!);
+  for (;;) {
+    const x = a[i];
+    const y = b[j];
+    if (x !== undefined && (y === undefined || x < y)) {
+      out.push(x);
+      i++;
+    } else if (y !== undefined) {
+      out.push(y);
+      j++;
+    } else break;
   }
   return out;
 }
@@ -152,8 +159,7 @@ export function splitArgs(text: string): string[] | string {
     if (parts.length % 2 === 0) return "unterminated quote";
     const out: string[] = [];
     let ok = true;
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
+    for (const [i, part] of parts.entries()) {
       if (i % 2 === 1) {
         out.push(part);
         continue;
@@ -169,7 +175,7 @@ export function splitArgs(text: string): string[] | string {
   let inToken = false;
   let quote = "";
   for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
+    const ch = text.charAt(i);
     if (quote) {
       if (ch === "\\" && i + 1 < text.length && (text[i + 1] === quote || text[i + 1] === "\\")) {
         cur += text[++i];
@@ -232,7 +238,7 @@ export function parseIptablesRuleset(
   const kubeChains = [...tables.values()].some((t) => [...t.keys()].some((c) => c.startsWith("KUBE-")));
   const hasBuiltin = ["nat", "filter"].some((t) => {
     const chains = tables.get(t);
-    return chains !== undefined && BUILTIN_CHAINS[t]!.some((c) => chains.has(c));
+    return chains !== undefined && (BUILTIN_CHAINS[t] ?? []).some((c) => chains.has(c));
   });
   if ((options.assumeKubeJumps ?? true) && kubeChains && !hasBuiltin) {
     const jumps = "kube-proxy's jumps";
@@ -261,7 +267,7 @@ const ADDRESS = / (?:-s|-d|--to-destination|--to-source) (\S+)/;
 function addressFamilyOf(text: string): 4 | 6 | undefined {
   const m = ADDRESS.exec(text);
   if (!m) return undefined;
-  const v = m[1]!;
+  const v = m[1] ?? ""; // the group always takes part
   return v.startsWith("[") || v.split(":").length > 2 ? 6 : 4;
 }
 
@@ -331,9 +337,10 @@ function loadSource(
     } else if (c0 === 0x3a /* : */) {
       if (!table) throw bad(source, lineNo, "chain declared outside a table (no *table line before it)", line);
       const parts = line.slice(1).split(/\s+/);
-      const name = parts[0]!;
+      const name = parts[0];
       if (!name) throw bad(source, lineNo, "chain declaration without a name", line);
-      const c = chainOf(tables, table, name, true)!;
+      const c = chainOf(tables, table, name, true);
+      if (!c) throw bad(source, lineNo, "chain not declared", line); // chainOf makes it
       c.rules = [];
       c.index = undefined;
       const policy = parts[1];
@@ -491,10 +498,12 @@ function applyCommand(
     case "-X":
     case "--delete-chain":
       if (chainName) {
-        const c = tables.get(table)?.get(chainName);
-        if (c && !c.builtin) tables.get(table)!.delete(chainName);
+        const chains = tables.get(table);
+        const c = chains?.get(chainName);
+        if (c && !c.builtin) chains?.delete(chainName);
       } else {
-        for (const [name, c] of tables.get(table) ?? []) if (!c.builtin) tables.get(table)!.delete(name);
+        const chains = tables.get(table);
+        for (const [name, c] of chains ?? []) if (!c.builtin) chains?.delete(name);
       }
       break;
     case "-P":
@@ -508,7 +517,8 @@ function applyCommand(
     case "--delete": {
       const c = needChain();
       const rest = tokens.slice(2);
-      if (rest.length === 1 && /^\d+$/.test(rest[0]!)) c.rules.splice(Number(rest[0]) - 1, 1);
+      const [only] = rest;
+      if (only !== undefined && rest.length === 1 && /^\d+$/.test(only)) c.rules.splice(Number(only) - 1, 1);
       else {
         const want = rest.join(" ");
         const at = c.rules.findIndex((r) => r.args.join(" ") === want);
