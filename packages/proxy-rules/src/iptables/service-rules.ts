@@ -527,9 +527,10 @@ function endpointChainNames(prefix: string, rows: EndpointRows): EndpointChains 
     return { rows, names, decls };
   }
   const suffixes = rows.suffixes;
-  // One suffix per row.
-  const lead = rows.v6 ? "[" : "";
-  for (let i = 0; i < n; i++) names[i] = sepChainName(prefix, `${lead}${rows.ips[i] ?? ""}`, suffixes[i] ?? "");
+  // One suffix per row. (Two loops: an IPv4 address goes to the hasher as it is, not as a new string.)
+  const ips = rows.ips;
+  if (rows.v6) for (let i = 0; i < n; i++) names[i] = sepChainName(prefix, `[${ips[i] ?? ""}`, suffixes[i] ?? "");
+  else for (let i = 0; i < n; i++) names[i] = sepChainName(prefix, ips[i] ?? "", suffixes[i] ?? "");
   return { rows, names, decls: undefined };
 }
 
