@@ -124,6 +124,25 @@ add KUBE-NODE-PORT-TCP 30080
     expect(() => parseIpsetSave("add NOPE 1\n")).toThrow(/IpsetSave: line 1/);
   });
 
+  it("parseIpsetSave reads an IPv6 address ipset prints in the IPv4-compatible form as the address kube-proxy wrote", () => {
+    // what `ipset save` printed on this VM's kernel after `add KUBE-6-CLUSTER-IP ::1:0,tcp:1` (inet_ntop)
+    const sets =
+      parseIpsetSave(`create KUBE-6-CLUSTER-IP hash:ip,port family inet6 hashsize 1024 maxelem 65536 bucketsize 12 initval 0xbc8fdad1
+add KUBE-6-CLUSTER-IP ::0.1.0.0,tcp:1
+create KUBE-6-LOAD-BALANCER-SOURCE-CID hash:ip,port,net family inet6 hashsize 1024 maxelem 65536
+add KUBE-6-LOAD-BALANCER-SOURCE-CID ::0.1.0.0,tcp:1,::0.2.0.0
+add KUBE-6-LOAD-BALANCER-SOURCE-CID ::0.1.0.0,tcp:1,fd00::/64
+create KUBE-6-IPVS-IPS hash:ip family inet6 hashsize 1024 maxelem 65536
+add KUBE-6-IPVS-IPS ::0.1.0.0
+`);
+    expect([...defined(sets.get("KUBE-6-CLUSTER-IP")).entries]).toEqual(["::1:0,tcp:1"]);
+    expect([...defined(sets.get("KUBE-6-LOAD-BALANCER-SOURCE-CID")).entries]).toEqual([
+      "::1:0,tcp:1,::2:0/128",
+      "::1:0,tcp:1,fd00::/64",
+    ]);
+    expect([...defined(sets.get("KUBE-6-IPVS-IPS")).entries]).toEqual(["::1:0"]);
+  });
+
   it("parseIpAddrShow reads the addresses of kube-ipvs0, undefined when it does not exist", () => {
     const text = `5: kube-ipvs0: <BROADCAST,NOARP> mtu 1500 qdisc noop state DOWN group default
     link/ether 2a:5c:7e:1b:9a:01 brd ff:ff:ff:ff:ff:ff

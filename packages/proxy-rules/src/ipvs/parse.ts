@@ -275,15 +275,26 @@ export function parseIpsetSave(text: string): Map<string, IpsetKernelSet> {
 }
 
 /**
- * An entry as kube-proxy spells it: ipset prints a `hash:ip,port,net` entry's /32 (or /128) net
- * without its prefix; kube-proxy writes it with one.
+ * An entry as kube-proxy spells it. ipset prints addresses with the C library's `inet_ntop`, which
+ * writes an IPv6 address whose first 96 bits are zero in the old IPv4-compatible form (`::1:0` as
+ * `::0.1.0.0`): each address part is read back to its canonical text. ipset also prints a
+ * `hash:ip,port,net` entry's /32 (or /128) net without its prefix; kube-proxy writes it with one.
  */
 function canonicalEntry(type: string, entry: string): string {
-  if ((type as IpsetType) !== "hash:ip,port,net") return entry;
+  const address = (part: string): string => {
+    const slash = part.indexOf("/");
+    const ip = parseIP(slash < 0 ? part : part.slice(0, slash));
+    return ip === undefined ? part : ip.text + (slash < 0 ? "" : part.slice(slash));
+  };
   const parts = entry.split(",");
-  const net = parts[2];
-  if (net === undefined || net.includes("/")) return entry;
-  parts[2] = `${net}/${net.includes(":") ? 128 : 32}`;
+  // the first part is an address (a port, for bitmap:port), the third an address or a net
+  const [first = "", , third] = parts;
+  parts[0] = address(first);
+  if (third !== undefined) {
+    const net = address(third);
+    parts[2] =
+      (type as IpsetType) === "hash:ip,port,net" && !net.includes("/") ? `${net}/${net.includes(":") ? 128 : 32}` : net;
+  }
   return parts.join(",");
 }
 
