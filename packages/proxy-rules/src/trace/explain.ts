@@ -15,7 +15,7 @@ import {
   parseIptablesRuleset,
   type RulesetSource,
 } from "./iptables-ruleset.js";
-import { cloneDynamic, enumerateNft, type NftRun, nftOutcome, runNftOnce } from "./nftables-eval.js";
+import { cloneDynamic, enumerateNft, nftOutcome, runNftOnce } from "./nftables-eval.js";
 import type { NftablesRule, NftablesRuleset } from "./nftables-ruleset.js";
 import { readRuleset } from "./read-ruleset.js";
 
@@ -309,10 +309,41 @@ export function explainPacket(
     return { runs, truncated };
   };
 
-  const first = enumerate(new Map());
-  const outcomes = first.runs.map(toOutcome);
-  const matched: IptablesRulesetRule[] = [];
-  const seen = new Set<IptablesRulesetRule>();
+  return explanation(packet, notes, enumerate(new Map()), toOutcome, undefined, (r) => {
+    const again = enumerate(r.recent);
+    let seconds: number | undefined;
+    for (const a of again.runs) if (a.seconds !== undefined) seconds = a.seconds;
+    return { outcomes: again.runs.map(toOutcome), seconds };
+  });
+}
+
+/** What both walkers' runs give the explanation. */
+interface WalkedRun {
+  readonly verdict: PacketVerdict;
+  readonly endpoint: { address: string; port: number } | undefined;
+  readonly rules: readonly ExplainedRule[];
+  readonly setLists: boolean;
+  readonly reason: string | undefined;
+  readonly unknownRule: { readonly text: string } | undefined;
+}
+
+/**
+ * The explanation of a packet from the runs of its first walk (one per combination of random
+ * choices): the outcomes, the rules matched (each once, in order), the unknown rule, and, when a
+ * run fills an affinity list, what a second packet gets after each endpoint (`second`, with the
+ * timeout it saw; `seconds` reads it from a first run where the walker records it there).
+ */
+function explanation<R extends WalkedRun>(
+  packet: PacketSpec,
+  notes: string[],
+  first: { readonly runs: readonly R[]; readonly truncated: boolean },
+  toOut: (r: R) => PacketOutcome,
+  seconds: ((r: R) => number | undefined) | undefined,
+  second: (r: R) => { outcomes: PacketOutcome[]; seconds: number | undefined },
+): PacketExplanation {
+  const outcomes = first.runs.map(toOut);
+  const matched: ExplainedRule[] = [];
+  const seen = new Set<ExplainedRule>();
   for (const r of first.runs)
     for (const rule of r.rules) {
       if (!seen.has(rule)) {
@@ -329,15 +360,17 @@ export function explainPacket(
       endpoints: EndpointShare[];
       outcomes: PacketOutcome[];
     }[] = [];
-    let seconds: number | undefined;
+    let timeout: number | undefined;
     for (const r of first.runs) {
+      const own = seconds?.(r);
+      if (own !== undefined) timeout = own;
       if (!r.setLists || !r.endpoint) continue;
-      const again = enumerate(r.recent);
-      for (const a of again.runs) if (a.seconds !== undefined) seconds = a.seconds;
-      const outs = again.runs.map(toOutcome);
+      const again = second(r);
+      if (again.seconds !== undefined) timeout = again.seconds;
+      const outs = again.outcomes;
       next.push({ after: r.endpoint, verdict: summaryVerdict(outs), endpoints: shares(outs), outcomes: outs });
     }
-    affinity = { seconds, next };
+    affinity = { seconds: timeout, next };
   }
   return {
     packet,
@@ -365,48 +398,14 @@ function explainNftables(
     notes.push(`the ruleset has no table of the packet's family (IPv${p.src.family}): nothing matches it`);
   const enumerate = (dynamic: ReadonlyMap<string, ReadonlySet<string>>) =>
     enumerateNft((prefix) => runNftOnce(rs, packet, p, isLocal, prefix, cloneDynamic(dynamic)), max);
-  const first = enumerate(new Map());
-  const outcomes = first.runs.map(nftOutcome);
-  const matched: NftablesRule[] = [];
-  const seen = new Set<NftablesRule>();
-  for (const r of first.runs)
-    for (const rule of r.rules) {
-      if (!seen.has(rule)) {
-        seen.add(rule);
-        matched.push(rule);
-      }
-    }
-  const unknownRun: NftRun | undefined = first.runs.find((r) => r.verdict === "unknown");
-  let affinity: PacketExplanation["affinity"];
-  if (first.runs.some((r) => r.setLists)) {
-    const next: {
-      after: { address: string; port: number };
-      verdict: PacketVerdict | "mixed";
-      endpoints: EndpointShare[];
-      outcomes: PacketOutcome[];
-    }[] = [];
-    let seconds: number | undefined;
-    for (const r of first.runs) {
-      if (r.seconds !== undefined) seconds = r.seconds;
-      if (!r.setLists || !r.endpoint) continue;
-      const again = enumerate(r.dynamic);
-      const outs = again.runs.map(nftOutcome);
-      next.push({ after: r.endpoint, verdict: summaryVerdict(outs), endpoints: shares(outs), outcomes: outs });
-    }
-    affinity = { seconds, next };
-  }
-  return {
+  return explanation(
     packet,
-    verdict: summaryVerdict(outcomes),
-    endpoints: shares(outcomes),
-    masquerade: outcomes.some((o) => o.masquerade),
-    outcomes,
-    matchedRules: matched,
-    affinity,
-    unknown: unknownRun ? { reason: unknownRun.reason ?? "", rule: unknownRun.unknownRule?.text } : undefined,
     notes,
-    truncated: first.truncated,
-  };
+    enumerate(new Map()),
+    nftOutcome,
+    (r) => r.seconds,
+    (r) => ({ outcomes: enumerate(r.dynamic).runs.map(nftOutcome), seconds: undefined }),
+  );
 }
 
 function toOutcome(r: Run): PacketOutcome {
