@@ -10,7 +10,7 @@
 // packets, the replies: each also explained). Required in CI (CI=true); skipped with a reason
 // elsewhere.
 
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,9 +30,9 @@ import {
   BRIDGE_IP6,
   CLIENT_IP,
   CLIENT_IP6,
-  kernelTestBlocker,
   NODE_IP,
   NODE_IP6,
+  nftKernelTestBlocker,
   POD_IP6S,
   POD_IPS,
   type ProbeCounts,
@@ -40,18 +40,7 @@ import {
 } from "./support/netns.js";
 import { NftDriver } from "./support/nftables-driver.js";
 
-function nftBlocker(): string | undefined {
-  const b = kernelTestBlocker();
-  if (b) return b;
-  try {
-    execFileSync("sh", ["-c", "command -v nft"], { stdio: "ignore" });
-  } catch {
-    return "missing tool: nft (Debian package nftables)";
-  }
-  return undefined;
-}
-
-const blocker = nftBlocker();
+const blocker = nftKernelTestBlocker();
 const required = process.env.CI === "true";
 if (blocker && !required) console.warn(`nftables explainPacket kernel e2e tests skipped: ${blocker}`);
 

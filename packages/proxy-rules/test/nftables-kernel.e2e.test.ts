@@ -3,7 +3,6 @@
 // client) and send real TCP/UDP traffic, IPv4 and IPv6. Then a partial-sync transaction applied
 // while traffic flows. Required in CI (CI=true); skipped with a reason elsewhere.
 
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NftablesCompilation, ProxyInput } from "../src/index.js";
 import { defined } from "./support/defined.js";
@@ -15,26 +14,15 @@ import {
   CLIENT_IP,
   CLIENT_IP6,
   chiSquareUniform,
-  kernelTestBlocker,
   NODE_IP,
   NODE_IP6,
+  nftKernelTestBlocker,
   POD_IPS,
   Topology,
 } from "./support/netns.js";
 import { NftDriver } from "./support/nftables-driver.js";
 
-function nftBlocker(): string | undefined {
-  const b = kernelTestBlocker();
-  if (b) return b;
-  try {
-    execFileSync("sh", ["-c", "command -v nft"], { stdio: "ignore" });
-  } catch {
-    return "missing tool: nft (Debian package nftables)";
-  }
-  return undefined;
-}
-
-const blocker = nftBlocker();
+const blocker = nftKernelTestBlocker();
 const required = process.env.CI === "true";
 if (blocker && !required) console.warn(`nftables kernel e2e tests skipped: ${blocker}`);
 

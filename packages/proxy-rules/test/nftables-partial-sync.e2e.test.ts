@@ -8,19 +8,12 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileNftables, type NftablesCompilation } from "../src/index.js";
 import { defined } from "./support/defined.js";
-import { kernelTestBlocker } from "./support/netns.js";
+import { nftKernelTestBlocker } from "./support/netns.js";
 import { NftDriver } from "./support/nftables-driver.js";
 import { normalizeListing } from "./support/nftables-model.js";
 import { opArb, World } from "./support/world.js";
 
-let blocker = kernelTestBlocker();
-if (!blocker) {
-  try {
-    execFileSync("sh", ["-c", "command -v nft"], { stdio: "ignore" });
-  } catch {
-    blocker = "missing tool: nft (Debian package nftables)";
-  }
-}
+const blocker = nftKernelTestBlocker();
 const required = process.env.CI === "true";
 if (blocker && !required) console.warn(`nftables partial-sync kernel tests skipped: ${blocker}`);
 

@@ -22,21 +22,10 @@ import {
   testNodeIPv6,
   testNodeName,
 } from "./support/kube-proxy-fixtures.js";
-import { kernelTestBlocker } from "./support/netns.js";
+import { nftKernelTestBlocker } from "./support/netns.js";
 import { fakeNftInput, fakeNftOptions } from "./support/nftables-fixtures.js";
 
-function blockerOf(): string | undefined {
-  const b = kernelTestBlocker();
-  if (b) return b;
-  try {
-    execFileSync("sh", ["-c", "command -v nft"], { stdio: "ignore" });
-  } catch {
-    return "missing tool: nft (Debian package nftables)";
-  }
-  return undefined;
-}
-
-const blocker = blockerOf();
+const blocker = nftKernelTestBlocker();
 const required = process.env.CI === "true";
 if (blocker && !required) console.warn(`nftables reader kernel e2e tests skipped: ${blocker}`);
 

@@ -9,19 +9,12 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileNftables, type NftablesCompilation, type ProxyInput } from "../src/index.js";
 import { E2E_NODE, kernelServices, kernelSlices, webSlice } from "./support/kernel-scenario.js";
-import { kernelTestBlocker, NODE_IP, NODE_IP6, POD_IPS } from "./support/netns.js";
+import { NODE_IP, NODE_IP6, nftKernelTestBlocker, POD_IPS } from "./support/netns.js";
 import { NftDriver } from "./support/nftables-driver.js";
 import { normalizeListing } from "./support/nftables-model.js";
 import { service, slice } from "./support/objects.js";
 
-let blocker = kernelTestBlocker();
-if (!blocker) {
-  try {
-    execFileSync("sh", ["-c", "command -v nft"], { stdio: "ignore" });
-  } catch {
-    blocker = "missing tool: nft (Debian package nftables)";
-  }
-}
+const blocker = nftKernelTestBlocker();
 const required = process.env.CI === "true";
 if (blocker && !required) console.warn(`nftables restart kernel tests skipped: ${blocker}`);
 

@@ -92,6 +92,18 @@ export function kernelTestBlocker(): string | undefined {
   return undefined;
 }
 
+/** {@link kernelTestBlocker}, and nft (the nftables mode's kernel tests). */
+export function nftKernelTestBlocker(): string | undefined {
+  const b = kernelTestBlocker();
+  if (b) return b;
+  try {
+    execFileSync("sh", ["-c", "command -v nft"], { stdio: "ignore" });
+  } catch {
+    return "missing tool: nft (Debian package nftables)";
+  }
+  return undefined;
+}
+
 function run(args: string[], input?: string): string {
   return execFileSync(defined(args[0]), args.slice(1), { input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
 }
